@@ -1,0 +1,142 @@
+//! Turning typed events and state into a store's records and back. Every
+//! decoding failure becomes an error naming the item; nothing read panics.
+
+use std::marker::PhantomData;
+
+use serde::de::{DeserializeSeed, Deserializer};
+use serde::Serialize;
+
+use crate::aggregate::Aggregate;
+use crate::error::Error;
+use crate::event::{EmptyPayload, EventSeed, EventSet, Metadata, PayloadOf, Recorded};
+use crate::limits::stream_key;
+use crate::store::{EventStore, StoredEvent, StoredSnapshot};
+
+/// Encodes one new event at `version`, with a snapshot of `state_after` when
+/// the version is a multiple of the aggregate's `SNAPSHOT_EVERY`.
+pub(crate) fn encode_event<A: Aggregate, S: EventStore>(
+    store: &S,
+    id: &str,
+    version: u64,
+    event: &A::Event,
+    state_after: &A,
+    timestamp: &str,
+    metadata: &Metadata,
+) -> Result<StoredEvent<S::Payload>, Error<A::Error>> {
+    let encoding = |what: &str, reason: String| Error::Corrupt {
+        aggregate_id: stream_key(A::NAME, id),
+        version,
+        reason: format!("cannot encode {what}: {reason}"),
+    };
+    let payload = store
+        .encode(&PayloadOf(event))
+        .map_err(|e| encoding(event.name(), e))?;
+    let metadata = if metadata.is_empty() {
+        None
+    } else {
+        Some(store.encode(metadata).map_err(|e| encoding("metadata", e))?)
+    };
+    let snapshot = if A::SNAPSHOT_EVERY > 0 && version % A::SNAPSHOT_EVERY == 0 {
+        let state = store
+            .encode(&StateOf(state_after))
+            .map_err(|e| encoding("snapshot", e))?;
+        Some(StoredSnapshot {
+            schema: A::SNAPSHOT_SCHEMA,
+            state,
+        })
+    } else {
+        None
+    };
+    Ok(StoredEvent {
+        version,
+        name: event.name().to_owned(),
+        schema: event.schema(),
+        timestamp: timestamp.to_owned(),
+        payload: Some(payload),
+        metadata,
+        snapshot,
+    })
+}
+
+/// Decodes a stored event of aggregate `A`.
+pub(crate) fn decode_event<A: Aggregate, S: EventStore>(
+    store: &S,
+    id: &str,
+    stored: StoredEvent<S::Payload>,
+) -> Result<Recorded<A::Event>, Error<A::Error>> {
+    let corrupt = |reason: String| Error::Corrupt {
+        aggregate_id: stream_key(A::NAME, id),
+        version: stored.version,
+        reason,
+    };
+    let decoded = match stored.payload {
+        Some(payload) => store.decode(EventSeed::<A::Event>::new(&stored.name), payload),
+        None => A::Event::deserialize_payload(&stored.name, EmptyPayload).map_err(|e| e.to_string()),
+    };
+    let event = match decoded {
+        Ok(Some(event)) => event,
+        Ok(None) => {
+            return Err(Error::UnknownEvent {
+                name: stored.name,
+                aggregate: A::NAME,
+                id: id.to_owned(),
+                version: stored.version,
+            })
+        }
+        Err(reason) => return Err(corrupt(format!("payload of {}: {reason}", stored.name))),
+    };
+    // An event written by a newer schema may carry meaning this build cannot see.
+    if stored.schema > event.schema() {
+        return Err(corrupt(format!(
+            "{} has schema {}, newer than this build's {}",
+            stored.name,
+            stored.schema,
+            event.schema()
+        )));
+    }
+    let metadata = match stored.metadata {
+        Some(m) => store
+            .decode(PhantomData::<Metadata>, m)
+            .map_err(|e| corrupt(format!("metadata: {e}")))?,
+        None => Metadata::default(),
+    };
+    Ok(Recorded {
+        version: stored.version,
+        timestamp: stored.timestamp,
+        event,
+        metadata,
+    })
+}
+
+/// Decodes an inline snapshot, or says why it cannot be used.
+pub(crate) fn decode_snapshot<A: Aggregate, S: EventStore>(
+    store: &S,
+    snapshot: StoredSnapshot<S::Payload>,
+) -> Result<A, String> {
+    if snapshot.schema != A::SNAPSHOT_SCHEMA {
+        return Err(format!(
+            "snapshot schema {} is not the aggregate's {}",
+            snapshot.schema,
+            A::SNAPSHOT_SCHEMA
+        ));
+    }
+    store.decode(StateSeed::<A>(PhantomData), snapshot.state)
+}
+
+struct StateOf<'a, A>(&'a A);
+
+impl<A: Aggregate> Serialize for StateOf<'_, A> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_state(serializer)
+    }
+}
+
+struct StateSeed<A>(PhantomData<fn() -> A>);
+
+impl<'de, A: Aggregate> DeserializeSeed<'de> for StateSeed<A> {
+    type Value = A;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<A, D::Error> {
+        A::deserialize_state(deserializer)
+    }
+}

@@ -1,0 +1,278 @@
+//! Commands: decide on the current state, commit, and retry on conflict.
+
+use std::time::Duration;
+
+use tracing::Instrument;
+
+use crate::aggregate::Aggregate;
+use crate::error::Error;
+use crate::event::IntoEvents;
+use crate::root::Root;
+use crate::store::{Commit, CommandRecord, Committed, EventStore};
+
+/// How often and how patiently a command retries after a conflict.
+///
+/// Each retry waits a random time between zero and an exponentially growing
+/// ceiling ("full jitter"), so that writers who collided do not collide again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retry {
+    /// The most attempts in all, the first included. At least 1.
+    pub max_attempts: u32,
+    /// The ceiling of the first wait; it doubles on each retry.
+    pub base_delay: Duration,
+    /// The largest ceiling.
+    pub max_delay: Duration,
+}
+
+impl Default for Retry {
+    /// 16 attempts, waits of up to 2 ms doubling to 250 ms.
+    fn default() -> Self {
+        Retry {
+            max_attempts: 16,
+            base_delay: Duration::from_millis(2),
+            max_delay: Duration::from_millis(250),
+        }
+    }
+}
+
+impl Retry {
+    /// No retries: the first conflict is returned.
+    pub fn never() -> Self {
+        Retry {
+            max_attempts: 1,
+            ..Retry::default()
+        }
+    }
+
+    /// The jittered wait before retry number `retry` (1-based).
+    fn delay(&self, retry: u32) -> Duration {
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX))
+            .min(self.max_delay);
+        ceiling.mul_f64(jitter())
+    }
+}
+
+/// A number in [0, 1) that differs between tasks and calls. Backoff needs
+/// spread, not cryptographic randomness, so a hashed clock and counter will do.
+fn jitter() -> f64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// What a command did.
+#[derive(Debug)]
+pub struct Executed<A: Aggregate, S> {
+    /// The aggregate after the command.
+    pub root: Root<A, S>,
+    /// The version the command's events ended at. For a repeated command, the
+    /// version its first execution wrote.
+    pub version: u64,
+    /// True when a command with the same idempotency key had already run and
+    /// nothing was written this time.
+    pub duplicate: bool,
+    /// How many attempts it took.
+    pub attempts: u32,
+}
+
+/// A command on one aggregate, built by [`AggregateExt::command`](crate::AggregateExt::command).
+#[must_use = "a command does nothing until `execute` is called"]
+pub struct Command<'s, A: Aggregate, S> {
+    store: &'s S,
+    id: String,
+    retry: Retry,
+    key: Option<String>,
+    ttl: Duration,
+    root: Option<Root<A, S>>,
+}
+
+impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
+    pub(crate) fn new(store: &'s S, id: String) -> Self {
+        Command {
+            store,
+            id,
+            retry: Retry::default(),
+            key: None,
+            ttl: Duration::from_secs(7 * 24 * 3600),
+            root: None,
+        }
+    }
+
+    /// Sets the retry policy.
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Makes the command idempotent: a second execution with the same key
+    /// writes nothing and returns the first execution's outcome. The key is
+    /// stored atomically with the events and kept for `ttl` (default 7 days).
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// How long the idempotency record is kept.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Starts from an already loaded handle instead of loading, saving a read.
+    pub fn on(mut self, root: Root<A, S>) -> Self {
+        self.root = Some(root);
+        self
+    }
+
+    /// Decides with `decide` on the current state, then commits what it returns.
+    ///
+    /// On a conflict it reads only the events written since, decides again,
+    /// and retries, up to the policy's attempts. A domain rejection is returned
+    /// at once and never retried.
+    pub async fn execute<F, R>(self, mut decide: F) -> Result<Executed<A, S>, Error<A::Error>>
+    where
+        F: FnMut(&A) -> Result<R, A::Error>,
+        R: IntoEvents<A::Event>,
+    {
+        let span = tracing::info_span!(
+            "es.execute",
+            aggregate = A::NAME,
+            id = %self.id,
+            attempts = tracing::field::Empty,
+            version = tracing::field::Empty
+        );
+        let Command {
+            store,
+            id,
+            retry,
+            key,
+            ttl,
+            root,
+        } = self;
+        async move {
+            let mut root = match root {
+                Some(root) => root,
+                None => Root::load(store, id.clone()).await?,
+            };
+            let max_attempts = retry.max_attempts.max(1);
+            let mut attempt = 1;
+            loop {
+                let events = match decide(root.state()) {
+                    Ok(events) => events.into_events(),
+                    Err(rejection) => {
+                        // A repeated command may be rejected only because its
+                        // first run already changed the state: report that run.
+                        if let Some(key) = &key {
+                            if let Some(record) = store.command(key).await.map_err(Error::widen)? {
+                                return duplicate(root, record, attempt).await;
+                            }
+                        }
+                        return Err(Error::Rejected(rejection));
+                    }
+                };
+                if events.is_empty() {
+                    let version = root.version();
+                    return Ok(Executed {
+                        root,
+                        version,
+                        duplicate: false,
+                        attempts: attempt,
+                    });
+                }
+                let (append, next) = root.stage(&events)?;
+                let last = append.expected + append.events.len() as u64;
+                let command = key.as_ref().map(|key| CommandRecord {
+                    key: key.clone(),
+                    outcome: vec![(A::NAME.to_owned(), id.clone(), last)],
+                    expires_at: crate::time::now_secs().saturating_add(ttl.as_secs()),
+                });
+                let result = store
+                    .commit(Commit {
+                        appends: vec![append],
+                        command,
+                    })
+                    .await;
+                match result {
+                    Ok(Committed::Written) => {
+                        root.advance(last, next);
+                        let span = tracing::Span::current();
+                        span.record("attempts", attempt);
+                        span.record("version", last);
+                        return Ok(Executed {
+                            root,
+                            version: last,
+                            duplicate: false,
+                            attempts: attempt,
+                        });
+                    }
+                    Ok(Committed::Duplicate(record)) => return duplicate(root, record, attempt).await,
+                    Err(Error::Conflict { actual, .. }) if attempt < max_attempts => {
+                        tracing::debug!(attempt, expected = root.version(), actual, "conflict; catching up");
+                        tokio::time::sleep(retry.delay(attempt)).await;
+                        attempt += 1;
+                        root.hydrate().await?;
+                    }
+                    Err(e) => return Err(e.widen()),
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+async fn duplicate<A: Aggregate, S: EventStore>(
+    mut root: Root<A, S>,
+    record: CommandRecord,
+    attempts: u32,
+) -> Result<Executed<A, S>, Error<A::Error>> {
+    let version = record
+        .outcome
+        .iter()
+        .find(|(aggregate, id, _)| aggregate == A::NAME && id == root.id())
+        .map(|&(_, _, version)| version)
+        .unwrap_or(0);
+    tracing::info!(key = %record.key, version, "command already ran; nothing written");
+    root.hydrate().await?;
+    Ok(Executed {
+        root,
+        version,
+        duplicate: true,
+        attempts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_stay_under_their_ceiling() {
+        let retry = Retry::default();
+        for n in 1..40 {
+            let ceiling = (retry.base_delay * 2u32.saturating_pow(n - 1)).min(retry.max_delay);
+            let d = retry.delay(n);
+            assert!(d <= ceiling, "retry {n}: {d:?} > {ceiling:?}");
+        }
+    }
+
+    #[test]
+    fn jitter_spreads() {
+        let samples: Vec<f64> = (0..100).map(|_| jitter()).collect();
+        assert!(samples.iter().all(|j| (0.0..1.0).contains(j)));
+        let distinct = samples.iter().map(|j| j.to_bits()).collect::<std::collections::HashSet<_>>();
+        assert!(distinct.len() > 90);
+    }
+}

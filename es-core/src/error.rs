@@ -1,0 +1,261 @@
+//! The one error type every es operation returns.
+
+use std::convert::Infallible;
+use std::fmt;
+
+/// Every failure an es operation can report.
+///
+/// `E` is the aggregate's domain error, the one its handlers return. Store-level
+/// operations that cannot produce a domain error use the default, [`Infallible`],
+/// and are widened with [`Error::widen`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error<E = Infallible> {
+    /// A handler rejected the event: nothing was written.
+    #[error("rejected: {0}")]
+    Rejected(#[source] E),
+
+    /// Another writer got there first: the aggregate is no longer at `expected`.
+    #[error("conflict on {aggregate} {id:?}: expected version {expected}, but it is at {actual}")]
+    Conflict {
+        /// The aggregate's name.
+        aggregate: &'static str,
+        /// The aggregate's id.
+        id: String,
+        /// The version the commit was based on.
+        expected: u64,
+        /// The version the store holds now (at least `expected + 1`).
+        actual: u64,
+    },
+
+    /// A stored event failed its handler while the aggregate was being replayed.
+    /// Replays never skip events, so the load fails instead of producing wrong state.
+    #[error("replaying {aggregate} {id:?} failed at version {version}: {source}")]
+    Replay {
+        /// The aggregate's name.
+        aggregate: &'static str,
+        /// The aggregate's id.
+        id: String,
+        /// The version of the event the handler rejected.
+        version: u64,
+        /// The handler's error.
+        #[source]
+        source: E,
+    },
+
+    /// The aggregate has no events.
+    #[error("{aggregate} {id:?} not found")]
+    NotFound {
+        /// The aggregate's name.
+        aggregate: &'static str,
+        /// The aggregate's id.
+        id: String,
+    },
+
+    /// A commit breaks one of DynamoDB's size limits. Nothing was written.
+    #[error("{aggregate} {id:?}: {limit} is {actual}, over the limit of {max}")]
+    TooLarge {
+        /// The aggregate's name.
+        aggregate: &'static str,
+        /// The aggregate's id (the first one of a multi-aggregate commit).
+        id: String,
+        /// Which limit was broken.
+        limit: Limit,
+        /// The size the commit would have had.
+        actual: usize,
+        /// The largest size allowed.
+        max: usize,
+    },
+
+    /// An id or aggregate name the store cannot hold. Nothing was written.
+    #[error("invalid id {id:?} for {aggregate}: {reason}")]
+    InvalidId {
+        /// The aggregate's name.
+        aggregate: &'static str,
+        /// The offending id, cut to 64 characters when longer.
+        id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A stored item could not be decoded.
+    #[error("{aggregate_id} version {version} is corrupt: {reason}")]
+    Corrupt {
+        /// The stored key, `"{aggregate}#{id}"`.
+        aggregate_id: String,
+        /// The version of the bad item (0 when the key itself is bad).
+        version: u64,
+        /// What could not be decoded.
+        reason: String,
+    },
+
+    /// A stored event's type is not one the aggregate handles.
+    #[error("{aggregate} {id:?} version {version} holds event {name:?}, which {aggregate} does not handle")]
+    UnknownEvent {
+        /// The stored event name.
+        name: String,
+        /// The aggregate's name.
+        aggregate: &'static str,
+        /// The aggregate's id.
+        id: String,
+        /// The version of the event.
+        version: u64,
+    },
+
+    /// The store itself failed: SDK, network, throttling or bad input to the store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The DynamoDB limit a [`Error::TooLarge`] commit broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limit {
+    /// The size of one item, 400 KB.
+    ItemBytes,
+    /// The number of items in one transaction, 100.
+    TransactionItems,
+    /// The size of one transaction, 4 MB.
+    TransactionBytes,
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Limit::ItemBytes => "the item size in bytes",
+            Limit::TransactionItems => "the number of items in the transaction",
+            Limit::TransactionBytes => "the transaction size in bytes",
+        })
+    }
+}
+
+impl<E> Error<E> {
+    /// Whether trying the same operation again could succeed: true for
+    /// conflicts and for transient store failures (throttling, timeouts).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Conflict { .. } => true,
+            Error::Store(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// The domain error, when this is a rejection.
+    pub fn rejection(&self) -> Option<&E> {
+        match self {
+            Error::Rejected(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl Error<Infallible> {
+    /// Turns a store-level error into an aggregate's error type.
+    pub fn widen<E>(self) -> Error<E> {
+        match self {
+            Error::Rejected(never) | Error::Replay { source: never, .. } => match never {},
+            Error::Conflict {
+                aggregate,
+                id,
+                expected,
+                actual,
+            } => Error::Conflict {
+                aggregate,
+                id,
+                expected,
+                actual,
+            },
+            Error::NotFound { aggregate, id } => Error::NotFound { aggregate, id },
+            Error::TooLarge {
+                aggregate,
+                id,
+                limit,
+                actual,
+                max,
+            } => Error::TooLarge {
+                aggregate,
+                id,
+                limit,
+                actual,
+                max,
+            },
+            Error::InvalidId {
+                aggregate,
+                id,
+                reason,
+            } => Error::InvalidId {
+                aggregate,
+                id,
+                reason,
+            },
+            Error::Corrupt {
+                aggregate_id,
+                version,
+                reason,
+            } => Error::Corrupt {
+                aggregate_id,
+                version,
+                reason,
+            },
+            Error::UnknownEvent {
+                name,
+                aggregate,
+                id,
+                version,
+            } => Error::UnknownEvent {
+                name,
+                aggregate,
+                id,
+                version,
+            },
+            Error::Store(e) => Error::Store(e),
+        }
+    }
+}
+
+/// A failure of the store itself, as opposed to a domain or consistency error.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed: {message}")]
+pub struct StoreError {
+    operation: &'static str,
+    message: String,
+    retryable: bool,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// A failure that retrying will not fix, such as a missing table or bad input.
+    pub fn permanent(operation: &'static str, message: impl Into<String>) -> Self {
+        StoreError {
+            operation,
+            message: message.into(),
+            retryable: false,
+            source: None,
+        }
+    }
+
+    /// A failure that may pass, such as throttling or a timeout.
+    pub fn transient(operation: &'static str, message: impl Into<String>) -> Self {
+        StoreError {
+            retryable: true,
+            ..StoreError::permanent(operation, message)
+        }
+    }
+
+    /// Attaches the underlying error.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The store operation that failed, such as `"Query"` or `"PutItem"`.
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// Whether a retry could help.
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+}

@@ -1,0 +1,80 @@
+//! The core of [es](https://docs.rs/es): event-sourced aggregates with
+//! DynamoDB's semantics.
+//!
+//! Most users depend on the `es` crate, which re-exports this one together
+//! with the derive macros. This crate holds:
+//!
+//! - the traits: [`Aggregate`], [`Event`], [`EventSet`] and [`EventStore`];
+//! - [`Root`], the handle on a loaded aggregate, with `commit`, `commit_all`
+//!   and `hydrate`, and [`AggregateExt`] with `load`, `find_one`, `find_all`
+//!   and `execute`;
+//! - [`Transaction`], for atomic commits across aggregates;
+//! - [`Error`], which names the aggregate, id and version of every failure;
+//! - [`MemoryStore`], the embedded store;
+//! - the [`conformance`] suite every store passes, and the given/when/then
+//!   [`testing`] harness.
+//!
+//! ```
+//! use es_core::{conformance::model::*, AggregateExt, MemoryStore};
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let store = MemoryStore::new();
+//! let mut product = Product::load(&store, "sku-1").await?;
+//! product.commit(Restocked { amount: 10 }).await?;
+//! let done = Product::execute(&store, "sku-1", |p| p.reserve("cart-1", 3)).await?;
+//! assert_eq!((done.version, done.root.on_hand), (2, 7));
+//! # Ok::<_, es_core::Error<ProductError>>(()) }).unwrap();
+//! ```
+
+#![warn(missing_docs)]
+
+mod aggregate;
+mod codec;
+mod command;
+pub mod conformance;
+mod error;
+mod event;
+pub mod limits;
+mod memory;
+mod ops;
+mod root;
+pub mod stats;
+pub mod store;
+pub mod testing;
+pub mod time;
+mod transaction;
+
+pub use aggregate::{Aggregate, Handlers};
+pub use command::{Command, Executed, Retry};
+pub use error::{Error, Limit, StoreError};
+pub use event::{Event, EventSet, IntoEvents, Metadata, Recorded};
+pub use memory::MemoryStore;
+pub use ops::AggregateExt;
+pub use root::Root;
+pub use stats::{Stats, StatsSnapshot};
+pub use store::EventStore;
+pub use transaction::Transaction;
+
+/// Items the macros' generated code refers to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::aggregate::HandlerResult;
+    pub use crate::event::{deserialize_tagged, serialize_tagged, EmptyPayload, EventSeed, PayloadOf};
+    pub use serde;
+
+    /// Compares two names in a constant, so that two events with one name in
+    /// one aggregate fail to compile.
+    pub const fn str_eq(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+}

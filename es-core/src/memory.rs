@@ -1,0 +1,347 @@
+//! [`MemoryStore`]: the embedded store, with DynamoDB's semantics.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::de::DeserializeSeed;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{Error, StoreError};
+use crate::limits::{check_id, check_name, check_write, stream_key, PAGE_BYTES};
+use crate::stats::{capacity, Stats};
+use crate::store::{
+    Commit, CommandRecord, Committed, Cursor, Direction, EventStore, Page, ReadRequest, StoredEvent,
+};
+
+/// A thread-safe in-memory event store that behaves like `DynamoStore`:
+/// conditional appends, atomic multi-aggregate commits, pages of at most 1 MB,
+/// the same size limits, and the same request and capacity accounting.
+///
+/// It is the default for examples and unit tests, and it passes the same
+/// [conformance suite](crate::conformance) as the DynamoDB store. Clones share
+/// the same data.
+///
+/// ```
+/// let store = es_core::MemoryStore::new();
+/// let small_pages = es_core::MemoryStore::with_page_items(2); // to exercise paging
+/// # let _ = (store, small_pages);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    data: Mutex<Data>,
+    page_items: Option<usize>,
+    stats: Stats,
+}
+
+#[derive(Debug, Default)]
+struct Data {
+    streams: HashMap<String, Vec<Row>>,
+    // The `initialEvents` index: per aggregate name, ids by creation time.
+    created: HashMap<String, BTreeMap<(String, u64), String>>,
+    commands: HashMap<String, CommandRecord>,
+    next_seq: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Row {
+    event: StoredEvent<Value>,
+    bytes: usize,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty store whose read pages hold at most `items` items, so that
+    /// tests can exercise pagination without megabytes of data.
+    pub fn with_page_items(items: usize) -> Self {
+        MemoryStore {
+            inner: Arc::new(Inner {
+                page_items: Some(items.max(1)),
+                ..Inner::default()
+            }),
+        }
+    }
+
+    fn data(&self) -> MutexGuard<'_, Data> {
+        // A panic while the lock was held cannot leave a half-applied commit,
+        // because commits validate everything before they mutate; so the data
+        // is still consistent and the poison can be ignored.
+        self.inner.data.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn read_page(&self, request: &ReadRequest<'_>) -> Result<Page<StoredEvent<Value>>, Error> {
+        let start_after = match &request.cursor {
+            None => None,
+            Some(c) => Some(c.0.parse::<u64>().map_err(|_| invalid_cursor(c))?),
+        };
+        let key = stream_key(request.aggregate, request.id);
+        let data = self.data();
+        let rows = data.streams.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+        // Versions are contiguous from 1, so a version is its index plus one.
+        let (low, high) = (request.after as usize, rows.len());
+        let range: Box<dyn Iterator<Item = &Row>> = match request.direction {
+            Direction::Forward => {
+                let from = start_after.map_or(low, |v| (v as usize).max(low)).min(high);
+                Box::new(rows[from..].iter())
+            }
+            Direction::Backward => {
+                let to = start_after.map_or(high, |v| (v as usize).saturating_sub(1).min(high)).max(low);
+                Box::new(rows[low..to].iter().rev())
+            }
+        };
+        let max_items = request.limit.unwrap_or(usize::MAX).min(self.inner.page_items.unwrap_or(usize::MAX));
+        let mut items = Vec::new();
+        let mut bytes = 0;
+        let mut more = false;
+        for row in range {
+            // Like a DynamoDB Query, stop at the item limit or once 1 MB was read.
+            if items.len() >= max_items || bytes >= PAGE_BYTES {
+                more = true;
+                break;
+            }
+            bytes += row.bytes;
+            items.push(row.event.clone());
+        }
+        drop(data);
+        self.inner.stats.record_read(items.len() as u64, capacity::consistent_read(bytes));
+        let next = match items.last() {
+            Some(last) if more => Some(Cursor(last.version.to_string())),
+            _ => None,
+        };
+        Ok(Page { items, next })
+    }
+
+    fn write(&self, commit: Commit<Value>) -> Result<Committed, Error> {
+        let Some(first) = commit.appends.first() else {
+            return Ok(Committed::Written);
+        };
+        let (first_name, first_id) = (first.aggregate, first.id.clone());
+        let mut seen = HashSet::new();
+        let mut sizes = Vec::new();
+        for append in &commit.appends {
+            check_name(append.aggregate)?;
+            check_id(append.aggregate, &append.id)?;
+            let key = stream_key(append.aggregate, &append.id);
+            if !seen.insert(key.clone()) {
+                return Err(StoreError::permanent(
+                    "commit",
+                    format!("{key} appears twice in one commit; a commit appends to each aggregate once"),
+                )
+                .into());
+            }
+            for (i, event) in append.events.iter().enumerate() {
+                if event.version != append.expected + 1 + i as u64 {
+                    return Err(StoreError::permanent(
+                        "commit",
+                        format!("{key}: event {i} has version {}, not {}", event.version, append.expected + 1 + i as u64),
+                    )
+                    .into());
+                }
+                sizes.push(item_size(&key, append.aggregate, event));
+            }
+        }
+        if let Some(command) = &commit.command {
+            sizes.push(command_size(command));
+        }
+        check_write(first_name, &first_id, &sizes)?;
+        let units = if sizes.len() == 1 {
+            capacity::write(sizes[0])
+        } else {
+            capacity::transaction(sizes.iter().copied())
+        };
+
+        let mut data = self.data();
+        if let Some(command) = &commit.command {
+            if let Some(existing) = data.commands.get(&command.key) {
+                if existing.expires_at > crate::time::now_secs() {
+                    let existing = existing.clone();
+                    drop(data);
+                    self.inner.stats.record_failed_write(units);
+                    return Ok(Committed::Duplicate(existing));
+                }
+            }
+        }
+        for append in &commit.appends {
+            let key = stream_key(append.aggregate, &append.id);
+            let actual = data.streams.get(&key).map_or(0, |rows| rows.len() as u64);
+            if actual != append.expected {
+                drop(data);
+                self.inner.stats.record_failed_write(units);
+                return Err(Error::Conflict {
+                    aggregate: append.aggregate,
+                    id: append.id.clone(),
+                    expected: append.expected,
+                    actual,
+                });
+            }
+        }
+        // Every check passed: from here on nothing can fail, so the commit is atomic.
+        let mut size = sizes.iter();
+        for append in commit.appends {
+            let key = stream_key(append.aggregate, &append.id);
+            for event in append.events {
+                if event.version == 1 {
+                    let seq = data.next_seq;
+                    data.next_seq += 1;
+                    data.created
+                        .entry(append.aggregate.to_owned())
+                        .or_default()
+                        .insert((event.timestamp.clone(), seq), append.id.clone());
+                }
+                let bytes = size.next().copied().unwrap_or_default();
+                data.streams.entry(key.clone()).or_default().push(Row { event, bytes });
+            }
+        }
+        let items = sizes.len() as u64;
+        if let Some(command) = commit.command {
+            data.commands.insert(command.key.clone(), command);
+        }
+        drop(data);
+        self.inner.stats.record_write(items, units);
+        Ok(Committed::Written)
+    }
+
+    fn ids_page(&self, aggregate: &'static str, limit: Option<usize>, cursor: Option<Cursor>) -> Result<Page<String>, Error> {
+        // A KEYS_ONLY index page of 1 MB holds thousands of ids; a count cap
+        // stands in for it.
+        let page_items = limit.unwrap_or(usize::MAX).min(self.inner.page_items.unwrap_or(5000)).max(1);
+        let after = match &cursor {
+            None => None,
+            Some(c) => Some(parse_ids_cursor(c).ok_or_else(|| invalid_cursor(c))?),
+        };
+        let data = self.data();
+        let mut items = Vec::new();
+        let mut last = None;
+        let mut more = false;
+        if let Some(index) = data.created.get(aggregate) {
+            let range: Box<dyn Iterator<Item = (&(String, u64), &String)>> = match &after {
+                None => Box::new(index.iter()),
+                Some(key) => Box::new(
+                    index.range((std::ops::Bound::Excluded(key.clone()), std::ops::Bound::Unbounded)),
+                ),
+            };
+            for (key, id) in range {
+                if items.len() == page_items {
+                    more = true;
+                    break;
+                }
+                items.push(id.clone());
+                last = Some(key.clone());
+            }
+        }
+        drop(data);
+        let bytes: usize = items.iter().map(|id| id.len() + aggregate.len() + 40).sum();
+        self.inner.stats.record_read(items.len() as u64, capacity::consistent_read(bytes) / 2.0);
+        let next = match last {
+            Some((timestamp, seq)) if more => Some(Cursor(format!("{seq}|{timestamp}"))),
+            _ => None,
+        };
+        Ok(Page { items, next })
+    }
+}
+
+fn parse_ids_cursor(cursor: &Cursor) -> Option<(String, u64)> {
+    let (seq, timestamp) = cursor.0.split_once('|')?;
+    Some((timestamp.to_owned(), seq.parse().ok()?))
+}
+
+fn invalid_cursor(cursor: &Cursor) -> Error {
+    StoreError::permanent("read", format!("invalid cursor {:?}: pass back a cursor this store returned", cursor.0)).into()
+}
+
+impl EventStore for MemoryStore {
+    type Payload = Value;
+
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Value, String> {
+        serde_json::to_value(value).map_err(|e| e.to_string())
+    }
+
+    fn decode<T, V>(&self, seed: T, payload: Value) -> Result<V, String>
+    where
+        T: for<'de> DeserializeSeed<'de, Value = V>,
+    {
+        seed.deserialize(payload).map_err(|e| e.to_string())
+    }
+
+    async fn read(&self, request: ReadRequest<'_>) -> Result<Page<StoredEvent<Value>>, Error> {
+        self.read_page(&request)
+    }
+
+    async fn commit(&self, commit: Commit<Value>) -> Result<Committed, Error> {
+        self.write(commit)
+    }
+
+    async fn list_ids(
+        &self,
+        aggregate: &'static str,
+        limit: Option<usize>,
+        cursor: Option<Cursor>,
+    ) -> Result<Page<String>, Error> {
+        self.ids_page(aggregate, limit, cursor)
+    }
+
+    async fn command(&self, key: &str) -> Result<Option<CommandRecord>, Error> {
+        let record = self.data().commands.get(key).cloned();
+        self.inner.stats.record_read(u64::from(record.is_some()), 1.0);
+        Ok(record.filter(|r| r.expires_at > crate::time::now_secs()))
+    }
+
+    fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+}
+
+/// The size DynamoDB would bill for this event's item: attribute names plus values.
+fn item_size(key: &str, aggregate: &str, event: &StoredEvent<Value>) -> usize {
+    let mut size = "aggregateId".len() + key.len();
+    size += "version".len() + number_size(event.version as f64);
+    size += "type".len() + event.name.len();
+    size += "timestamp".len() + event.timestamp.len();
+    if let Some(p) = &event.payload {
+        size += "payload".len() + value_size(p);
+    }
+    if let Some(m) = &event.metadata {
+        size += "metadata".len() + value_size(m);
+    }
+    if event.version == 1 {
+        size += "eventStoreId".len() + aggregate.len();
+    }
+    if event.schema != 1 {
+        size += "schema".len() + number_size(f64::from(event.schema));
+    }
+    if let Some(s) = &event.snapshot {
+        size += "snapshot".len() + value_size(&s.state) + "snapshotSchema".len() + number_size(f64::from(s.schema));
+    }
+    size
+}
+
+fn command_size(command: &CommandRecord) -> usize {
+    let outcome: usize = command.outcome.iter().map(|(a, i, _)| a.len() + i.len() + 12).sum();
+    "aggregateId".len() + command.key.len() + 10 + "version".len() + 1 + "outcome".len() + outcome + "expiresAt".len() + 6
+}
+
+// DynamoDB's sizing rules: strings by UTF-8 length, numbers by about one byte
+// per two significant digits plus one, containers 3 bytes plus 1 per element.
+fn value_size(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 1,
+        Value::Number(n) => number_size(n.as_f64().unwrap_or(0.0)),
+        Value::String(s) => s.len(),
+        Value::Array(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        Value::Object(map) => 3 + map.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
+    }
+}
+
+fn number_size(n: f64) -> usize {
+    let digits = format!("{}", n.abs()).chars().filter(char::is_ascii_digit).count();
+    digits.div_ceil(2) + 1
+}

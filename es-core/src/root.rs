@@ -1,0 +1,341 @@
+//! [`Root`]: a loaded aggregate, its id and version, and the way to commit to it.
+
+use std::future::Future;
+use std::ops::Deref;
+
+use futures::stream::{self, Stream, StreamExt, TryStreamExt};
+use tracing::Instrument;
+
+use crate::aggregate::Aggregate;
+use crate::codec::{decode_event, decode_snapshot, encode_event};
+use crate::error::Error;
+use crate::event::{IntoEvents, Metadata, Recorded};
+use crate::limits::{check_id, check_name, stream_key};
+use crate::store::{Append, Commit, Committed, Cursor, Direction, EventStore, ReadRequest, StoredEvent};
+
+/// A loaded aggregate: its id, its version and its state, bound to a store.
+///
+/// The state is reached through `Deref`. It only changes when a commit has
+/// been written, so a handle never shows state the store does not hold.
+///
+/// ```
+/// # use es_core::{conformance::model::*, *};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let mut product = Product::load(&store, "sku-1").await?;
+/// assert_eq!(product.version(), 0);
+/// product.commit(Restocked { amount: 10 }).await?;
+/// assert_eq!((product.on_hand, product.version()), (10, 1));
+/// # Ok::<_, Error<ProductError>>(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Root<A: Aggregate, S> {
+    store: S,
+    id: String,
+    version: u64,
+    state: A,
+    metadata: Metadata,
+}
+
+impl<A: Aggregate, S> std::fmt::Debug for Root<A, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Root")
+            .field("aggregate", &A::NAME)
+            .field("id", &self.id)
+            .field("version", &self.version)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Aggregate, S> Deref for Root<A, S> {
+    type Target = A;
+
+    fn deref(&self) -> &A {
+        &self.state
+    }
+}
+
+impl<A: Aggregate, S: EventStore> Root<A, S> {
+    /// A handle on an aggregate with no events yet, at version 0, without reading.
+    pub fn new(store: &S, id: impl Into<String>) -> Self {
+        Root {
+            store: store.clone(),
+            id: id.into(),
+            version: 0,
+            state: A::default(),
+            metadata: Metadata::default(),
+        }
+    }
+
+    /// Loads an aggregate: the latest valid snapshot, then every event after it.
+    /// An aggregate with no events loads at version 0 with the default state.
+    pub fn load(store: &S, id: impl Into<String>) -> impl Future<Output = Result<Self, Error<A::Error>>> + Send + 'static {
+        let mut root = Self::new(store, id);
+        let span = tracing::info_span!("es.load", aggregate = A::NAME, id = %root.id, version = tracing::field::Empty);
+        async move {
+            check_name(A::NAME).map_err(Error::widen)?;
+            check_id(A::NAME, &root.id).map_err(Error::widen)?;
+            if A::SNAPSHOT_EVERY > 0 {
+                root.load_from_snapshot().await?;
+            } else {
+                root.hydrate().await?;
+            }
+            tracing::Span::current().record("version", root.version);
+            Ok(root)
+        }
+        .instrument(span)
+    }
+
+    /// The aggregate's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The version of the last event applied; 0 when there is none.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The state.
+    pub fn state(&self) -> &A {
+        &self.state
+    }
+
+    /// Gives up the handle and keeps the state.
+    pub fn into_state(self) -> A {
+        self.state
+    }
+
+    /// The store this handle commits to.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Sets the metadata stored with every event this handle commits from now on.
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Catches up: reads and applies only the events after this handle's
+    /// version, page by page. Returns how many events were applied.
+    pub async fn hydrate(&mut self) -> Result<u64, Error<A::Error>> {
+        let start = self.version;
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .read(ReadRequest {
+                    aggregate: A::NAME,
+                    id: &self.id,
+                    after: self.version,
+                    direction: Direction::Forward,
+                    limit: None,
+                    cursor: cursor.take(),
+                })
+                .await
+                .map_err(Error::widen)?;
+            // Each page is applied before the next is read, so memory stays
+            // bounded by one page however long the history is.
+            for stored in page.items {
+                self.apply_stored(stored)?;
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(self.version - start),
+            }
+        }
+    }
+
+    /// Reads newest first until the latest usable snapshot, then applies the
+    /// events after it. Reads at most `SNAPSHOT_EVERY` items when the newest
+    /// snapshot is sound.
+    async fn load_from_snapshot(&mut self) -> Result<(), Error<A::Error>> {
+        let limit = usize::try_from(A::SNAPSHOT_EVERY).unwrap_or(usize::MAX);
+        let mut newer: Vec<StoredEvent<S::Payload>> = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        let mut base: Option<(u64, A)> = None;
+        'pages: loop {
+            let page = self
+                .store
+                .read(ReadRequest {
+                    aggregate: A::NAME,
+                    id: &self.id,
+                    after: 0,
+                    direction: Direction::Backward,
+                    limit: Some(limit),
+                    cursor: cursor.take(),
+                })
+                .await
+                .map_err(Error::widen)?;
+            for mut stored in page.items {
+                if let Some(snapshot) = stored.snapshot.take() {
+                    match decode_snapshot::<A, S>(&self.store, snapshot) {
+                        Ok(state) => {
+                            base = Some((stored.version, state));
+                            break 'pages;
+                        }
+                        Err(reason) => tracing::warn!(
+                            aggregate = A::NAME,
+                            id = %self.id,
+                            version = stored.version,
+                            %reason,
+                            "ignoring unusable snapshot; rebuilding from older events"
+                        ),
+                    }
+                }
+                newer.push(stored);
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        if let Some((version, state)) = base {
+            self.version = version;
+            self.state = state;
+        }
+        for stored in newer.into_iter().rev() {
+            self.apply_stored(stored)?;
+        }
+        Ok(())
+    }
+
+    fn apply_stored(&mut self, stored: StoredEvent<S::Payload>) -> Result<(), Error<A::Error>> {
+        let expected = self.version + 1;
+        if stored.version != expected {
+            return Err(Error::Corrupt {
+                aggregate_id: stream_key(A::NAME, &self.id),
+                version: stored.version,
+                reason: format!("expected version {expected}: versions must be contiguous"),
+            });
+        }
+        let recorded = decode_event::<A, S>(&self.store, &self.id, stored)?;
+        self.state.apply(&recorded.event).map_err(|source| Error::Replay {
+            aggregate: A::NAME,
+            id: self.id.clone(),
+            version: recorded.version,
+            source,
+        })?;
+        self.version = recorded.version;
+        Ok(())
+    }
+
+    /// Validates and writes one event at the next version. Returns the new version.
+    ///
+    /// The handler runs on a copy of the state first: if it rejects the event,
+    /// nothing is written and the error is [`Error::Rejected`]. If another
+    /// writer committed first, the error is [`Error::Conflict`] and this
+    /// handle is unchanged; [`Root::hydrate`] catches it up.
+    pub async fn commit(&mut self, event: impl Into<A::Event>) -> Result<u64, Error<A::Error>> {
+        self.commit_all([event.into()]).await
+    }
+
+    /// Validates and writes several events atomically: all or none.
+    pub async fn commit_all(&mut self, events: impl IntoEvents<A::Event>) -> Result<u64, Error<A::Error>> {
+        let events = events.into_events();
+        if events.is_empty() {
+            return Ok(self.version);
+        }
+        let span = tracing::info_span!(
+            "es.commit",
+            aggregate = A::NAME,
+            id = %self.id,
+            expected = self.version,
+            events = events.len()
+        );
+        async {
+            let (append, next) = self.stage(&events)?;
+            let committed = self
+                .store
+                .commit(Commit {
+                    appends: vec![append],
+                    command: None,
+                })
+                .await
+                .map_err(Error::widen)?;
+            debug_assert_eq!(committed, Committed::Written);
+            self.version += events.len() as u64;
+            self.state = next;
+            Ok(self.version)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs the handlers of `events` on a copy of the state and encodes them
+    /// at the versions after this handle's. Returns the append and the state
+    /// the aggregate will have once it is written.
+    pub(crate) fn stage(&self, events: &[A::Event]) -> Result<(Append<S::Payload>, A), Error<A::Error>> {
+        check_name(A::NAME).map_err(Error::widen)?;
+        check_id(A::NAME, &self.id).map_err(Error::widen)?;
+        let timestamp = crate::time::now();
+        let mut next = self.state.clone();
+        let mut stored = Vec::with_capacity(events.len());
+        for (version, event) in (self.version + 1..).zip(events) {
+            next.apply(event).map_err(Error::Rejected)?;
+            stored.push(encode_event::<A, S>(
+                &self.store,
+                &self.id,
+                version,
+                event,
+                &next,
+                &timestamp,
+                &self.metadata,
+            )?);
+        }
+        let append = Append {
+            aggregate: A::NAME,
+            id: self.id.clone(),
+            expected: self.version,
+            events: stored,
+        };
+        Ok((append, next))
+    }
+
+    /// Replaces the state and version after a commit made elsewhere (a
+    /// transaction or an idempotent command) was written.
+    pub(crate) fn advance(&mut self, version: u64, state: A) {
+        self.version = version;
+        self.state = state;
+    }
+
+    /// The aggregate's whole history, oldest first, read lazily page by page.
+    pub fn history(&self) -> impl Stream<Item = Result<Recorded<A::Event>, Error<A::Error>>> + Send + '_ {
+        history::<A, S>(&self.store, &self.id, 0)
+    }
+}
+
+/// The events of one aggregate after version `after`, read lazily page by page.
+pub(crate) fn history<'a, A: Aggregate, S: EventStore>(
+    store: &'a S,
+    id: &'a str,
+    after: u64,
+) -> impl Stream<Item = Result<Recorded<A::Event>, Error<A::Error>>> + Send + 'a {
+    // State: the next cursor to read, or None once the last page was read.
+    let pages = stream::try_unfold(Some(None::<Cursor>), move |state| async move {
+        let Some(cursor) = state else {
+            return Ok::<_, Error<A::Error>>(None);
+        };
+        let page = store
+            .read(ReadRequest {
+                aggregate: A::NAME,
+                id,
+                after,
+                direction: Direction::Forward,
+                limit: None,
+                cursor,
+            })
+            .await
+            .map_err(Error::widen)?;
+        let events: Vec<_> = page
+            .items
+            .into_iter()
+            .map(|stored| decode_event::<A, S>(store, id, stored))
+            .collect();
+        let more = page.next.map(Some);
+        Ok(Some((stream::iter(events), more)))
+    });
+    pages.try_flatten().boxed()
+}

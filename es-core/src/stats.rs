@@ -1,0 +1,123 @@
+//! Request and capacity counters, so the cost of every operation is visible.
+
+use std::ops::Sub;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Counters a store keeps for every call it makes. Capacity units are kept in
+/// thousandths, because DynamoDB bills half units for eventually consistent reads.
+#[derive(Debug, Default)]
+pub struct Stats {
+    requests: AtomicU64,
+    reads: AtomicU64,
+    writes: AtomicU64,
+    items_read: AtomicU64,
+    items_written: AtomicU64,
+    read_milli_units: AtomicU64,
+    write_milli_units: AtomicU64,
+}
+
+/// A copy of the counters at one moment. Subtract two to get the cost of
+/// what happened between them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StatsSnapshot {
+    /// Requests of any kind sent to the store.
+    pub requests: u64,
+    /// Read requests (Query, GetItem).
+    pub reads: u64,
+    /// Write requests (PutItem, TransactWriteItems).
+    pub writes: u64,
+    /// Items returned by reads.
+    pub items_read: u64,
+    /// Items written.
+    pub items_written: u64,
+    /// Read capacity units consumed.
+    pub read_units: f64,
+    /// Write capacity units consumed.
+    pub write_units: f64,
+}
+
+impl Stats {
+    /// Counts one read request that returned `items` items and cost `units` RCU.
+    pub fn record_read(&self, items: u64, units: f64) {
+        self.requests.fetch_add(1, Relaxed);
+        self.reads.fetch_add(1, Relaxed);
+        self.items_read.fetch_add(items, Relaxed);
+        self.read_milli_units.fetch_add(to_milli(units), Relaxed);
+        tracing::trace!(items, read_units = units, "store read");
+    }
+
+    /// Counts one write request that wrote `items` items and cost `units` WCU.
+    pub fn record_write(&self, items: u64, units: f64) {
+        self.requests.fetch_add(1, Relaxed);
+        self.writes.fetch_add(1, Relaxed);
+        self.items_written.fetch_add(items, Relaxed);
+        self.write_milli_units.fetch_add(to_milli(units), Relaxed);
+        tracing::trace!(items, write_units = units, "store write");
+    }
+
+    /// Counts a write request that wrote nothing (a failed condition), which
+    /// DynamoDB still bills.
+    pub fn record_failed_write(&self, units: f64) {
+        self.record_write(0, units);
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            requests: self.requests.load(Relaxed),
+            reads: self.reads.load(Relaxed),
+            writes: self.writes.load(Relaxed),
+            items_read: self.items_read.load(Relaxed),
+            items_written: self.items_written.load(Relaxed),
+            read_units: self.read_milli_units.load(Relaxed) as f64 / 1000.0,
+            write_units: self.write_milli_units.load(Relaxed) as f64 / 1000.0,
+        }
+    }
+}
+
+fn to_milli(units: f64) -> u64 {
+    if units.is_finite() && units > 0.0 {
+        (units * 1000.0).round() as u64
+    } else {
+        0
+    }
+}
+
+impl Sub for StatsSnapshot {
+    type Output = StatsSnapshot;
+
+    fn sub(self, before: StatsSnapshot) -> StatsSnapshot {
+        StatsSnapshot {
+            requests: self.requests.saturating_sub(before.requests),
+            reads: self.reads.saturating_sub(before.reads),
+            writes: self.writes.saturating_sub(before.writes),
+            items_read: self.items_read.saturating_sub(before.items_read),
+            items_written: self.items_written.saturating_sub(before.items_written),
+            read_units: self.read_units - before.read_units,
+            write_units: self.write_units - before.write_units,
+        }
+    }
+}
+
+/// DynamoDB's documented capacity formulas, shared by every store so that
+/// costs read the same in memory and in DynamoDB.
+pub mod capacity {
+    /// Read units for a strongly consistent read of `bytes` in one request:
+    /// one unit per 4 KB, rounded up, at least one.
+    pub fn consistent_read(bytes: usize) -> f64 {
+        (bytes.div_ceil(4096)).max(1) as f64
+    }
+
+    /// Write units for one standard write of an item of `bytes`: one per KB,
+    /// rounded up, at least one.
+    pub fn write(bytes: usize) -> f64 {
+        (bytes.div_ceil(1024)).max(1) as f64
+    }
+
+    /// Write units for a transaction: twice a standard write for every item.
+    /// DynamoDB Local reports wrong figures for multi-item transactions, so
+    /// es always computes them with this formula.
+    pub fn transaction<I: IntoIterator<Item = usize>>(item_bytes: I) -> f64 {
+        item_bytes.into_iter().map(|b| 2.0 * write(b)).sum()
+    }
+}

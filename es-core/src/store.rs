@@ -1,0 +1,176 @@
+//! The [`EventStore`] trait that every backend implements, and the records it
+//! moves.
+//!
+//! The trait is shaped after DynamoDB: appends are conditional on an expected
+//! version, reads are consistent and come in pages, and one commit may write to
+//! several aggregates atomically. Stores move raw, already-encoded records;
+//! decoding, validation and replay live in es-core, so every store behaves alike.
+
+use std::fmt::Debug;
+use std::future::Future;
+
+use serde::de::DeserializeSeed;
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::stats::Stats;
+
+/// An opaque position in a paged read. Pass it back to continue where a page
+/// ended. It is safe to hand to clients: a store validates it when it comes back.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Cursor(pub String);
+
+/// One page of a read.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    /// The items, in the order asked for.
+    pub items: Vec<T>,
+    /// Where the next page starts, or `None` after the last page.
+    pub next: Option<Cursor>,
+}
+
+/// Which way a read walks an aggregate's history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Oldest first.
+    Forward,
+    /// Newest first, used to find the latest snapshot.
+    Backward,
+}
+
+/// One paged read of an aggregate's events.
+#[derive(Clone, Debug)]
+pub struct ReadRequest<'a> {
+    /// The aggregate's name.
+    pub aggregate: &'static str,
+    /// The aggregate's id.
+    pub id: &'a str,
+    /// Only events with a version above this one.
+    pub after: u64,
+    /// Oldest or newest first.
+    pub direction: Direction,
+    /// The most items to return in this page; the store may return fewer, as
+    /// DynamoDB does at 1 MB.
+    pub limit: Option<usize>,
+    /// Where the previous page ended.
+    pub cursor: Option<Cursor>,
+}
+
+/// A snapshot stored inline on an event: the state after that event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredSnapshot<P> {
+    /// The aggregate's [`SNAPSHOT_SCHEMA`](crate::Aggregate::SNAPSHOT_SCHEMA) when written.
+    pub schema: u32,
+    /// The encoded state.
+    pub state: P,
+}
+
+/// An event as a store holds it, still encoded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEvent<P> {
+    /// Its version.
+    pub version: u64,
+    /// The event name, the `type` attribute.
+    pub name: String,
+    /// The payload's schema version; 1 when the item has none.
+    pub schema: u32,
+    /// The commit time, ISO 8601 UTC.
+    pub timestamp: String,
+    /// The encoded payload; `None` when the event has no fields.
+    pub payload: Option<P>,
+    /// The encoded [`Metadata`](crate::Metadata), when there is any.
+    pub metadata: Option<P>,
+    /// An inline snapshot, on every Nth version.
+    pub snapshot: Option<StoredSnapshot<P>>,
+}
+
+/// The events one commit appends to one aggregate.
+#[derive(Clone, Debug)]
+pub struct Append<P> {
+    /// The aggregate's name.
+    pub aggregate: &'static str,
+    /// The aggregate's id.
+    pub id: String,
+    /// The version the aggregate must be at; the events take the versions after it.
+    pub expected: u64,
+    /// The events, versions `expected + 1 ..`.
+    pub events: Vec<StoredEvent<P>>,
+}
+
+/// A record that a command ran, stored atomically with its events, so that a
+/// second delivery of the same command writes nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandRecord {
+    /// The caller's idempotency key.
+    pub key: String,
+    /// What the command wrote: aggregate, id and the last version written.
+    pub outcome: Vec<(String, String, u64)>,
+    /// When the record may be deleted, as seconds since the Unix epoch (the
+    /// DynamoDB TTL attribute).
+    pub expires_at: u64,
+}
+
+/// One atomic write: appends to one or more aggregates, and optionally the
+/// record of the command that produced them.
+#[derive(Clone, Debug)]
+pub struct Commit<P> {
+    /// The appends, at most one per aggregate.
+    pub appends: Vec<Append<P>>,
+    /// Written in the same transaction when the command carries an idempotency key.
+    pub command: Option<CommandRecord>,
+}
+
+/// What a commit did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Committed {
+    /// The events were written.
+    Written,
+    /// A command with the same idempotency key already ran; nothing was written.
+    Duplicate(CommandRecord),
+}
+
+/// A backend that stores events: [`MemoryStore`](crate::MemoryStore), or
+/// `es::dynamo::DynamoStore`.
+///
+/// Stores are cheap handles (clone them freely) and must be safe to share
+/// between tasks. Every store passes the [conformance suite](crate::conformance).
+pub trait EventStore: Clone + Send + Sync + 'static {
+    /// The store's native encoding of a payload: a JSON value in memory, a
+    /// DynamoDB map in DynamoDB.
+    type Payload: Clone + Debug + Send + Sync + 'static;
+
+    /// Encodes a value in the store's native form.
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Self::Payload, String>;
+
+    /// Decodes a payload with a seed (for events, the seed knows the event name).
+    fn decode<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, String>
+    where
+        T: for<'de> DeserializeSeed<'de, Value = V>;
+
+    /// Reads one page of an aggregate's events. Reads are strongly consistent:
+    /// a read that starts after a commit returned sees that commit.
+    fn read(
+        &self,
+        request: ReadRequest<'_>,
+    ) -> impl Future<Output = Result<Page<StoredEvent<Self::Payload>>, Error>> + Send;
+
+    /// Writes a commit atomically: every append lands at its expected version,
+    /// or nothing is written and the first stale append is reported as
+    /// [`Error::Conflict`]. Size and id limits are checked before anything is sent.
+    fn commit(&self, commit: Commit<Self::Payload>) -> impl Future<Output = Result<Committed, Error>> + Send;
+
+    /// One page of the ids of an aggregate type, oldest first by creation
+    /// time, with at most `limit` ids (the store may return fewer).
+    fn list_ids(
+        &self,
+        aggregate: &'static str,
+        limit: Option<usize>,
+        cursor: Option<Cursor>,
+    ) -> impl Future<Output = Result<Page<String>, Error>> + Send;
+
+    /// The record of a command that ran with this idempotency key, if any.
+    fn command(&self, key: &str) -> impl Future<Output = Result<Option<CommandRecord>, Error>> + Send;
+
+    /// The store's request and capacity counters.
+    fn stats(&self) -> &Stats;
+}
