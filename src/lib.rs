@@ -1,1 +1,25 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
+pub use es_core::*;
+pub use es_derive::{handlers, on, Aggregate, Event};
+
+/// The DynamoDB event store, in castore's table layout.
+#[cfg(feature = "dynamo")]
+pub use es_dynamo as dynamo;
+
+/// Everything a domain module needs: `use es::prelude::*;`.
+pub mod prelude {
+    pub use es_core::{
+        Aggregate, AggregateExt, Error, Event, EventStore, IntoEvents, MemoryStore, Metadata, Retry, Root,
+        Transaction,
+    };
+    pub use es_derive::{handlers, on, Aggregate, Event};
+    pub use futures::{StreamExt as _, TryStreamExt as _};
+}
+
+/// Items the macros' generated code refers to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use es_core::__private::*;
+}
