@@ -218,8 +218,10 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                         });
                     }
                     Ok(Committed::Duplicate(record)) => return duplicate(root, record, attempt).await,
-                    Err(Error::Conflict { actual, .. }) if attempt < max_attempts => {
-                        tracing::debug!(attempt, expected = root.version(), actual, "conflict; catching up");
+                    // Conflicts, and transient store failures such as throttling,
+                    // pass: catch up on what changed and decide again.
+                    Err(e) if e.is_retryable() && attempt < max_attempts => {
+                        tracing::debug!(attempt, expected = root.version(), error = %e, "retrying");
                         tokio::time::sleep(retry.delay(attempt)).await;
                         attempt += 1;
                         root.hydrate().await?;

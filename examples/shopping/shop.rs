@@ -1,0 +1,216 @@
+//! The shopping domain: products with stock, carts that reserve items, and a
+//! checkout that reserves every line atomically.
+//!
+//! The example and the command tests (`tests/commands.rs`) share this file.
+
+use std::collections::BTreeMap;
+
+use es::prelude::*;
+use serde::{Deserialize, Serialize};
+
+// ---- Product -------------------------------------------------------------
+
+/// Units arrived in the warehouse.
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ProductRestocked {
+    pub amount: u32,
+}
+
+/// A cart took units off the shelf.
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[event(name = "ProductReserved", version = 1)]
+pub struct ProductReserved {
+    pub cart_id: String,
+    pub quantity: u32,
+}
+
+/// A cart gave units back.
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ProductReleased {
+    pub cart_id: String,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProductError {
+    #[error("sold out: {available} left, {requested} wanted")]
+    SoldOut { available: u32, requested: u32 },
+    #[error("a restock must add at least one unit")]
+    EmptyRestock,
+    #[error("cart {0} holds no reservation of this product")]
+    NothingReserved(String),
+}
+
+#[derive(Aggregate, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[aggregate(name = "Product", error = ProductError, snapshot_every = 50)]
+pub struct Product {
+    pub on_hand: u32,
+    pub reserved: BTreeMap<String, u32>,
+}
+
+#[es::handlers]
+impl Product {
+    #[on(ProductRestocked)]
+    fn restocked(&mut self, e: &ProductRestocked) -> Result<(), ProductError> {
+        if e.amount == 0 {
+            return Err(ProductError::EmptyRestock);
+        }
+        self.on_hand += e.amount;
+        Ok(())
+    }
+
+    #[on(ProductReserved)]
+    fn reserved(&mut self, e: &ProductReserved) -> Result<(), ProductError> {
+        if self.on_hand < e.quantity {
+            return Err(ProductError::SoldOut { available: self.on_hand, requested: e.quantity });
+        }
+        self.on_hand -= e.quantity;
+        *self.reserved.entry(e.cart_id.clone()).or_default() += e.quantity;
+        Ok(())
+    }
+
+    #[on(ProductReleased)]
+    fn released(&mut self, e: &ProductReleased) -> Result<(), ProductError> {
+        let held = self.reserved.get_mut(&e.cart_id).filter(|held| **held >= e.quantity);
+        let Some(held) = held else {
+            return Err(ProductError::NothingReserved(e.cart_id.clone()));
+        };
+        *held -= e.quantity;
+        if *held == 0 {
+            self.reserved.remove(&e.cart_id);
+        }
+        self.on_hand += e.quantity;
+        Ok(())
+    }
+}
+
+impl Product {
+    /// The decision of a reserve command: the handler re-checks it on commit.
+    pub fn reserve(&self, cart_id: &str, quantity: u32) -> Result<ProductReserved, ProductError> {
+        if self.on_hand < quantity {
+            return Err(ProductError::SoldOut { available: self.on_hand, requested: quantity });
+        }
+        Ok(ProductReserved { cart_id: cart_id.to_owned(), quantity })
+    }
+}
+
+// ---- Cart ----------------------------------------------------------------
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ItemAdded {
+    pub sku: String,
+    pub quantity: u32,
+}
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ItemRemoved {
+    pub sku: String,
+}
+
+/// Every line was reserved; the cart is closed.
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct CartCheckedOut;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CartError {
+    #[error("the cart is already checked out")]
+    CheckedOut,
+    #[error("{0} is not in the cart")]
+    NotInCart(String),
+    #[error("the cart is empty")]
+    Empty,
+    #[error("a line needs at least one unit")]
+    ZeroQuantity,
+}
+
+#[derive(Aggregate, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[aggregate(name = "Cart", error = CartError)]
+pub struct Cart {
+    pub lines: BTreeMap<String, u32>,
+    pub checked_out: bool,
+}
+
+#[es::handlers]
+impl Cart {
+    #[on(ItemAdded)]
+    fn added(&mut self, e: &ItemAdded) -> Result<(), CartError> {
+        self.open()?;
+        if e.quantity == 0 {
+            return Err(CartError::ZeroQuantity);
+        }
+        *self.lines.entry(e.sku.clone()).or_default() += e.quantity;
+        Ok(())
+    }
+
+    #[on(ItemRemoved)]
+    fn removed(&mut self, e: &ItemRemoved) -> Result<(), CartError> {
+        self.open()?;
+        self.lines.remove(&e.sku).map(drop).ok_or_else(|| CartError::NotInCart(e.sku.clone()))
+    }
+
+    #[on(CartCheckedOut)]
+    fn checked_out(&mut self, _: &CartCheckedOut) -> Result<(), CartError> {
+        self.open()?;
+        if self.lines.is_empty() {
+            return Err(CartError::Empty);
+        }
+        self.checked_out = true;
+        Ok(())
+    }
+}
+
+impl Cart {
+    fn open(&self) -> Result<(), CartError> {
+        if self.checked_out {
+            return Err(CartError::CheckedOut);
+        }
+        Ok(())
+    }
+}
+
+// ---- Checkout: one atomic commit across the cart and its products ---------
+
+/// Why a checkout failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("product: {0}")]
+    Product(#[from] es::Error<ProductError>),
+    #[error("cart: {0}")]
+    Cart(#[from] es::Error<CartError>),
+    #[error("store: {0}")]
+    Store(#[from] es::Error),
+}
+
+impl CheckoutError {
+    /// The sold-out rejection, when that is why the checkout failed.
+    pub fn sold_out(&self) -> Option<&ProductError> {
+        match self {
+            CheckoutError::Product(es::Error::Rejected(e @ ProductError::SoldOut { .. })) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Reserves every line of the cart and closes it, all or nothing. On a
+/// conflict (another buyer changed a product meanwhile) it reloads and tries
+/// again, up to `attempts` times. Returns how many attempts it took.
+pub async fn checkout<S: EventStore>(store: &S, cart_id: &str, attempts: u32) -> Result<u32, CheckoutError> {
+    let mut attempt = 1;
+    loop {
+        let mut cart = Cart::get(store, cart_id).await?;
+        let mut products = Vec::new();
+        for (sku, quantity) in &cart.lines {
+            products.push((Product::load(store, sku.clone()).await?, *quantity));
+        }
+        let mut tx = es::Transaction::new(store);
+        for (product, quantity) in &mut products {
+            tx.append(product, [ProductReserved { cart_id: cart_id.to_owned(), quantity: *quantity }])?;
+        }
+        tx.append(&mut cart, [CartCheckedOut])?;
+        match tx.commit().await {
+            Ok(()) => return Ok(attempt),
+            Err(es::Error::Conflict { .. }) if attempt < attempts => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
