@@ -87,14 +87,16 @@ impl MemoryStore {
         let data = self.data();
         let rows = data.streams.get(&key).map(Vec::as_slice).unwrap_or(&[]);
         // Versions are contiguous from 1, so a version is its index plus one.
-        let (low, high) = (request.after as usize, rows.len());
+        // `after` and the cursor come from callers: clamp, never index past the end.
+        let index = |v: u64| usize::try_from(v).unwrap_or(usize::MAX).min(rows.len());
+        let low = index(request.after);
         let range: Box<dyn Iterator<Item = &Row>> = match request.direction {
             Direction::Forward => {
-                let from = start_after.map_or(low, |v| (v as usize).max(low)).min(high);
+                let from = start_after.map_or(low, |v| index(v).max(low));
                 Box::new(rows[from..].iter())
             }
             Direction::Backward => {
-                let to = start_after.map_or(high, |v| (v as usize).saturating_sub(1).min(high)).max(low);
+                let to = start_after.map_or(rows.len(), |v| index(v.saturating_sub(1))).max(low);
                 Box::new(rows[low..to].iter().rev())
             }
         };

@@ -8,7 +8,7 @@
 //!
 //! or, to get one `#[test]` per check, with [`conformance_tests!`](crate::conformance_tests):
 //!
-//! ```ignore
+//! ```no_run
 //! es_core::conformance_tests!(async { es_core::MemoryStore::new() });
 //! ```
 //!
