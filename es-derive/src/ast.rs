@@ -1,0 +1,198 @@
+//! The macros' input in a small intermediate form: what was written, with the
+//! defaults filled in, ready to be validated (`valid.rs`) and expanded.
+
+use proc_macro2::{Span, TokenStream};
+use syn::ext::IdentExt as _;
+use syn::{Data, DeriveInput, Ident, ImplItem, ItemImpl, LitInt, Path, Signature, Type};
+
+use crate::attr::{self, AggregateAttrs, EventAttrs, HandlersArgs, Keyed};
+use crate::ctxt::Errors;
+
+/// A `#[derive(Event)]` type.
+pub(crate) struct Event<'a> {
+    pub input: &'a DeriveInput,
+    pub attrs: EventAttrs,
+}
+
+/// A `#[derive(Aggregate)]` type.
+pub(crate) struct Aggregate<'a> {
+    pub input: &'a DeriveInput,
+    pub attrs: AggregateAttrs,
+}
+
+/// An `#[es::handlers]` impl block.
+pub(crate) struct Handlers {
+    /// The impl block as the user wrote it, minus the `#[on(..)]` attributes,
+    /// which are not real attributes once the macro has read them.
+    pub item: ItemImpl,
+    pub args: HandlersArgs,
+    pub handlers: Vec<Handler>,
+    /// How many `#[on(..)]` attributes there were, readable or not.
+    pub marked: usize,
+}
+
+/// One `#[on(Event)] fn ..` in an `#[es::handlers]` block.
+pub(crate) struct Handler {
+    /// The event type, as written inside `#[on(..)]`.
+    pub event: Path,
+    pub sig: Signature,
+}
+
+impl<'a> Event<'a> {
+    pub(crate) fn from_syn(input: &'a DeriveInput, errors: &mut Errors) -> Self {
+        Event {
+            input,
+            attrs: attr::event_attrs(&input.attrs, errors),
+        }
+    }
+
+    /// The stored name: `#[event(name = ..)]`, or the type's name.
+    pub(crate) fn name(&self) -> String {
+        stored_name(&self.attrs.name, &self.input.ident)
+    }
+
+    /// The schema version; 1 unless given (an invalid one is reported by
+    /// `valid.rs` and replaced by the default here).
+    pub(crate) fn version(&self) -> u32 {
+        number(&self.attrs.version).unwrap_or(1)
+    }
+}
+
+impl<'a> Aggregate<'a> {
+    pub(crate) fn from_syn(input: &'a DeriveInput, errors: &mut Errors) -> Self {
+        Aggregate {
+            input,
+            attrs: attr::aggregate_attrs(&input.attrs, errors),
+        }
+    }
+
+    /// The stored name: `#[aggregate(name = ..)]`, or the type's name.
+    pub(crate) fn name(&self) -> String {
+        stored_name(&self.attrs.name, &self.input.ident)
+    }
+
+    /// Snapshot every this many versions; 0, the default, never.
+    pub(crate) fn snapshot_every(&self) -> u64 {
+        number(&self.attrs.snapshot_every).unwrap_or(0)
+    }
+
+    pub(crate) fn snapshot_schema(&self) -> u32 {
+        number(&self.attrs.snapshot_schema).unwrap_or(1)
+    }
+
+    /// The domain error: `#[aggregate(error = ..)]`, or `Infallible` for an
+    /// aggregate whose handlers cannot fail.
+    pub(crate) fn error_type(&self) -> TokenStream {
+        match &self.attrs.error {
+            Some(error) => quote::ToTokens::to_token_stream(&error.value),
+            None => quote::quote!(::core::convert::Infallible),
+        }
+    }
+
+    pub(crate) fn is_union(&self) -> bool {
+        matches!(self.input.data, Data::Union(_))
+    }
+}
+
+impl Handlers {
+    /// Reads the handlers and strips their `#[on(..)]` attributes. An `#[on]`
+    /// that cannot be read, or that sits on something other than a method, is
+    /// recorded and dropped.
+    pub(crate) fn from_syn(args: TokenStream, mut item: ItemImpl, errors: &mut Errors) -> Self {
+        let args = attr::handlers_args(args, errors);
+        let mut handlers = Vec::new();
+        let mut marked = 0;
+        for impl_item in &mut item.items {
+            let attrs = match impl_item {
+                ImplItem::Fn(f) => &mut f.attrs,
+                ImplItem::Const(c) => &mut c.attrs,
+                ImplItem::Type(t) => &mut t.attrs,
+                ImplItem::Macro(m) => &mut m.attrs,
+                _ => continue,
+            };
+            let (on, rest): (Vec<_>, Vec<_>) = attrs.drain(..).partition(attr::is_on);
+            *attrs = rest;
+            marked += on.len();
+            let ImplItem::Fn(f) = impl_item else {
+                for attr in &on {
+                    errors.error_spanned(attr, "`#[on(..)]` marks an event handler, which is a method: `#[on(SomeEvent)] fn some(&mut self, e: &SomeEvent)`");
+                }
+                continue;
+            };
+            let events: Vec<_> = on.iter().filter_map(|a| attr::on_type(a, errors).map(|p| (a, p))).collect();
+            let mut events = events.into_iter();
+            if let Some((_, event)) = events.next() {
+                handlers.push(Handler {
+                    event,
+                    sig: f.sig.clone(),
+                });
+            }
+            for (attr, _) in events {
+                errors.error_spanned(
+                    attr,
+                    format_args!("`{}` already has an `#[on(..)]`: a handler handles one event type", f.sig.ident),
+                );
+            }
+        }
+        Handlers {
+            item,
+            args,
+            handlers,
+            marked,
+        }
+    }
+
+    /// The aggregate's type name, the last segment of `impl Product`'s path.
+    pub(crate) fn self_ident(&self) -> Option<&Ident> {
+        match &*self.item.self_ty {
+            Type::Path(path) if path.qself.is_none() => path.path.segments.last().map(|s| &s.ident),
+            _ => None,
+        }
+    }
+
+    /// The generated enum's name: `event = ..`, or `{Aggregate}Event`.
+    pub(crate) fn enum_ident(&self) -> Option<Ident> {
+        if let Some(event) = &self.args.event {
+            return Some(event.value.clone());
+        }
+        let ident = self.self_ident()?;
+        Some(Ident::new(&format!("{}Event", ident.unraw()), ident.span()))
+    }
+}
+
+impl Handler {
+    /// The enum variant: the event type's name, the last segment of its path.
+    pub(crate) fn variant(&self) -> Option<&Ident> {
+        self.event.segments.last().map(|s| &s.ident)
+    }
+
+    /// The event's path as written, for messages and docs.
+    pub(crate) fn event_text(&self) -> String {
+        path_text(&self.event)
+    }
+}
+
+/// A path as the user would write it, without the spaces `to_string` adds.
+pub(crate) fn path_text(path: &Path) -> String {
+    quote::ToTokens::to_token_stream(path).to_string().replace(' ', "")
+}
+
+fn stored_name(given: &Option<Keyed<syn::LitStr>>, ident: &Ident) -> String {
+    match given {
+        Some(name) => name.value.value(),
+        // `r#Type` is stored as `Type`.
+        None => ident.unraw().to_string(),
+    }
+}
+
+fn number<N: std::str::FromStr>(given: &Option<Keyed<LitInt>>) -> Option<N>
+where
+    N::Err: std::fmt::Display,
+{
+    given.as_ref().and_then(|n| n.value.base10_parse().ok())
+}
+
+/// The span of an attribute key, when it was given.
+pub(crate) fn key_span<T>(keyed: &Option<Keyed<T>>) -> Option<Span> {
+    keyed.as_ref().map(|k| k.key.span())
+}

@@ -1,0 +1,294 @@
+//! Parsing of the macros' attributes: `#[event(..)]`, `#[aggregate(..)]`,
+//! `#[es::handlers(..)]` and `#[on(..)]`.
+//!
+//! Parsing is syntax only, and it never stops at the first mistake: a bad key
+//! or value is recorded and skipped up to the next comma, so every mistake in
+//! every attribute is reported together. The rules about what a value may be
+//! (a name without `#`, a version from 1) live in `valid.rs`.
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::meta::ParseNestedMeta;
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Ident, LitInt, LitStr, Meta, Path, Token, Type, Visibility};
+
+use crate::ctxt::Errors;
+
+// The attributes, and the keys each one takes.
+pub(crate) const EVENT: &str = "event";
+pub(crate) const AGGREGATE: &str = "aggregate";
+pub(crate) const HANDLERS: &str = "es::handlers";
+pub(crate) const ON: &str = "on";
+pub(crate) const NAME: &str = "name";
+pub(crate) const VERSION: &str = "version";
+pub(crate) const ERROR: &str = "error";
+pub(crate) const SNAPSHOT_EVERY: &str = "snapshot_every";
+pub(crate) const SNAPSHOT_SCHEMA: &str = "snapshot_schema";
+/// `#[es::handlers(event = OrderEvents)]`: the generated enum's name.
+pub(crate) const EVENT_ENUM: &str = "event";
+/// `#[es::handlers(vis = pub(crate))]`: the generated enum's visibility.
+pub(crate) const VIS: &str = "vis";
+
+/// A value written in an attribute, with the key it was given under, so that
+/// errors and trait-bound checks can point at that key.
+pub(crate) struct Keyed<T> {
+    pub key: Ident,
+    pub value: T,
+}
+
+/// `#[event(name = "..", version = N)]`.
+#[derive(Default)]
+pub(crate) struct EventAttrs {
+    pub name: Option<Keyed<LitStr>>,
+    pub version: Option<Keyed<LitInt>>,
+}
+
+/// `#[aggregate(name = "..", error = Type, snapshot_every = N, snapshot_schema = N)]`.
+#[derive(Default)]
+pub(crate) struct AggregateAttrs {
+    pub name: Option<Keyed<LitStr>>,
+    pub error: Option<Keyed<Type>>,
+    pub snapshot_every: Option<Keyed<LitInt>>,
+    pub snapshot_schema: Option<Keyed<LitInt>>,
+}
+
+/// `#[es::handlers(event = Name, vis = pub(crate))]`.
+#[derive(Default)]
+pub(crate) struct HandlersArgs {
+    pub event: Option<Keyed<Ident>>,
+    pub vis: Option<Keyed<Visibility>>,
+}
+
+pub(crate) fn event_attrs(attrs: &[Attribute], errors: &mut Errors) -> EventAttrs {
+    let mut parsed = EventAttrs::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident(EVENT)) {
+        let usage = "#[event(name = \"ProductReserved\", version = 1)]";
+        parse_keys(attr, usage, errors, |key, meta, errors| match key.to_string().as_str() {
+            NAME => {
+                let value = value(meta, errors, "a string, like `name = \"ProductReserved\"`", <LitStr as Parse>::parse);
+                set(&mut parsed.name, key, value, EVENT, errors);
+                Ok(true)
+            }
+            VERSION => {
+                let value = value(meta, errors, "a whole number, like `version = 2`", <LitInt as Parse>::parse);
+                set(&mut parsed.version, key, value, EVENT, errors);
+                Ok(true)
+            }
+            _ => Ok(false),
+        });
+    }
+    parsed
+}
+
+pub(crate) fn aggregate_attrs(attrs: &[Attribute], errors: &mut Errors) -> AggregateAttrs {
+    let mut parsed = AggregateAttrs::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident(AGGREGATE)) {
+        let usage = "#[aggregate(name = \"Product\", error = ProductError, snapshot_every = 50)]";
+        parse_keys(attr, usage, errors, |key, meta, errors| {
+            match key.to_string().as_str() {
+                NAME => {
+                    let value = value(meta, errors, "a string, like `name = \"Product\"`", <LitStr as Parse>::parse);
+                    set(&mut parsed.name, key, value, AGGREGATE, errors);
+                }
+                ERROR => {
+                    let value = value(meta, errors, "a type, like `error = ProductError`", <Type as Parse>::parse);
+                    set(&mut parsed.error, key, value, AGGREGATE, errors);
+                }
+                SNAPSHOT_EVERY => {
+                    let expected = "a whole number of versions, like `snapshot_every = 50`";
+                    let value = value(meta, errors, expected, <LitInt as Parse>::parse);
+                    set(&mut parsed.snapshot_every, key, value, AGGREGATE, errors);
+                }
+                SNAPSHOT_SCHEMA => {
+                    let expected = "a whole number, like `snapshot_schema = 2`";
+                    let value = value(meta, errors, expected, <LitInt as Parse>::parse);
+                    set(&mut parsed.snapshot_schema, key, value, AGGREGATE, errors);
+                }
+                _ => return Ok(false),
+            }
+            Ok(true)
+        });
+    }
+    parsed
+}
+
+/// Parses the arguments of `#[es::handlers(..)]`, which come to the macro as
+/// its own token stream rather than as an attribute.
+pub(crate) fn handlers_args(args: TokenStream, errors: &mut Errors) -> HandlersArgs {
+    let mut parsed = HandlersArgs::default();
+    let usage = "#[es::handlers(event = ProductEvent, vis = pub(crate))]";
+    let parser = syn::meta::parser(|meta| {
+        let key = match meta.path.get_ident() {
+            Some(key) => key.clone(),
+            None => return unknown_key(&meta, usage, errors),
+        };
+        match key.to_string().as_str() {
+            EVENT_ENUM => {
+                let value = value(&meta, errors, "the enum's name, like `event = ProductEvent`", <Ident as Parse>::parse);
+                set(&mut parsed.event, &key, value, HANDLERS, errors);
+            }
+            VIS => {
+                let value = value(&meta, errors, "a visibility, like `vis = pub(crate)`", visibility);
+                set(&mut parsed.vis, &key, value, HANDLERS, errors);
+            }
+            _ => return unknown_key(&meta, usage, errors),
+        }
+        Ok(())
+    });
+    if let Err(error) = parser.parse2(args) {
+        errors.push(error);
+    }
+    parsed
+}
+
+/// The event type of an `#[on(Type)]` attribute, or `None` (with the error
+/// recorded) when it does not name exactly one type by its path.
+pub(crate) fn on_type(attr: &Attribute, errors: &mut Errors) -> Option<Path> {
+    const USAGE: &str = "`#[on(..)]` takes the one event type the handler handles, like `#[on(ProductRestocked)]`";
+    let list = match &attr.meta {
+        Meta::List(list) => list,
+        other => {
+            errors.error_spanned(other, USAGE);
+            return None;
+        }
+    };
+    let types = match list.parse_args_with(Punctuated::<Type, Token![,]>::parse_terminated) {
+        Ok(types) => types,
+        Err(_) => {
+            errors.error_spanned(&list.tokens, USAGE);
+            return None;
+        }
+    };
+    if types.len() != 1 {
+        // An empty `#[on()]` has no tokens to point at; its delimiters will do.
+        if types.is_empty() {
+            errors.error_at(list.delimiter.span().join(), USAGE);
+        } else {
+            errors.error_spanned(&list.tokens, USAGE);
+        }
+        return None;
+    }
+    match types.into_iter().next() {
+        Some(Type::Path(path)) if path.qself.is_none() => Some(path.path),
+        Some(other) => {
+            errors.error_spanned(other, "`#[on(..)]` takes an event type by its path, like `#[on(ProductRestocked)]`");
+            None
+        }
+        None => None,
+    }
+}
+
+/// Whether `attr` is `#[on(..)]` or `#[es::on(..)]`.
+pub(crate) fn is_on(attr: &Attribute) -> bool {
+    let path = attr.path();
+    path.is_ident(ON)
+        || (path.leading_colon.is_none()
+            && path.segments.len() == 2
+            && path.segments[0].ident == "es"
+            && path.segments[1].ident == ON)
+}
+
+/// Runs `on_key` for each `key = value` in `attr`; it returns whether it knew
+/// the key. Unknown keys and malformed lists are recorded, then skipped.
+fn parse_keys(
+    attr: &Attribute,
+    usage: &str,
+    errors: &mut Errors,
+    mut on_key: impl FnMut(&Ident, &ParseNestedMeta, &mut Errors) -> syn::Result<bool>,
+) {
+    let name = attr.path().to_token_stream();
+    if !matches!(attr.meta, Meta::List(_)) {
+        errors.error_spanned(&attr.meta, format_args!("expected `{usage}`, or no `#[{name}]` at all for the defaults"));
+        return;
+    }
+    let result = attr.parse_nested_meta(|meta| {
+        let known = match meta.path.get_ident() {
+            Some(key) => on_key(&key.clone(), &meta, errors)?,
+            None => false,
+        };
+        if known {
+            Ok(())
+        } else {
+            unknown_key(&meta, usage, errors)
+        }
+    });
+    if let Err(error) = result {
+        errors.push(error);
+    }
+}
+
+fn unknown_key(meta: &ParseNestedMeta, usage: &str, errors: &mut Errors) -> syn::Result<()> {
+    let key = meta.path.to_token_stream().to_string().replace(' ', "");
+    errors.error_spanned(&meta.path, format_args!("unknown key `{key}`; expected `{usage}`"));
+    skip_value(meta.input)
+}
+
+/// Parses the value after `key =`, recording an error that names what was
+/// `expected` when it is missing or malformed.
+fn value<T>(
+    meta: &ParseNestedMeta,
+    errors: &mut Errors,
+    expected: &str,
+    parse: fn(ParseStream) -> syn::Result<T>,
+) -> Option<T> {
+    let key = meta.path.to_token_stream();
+    if !meta.input.peek(Token![=]) {
+        errors.error_spanned(&meta.path, format_args!("`{key}` needs a value: {expected}"));
+        let _ = skip_value(meta.input);
+        return None;
+    }
+    let input = match meta.value() {
+        Ok(input) => input,
+        Err(error) => {
+            errors.push(error);
+            return None;
+        }
+    };
+    let span = input.span();
+    let parsed = parse(input).ok().filter(|_| input.is_empty() || input.peek(Token![,]));
+    if parsed.is_none() {
+        errors.error_at(span, format_args!("expected {expected}"));
+        let _ = skip_value(input);
+    }
+    parsed
+}
+
+/// Stores a value, or records a duplicate key at its second occurrence.
+fn set<T>(slot: &mut Option<Keyed<T>>, key: &Ident, value: Option<T>, attr: &str, errors: &mut Errors) {
+    if slot.is_some() {
+        errors.error_spanned(key, format_args!("duplicate key `{key}` in `#[{attr}(..)]`"));
+    } else if let Some(value) = value {
+        *slot = Some(Keyed {
+            key: key.clone(),
+            value,
+        });
+    }
+}
+
+/// Skips the rest of a malformed value, up to the comma that ends it, so the
+/// keys after it are still parsed. Groups are single token trees, so a comma
+/// inside brackets does not stop it.
+fn skip_value(input: ParseStream) -> syn::Result<()> {
+    input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tree, next)) = rest.token_tree() {
+            if let proc_macro2::TokenTree::Punct(p) = &tree {
+                if p.as_char() == ',' {
+                    break;
+                }
+            }
+            rest = next;
+        }
+        Ok(((), rest))
+    })
+}
+
+/// `vis = ` with nothing after it would parse as "private"; require a
+/// visibility spelled out instead.
+fn visibility(input: ParseStream) -> syn::Result<Visibility> {
+    match input.parse()? {
+        Visibility::Inherited => Err(input.error("expected a visibility")),
+        vis => Ok(vis),
+    }
+}

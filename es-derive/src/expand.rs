@@ -1,0 +1,98 @@
+//! Expansion of `#[derive(Event)]` and `#[derive(Aggregate)]`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::DeriveInput;
+
+use crate::ast::{self, Aggregate, Event};
+use crate::ctxt::Errors;
+use crate::{fallback, valid};
+
+pub(crate) fn derive_event(input: &DeriveInput) -> TokenStream {
+    let mut errors = Errors::default();
+    let event = Event::from_syn(input, &mut errors);
+    valid::event(&event, &mut errors);
+    if !errors.is_empty() {
+        return fallback::event(&event, &errors);
+    }
+    let ident = &input.ident;
+    let name = event.name();
+    let version = event.version();
+    quote! {
+        #[automatically_derived]
+        impl ::es::Event for #ident {
+            const NAME: &'static str = #name;
+            const VERSION: u32 = #version;
+        }
+    }
+}
+
+pub(crate) fn derive_aggregate(input: &DeriveInput) -> TokenStream {
+    let mut errors = Errors::default();
+    let aggregate = Aggregate::from_syn(input, &mut errors);
+    valid::aggregate(&aggregate, &mut errors);
+    if !errors.is_empty() {
+        return fallback::aggregate(&aggregate, &errors);
+    }
+    let ident = &input.ident;
+    let name = aggregate.name();
+    let error = aggregate.error_type();
+    let every = aggregate.snapshot_every();
+    let schema = aggregate.snapshot_schema();
+    // Spanned on the type's name, so that "`Product` has no `#[es::handlers]`
+    // impl block" points at the aggregate rather than at the derive.
+    let handlers = quote_spanned!(ident.span()=> <Self as ::es::Handlers>);
+    let snapshots = if every > 0 {
+        let span = ast::key_span(&aggregate.attrs.snapshot_every).unwrap_or_else(Span::call_site);
+        snapshot_state(span)
+    } else {
+        TokenStream::new()
+    };
+    // `Aggregate` needs `Default` (a new aggregate starts from it), but the
+    // error for a missing supertrait lands on the derive; this one lands on
+    // the type's name.
+    let assert_default = quote_spanned! {ident.span()=>
+        const _: fn() = || {
+            fn __assert_default<__T: ::core::default::Default>() {}
+            __assert_default::<#ident>();
+        };
+    };
+    quote! {
+        #assert_default
+
+        #[automatically_derived]
+        impl ::es::Aggregate for #ident {
+            const NAME: &'static str = #name;
+            const SNAPSHOT_EVERY: u64 = #every;
+            const SNAPSHOT_SCHEMA: u32 = #schema;
+            type Event = #handlers::Event;
+            type Error = #error;
+
+            fn apply(&mut self, __event: &Self::Event) -> ::core::result::Result<(), Self::Error> {
+                #handlers::dispatch(self, __event)
+            }
+
+            #snapshots
+        }
+    }
+}
+
+/// Snapshots go through the state's own serde impls. The code is spanned on
+/// `snapshot_every`, so a missing `Serialize` or `Deserialize` is reported
+/// there: that key is what asks for them.
+fn snapshot_state(span: Span) -> TokenStream {
+    quote_spanned! {span=>
+        fn serialize_state<__S: ::es::__private::serde::Serializer>(
+            &self,
+            __serializer: __S,
+        ) -> ::core::result::Result<__S::Ok, __S::Error> {
+            ::es::__private::serde::Serialize::serialize(self, __serializer)
+        }
+
+        fn deserialize_state<'__de, __D: ::es::__private::serde::Deserializer<'__de>>(
+            __deserializer: __D,
+        ) -> ::core::result::Result<Self, __D::Error> {
+            <Self as ::es::__private::serde::Deserialize<'__de>>::deserialize(__deserializer)
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The rules the input must follow beyond syntax. Each check records its
+//! error on the offending token and carries on, so that every mistake is
+//! reported in one compile.
+
+use std::collections::HashMap;
+
+use syn::{Data, DeriveInput, FnArg, GenericArgument, PathArguments, ReturnType, Type};
+
+use crate::ast::{self, Aggregate, Event, Handler, Handlers};
+use crate::attr::Keyed;
+use crate::ctxt::Errors;
+
+pub(crate) fn event(event: &Event, errors: &mut Errors) {
+    shape(event.input, "Event", "an event's stored name must stand for one type", errors);
+    if let Some(name) = &event.attrs.name {
+        if name.value.value().is_empty() {
+            errors.error_spanned(&name.value, "an event name cannot be empty");
+        }
+    }
+    at_least_one(&event.attrs.version, "event versions start at 1", errors);
+}
+
+pub(crate) fn aggregate(aggregate: &Aggregate, errors: &mut Errors) {
+    shape(aggregate.input, "Aggregate", "an aggregate's stored name must stand for one type", errors);
+    if let Some(name) = &aggregate.attrs.name {
+        // The same rules as `es_core::limits::check_name`, caught at compile time.
+        let text = name.value.value();
+        let reason = if text.is_empty() {
+            Some("an aggregate name cannot be empty")
+        } else if text.contains('#') {
+            Some("an aggregate name cannot contain `#`: the stored key is `{name}#{id}`, so `#` must end the name")
+        } else if text.starts_with('$') {
+            Some("an aggregate name cannot start with `$`: es reserves keys starting with `$` for its own records")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            errors.error_spanned(&name.value, reason);
+        }
+    }
+    if let Some(every) = &aggregate.attrs.snapshot_every {
+        if every.value.base10_parse::<u64>().is_err() {
+            errors.error_spanned(
+                &every.value,
+                "`snapshot_every` is a number of versions, from 0 (never) up to u64::MAX",
+            );
+        }
+    }
+    at_least_one(&aggregate.attrs.snapshot_schema, "snapshot schemas start at 1", errors);
+    if let Some(schema) = &aggregate.attrs.snapshot_schema {
+        if aggregate.snapshot_every() == 0 && aggregate.attrs.snapshot_every.is_none() {
+            errors.error_spanned(
+                &schema.key,
+                "`snapshot_schema` has no effect without snapshots: add `snapshot_every = N`",
+            );
+        }
+    }
+}
+
+/// Checks the impl block, then each handler. Returns, for each handler,
+/// whether the generated dispatch may call it: a handler with a bad signature
+/// is reported once here rather than again as a type error in the dispatch.
+pub(crate) fn handlers(input: &Handlers, errors: &mut Errors) -> Vec<bool> {
+    let item = &input.item;
+    if let Some((_, path, _)) = &item.trait_ {
+        errors.error_spanned(
+            path,
+            "`#[es::handlers]` goes on the aggregate's own impl block, `impl Product { .. }`, not on a trait impl",
+        );
+    }
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        errors.error_spanned(
+            &item.generics,
+            "`#[es::handlers]` does not support generic impl blocks: aggregates are not generic",
+        );
+    }
+    match &*item.self_ty {
+        Type::Path(path) if path.qself.is_none() => {
+            if let Some(last) = path.path.segments.last() {
+                if !last.arguments.is_empty() {
+                    errors.error_spanned(
+                        &last.arguments,
+                        "`#[es::handlers]` does not support generic aggregates",
+                    );
+                }
+            }
+        }
+        other => errors.error_spanned(
+            other,
+            "`#[es::handlers]` goes on the impl block of an aggregate type, like `impl Product { .. }`",
+        ),
+    }
+    if input.handlers.is_empty() && input.marked == 0 {
+        errors.error_spanned(
+            &item.self_ty,
+            "this `#[es::handlers]` block has no handlers: mark each one with the event it handles, \
+             `#[on(SomeEvent)] fn some(&mut self, e: &SomeEvent)`",
+        );
+    }
+    distinct_events(input, errors);
+    input.handlers.iter().map(|h| signature(h, errors)).collect()
+}
+
+/// Each event type has one handler, and each becomes a distinct enum variant.
+fn distinct_events(input: &Handlers, errors: &mut Errors) {
+    let mut by_path: HashMap<String, &Handler> = HashMap::new();
+    let mut by_variant: HashMap<String, &Handler> = HashMap::new();
+    let enum_name = input.enum_ident().map(|i| i.to_string()).unwrap_or_default();
+    for handler in &input.handlers {
+        let text = handler.event_text();
+        if let Some(first) = by_path.get(&text) {
+            errors.error_spanned(
+                &handler.event,
+                format_args!(
+                    "`{text}` already has a handler, `{}`: each event has exactly one handler",
+                    first.sig.ident
+                ),
+            );
+            continue;
+        }
+        by_path.insert(text.clone(), handler);
+        let Some(variant) = handler.variant() else { continue };
+        if let Some(first) = by_variant.get(&variant.to_string()) {
+            errors.error_spanned(
+                &handler.event,
+                format_args!(
+                    "`{}` and `{text}` would both be the variant `{enum_name}::{variant}`; \
+                     import one under another name, like `use {text} as Other{variant};`",
+                    first.event_text()
+                ),
+            );
+            continue;
+        }
+        by_variant.insert(variant.to_string(), handler);
+        if let Some(args) = handler.event.segments.iter().find(|s| !s.arguments.is_empty()) {
+            errors.error_spanned(
+                &args.arguments,
+                "`#[on(..)]` takes a plain event type; alias a generic one with `type Name = ..;`",
+            );
+        }
+    }
+}
+
+/// `fn name(&mut self, e: &Event)`, returning nothing, `()` or `Result<(), E>`.
+fn signature(handler: &Handler, errors: &mut Errors) -> bool {
+    let sig = &handler.sig;
+    let event = ast::path_text(&handler.event);
+    let before = errors.count();
+    if let Some(asyncness) = &sig.asyncness {
+        errors.error_spanned(asyncness, "a handler cannot be `async`: replaying history is synchronous");
+    }
+    if !sig.generics.params.is_empty() {
+        errors.error_spanned(&sig.generics, "a handler cannot be generic");
+    }
+    let mut inputs = sig.inputs.iter();
+    match inputs.next() {
+        Some(FnArg::Receiver(receiver)) => {
+            let ok = matches!(&*receiver.ty, Type::Reference(r) if r.mutability.is_some());
+            if !ok {
+                let message = if matches!(&*receiver.ty, Type::Reference(_)) {
+                    "a handler changes the state: take `&mut self`, not `&self`"
+                } else {
+                    "a handler borrows the state: take `&mut self`, not `self`"
+                };
+                errors.error_spanned(receiver, message);
+            }
+        }
+        Some(other) => errors.error_spanned(
+            other,
+            format_args!("a handler is a method: its parameters are `(&mut self, e: &{event})`"),
+        ),
+        None => errors.error_at(
+            sig.paren_token.span.join(),
+            format_args!("a handler takes `(&mut self, e: &{event})`"),
+        ),
+    }
+    let event_arg = sig.inputs.iter().find_map(|a| match a {
+        FnArg::Typed(t) => Some(t),
+        FnArg::Receiver(_) => None,
+    });
+    match event_arg.map(|t| &*t.ty) {
+        Some(Type::Reference(r)) if r.mutability.is_none() => {}
+        Some(Type::Reference(r)) => errors.error_spanned(
+            r,
+            format_args!("take the event by shared reference: `&{event}`; a handler cannot change its event"),
+        ),
+        Some(ty) => errors.error_spanned(ty, format_args!("take the event by reference: `&{event}`")),
+        None if matches!(sig.inputs.first(), Some(FnArg::Receiver(_))) => errors.error_at(
+            sig.paren_token.span.join(),
+            format_args!("a handler takes the event it handles: `(&mut self, e: &{event})`"),
+        ),
+        None => {}
+    }
+    let extra: Vec<_> = sig.inputs.iter().skip(2).collect();
+    if !extra.is_empty() {
+        errors.error_spanned(
+            quote::quote!(#(#extra)*),
+            format_args!("a handler takes exactly `(&mut self, e: &{event})`; remove the other parameters"),
+        );
+    }
+    if !returns_unit_or_result(&sig.output) {
+        errors.error_spanned(
+            &sig.output,
+            "a handler returns nothing, `()` or `Result<(), E>` where `E` is the aggregate's error; \
+             it changes the state through `&mut self`",
+        );
+    }
+    errors.count() == before
+}
+
+fn returns_unit_or_result(output: &ReturnType) -> bool {
+    let ty = match output {
+        ReturnType::Default => return true,
+        ReturnType::Type(_, ty) => &**ty,
+    };
+    if is_unit(ty) {
+        return true;
+    }
+    // `Result<(), E>`, or an alias such as `Result<()>`, as written: the type
+    // checker has the last word on whether `E` is the aggregate's error.
+    let Type::Path(path) = ty else { return false };
+    let Some(last) = path.path.segments.last() else { return false };
+    let PathArguments::AngleBracketed(args) = &last.arguments else { return false };
+    last.ident == "Result"
+        && matches!(args.args.first(), Some(GenericArgument::Type(ok)) if is_unit(ok))
+        && args.args.len() <= 2
+}
+
+fn is_unit(ty: &Type) -> bool {
+    match ty {
+        Type::Tuple(t) => t.elems.is_empty(),
+        Type::Paren(p) => is_unit(&p.elem),
+        _ => false,
+    }
+}
+
+/// Types the derives cannot support, whatever their attributes say.
+fn shape(input: &DeriveInput, derive: &str, why_not_generic: &str, errors: &mut Errors) {
+    if let Data::Union(u) = &input.data {
+        errors.error_spanned(
+            u.union_token,
+            format_args!("`#[derive({derive})]` supports structs and enums, not unions"),
+        );
+    }
+    if !input.generics.params.is_empty() || input.generics.where_clause.is_some() {
+        errors.error_spanned(
+            &input.generics,
+            format_args!("`#[derive({derive})]` does not support generic types: {why_not_generic}"),
+        );
+    }
+}
+
+/// A `u32` of at least 1.
+fn at_least_one(given: &Option<Keyed<syn::LitInt>>, message: &str, errors: &mut Errors) {
+    let Some(given) = given else { return };
+    match given.value.base10_parse::<u32>() {
+        Ok(n) if n >= 1 => {}
+        _ => errors.error_spanned(&given.value, format_args!("{message}, up to {}", u32::MAX)),
+    }
+}
