@@ -1,0 +1,104 @@
+//! Cursors: the opaque positions handed out with pages, and checked when they
+//! come back.
+//!
+//! A cursor never carries a key to send as it is: the store rebuilds the
+//! `ExclusiveStartKey` from the parts it validated, inside the partition the
+//! request names, so a forged cursor can only move within what the caller may
+//! already read.
+
+use es_core::store::Cursor;
+use es_core::{Error, StoreError};
+
+/// The cursor after an event page: the last version returned.
+pub(crate) fn from_version(version: u64) -> Cursor {
+    Cursor(version.to_string())
+}
+
+/// The version in an event-page cursor.
+pub(crate) fn to_version(cursor: &Cursor) -> Result<u64, Error> {
+    let valid = !cursor.0.is_empty() && cursor.0.bytes().all(|b| b.is_ascii_digit());
+    match cursor.0.parse::<u64>() {
+        Ok(version) if valid && version > 0 => Ok(version),
+        _ => Err(invalid("Query", cursor)),
+    }
+}
+
+/// The cursor after a page of ids: the initial event's timestamp and the id,
+/// as `"{timestamp length}.{timestamp}{id}"` (ids may hold any character).
+pub(crate) fn from_initial(timestamp: &str, id: &str) -> Cursor {
+    Cursor(format!("{}.{timestamp}{id}", timestamp.len()))
+}
+
+/// The timestamp and id in a cursor of ids.
+pub(crate) fn to_initial(cursor: &Cursor) -> Result<(String, String), Error> {
+    let parse = || {
+        let (len, rest) = cursor.0.split_once('.')?;
+        if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let len: usize = len.parse().ok()?;
+        if len == 0 || len >= rest.len() || !rest.is_char_boundary(len) {
+            return None;
+        }
+        let (timestamp, id) = rest.split_at(len);
+        Some((timestamp.to_owned(), id.to_owned()))
+    };
+    parse().ok_or_else(|| invalid("Query", cursor))
+}
+
+fn invalid(operation: &'static str, cursor: &Cursor) -> Error {
+    StoreError::permanent(
+        operation,
+        format!(
+            "invalid cursor {:?}: pass back a cursor this store returned",
+            cursor.0
+        ),
+    )
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_cursors_round_trip_and_reject_anything_else() {
+        assert_eq!(to_version(&from_version(42)).expect("valid"), 42);
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "+1",
+            " 1",
+            "1.0",
+            "x",
+            "not a cursor ☃",
+            "99999999999999999999999",
+        ] {
+            assert!(to_version(&Cursor(bad.into())).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn id_cursors_round_trip_any_id() {
+        for id in ["a", "a.b|c", "12.", "🛒 cart ✓", ":v"] {
+            let cursor = from_initial("2026-11-22T05:07:54.123Z", id);
+            assert_eq!(
+                to_initial(&cursor).expect("valid"),
+                ("2026-11-22T05:07:54.123Z".into(), id.into())
+            );
+        }
+        for bad in [
+            "",
+            ".",
+            "0.x",
+            "3.abc",
+            "x.abcd",
+            "2.é",
+            "24.2026-11-22T05:07:54.123Z",
+            "not a cursor ☃",
+        ] {
+            assert!(to_initial(&Cursor(bad.into())).is_err(), "{bad:?}");
+        }
+    }
+}

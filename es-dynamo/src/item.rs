@@ -1,0 +1,361 @@
+//! Events and command records as DynamoDB items, and back.
+//!
+//! Decoding never trusts the table: a missing or mistyped attribute becomes
+//! [`Error::Corrupt`] naming the item, never a panic. Items castore wrote (no
+//! `schema`, no `snapshot`, maybe no `payload`) read like es's own.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use es_core::store::{CommandRecord, StoredEvent, StoredSnapshot};
+use es_core::Error;
+
+use crate::layout::attributes::*;
+use crate::layout::{command_key, Layout, COMMAND_VERSION};
+
+/// A DynamoDB item.
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// The item of one event of `aggregate`, stored under `key`.
+pub(crate) fn event_item(
+    layout: Layout,
+    aggregate: &str,
+    key: &str,
+    event: StoredEvent<AttributeValue>,
+) -> Item {
+    let mut item = Item::with_capacity(10);
+    item.insert(AGGREGATE_ID.into(), AttributeValue::S(key.to_owned()));
+    item.insert(VERSION.into(), AttributeValue::N(event.version.to_string()));
+    item.insert(TYPE.into(), AttributeValue::S(event.name));
+    item.insert(TIMESTAMP.into(), AttributeValue::S(event.timestamp));
+    // Like castore, an event without fields has no payload at all.
+    if let Some(payload) = event.payload.filter(|p| !is_empty(p)) {
+        item.insert(PAYLOAD.into(), payload);
+    }
+    if let Some(metadata) = event.metadata.filter(|m| !is_empty(m)) {
+        item.insert(METADATA.into(), metadata);
+    }
+    if event.version == 1 {
+        let (name, _, value) = layout.initial_marker(aggregate);
+        item.insert(name.into(), value);
+    }
+    if event.schema != 1 {
+        item.insert(SCHEMA.into(), AttributeValue::N(event.schema.to_string()));
+    }
+    if let Some(snapshot) = event.snapshot {
+        item.insert(SNAPSHOT.into(), snapshot.state);
+        item.insert(
+            SNAPSHOT_SCHEMA.into(),
+            AttributeValue::N(snapshot.schema.to_string()),
+        );
+    }
+    item
+}
+
+/// Whether a payload holds nothing: null, or an empty map.
+fn is_empty(value: &AttributeValue) -> bool {
+    match value {
+        AttributeValue::Null(_) => true,
+        AttributeValue::M(map) => map.is_empty(),
+        _ => false,
+    }
+}
+
+/// Decodes an event item read from the partition `key`.
+pub(crate) fn decode_event(
+    key: &str,
+    mut item: Item,
+) -> Result<StoredEvent<AttributeValue>, Error> {
+    let version = match item.remove(VERSION) {
+        Some(AttributeValue::N(n)) => n
+            .parse::<u64>()
+            .map_err(|_| corrupt(key, 0, format!("`version` {n:?} is not a whole number")))?,
+        other => return Err(corrupt(key, 0, describe(VERSION, "N", other.as_ref()))),
+    };
+    let bad = |reason: String| corrupt(key, version, reason);
+    let name = match item.remove(TYPE) {
+        Some(AttributeValue::S(s)) => s,
+        other => return Err(bad(describe(TYPE, "S", other.as_ref()))),
+    };
+    let timestamp = match item.remove(TIMESTAMP) {
+        Some(AttributeValue::S(s)) => s,
+        other => return Err(bad(describe(TIMESTAMP, "S", other.as_ref()))),
+    };
+    let schema = match item.remove(SCHEMA) {
+        None | Some(AttributeValue::Null(_)) => 1,
+        Some(AttributeValue::N(n)) => n
+            .parse::<u32>()
+            .map_err(|_| bad(format!("`schema` {n:?} is not a schema version")))?,
+        Some(other) => return Err(bad(describe(SCHEMA, "N", Some(&other)))),
+    };
+    // Payload and metadata go to serde as they are: the event's own type says
+    // what shape they must have, and a mismatch becomes `Corrupt` there.
+    let payload = item.remove(PAYLOAD).filter(|p| !is_empty(p));
+    let metadata = item
+        .remove(METADATA)
+        .filter(|m| !matches!(m, AttributeValue::Null(_)));
+    let snapshot = snapshot_of(
+        key,
+        version,
+        item.remove(SNAPSHOT),
+        item.remove(SNAPSHOT_SCHEMA),
+    );
+    Ok(StoredEvent {
+        version,
+        name,
+        schema,
+        timestamp,
+        payload,
+        metadata,
+        snapshot,
+    })
+}
+
+/// The inline snapshot of an item, if it has a usable one.
+fn snapshot_of(
+    key: &str,
+    version: u64,
+    state: Option<AttributeValue>,
+    schema: Option<AttributeValue>,
+) -> Option<StoredSnapshot<AttributeValue>> {
+    let state = state.filter(|s| !matches!(s, AttributeValue::Null(_)))?;
+    let schema = match &schema {
+        Some(AttributeValue::N(n)) => n.parse::<u32>().ok(),
+        _ => None,
+    };
+    match schema {
+        Some(schema) => Some(StoredSnapshot { schema, state }),
+        None => {
+            // An unusable snapshot is skipped, never trusted: the load falls
+            // back to older data, as for a snapshot of another schema.
+            tracing::warn!(
+                aggregate_id = key,
+                version,
+                "ignoring a snapshot without a valid snapshotSchema"
+            );
+            None
+        }
+    }
+}
+
+/// Reads the version out of a key (a `LastEvaluatedKey`, or a projected item).
+pub(crate) fn version_of(key: &str, item: &Item) -> Result<u64, Error> {
+    match item.get(VERSION) {
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map_err(|_| corrupt(key, 0, format!("`version` {n:?} is not a whole number"))),
+        other => Err(corrupt(key, 0, describe(VERSION, "N", other))),
+    }
+}
+
+/// The primary key of the item at `version` in partition `key`.
+pub(crate) fn primary_key(key: &str, version: &str) -> Item {
+    HashMap::from([
+        (AGGREGATE_ID.to_owned(), AttributeValue::S(key.to_owned())),
+        (VERSION.to_owned(), AttributeValue::N(version.to_owned())),
+    ])
+}
+
+/// The item of a command record.
+pub(crate) fn command_item(record: &CommandRecord) -> Item {
+    let outcome = record
+        .outcome
+        .iter()
+        .map(|(aggregate, id, version)| {
+            AttributeValue::M(HashMap::from([
+                ("aggregate".to_owned(), AttributeValue::S(aggregate.clone())),
+                ("id".to_owned(), AttributeValue::S(id.clone())),
+                ("version".to_owned(), AttributeValue::N(version.to_string())),
+            ]))
+        })
+        .collect();
+    let mut item = primary_key(&command_key(&record.key), COMMAND_VERSION);
+    item.insert(OUTCOME.into(), AttributeValue::L(outcome));
+    item.insert(
+        EXPIRES_AT.into(),
+        AttributeValue::N(record.expires_at.to_string()),
+    );
+    item
+}
+
+/// Decodes a command record item of idempotency key `key`.
+pub(crate) fn decode_command(key: &str, mut item: Item) -> Result<CommandRecord, Error> {
+    let stored = command_key(key);
+    let bad = |reason: String| corrupt(&stored, 0, reason);
+    let expires_at = match item.remove(EXPIRES_AT) {
+        Some(AttributeValue::N(n)) => n
+            .parse::<u64>()
+            .map_err(|_| bad(format!("`expiresAt` {n:?} is not a time")))?,
+        other => return Err(bad(describe(EXPIRES_AT, "N", other.as_ref()))),
+    };
+    let entries = match item.remove(OUTCOME) {
+        Some(AttributeValue::L(entries)) => entries,
+        other => return Err(bad(describe(OUTCOME, "L", other.as_ref()))),
+    };
+    let mut outcome = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let AttributeValue::M(mut entry) = entry else {
+            return Err(bad("an `outcome` entry is not a map".into()));
+        };
+        let (
+            Some(AttributeValue::S(aggregate)),
+            Some(AttributeValue::S(id)),
+            Some(AttributeValue::N(version)),
+        ) = (
+            entry.remove("aggregate"),
+            entry.remove("id"),
+            entry.remove("version"),
+        )
+        else {
+            return Err(bad(
+                "an `outcome` entry lacks `aggregate` (S), `id` (S) or `version` (N)".into(),
+            ));
+        };
+        let version = version.parse().map_err(|_| {
+            bad(format!(
+                "`outcome` version {version:?} is not a whole number"
+            ))
+        })?;
+        outcome.push((aggregate, id, version));
+    }
+    Ok(CommandRecord {
+        key: key.to_owned(),
+        outcome,
+        expires_at,
+    })
+}
+
+pub(crate) fn corrupt(key: &str, version: u64, reason: String) -> Error {
+    Error::Corrupt {
+        aggregate_id: key.to_owned(),
+        version,
+        reason,
+    }
+}
+
+fn describe(name: &str, expected: &str, found: Option<&AttributeValue>) -> String {
+    match found {
+        None => format!("`{name}` is missing"),
+        Some(value) => format!("`{name}` is {}, not {expected}", type_name(value)),
+    }
+}
+
+/// The DynamoDB type descriptor of a value.
+pub(crate) fn type_name(value: &AttributeValue) -> &'static str {
+    match value {
+        AttributeValue::S(_) => "S",
+        AttributeValue::N(_) => "N",
+        AttributeValue::B(_) => "B",
+        AttributeValue::Bool(_) => "BOOL",
+        AttributeValue::Null(_) => "NULL",
+        AttributeValue::L(_) => "L",
+        AttributeValue::M(_) => "M",
+        AttributeValue::Ss(_) => "SS",
+        AttributeValue::Ns(_) => "NS",
+        AttributeValue::Bs(_) => "BS",
+        _ => "an unknown type",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(version: u64, payload: Option<AttributeValue>) -> StoredEvent<AttributeValue> {
+        StoredEvent {
+            version,
+            name: "Restocked".into(),
+            schema: 1,
+            timestamp: "2026-11-22T05:07:54.123Z".into(),
+            payload,
+            metadata: None,
+            snapshot: None,
+        }
+    }
+
+    #[test]
+    fn the_first_event_carries_the_index_key_of_its_layout() {
+        let item = event_item(Layout::SingleTable, "Product", "Product#1", event(1, None));
+        assert_eq!(
+            item.get(EVENT_STORE_ID),
+            Some(&AttributeValue::S("Product".into()))
+        );
+        assert!(!item.contains_key(IS_INITIAL_EVENT));
+        let item = event_item(Layout::TablePerAggregate, "Product", "1", event(1, None));
+        assert_eq!(
+            item.get(IS_INITIAL_EVENT),
+            Some(&AttributeValue::N("1".into()))
+        );
+        assert!(!item.contains_key(EVENT_STORE_ID));
+        let item = event_item(Layout::SingleTable, "Product", "Product#1", event(2, None));
+        assert!(!item.contains_key(EVENT_STORE_ID));
+    }
+
+    #[test]
+    fn null_and_empty_payloads_are_omitted() {
+        for payload in [
+            AttributeValue::Null(true),
+            AttributeValue::M(HashMap::new()),
+        ] {
+            let item = event_item(Layout::SingleTable, "P", "P#1", event(2, Some(payload)));
+            assert!(!item.contains_key(PAYLOAD));
+        }
+    }
+
+    #[test]
+    fn events_round_trip() {
+        let payload = AttributeValue::M(HashMap::from([(
+            "amount".into(),
+            AttributeValue::N("3".into()),
+        )]));
+        let mut original = event(4, Some(payload));
+        original.schema = 2;
+        original.snapshot = Some(StoredSnapshot {
+            schema: 3,
+            state: AttributeValue::M(HashMap::from([("n".into(), AttributeValue::N("1".into()))])),
+        });
+        let item = event_item(Layout::SingleTable, "P", "P#1", original.clone());
+        assert_eq!(decode_event("P#1", item).expect("decodes"), original);
+    }
+
+    #[test]
+    fn mistyped_attributes_are_corrupt() {
+        let mut item = event_item(Layout::SingleTable, "P", "P#1", event(2, None));
+        item.insert(VERSION.into(), AttributeValue::S("2".into()));
+        let err = decode_event("P#1", item).expect_err("version as S");
+        assert!(
+            matches!(&err, Error::Corrupt { aggregate_id, version: 0, reason } if aggregate_id == "P#1" && reason.contains("`version` is S")),
+            "{err:?}"
+        );
+        let mut item = event_item(Layout::SingleTable, "P", "P#1", event(2, None));
+        item.remove(TYPE);
+        let err = decode_event("P#1", item).expect_err("no type");
+        assert!(
+            matches!(&err, Error::Corrupt { version: 2, reason, .. } if reason.contains("`type` is missing")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_without_its_schema_is_ignored() {
+        let mut item = event_item(Layout::SingleTable, "P", "P#1", event(4, None));
+        item.insert(SNAPSHOT.into(), AttributeValue::M(HashMap::new()));
+        assert_eq!(decode_event("P#1", item).expect("decodes").snapshot, None);
+    }
+
+    #[test]
+    fn command_records_round_trip() {
+        let record = CommandRecord {
+            key: "order-1".into(),
+            outcome: vec![("Product".into(), "sku#1".into(), 7)],
+            expires_at: 1_800_000_000,
+        };
+        let item = command_item(&record);
+        assert_eq!(
+            item.get(AGGREGATE_ID),
+            Some(&AttributeValue::S("$command#order-1".into()))
+        );
+        assert_eq!(item.get(VERSION), Some(&AttributeValue::N("0".into())));
+        assert_eq!(decode_command("order-1", item).expect("decodes"), record);
+    }
+}

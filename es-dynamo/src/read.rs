@@ -1,0 +1,264 @@
+//! Reads: pages of events, pages of ids, command records, and the latest
+//! version after a conflict. Every key goes in as an expression attribute
+//! value, never spliced into an expression, so any id is safe.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, ReturnConsumedCapacity};
+use es_core::limits::{check_id, check_name, stream_key};
+use es_core::stats::capacity;
+use es_core::store::{CommandRecord, Cursor, Direction, Page, ReadRequest, StoredEvent};
+use es_core::{Error, EventStore, StoreError};
+use tracing::Instrument;
+
+use crate::errors::store_error;
+use crate::item::{self, Item};
+use crate::layout::attributes::*;
+use crate::layout::{command_key, COMMAND_VERSION};
+use crate::size::item_size;
+use crate::{cursor, trace, DynamoStore};
+
+impl DynamoStore {
+    /// One consistent Query of an aggregate's events after `request.after`.
+    pub(crate) async fn read_events(
+        &self,
+        request: ReadRequest<'_>,
+    ) -> Result<Page<StoredEvent<AttributeValue>>, Error> {
+        check_name(request.aggregate)?;
+        check_id(request.aggregate, request.id)?;
+        let key = self.layout().key(request.aggregate, request.id);
+        let name = stream_key(request.aggregate, request.id);
+        let start = match &request.cursor {
+            None => None,
+            Some(c) => {
+                let version = cursor::to_version(c)?;
+                // A page boundary is always inside the read's range.
+                if version <= request.after {
+                    return Err(StoreError::permanent(
+                        "Query",
+                        format!(
+                            "cursor {:?} is outside a read of the versions after {}",
+                            c.0, request.after
+                        ),
+                    )
+                    .into());
+                }
+                Some(item::primary_key(&key, &version.to_string()))
+            }
+        };
+        let span = trace::request(self.table(), "Query", request.aggregate, request.id);
+        let sent = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("#k = :k AND #v > :after")
+            .expression_attribute_names("#k", AGGREGATE_ID)
+            .expression_attribute_names("#v", VERSION)
+            .expression_attribute_values(":k", AttributeValue::S(key.clone()))
+            .expression_attribute_values(":after", AttributeValue::N(request.after.to_string()))
+            .consistent_read(true)
+            .scan_index_forward(request.direction == Direction::Forward)
+            .set_limit(request.limit.map(page_limit))
+            .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .instrument(span.clone())
+            .await;
+        let output = sent.map_err(|e| self.failed_read(&span, "Query", e))?;
+        let items = output.items.unwrap_or_default();
+        let units = units_of(output.consumed_capacity.as_ref())
+            .unwrap_or_else(|| capacity::consistent_read(items.iter().map(item_size).sum()));
+        self.stats().record_read(items.len() as u64, units);
+        trace::done(&span, "ok", items.len() as u64, units);
+        let next = match &output.last_evaluated_key {
+            Some(last) => Some(cursor::from_version(item::version_of(&name, last)?)),
+            None => None,
+        };
+        let events = items
+            .into_iter()
+            .map(|item| item::decode_event(&name, item))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items: events,
+            next,
+        })
+    }
+
+    /// One Query of the `initialEvents` index: ids, oldest first.
+    pub(crate) async fn read_ids(
+        &self,
+        aggregate: &'static str,
+        limit: Option<usize>,
+        cursor: Option<Cursor>,
+    ) -> Result<Page<String>, Error> {
+        check_name(aggregate)?;
+        let (hash, _, hash_value) = self.layout().initial_marker(aggregate);
+        let start = match &cursor {
+            None => None,
+            Some(c) => {
+                let (timestamp, id) = cursor::to_initial(c)?;
+                let mut key = item::primary_key(&self.layout().key(aggregate, &id), "1");
+                key.insert(hash.to_owned(), hash_value.clone());
+                key.insert(TIMESTAMP.to_owned(), AttributeValue::S(timestamp));
+                Some(key)
+            }
+        };
+        let span = trace::request(self.table(), "Query", aggregate, "");
+        let sent = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(INITIAL_EVENTS_INDEX)
+            .key_condition_expression("#h = :h")
+            .expression_attribute_names("#h", hash)
+            .expression_attribute_values(":h", hash_value)
+            .set_limit(limit.map(page_limit))
+            .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .instrument(span.clone())
+            .await;
+        let output = sent.map_err(|e| self.failed_read(&span, "Query", e))?;
+        let items = output.items.unwrap_or_default();
+        // Index reads are eventually consistent: half a unit per 4 KB.
+        let units = units_of(output.consumed_capacity.as_ref())
+            .unwrap_or_else(|| capacity::consistent_read(items.iter().map(item_size).sum()) / 2.0);
+        self.stats().record_read(items.len() as u64, units);
+        trace::done(&span, "ok", items.len() as u64, units);
+        let ids = items
+            .iter()
+            .map(|item| self.id_in(aggregate, item))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = match &output.last_evaluated_key {
+            None => None,
+            Some(last) => {
+                let id = self.id_in(aggregate, last)?;
+                let Some(AttributeValue::S(timestamp)) = last.get(TIMESTAMP) else {
+                    return Err(item::corrupt(
+                        &stream_key(aggregate, &id),
+                        1,
+                        "the index key has no `timestamp` (S)".into(),
+                    ));
+                };
+                Some(cursor::from_initial(timestamp, &id))
+            }
+        };
+        Ok(Page { items: ids, next })
+    }
+
+    /// The id of an index item of `aggregate`.
+    fn id_in(&self, aggregate: &str, item: &Item) -> Result<String, Error> {
+        match item.get(AGGREGATE_ID) {
+            Some(AttributeValue::S(key)) => match self.layout().id_of(aggregate, key) {
+                Some(id) if !id.is_empty() => Ok(id.to_owned()),
+                _ => Err(item::corrupt(
+                    key,
+                    1,
+                    format!(
+                        "the key is in the {aggregate} index but not of the form {aggregate}#id"
+                    ),
+                )),
+            },
+            _ => Err(item::corrupt(
+                aggregate,
+                1,
+                "an `initialEvents` index item has no `aggregateId` (S)".into(),
+            )),
+        }
+    }
+
+    /// The command record of idempotency key `key`, expired or not: one
+    /// consistent GetItem.
+    pub(crate) async fn command_record(&self, key: &str) -> Result<Option<CommandRecord>, Error> {
+        let stored = command_key(key);
+        let span = trace::request(self.table(), "GetItem", "$command", key);
+        let sent = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(item::primary_key(&stored, COMMAND_VERSION)))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .instrument(span.clone())
+            .await;
+        let output = sent.map_err(|e| self.failed_read(&span, "GetItem", e))?;
+        let size = output.item.as_ref().map_or(0, item_size);
+        let units = units_of(output.consumed_capacity.as_ref())
+            .unwrap_or_else(|| capacity::consistent_read(size));
+        let found = u64::from(output.item.is_some());
+        self.stats().record_read(found, units);
+        trace::done(&span, "ok", found, units);
+        output
+            .item
+            .map(|item| item::decode_command(key, item))
+            .transpose()
+    }
+
+    /// The latest version of an aggregate: one consistent Query of one item,
+    /// newest first, projecting only the version.
+    pub(crate) async fn latest_version(
+        &self,
+        aggregate: &'static str,
+        id: &str,
+    ) -> Result<u64, Error> {
+        let key = self.layout().key(aggregate, id);
+        let span = trace::request(self.table(), "Query", aggregate, id);
+        let sent = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("#k = :k AND #v > :zero")
+            .expression_attribute_names("#k", AGGREGATE_ID)
+            .expression_attribute_names("#v", VERSION)
+            .expression_attribute_values(":k", AttributeValue::S(key))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .projection_expression("#v")
+            .consistent_read(true)
+            .scan_index_forward(false)
+            .limit(1)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .instrument(span.clone())
+            .await;
+        let output = sent.map_err(|e| self.failed_read(&span, "Query", e))?;
+        let items = output.items.unwrap_or_default();
+        let units = units_of(output.consumed_capacity.as_ref()).unwrap_or(1.0);
+        self.stats().record_read(items.len() as u64, units);
+        trace::done(&span, "ok", items.len() as u64, units);
+        match items.first() {
+            Some(latest) => item::version_of(&stream_key(aggregate, id), latest),
+            None => Ok(0),
+        }
+    }
+
+    /// Counts a read that failed, and classifies its error.
+    fn failed_read<E>(
+        &self,
+        span: &tracing::Span,
+        operation: &'static str,
+        err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    ) -> Error
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+    {
+        if !matches!(err, SdkError::ConstructionFailure(_)) {
+            self.stats().record_read(0, 0.0);
+        }
+        trace::done(span, "error", 0, 0.0);
+        store_error(operation, self.table(), err).into()
+    }
+}
+
+/// The capacity DynamoDB reported, when it did.
+pub(crate) fn units_of(consumed: Option<&ConsumedCapacity>) -> Option<f64> {
+    consumed.and_then(ConsumedCapacity::capacity_units)
+}
+
+/// DynamoDB's `Limit` is a positive i32.
+fn page_limit(limit: usize) -> i32 {
+    i32::try_from(limit.max(1)).unwrap_or(i32::MAX)
+}

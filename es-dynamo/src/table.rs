@@ -1,0 +1,287 @@
+//! Creating the table, for tests and development. Production tables come
+//! from infrastructure code: `docs/dynamodb.md` has the same table as
+//! CloudFormation, Terraform and CDK.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TableDescription, TableStatus, TimeToLiveSpecification,
+};
+use es_core::{Error, StoreError};
+use tracing::Instrument;
+
+use crate::errors::store_error;
+use crate::layout::attributes::*;
+use crate::{trace, DynamoStore};
+
+/// How long [`DynamoStore::create_table`] waits for the table to become ACTIVE.
+const ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl DynamoStore {
+    /// Creates the table in this store's layout and waits until it is ACTIVE:
+    /// on-demand capacity, the key `aggregateId` (S, HASH) and `version` (N,
+    /// RANGE), the KEYS_ONLY index `initialEvents`, Streams with NEW_IMAGE, and
+    /// TTL on `expiresAt` for command records.
+    ///
+    /// Fails if the table exists; [`DynamoStore::ensure_table`] does not.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), es_core::Error> {
+    /// let store = es_dynamo::DynamoStore::from_env("events").await;
+    /// store.create_table().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_table(&self) -> Result<(), Error> {
+        let span = trace::request(self.table(), "CreateTable", "", "");
+        self.send_create_table()
+            .instrument(span.clone())
+            .await
+            .map_err(|e| store_error("CreateTable", self.table(), e))?;
+        trace::done(&span, "created", 0, 0.0);
+        self.wait_until_active().await?;
+        self.enable_ttl().await;
+        Ok(())
+    }
+
+    /// Creates the table unless it exists, then waits until it is ACTIVE.
+    /// An existing table must have this store's key schema and index, or this
+    /// fails naming the difference (such as a castore table of the other
+    /// layout).
+    pub async fn ensure_table(&self) -> Result<(), Error> {
+        if let Some(table) = self.describe_table().await? {
+            self.check_schema(&table)?;
+            if is_active(&table) {
+                return Ok(());
+            }
+            self.wait_until_active().await?;
+            return Ok(());
+        }
+        let span = trace::request(self.table(), "CreateTable", "", "");
+        match self.send_create_table().instrument(span.clone()).await {
+            Ok(_) => {
+                trace::done(&span, "created", 0, 0.0);
+                self.wait_until_active().await?;
+                self.enable_ttl().await;
+                Ok(())
+            }
+            // Someone else created it first.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(CreateTableError::is_resource_in_use_exception) =>
+            {
+                trace::done(&span, "exists", 0, 0.0);
+                let table = self.wait_until_active().await?;
+                self.check_schema(&table)
+            }
+            Err(e) => Err(store_error("CreateTable", self.table(), e).into()),
+        }
+    }
+
+    async fn send_create_table(
+        &self,
+    ) -> Result<
+        aws_sdk_dynamodb::operation::create_table::CreateTableOutput,
+        aws_sdk_dynamodb::error::SdkError<
+            CreateTableError,
+            aws_sdk_dynamodb::config::http::HttpResponse,
+        >,
+    > {
+        let (hash, hash_type, _) = self.layout().initial_marker("");
+        let definition = |name: &str, kind: ScalarAttributeType| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(kind)
+                .build()
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let built = (|| {
+            let index = GlobalSecondaryIndex::builder()
+                .index_name(INITIAL_EVENTS_INDEX)
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key(TIMESTAMP, KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()?;
+            let streams = StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()?;
+            Ok::<_, aws_sdk_dynamodb::error::BuildError>((
+                vec![
+                    definition(AGGREGATE_ID, ScalarAttributeType::S)?,
+                    definition(VERSION, ScalarAttributeType::N)?,
+                    definition(hash, hash_type)?,
+                    definition(TIMESTAMP, ScalarAttributeType::S)?,
+                ],
+                vec![
+                    key(AGGREGATE_ID, KeyType::Hash)?,
+                    key(VERSION, KeyType::Range)?,
+                ],
+                index,
+                streams,
+            ))
+        })();
+        let (definitions, keys, index, streams) =
+            built.map_err(aws_sdk_dynamodb::error::SdkError::construction_failure)?;
+        self.client()
+            .create_table()
+            .table_name(self.table())
+            .billing_mode(BillingMode::PayPerRequest)
+            .set_attribute_definitions(Some(definitions))
+            .set_key_schema(Some(keys))
+            .global_secondary_indexes(index)
+            .stream_specification(streams)
+            .send()
+            .await
+    }
+
+    /// The table's description, or `None` when it does not exist.
+    async fn describe_table(&self) -> Result<Option<TableDescription>, Error> {
+        let span = trace::request(self.table(), "DescribeTable", "", "");
+        let sent = self
+            .client()
+            .describe_table()
+            .table_name(self.table())
+            .send()
+            .instrument(span.clone())
+            .await;
+        match sent {
+            Ok(output) => {
+                trace::done(&span, "found", 0, 0.0);
+                Ok(output.table)
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(DescribeTableError::is_resource_not_found_exception) =>
+            {
+                trace::done(&span, "missing", 0, 0.0);
+                Ok(None)
+            }
+            Err(e) => Err(store_error("DescribeTable", self.table(), e).into()),
+        }
+    }
+
+    /// Polls DescribeTable until the table and its indexes are ACTIVE.
+    async fn wait_until_active(&self) -> Result<TableDescription, Error> {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(50);
+        loop {
+            if let Some(table) = self.describe_table().await? {
+                if is_active(&table) {
+                    return Ok(table);
+                }
+            }
+            if start.elapsed() > ACTIVE_TIMEOUT {
+                return Err(StoreError::transient(
+                    "DescribeTable",
+                    format!(
+                        "table {:?} is not ACTIVE after {}s",
+                        self.table(),
+                        ACTIVE_TIMEOUT.as_secs()
+                    ),
+                )
+                .into());
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Turns on TTL for command records. DynamoDB Local versions without TTL
+    /// refuse this; the table works without it (expired records are ignored
+    /// when read, just never deleted), so that is only logged.
+    async fn enable_ttl(&self) {
+        let span = trace::request(self.table(), "UpdateTimeToLive", "", "");
+        let spec = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name(EXPIRES_AT)
+            .build();
+        let sent = match spec {
+            Ok(spec) => self
+                .client()
+                .update_time_to_live()
+                .table_name(self.table())
+                .time_to_live_specification(spec)
+                .send()
+                .instrument(span.clone())
+                .await
+                .map(|_| ())
+                .map_err(|e| store_error("UpdateTimeToLive", self.table(), e).to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match sent {
+            Ok(()) => trace::done(&span, "enabled", 0, 0.0),
+            Err(reason) => {
+                trace::done(&span, "error", 0, 0.0);
+                tracing::warn!(table = self.table(), %reason, "could not enable TTL on expiresAt; expired command records will not be deleted");
+            }
+        }
+    }
+
+    /// Checks that an existing table has this layout's keys and index.
+    fn check_schema(&self, table: &TableDescription) -> Result<(), Error> {
+        let key_of = |schema: &[KeySchemaElement], kind: KeyType| {
+            schema
+                .iter()
+                .find(|k| k.key_type() == &kind)
+                .map(|k| k.attribute_name().to_owned())
+        };
+        let (hash, _, _) = self.layout().initial_marker("");
+        let mut problems = Vec::new();
+        if key_of(table.key_schema(), KeyType::Hash).as_deref() != Some(AGGREGATE_ID)
+            || key_of(table.key_schema(), KeyType::Range).as_deref() != Some(VERSION)
+        {
+            problems.push(format!(
+                "its key is not {AGGREGATE_ID} (HASH) and {VERSION} (RANGE)"
+            ));
+        }
+        match table
+            .global_secondary_indexes()
+            .iter()
+            .find(|i| i.index_name() == Some(INITIAL_EVENTS_INDEX))
+        {
+            None => problems.push(format!("it has no index {INITIAL_EVENTS_INDEX:?}")),
+            Some(index) => {
+                let found = key_of(index.key_schema(), KeyType::Hash).unwrap_or_default();
+                if found != hash {
+                    problems.push(format!(
+                        "its index {INITIAL_EVENTS_INDEX:?} is keyed on {found:?}, but {:?} uses {hash:?}",
+                        self.layout()
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(StoreError::permanent(
+            "DescribeTable",
+            format!(
+                "table {:?} does not fit this store: {}",
+                self.table(),
+                problems.join("; ")
+            ),
+        )
+        .into())
+    }
+}
+
+fn is_active(table: &TableDescription) -> bool {
+    table.table_status() == Some(&TableStatus::Active)
+        && table
+            .global_secondary_indexes()
+            .iter()
+            .all(|i| i.index_status().map_or(true, |s| s == &IndexStatus::Active))
+}

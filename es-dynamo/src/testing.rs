@@ -1,0 +1,119 @@
+//! Helpers for tests that run against DynamoDB Local (or any endpoint in
+//! `AWS_ENDPOINT_URL_DYNAMODB`): this crate's, and the `es` crate's.
+//!
+//! `scripts/test.sh` starts DynamoDB Local, exports its endpoint and
+//! credentials, and sets `ES_DYNAMODB=1`, which makes a missing endpoint a
+//! failure rather than a skip.
+//!
+//! ```no_run
+//! # async fn run() {
+//! if es_dynamo::testing::available() {
+//!     let store = es_dynamo::testing::store_on_new_table("my-test").await;
+//!     // ... a fresh, empty, ACTIVE table of its own
+//! #   let _ = store;
+//! }
+//! # }
+//! ```
+//!
+//! With the conformance suite:
+//!
+//! ```ignore
+//! es_core::conformance_tests!(
+//!     es_dynamo::testing::store_on_new_table("conf"),
+//!     run_if = es_dynamo::testing::available()
+//! );
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::{DynamoStore, Layout};
+
+/// Whether a DynamoDB endpoint is configured (`AWS_ENDPOINT_URL_DYNAMODB`),
+/// so that tests needing one can run.
+///
+/// # Panics
+///
+/// When `ES_DYNAMODB=1` says DynamoDB is required but no endpoint is set, so
+/// that a broken emulator setup never passes as a green, skipped run.
+pub fn available() -> bool {
+    let endpoint = std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some_and(|v| !v.is_empty());
+    if !endpoint && std::env::var("ES_DYNAMODB").is_ok_and(|v| v == "1") {
+        panic!(
+            "ES_DYNAMODB=1 requires DynamoDB, but AWS_ENDPOINT_URL_DYNAMODB is not set: \
+             run scripts/test.sh, or wrap the command in `scripts/dynamodb-local.sh run --`"
+        );
+    }
+    endpoint
+}
+
+/// A store on a new, empty, ACTIVE table of its own, in the single-table
+/// layout, with a client from the environment's AWS config. Every call makes
+/// a table with a unique name (`es-{prefix}-…`), so tests can run in parallel.
+///
+/// # Panics
+///
+/// When the table cannot be created: this is for tests.
+pub async fn store_on_new_table(prefix: &str) -> DynamoStore {
+    new_table(prefix, Layout::SingleTable).await
+}
+
+/// The same as [`store_on_new_table`], with a table in castore's older
+/// table-per-event-store shape and a store in [`Layout::TablePerAggregate`].
+///
+/// # Panics
+///
+/// When the table cannot be created.
+pub async fn legacy_store_on_new_table(prefix: &str) -> DynamoStore {
+    new_table(prefix, Layout::TablePerAggregate).await
+}
+
+async fn new_table(prefix: &str, layout: Layout) -> DynamoStore {
+    let table = unique_table_name(prefix);
+    let store = DynamoStore::from_env(table.clone())
+        .await
+        .with_layout(layout);
+    if let Err(e) = store.create_table().await {
+        panic!(
+            "creating test table {table:?} failed: {e} ({:?})",
+            std::error::Error::source(&e)
+        );
+    }
+    store
+}
+
+/// A table name no other call in any process will use: the prefix (cut to
+/// DynamoDB's allowed characters), the process id, a counter and the time.
+pub fn unique_table_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let clean: String = prefix
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .take(100)
+        .collect();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "es-{clean}-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_unique_and_valid() {
+        let (a, b) = (unique_table_name("conf ☃/x"), unique_table_name("conf ☃/x"));
+        assert_ne!(a, b);
+        assert!(a.starts_with("es-confx-"), "{a}");
+        assert!(
+            a.len() <= 255
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        );
+    }
+}

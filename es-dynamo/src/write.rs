@@ -1,0 +1,345 @@
+//! Commits: one conditional PutItem for a single event, one TransactWriteItems
+//! for anything larger. Everything is validated before anything is sent.
+
+use std::collections::HashSet;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put, ReturnConsumedCapacity,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use es_core::limits::{check_id, check_name, check_write};
+use es_core::stats::capacity;
+use es_core::store::{CommandRecord, Commit, Committed};
+use es_core::{Error, EventStore, StoreError};
+use tracing::Instrument;
+
+use crate::errors::{store_error, TRANSIENT_REASONS};
+use crate::item::{self, Item};
+use crate::layout::attributes::*;
+use crate::layout::command_key;
+use crate::read::units_of;
+use crate::size::item_size;
+use crate::{trace, DynamoStore};
+
+/// DynamoDB's limit on a partition key, in bytes.
+const MAX_KEY_BYTES: usize = 2048;
+
+/// One event item, ready to send.
+struct EventPut {
+    item: Item,
+    size: usize,
+    aggregate: &'static str,
+    id: String,
+    expected: u64,
+}
+
+/// A command record item, ready to send.
+struct CommandPut {
+    key: String,
+    item: Item,
+    size: usize,
+}
+
+/// A validated commit.
+struct Plan {
+    events: Vec<EventPut>,
+    command: Option<CommandPut>,
+}
+
+impl DynamoStore {
+    /// Writes a commit: validates it whole, then sends one request.
+    pub(crate) async fn write(&self, commit: Commit<AttributeValue>) -> Result<Committed, Error> {
+        let plan = self.plan(commit)?;
+        match (plan.events.len(), &plan.command) {
+            (0, _) => Ok(Committed::Written),
+            (1, None) => self.put_one(plan.events).await,
+            _ => self.transact(plan).await,
+        }
+    }
+
+    /// Builds every item and checks every limit, so that a commit that would
+    /// fail half way is refused before anything is sent.
+    fn plan(&self, commit: Commit<AttributeValue>) -> Result<Plan, Error> {
+        let layout = self.layout();
+        let mut seen = HashSet::new();
+        let mut events = Vec::new();
+        let mut first = None;
+        for append in commit.appends {
+            check_name(append.aggregate)?;
+            check_id(append.aggregate, &append.id)?;
+            let key = layout.key(append.aggregate, &append.id);
+            // DynamoDB refuses two operations on one item in a transaction,
+            // and two appends to one aggregate could never both hold.
+            if !seen.insert(key.clone()) {
+                return Err(invalid(format!(
+                    "{key:?} appears twice in one commit; a commit appends to each aggregate once"
+                )));
+            }
+            first.get_or_insert((append.aggregate, append.id.clone()));
+            for (n, event) in append.events.into_iter().enumerate() {
+                let version = append.expected + 1 + n as u64;
+                if event.version != version {
+                    return Err(invalid(format!(
+                        "{key:?}: event {n} has version {}, not {version}",
+                        event.version
+                    )));
+                }
+                let item = item::event_item(layout, append.aggregate, &key, event);
+                let size = item_size(&item);
+                check_write(append.aggregate, &append.id, &[size])?;
+                events.push(EventPut {
+                    item,
+                    size,
+                    aggregate: append.aggregate,
+                    id: append.id.clone(),
+                    expected: append.expected,
+                });
+            }
+        }
+        let command = match commit.command {
+            None => None,
+            Some(record) => Some(command_put(&record)?),
+        };
+        if let Some((aggregate, id)) = first {
+            let sizes: Vec<usize> = events
+                .iter()
+                .map(|e| e.size)
+                .chain(command.iter().map(|c| c.size))
+                .collect();
+            check_write(aggregate, &id, &sizes)?;
+        }
+        Ok(Plan { events, command })
+    }
+
+    /// A single event: one PutItem, conditional on its version being free.
+    async fn put_one(&self, events: Vec<EventPut>) -> Result<Committed, Error> {
+        let Some(EventPut {
+            item,
+            size,
+            aggregate,
+            id,
+            expected,
+        }) = events.into_iter().next()
+        else {
+            return Ok(Committed::Written);
+        };
+        let span = trace::request(self.table(), "PutItem", aggregate, &id);
+        let sent = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#v)")
+            .expression_attribute_names("#v", VERSION)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .instrument(span.clone())
+            .await;
+        match sent {
+            Ok(output) => {
+                let units = units_of(output.consumed_capacity.as_ref())
+                    .unwrap_or_else(|| capacity::write(size));
+                self.stats().record_write(1, units);
+                trace::done(&span, "written", 1, units);
+                Ok(Committed::Written)
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                // A failed condition is still billed as the write.
+                let units = capacity::write(size);
+                self.stats().record_failed_write(units);
+                trace::done(&span, "conflict", 0, units);
+                Err(self.conflict(aggregate, id, expected).await)
+            }
+            Err(err) => {
+                if !matches!(err, SdkError::ConstructionFailure(_)) {
+                    self.stats().record_failed_write(0.0);
+                }
+                trace::done(&span, "error", 0, 0.0);
+                Err(store_error("PutItem", self.table(), err).into())
+            }
+        }
+    }
+
+    /// Several items: one TransactWriteItems, every event conditional on its
+    /// version being free, and the command record on its key being free or
+    /// expired.
+    async fn transact(&self, plan: Plan) -> Result<Committed, Error> {
+        let Plan { events, command } = plan;
+        let items = (events.len() + usize::from(command.is_some())) as u64;
+        // DynamoDB Local misreports multi-item transactions, so the cost is
+        // always DynamoDB's formula: 2 WCU per KB of each item.
+        let units = capacity::transaction(
+            events
+                .iter()
+                .map(|e| e.size)
+                .chain(command.iter().map(|c| c.size)),
+        );
+        let (first_aggregate, first_id) = events
+            .first()
+            .map_or(("", ""), |e| (e.aggregate, e.id.as_str()));
+        let span = trace::request(
+            self.table(),
+            "TransactWriteItems",
+            first_aggregate,
+            first_id,
+        );
+
+        let mut requests = Vec::with_capacity(items as usize);
+        let mut command_key = None;
+        if let Some(CommandPut { key, item, .. }) = command {
+            let put = Put::builder()
+                .table_name(self.table())
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#k) OR #e < :now")
+                .expression_attribute_names("#k", AGGREGATE_ID)
+                .expression_attribute_names("#e", EXPIRES_AT)
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::N(es_core::time::now_secs().to_string()),
+                )
+                // The record comes back with the cancellation, saving a read.
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(|e| invalid(format!("building the command record's Put: {e}")))?;
+            requests.push(TransactWriteItem::builder().put(put).build());
+            command_key = Some(key);
+        }
+        let mut owners = Vec::with_capacity(events.len());
+        for EventPut {
+            item,
+            aggregate,
+            id,
+            expected,
+            ..
+        } in events
+        {
+            let put = Put::builder()
+                .table_name(self.table())
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#v)")
+                .expression_attribute_names("#v", VERSION)
+                .build()
+                .map_err(|e| invalid(format!("building an event's Put: {e}")))?;
+            requests.push(TransactWriteItem::builder().put(put).build());
+            owners.push((aggregate, id, expected));
+        }
+
+        let sent = self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(requests))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .instrument(span.clone())
+            .await;
+        let err = match sent {
+            Ok(_) => {
+                self.stats().record_write(items, units);
+                trace::done(&span, "written", items, units);
+                return Ok(Committed::Written);
+            }
+            Err(err) => err,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            err.as_service_error()
+        else {
+            if !matches!(err, SdkError::ConstructionFailure(_)) {
+                self.stats().record_failed_write(0.0);
+            }
+            trace::done(&span, "error", 0, 0.0);
+            return Err(store_error("TransactWriteItems", self.table(), err).into());
+        };
+        self.stats().record_failed_write(units);
+        let reasons = cancelled.cancellation_reasons();
+        let failed = |reason: Option<&CancellationReason>| {
+            reason.and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
+        };
+        // Reasons come in the order of the items: the command record first.
+        let offset = usize::from(command_key.is_some());
+        if let Some(key) = &command_key {
+            if failed(reasons.first()) {
+                trace::done(&span, "duplicate", 0, units);
+                let returned = reasons.first().and_then(CancellationReason::item).cloned();
+                return self.duplicate(key, returned).await;
+            }
+        }
+        let stale = owners
+            .into_iter()
+            .enumerate()
+            .find(|(n, _)| failed(reasons.get(n + offset)));
+        if let Some((_, (aggregate, id, expected))) = stale {
+            trace::done(&span, "conflict", 0, units);
+            return Err(self.conflict(aggregate, id, expected).await);
+        }
+        trace::done(&span, "cancelled", 0, units);
+        let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
+        let transient = codes.iter().any(|c| TRANSIENT_REASONS.contains(c));
+        let message = format!(
+            "table {:?}: transaction cancelled, reasons {codes:?}",
+            self.table()
+        );
+        let error = if transient {
+            StoreError::transient("TransactWriteItems", message)
+        } else {
+            StoreError::permanent("TransactWriteItems", message)
+        };
+        Err(error.with_source(err).into())
+    }
+
+    /// The record of a command that already ran, from the cancellation
+    /// reason when DynamoDB returned it, else from one consistent GetItem.
+    async fn duplicate(&self, key: &str, returned: Option<Item>) -> Result<Committed, Error> {
+        let record = match returned {
+            Some(item) => item::decode_command(key, item)?,
+            None => self.command_record(key).await?.ok_or_else(|| {
+                StoreError::transient(
+                    "GetItem",
+                    format!("the record of command {key:?} blocked the commit, then was gone (expired); retry"),
+                )
+            })?,
+        };
+        Ok(Committed::Duplicate(record))
+    }
+
+    /// The conflict of a stale append, with the version the store holds now.
+    async fn conflict(&self, aggregate: &'static str, id: String, expected: u64) -> Error {
+        match self.latest_version(aggregate, &id).await {
+            Ok(actual) => Error::Conflict {
+                aggregate,
+                id,
+                expected,
+                actual,
+            },
+            Err(e) => e,
+        }
+    }
+}
+
+fn command_put(record: &CommandRecord) -> Result<CommandPut, Error> {
+    let stored = command_key(&record.key);
+    if record.key.is_empty() || stored.len() > MAX_KEY_BYTES {
+        return Err(invalid(format!(
+            "an idempotency key must be 1 to {} bytes, not {}",
+            MAX_KEY_BYTES - command_key("").len(),
+            record.key.len()
+        )));
+    }
+    let item = item::command_item(record);
+    Ok(CommandPut {
+        key: record.key.clone(),
+        size: item_size(&item),
+        item,
+    })
+}
+
+fn invalid(message: String) -> Error {
+    StoreError::permanent("commit", message).into()
+}
