@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, ReturnConsumedCa
 use es_core::limits::{check_id, check_name, stream_key};
 use es_core::stats::capacity;
 use es_core::store::{CommandRecord, Cursor, Direction, Page, ReadRequest, StoredEvent};
-use es_core::{Error, EventStore, StoreError};
+use es_core::{Error, EventStore};
 use tracing::Instrument;
 
 use crate::errors::store_error;
@@ -27,22 +27,25 @@ impl DynamoStore {
         check_id(request.aggregate, request.id)?;
         let key = self.layout().key(request.aggregate, request.id);
         let name = stream_key(request.aggregate, request.id);
+        // The read starts after both `after` and the cursor: `hydrate` moves
+        // `after` up to the cursor as it applies pages. DynamoDB refuses an
+        // ExclusiveStartKey outside the key condition, so a cursor at or
+        // below `after` is dropped going forward, and ends the read going
+        // backward (nothing is left between it and `after`).
         let start = match &request.cursor {
             None => None,
             Some(c) => {
                 let version = cursor::to_version(c)?;
-                // A page boundary is always inside the read's range.
-                if version <= request.after {
-                    return Err(StoreError::permanent(
-                        "Query",
-                        format!(
-                            "cursor {:?} is outside a read of the versions after {}",
-                            c.0, request.after
-                        ),
-                    )
-                    .into());
+                match request.direction {
+                    Direction::Forward if version <= request.after => None,
+                    Direction::Backward if version <= request.after.saturating_add(1) => {
+                        return Ok(Page {
+                            items: Vec::new(),
+                            next: None,
+                        });
+                    }
+                    _ => Some(item::primary_key(&key, &version.to_string())),
                 }
-                Some(item::primary_key(&key, &version.to_string()))
             }
         };
         let span = trace::request(self.table(), "Query", request.aggregate, request.id);
