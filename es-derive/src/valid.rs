@@ -202,7 +202,7 @@ fn signature(handler: &Handler, errors: &mut Errors) -> bool {
         errors.error_spanned(
             &sig.output,
             "a handler returns nothing, `()` or `Result<(), E>` where `E` is the aggregate's error; \
-             it changes the state through `&mut self`",
+             it changes the state through `&mut self` instead of returning it",
         );
     }
     errors.count() == before
@@ -216,14 +216,22 @@ fn returns_unit_or_result(output: &ReturnType) -> bool {
     if is_unit(ty) {
         return true;
     }
-    // `Result<(), E>`, or an alias such as `Result<()>`, as written: the type
-    // checker has the last word on whether `E` is the aggregate's error.
+    // `Result<(), E>`, or an alias such as `io::Result<()>` or
+    // `DoorResult<()>`, as written: a macro cannot see through aliases, so
+    // any `..Result` whose success type is `()` passes, and the type checker
+    // has the last word on whether it is `Result<(), Self::Error>`.
     let Type::Path(path) = ty else { return false };
     let Some(last) = path.path.segments.last() else { return false };
-    let PathArguments::AngleBracketed(args) = &last.arguments else { return false };
-    last.ident == "Result"
-        && matches!(args.args.first(), Some(GenericArgument::Type(ok)) if is_unit(ok))
-        && args.args.len() <= 2
+    if !last.ident.to_string().ends_with("Result") {
+        return false;
+    }
+    match &last.arguments {
+        PathArguments::None => true,
+        PathArguments::AngleBracketed(args) => {
+            matches!(args.args.first(), Some(GenericArgument::Type(ok)) if is_unit(ok)) && args.args.len() <= 2
+        }
+        PathArguments::Parenthesized(_) => false,
+    }
 }
 
 fn is_unit(ty: &Type) -> bool {
