@@ -116,14 +116,34 @@ async fn the_design_example_runs_end_to_end() -> Result<(), es::Error<ProductErr
     assert_eq!(product.version(), 2);
     assert!(product.is_available());
 
-    let one = Product::find_one(&store, "sku-1").await?.expect("sku-1 has events");
-    assert_eq!((one.version(), one.state()), (2, &Product { on_hand: 8, discontinued: false }));
+    let one = Product::find_one(&store, "sku-1")
+        .await?
+        .expect("sku-1 has events");
+    assert_eq!(
+        (one.version(), one.state()),
+        (
+            2,
+            &Product {
+                on_hand: 8,
+                discontinued: false
+            }
+        )
+    );
     assert!(Product::find_one(&store, "sku-404").await?.is_none());
 
-    Product::load(&store, "sku-2").await?.commit(ProductRestocked { amount: 1 }).await?;
+    Product::load(&store, "sku-2")
+        .await?
+        .commit(ProductRestocked { amount: 1 })
+        .await?;
     let all: Vec<_> = Product::find_all(&store).try_collect().await?;
-    let ids: Vec<_> = all.iter().map(|p| (p.id().to_owned(), p.version(), p.on_hand)).collect();
-    assert_eq!(ids, [("sku-1".to_owned(), 2, 8), ("sku-2".to_owned(), 1, 1)]);
+    let ids: Vec<_> = all
+        .iter()
+        .map(|p| (p.id().to_owned(), p.version(), p.on_hand))
+        .collect();
+    assert_eq!(
+        ids,
+        [("sku-1".to_owned(), 2, 8), ("sku-2".to_owned(), 1, 1)]
+    );
 
     let done = Product::execute(&store, "sku-1", |p| p.reserve("c2", 1)).await?;
     assert_eq!((done.version, done.root.on_hand, done.attempts), (3, 7, 1));
@@ -131,7 +151,8 @@ async fn the_design_example_runs_end_to_end() -> Result<(), es::Error<ProductErr
 }
 
 #[tokio::test]
-async fn commit_all_takes_events_of_several_types_atomically() -> Result<(), es::Error<ProductError>> {
+async fn commit_all_takes_events_of_several_types_atomically() -> Result<(), es::Error<ProductError>>
+{
     let store = MemoryStore::new();
     let mut product = Product::load(&store, "sku-1").await?;
     let events: [ProductEvent; 3] = [
@@ -140,11 +161,23 @@ async fn commit_all_takes_events_of_several_types_atomically() -> Result<(), es:
         Discontinued.into(),
     ];
     assert_eq!(product.commit_all(events).await?, 3);
-    assert_eq!(product.state(), &Product { on_hand: 1, discontinued: true });
+    assert_eq!(
+        product.state(),
+        &Product {
+            on_hand: 1,
+            discontinued: true
+        }
+    );
 
-    let events: [ProductEvent; 2] = [ProductRestocked { amount: 1 }.into(), reserved("c2", 1).into()];
+    let events: [ProductEvent; 2] = [
+        ProductRestocked { amount: 1 }.into(),
+        reserved("c2", 1).into(),
+    ];
     let err = product.commit_all(events).await;
-    assert!(matches!(err, Err(es::Error::Rejected(ProductError::Discontinued))), "{err:?}");
+    assert!(
+        matches!(err, Err(es::Error::Rejected(ProductError::Discontinued))),
+        "{err:?}"
+    );
     assert_eq!(Product::load(&store, "sku-1").await?.version(), 3);
     Ok(())
 }
@@ -156,11 +189,23 @@ async fn a_rejected_event_writes_nothing() -> Result<(), es::Error<ProductError>
     product.commit(ProductRestocked { amount: 3 }).await?;
     let before = store.stats().snapshot();
 
-    let err = product.commit(ProductRestocked { amount: 0 }).await.unwrap_err();
-    assert!(matches!(err, es::Error::Rejected(ProductError::EmptyRestock)), "{err:?}");
+    let err = product
+        .commit(ProductRestocked { amount: 0 })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, es::Error::Rejected(ProductError::EmptyRestock)),
+        "{err:?}"
+    );
     let err = product.commit(reserved("c1", 4)).await.unwrap_err();
     assert!(
-        matches!(err, es::Error::Rejected(ProductError::SoldOut { available: 3, requested: 4 })),
+        matches!(
+            err,
+            es::Error::Rejected(ProductError::SoldOut {
+                available: 3,
+                requested: 4
+            })
+        ),
         "{err:?}"
     );
 
@@ -173,9 +218,18 @@ async fn a_rejected_event_writes_nothing() -> Result<(), es::Error<ProductError>
 
 #[test]
 fn event_attributes_set_the_stored_name_and_version() {
-    assert_eq!((ProductRestocked::NAME, ProductRestocked::VERSION), ("ProductRestocked", 1));
-    assert_eq!((ProductReserved::NAME, ProductReserved::VERSION), ("ProductReserved", 1));
-    assert_eq!((Discontinued::NAME, Discontinued::VERSION), ("product.discontinued", 3));
+    assert_eq!(
+        (ProductRestocked::NAME, ProductRestocked::VERSION),
+        ("ProductRestocked", 1)
+    );
+    assert_eq!(
+        (ProductReserved::NAME, ProductReserved::VERSION),
+        ("ProductReserved", 1)
+    );
+    assert_eq!(
+        (Discontinued::NAME, Discontinued::VERSION),
+        ("product.discontinued", 3)
+    );
 
     let event = ProductEvent::from(Discontinued);
     assert_eq!((event.name(), event.schema()), ("product.discontinued", 3));
@@ -183,7 +237,11 @@ fn event_attributes_set_the_stored_name_and_version() {
     assert_eq!((event.name(), event.schema()), ("ProductRestocked", 1));
     assert_eq!(
         ProductEvent::NAMES,
-        ["ProductRestocked", "ProductReserved", "product.discontinued"]
+        [
+            "ProductRestocked",
+            "ProductReserved",
+            "product.discontinued"
+        ]
     );
 }
 
@@ -202,7 +260,10 @@ fn aggregate_attributes_set_the_constants() {
 fn the_event_enum_serializes_as_type_and_payload() {
     let event = ProductEvent::from(reserved("c1", 2));
     let text = serde_json::to_string(&event).unwrap();
-    assert_eq!(text, r#"{"type":"ProductReserved","payload":{"cart_id":"c1","quantity":2}}"#);
+    assert_eq!(
+        text,
+        r#"{"type":"ProductReserved","payload":{"cart_id":"c1","quantity":2}}"#
+    );
     let back: ProductEvent = serde_json::from_str(&text).unwrap();
     assert!(matches!(back, ProductEvent::ProductReserved(e) if e == reserved("c1", 2)));
 
@@ -217,20 +278,42 @@ fn the_event_enum_serializes_as_type_and_payload() {
 }
 
 #[test]
+fn the_event_enum_clones_and_debugs_like_a_derive() {
+    let event = ProductEvent::from(reserved("c1", 2));
+    let copy = event.clone();
+    assert_eq!(
+        format!("{copy:?}"),
+        r#"ProductReserved(ProductReserved { cart_id: "c1", quantity: 2 })"#
+    );
+    assert_eq!(
+        format!("{:?}", ProductEvent::from(Discontinued)),
+        "Discontinued(Discontinued)"
+    );
+}
+
+#[test]
 fn an_unknown_event_type_fails_to_deserialize() {
-    let err = serde_json::from_str::<ProductEvent>(r#"{"type":"Restocked","payload":{"amount":1}}"#).unwrap_err();
+    let err =
+        serde_json::from_str::<ProductEvent>(r#"{"type":"Restocked","payload":{"amount":1}}"#)
+            .unwrap_err();
     assert_eq!(
         err.to_string(),
         "unknown variant `Restocked`, expected one of `ProductRestocked`, `ProductReserved`, \
          `product.discontinued` at line 1 column 30"
     );
-    let err = serde_json::from_str::<ProductEvent>(r#"{"type":"ProductRestocked","payload":{"amount":"x"}}"#)
-        .unwrap_err();
-    assert_eq!(err.to_string(), "invalid type: string \"x\", expected u32 at line 1 column 50");
+    let err = serde_json::from_str::<ProductEvent>(
+        r#"{"type":"ProductRestocked","payload":{"amount":"x"}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid type: string \"x\", expected u32 at line 1 column 50"
+    );
 }
 
 #[tokio::test]
-async fn a_unit_struct_event_round_trips_through_the_store() -> Result<(), es::Error<ProductError>> {
+async fn a_unit_struct_event_round_trips_through_the_store() -> Result<(), es::Error<ProductError>>
+{
     let store = MemoryStore::new();
     let mut product = Product::load(&store, "sku-1").await?;
     product.commit(Discontinued).await?;
@@ -238,7 +321,10 @@ async fn a_unit_struct_event_round_trips_through_the_store() -> Result<(), es::E
     assert_eq!((reloaded.version(), reloaded.discontinued), (1, true));
     let history: Vec<_> = reloaded.history().try_collect().await?;
     assert_eq!(history.len(), 1);
-    assert!(matches!(history[0].event, ProductEvent::Discontinued(Discontinued)));
+    assert!(matches!(
+        history[0].event,
+        ProductEvent::Discontinued(Discontinued)
+    ));
     assert_eq!(history[0].event.name(), "product.discontinued");
     Ok(())
 }
@@ -266,18 +352,28 @@ fn given_when_then_runs_the_generated_handlers() {
     Product::given(ProductRestocked { amount: 1 })
         .when(Discontinued)
         .then_ok()
-        .then_state_eq(Product { on_hand: 1, discontinued: true });
+        .then_state_eq(Product {
+            on_hand: 1,
+            discontinued: true,
+        });
 }
 
 #[tokio::test]
-async fn a_decision_returns_one_event_a_vec_an_option_or_an_array() -> Result<(), es::Error<ProductError>> {
+async fn a_decision_returns_one_event_a_vec_an_option_or_an_array(
+) -> Result<(), es::Error<ProductError>> {
     let store = MemoryStore::new();
     let single = Product::execute(&store, "sku-1", |_| Ok(ProductRestocked { amount: 1 })).await?;
     assert_eq!(single.version, 1);
-    let the_enum = Product::execute(&store, "sku-1", |_| Ok(ProductEvent::from(ProductRestocked { amount: 1 }))).await?;
+    let the_enum = Product::execute(&store, "sku-1", |_| {
+        Ok(ProductEvent::from(ProductRestocked { amount: 1 }))
+    })
+    .await?;
     assert_eq!(the_enum.version, 2);
     let vec = Product::execute(&store, "sku-1", |_| {
-        Ok(vec![ProductEvent::from(ProductRestocked { amount: 1 }), reserved("c1", 1).into()])
+        Ok(vec![
+            ProductEvent::from(ProductRestocked { amount: 1 }),
+            reserved("c1", 1).into(),
+        ])
     })
     .await?;
     assert_eq!(vec.version, 4);
@@ -286,7 +382,10 @@ async fn a_decision_returns_one_event_a_vec_an_option_or_an_array() -> Result<()
     let some = Product::execute(&store, "sku-1", |_| Ok(Some(reserved("c2", 1)))).await?;
     assert_eq!(some.version, 5);
     let array = Product::execute(&store, "sku-1", |_| {
-        Ok([ProductRestocked { amount: 2 }, ProductRestocked { amount: 3 }])
+        Ok([
+            ProductRestocked { amount: 2 },
+            ProductRestocked { amount: 3 },
+        ])
     })
     .await?;
     assert_eq!((array.version, array.root.on_hand), (7, 6));
@@ -336,7 +435,10 @@ impl CounterV2 {
 #[tokio::test]
 async fn snapshots_bound_what_a_load_reads() -> Result<(), es::Error> {
     assert_eq!((Counter::SNAPSHOT_EVERY, Counter::SNAPSHOT_SCHEMA), (4, 1));
-    assert_eq!((CounterV2::SNAPSHOT_EVERY, CounterV2::SNAPSHOT_SCHEMA), (4, 2));
+    assert_eq!(
+        (CounterV2::SNAPSHOT_EVERY, CounterV2::SNAPSHOT_SCHEMA),
+        (4, 2)
+    );
     let store = MemoryStore::new();
     let mut counter = Counter::load(&store, "c").await?;
     for n in 1..=10 {
@@ -346,7 +448,13 @@ async fn snapshots_bound_what_a_load_reads() -> Result<(), es::Error> {
     let before = store.stats().snapshot();
     let loaded = Counter::load(&store, "c").await?;
     let cost = store.stats().snapshot() - before;
-    assert_eq!(loaded.state(), &Counter { total: 55, applied: 10 });
+    assert_eq!(
+        loaded.state(),
+        &Counter {
+            total: 55,
+            applied: 10
+        }
+    );
     // One page of at most `snapshot_every` items, newest first: versions 10
     // and 9, the snapshot stored with version 8, and version 7, unused.
     assert_eq!((cost.reads, cost.items_read), (1, 4));
@@ -356,19 +464,32 @@ async fn snapshots_bound_what_a_load_reads() -> Result<(), es::Error> {
     let before = store.stats().snapshot();
     let v2 = CounterV2::load(&store, "c").await?;
     let cost = store.stats().snapshot() - before;
-    assert_eq!(v2.state(), &CounterV2 { total: 55, applied: 10 });
+    assert_eq!(
+        v2.state(),
+        &CounterV2 {
+            total: 55,
+            applied: 10
+        }
+    );
     assert_eq!(cost.items_read, 10);
     Ok(())
 }
 
 #[test]
 fn snapshot_state_uses_serde_only_when_snapshots_are_on() {
-    let counter = Counter { total: 3, applied: 2 };
-    let value = counter.serialize_state(serde_json::value::Serializer).unwrap();
+    let counter = Counter {
+        total: 3,
+        applied: 2,
+    };
+    let value = counter
+        .serialize_state(serde_json::value::Serializer)
+        .unwrap();
     assert_eq!(value, json!({"total": 3, "applied": 2}));
     assert_eq!(Counter::deserialize_state(value).unwrap(), counter);
 
-    let err = Door::default().serialize_state(serde_json::value::Serializer).unwrap_err();
+    let err = Door::default()
+        .serialize_state(serde_json::value::Serializer)
+        .unwrap_err();
     assert_eq!(err.to_string(), "Door does not take snapshots");
 }
 
@@ -448,17 +569,27 @@ fn variants_are_named_after_the_last_segment_of_the_event_path() {
     ];
     assert!(matches!(
         events,
-        [DoorEvent::Opened(doors::Opened), DoorEvent::Closed(doors::Closed), DoorEvent::Locked(Locked { code: 1 })]
+        [
+            DoorEvent::Opened(doors::Opened),
+            DoorEvent::Closed(doors::Closed),
+            DoorEvent::Locked(Locked { code: 1 })
+        ]
     ));
 }
 
 #[tokio::test]
 async fn options_rename_the_enum_and_keep_the_store_format() -> Result<(), es::Error> {
     let store = MemoryStore::new();
-    Counter::load(&store, "c").await?.commit(Added { n: 2 }).await?;
+    Counter::load(&store, "c")
+        .await?
+        .commit(Added { n: 2 })
+        .await?;
     let v2 = CounterV2::load(&store, "c").await?;
     assert_eq!(v2.total, 2);
     let event: CounterV2Events = Added { n: 2 }.into();
-    assert_eq!(serde_json::to_string(&event).unwrap(), r#"{"type":"Added","payload":{"n":2}}"#);
+    assert_eq!(
+        serde_json::to_string(&event).unwrap(),
+        r#"{"type":"Added","payload":{"n":2}}"#
+    );
     Ok(())
 }

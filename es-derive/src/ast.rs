@@ -119,7 +119,10 @@ impl Handlers {
                 }
                 continue;
             };
-            let events: Vec<_> = on.iter().filter_map(|a| attr::on_type(a, errors).map(|p| (a, p))).collect();
+            let events: Vec<_> = on
+                .iter()
+                .filter_map(|a| attr::on_type(a, errors).map(|p| (a, p)))
+                .collect();
             let mut events = events.into_iter();
             if let Some((_, event)) = events.next() {
                 handlers.push(Handler {
@@ -130,7 +133,10 @@ impl Handlers {
             for (attr, _) in events {
                 errors.error_spanned(
                     attr,
-                    format_args!("`{}` already has an `#[on(..)]`: a handler handles one event type", f.sig.ident),
+                    format_args!(
+                        "`{}` already has an `#[on(..)]`: a handler handles one event type",
+                        f.sig.ident
+                    ),
                 );
             }
         }
@@ -174,7 +180,9 @@ impl Handler {
 
 /// A path as the user would write it, without the spaces `to_string` adds.
 pub(crate) fn path_text(path: &Path) -> String {
-    quote::ToTokens::to_token_stream(path).to_string().replace(' ', "")
+    quote::ToTokens::to_token_stream(path)
+        .to_string()
+        .replace(' ', "")
 }
 
 fn stored_name(given: &Option<Keyed<syn::LitStr>>, ident: &Ident) -> String {

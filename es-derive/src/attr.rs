@@ -64,18 +64,30 @@ pub(crate) fn event_attrs(attrs: &[Attribute], errors: &mut Errors) -> EventAttr
     let mut parsed = EventAttrs::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident(EVENT)) {
         let usage = "#[event(name = \"ProductReserved\", version = 1)]";
-        parse_keys(attr, usage, errors, |key, meta, errors| match key.to_string().as_str() {
-            NAME => {
-                let value = value(meta, errors, "a string, like `name = \"ProductReserved\"`", <LitStr as Parse>::parse);
-                set(&mut parsed.name, key, value, EVENT, errors);
-                Ok(true)
+        parse_keys(attr, usage, errors, |key, meta, errors| {
+            match key.to_string().as_str() {
+                NAME => {
+                    let value = value(
+                        meta,
+                        errors,
+                        "a string, like `name = \"ProductReserved\"`",
+                        <LitStr as Parse>::parse,
+                    );
+                    set(&mut parsed.name, key, value, EVENT, errors);
+                    Ok(true)
+                }
+                VERSION => {
+                    let value = value(
+                        meta,
+                        errors,
+                        "a whole number, like `version = 2`",
+                        <LitInt as Parse>::parse,
+                    );
+                    set(&mut parsed.version, key, value, EVENT, errors);
+                    Ok(true)
+                }
+                _ => Ok(false),
             }
-            VERSION => {
-                let value = value(meta, errors, "a whole number, like `version = 2`", <LitInt as Parse>::parse);
-                set(&mut parsed.version, key, value, EVENT, errors);
-                Ok(true)
-            }
-            _ => Ok(false),
         });
     }
     parsed
@@ -88,11 +100,21 @@ pub(crate) fn aggregate_attrs(attrs: &[Attribute], errors: &mut Errors) -> Aggre
         parse_keys(attr, usage, errors, |key, meta, errors| {
             match key.to_string().as_str() {
                 NAME => {
-                    let value = value(meta, errors, "a string, like `name = \"Product\"`", <LitStr as Parse>::parse);
+                    let value = value(
+                        meta,
+                        errors,
+                        "a string, like `name = \"Product\"`",
+                        <LitStr as Parse>::parse,
+                    );
                     set(&mut parsed.name, key, value, AGGREGATE, errors);
                 }
                 ERROR => {
-                    let value = value(meta, errors, "a type, like `error = ProductError`", <Type as Parse>::parse);
+                    let value = value(
+                        meta,
+                        errors,
+                        "a type, like `error = ProductError`",
+                        <Type as Parse>::parse,
+                    );
                     set(&mut parsed.error, key, value, AGGREGATE, errors);
                 }
                 SNAPSHOT_EVERY => {
@@ -125,11 +147,21 @@ pub(crate) fn handlers_args(args: TokenStream, errors: &mut Errors) -> HandlersA
         };
         match key.to_string().as_str() {
             EVENT_ENUM => {
-                let value = value(&meta, errors, "the enum's name, like `event = ProductEvent`", <Ident as Parse>::parse);
+                let value = value(
+                    &meta,
+                    errors,
+                    "the enum's name, like `event = ProductEvent`",
+                    <Ident as Parse>::parse,
+                );
                 set(&mut parsed.event, &key, value, HANDLERS, errors);
             }
             VIS => {
-                let value = value(&meta, errors, "a visibility, like `vis = pub(crate)`", visibility);
+                let value = value(
+                    &meta,
+                    errors,
+                    "a visibility, like `vis = pub(crate)`",
+                    visibility,
+                );
                 set(&mut parsed.vis, &key, value, HANDLERS, errors);
             }
             _ => return unknown_key(&meta, usage, errors),
@@ -145,7 +177,8 @@ pub(crate) fn handlers_args(args: TokenStream, errors: &mut Errors) -> HandlersA
 /// The event type of an `#[on(Type)]` attribute, or `None` (with the error
 /// recorded) when it does not name exactly one type by its path.
 pub(crate) fn on_type(attr: &Attribute, errors: &mut Errors) -> Option<Path> {
-    const USAGE: &str = "`#[on(..)]` takes the one event type the handler handles, like `#[on(ProductRestocked)]`";
+    const USAGE: &str =
+        "`#[on(..)]` takes the one event type the handler handles, like `#[on(ProductRestocked)]`";
     let list = match &attr.meta {
         Meta::List(list) => list,
         other => {
@@ -172,7 +205,10 @@ pub(crate) fn on_type(attr: &Attribute, errors: &mut Errors) -> Option<Path> {
     match types.into_iter().next() {
         Some(Type::Path(path)) if path.qself.is_none() => Some(path.path),
         Some(other) => {
-            errors.error_spanned(other, "`#[on(..)]` takes an event type by its path, like `#[on(ProductRestocked)]`");
+            errors.error_spanned(
+                other,
+                "`#[on(..)]` takes an event type by its path, like `#[on(ProductRestocked)]`",
+            );
             None
         }
         None => None,
@@ -199,7 +235,10 @@ fn parse_keys(
 ) {
     let name = attr.path().to_token_stream();
     if !matches!(attr.meta, Meta::List(_)) {
-        errors.error_spanned(&attr.meta, format_args!("expected `{usage}`, or no `#[{name}]` at all for the defaults"));
+        errors.error_spanned(
+            &attr.meta,
+            format_args!("expected `{usage}`, or no `#[{name}]` at all for the defaults"),
+        );
         return;
     }
     let result = attr.parse_nested_meta(|meta| {
@@ -220,7 +259,10 @@ fn parse_keys(
 
 fn unknown_key(meta: &ParseNestedMeta, usage: &str, errors: &mut Errors) -> syn::Result<()> {
     let key = meta.path.to_token_stream().to_string().replace(' ', "");
-    errors.error_spanned(&meta.path, format_args!("unknown key `{key}`; expected `{usage}`"));
+    errors.error_spanned(
+        &meta.path,
+        format_args!("unknown key `{key}`; expected `{usage}`"),
+    );
     skip_value(meta.input)
 }
 
@@ -234,7 +276,10 @@ fn value<T>(
 ) -> Option<T> {
     let key = meta.path.to_token_stream();
     if !meta.input.peek(Token![=]) {
-        errors.error_spanned(&meta.path, format_args!("`{key}` needs a value: {expected}"));
+        errors.error_spanned(
+            &meta.path,
+            format_args!("`{key}` needs a value: {expected}"),
+        );
         let _ = skip_value(meta.input);
         return None;
     }
@@ -246,7 +291,9 @@ fn value<T>(
         }
     };
     let span = input.span();
-    let parsed = parse(input).ok().filter(|_| input.is_empty() || input.peek(Token![,]));
+    let parsed = parse(input)
+        .ok()
+        .filter(|_| input.is_empty() || input.peek(Token![,]));
     if parsed.is_none() {
         errors.error_at(span, format_args!("expected {expected}"));
         let _ = skip_value(input);
@@ -255,9 +302,18 @@ fn value<T>(
 }
 
 /// Stores a value, or records a duplicate key at its second occurrence.
-fn set<T>(slot: &mut Option<Keyed<T>>, key: &Ident, value: Option<T>, attr: &str, errors: &mut Errors) {
+fn set<T>(
+    slot: &mut Option<Keyed<T>>,
+    key: &Ident,
+    value: Option<T>,
+    attr: &str,
+    errors: &mut Errors,
+) {
     if slot.is_some() {
-        errors.error_spanned(key, format_args!("duplicate key `{key}` in `#[{attr}(..)]`"));
+        errors.error_spanned(
+            key,
+            format_args!("duplicate key `{key}` in `#[{attr}(..)]`"),
+        );
     } else if let Some(value) = value {
         *slot = Some(Keyed {
             key: key.clone(),

@@ -39,8 +39,6 @@ pub(crate) fn derive_aggregate(input: &DeriveInput) -> TokenStream {
     let error = aggregate.error_type();
     let every = aggregate.snapshot_every();
     let schema = aggregate.snapshot_schema();
-    // Spanned on the type's name, so that "`Product` has no `#[es::handlers]`
-    // impl block" points at the aggregate rather than at the derive.
     let handlers = quote_spanned!(ident.span()=> <Self as ::es::Handlers>);
     let snapshots = if every > 0 {
         let span = ast::key_span(&aggregate.attrs.snapshot_every).unwrap_or_else(Span::call_site);
@@ -48,18 +46,10 @@ pub(crate) fn derive_aggregate(input: &DeriveInput) -> TokenStream {
     } else {
         TokenStream::new()
     };
-    // `Aggregate` needs `Default` (a new aggregate starts from it), but the
-    // error for a missing supertrait lands on the derive; this one lands on
-    // the type's name.
-    let assert_default = quote_spanned! {ident.span()=>
-        const _: fn() = || {
-            fn __assert_default<__T: ::core::default::Default>() {}
-            __assert_default::<#ident>();
-        };
-    };
-    quote! {
-        #assert_default
-
+    // The whole impl is spanned on the type's name, so that a missing
+    // supertrait, such as `Default` (a new aggregate starts from it), is
+    // reported there, once, rather than at the derive and the name both.
+    quote_spanned! {ident.span()=>
         #[automatically_derived]
         impl ::es::Aggregate for #ident {
             const NAME: &'static str = #name;

@@ -89,7 +89,10 @@ pub(crate) fn handlers(item: &ItemImpl, errors: &Errors) -> TokenStream {
 /// type itself. The bound is higher-ranked, a workaround for trivial bounds
 /// being unstable (rust-lang/rust#48214): a stub on a type that lacks a
 /// supertrait simply does not apply, instead of being one more error.
-fn stub_generics(input: &DeriveInput, bounds: TokenStream) -> (TokenStream, TokenStream, WhereClause) {
+fn stub_generics(
+    input: &DeriveInput,
+    bounds: TokenStream,
+) -> (TokenStream, TokenStream, WhereClause) {
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let mut where_clause = where_clause.cloned().unwrap_or_else(|| parse_quote!(where));

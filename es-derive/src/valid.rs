@@ -11,7 +11,12 @@ use crate::attr::Keyed;
 use crate::ctxt::Errors;
 
 pub(crate) fn event(event: &Event, errors: &mut Errors) {
-    shape(event.input, "Event", "an event's stored name must stand for one type", errors);
+    shape(
+        event.input,
+        "Event",
+        "an event's stored name must stand for one type",
+        errors,
+    );
     if let Some(name) = &event.attrs.name {
         if name.value.value().is_empty() {
             errors.error_spanned(&name.value, "an event name cannot be empty");
@@ -21,14 +26,19 @@ pub(crate) fn event(event: &Event, errors: &mut Errors) {
 }
 
 pub(crate) fn aggregate(aggregate: &Aggregate, errors: &mut Errors) {
-    shape(aggregate.input, "Aggregate", "an aggregate's stored name must stand for one type", errors);
+    shape(
+        aggregate.input,
+        "Aggregate",
+        "an aggregate's stored name must stand for one type",
+        errors,
+    );
     if let Some(name) = &aggregate.attrs.name {
         // The same rules as `es_core::limits::check_name`, caught at compile time.
         let text = name.value.value();
         let reason = if text.is_empty() {
             Some("an aggregate name cannot be empty")
         } else if text.contains('#') {
-            Some("an aggregate name cannot contain `#`: the stored key is `{name}#{id}`, so `#` must end the name")
+            Some("an aggregate name cannot contain `#`, which separates the name from the id in the stored key `{name}#{id}`")
         } else if text.starts_with('$') {
             Some("an aggregate name cannot start with `$`: es reserves keys starting with `$` for its own records")
         } else {
@@ -46,7 +56,11 @@ pub(crate) fn aggregate(aggregate: &Aggregate, errors: &mut Errors) {
             );
         }
     }
-    at_least_one(&aggregate.attrs.snapshot_schema, "snapshot schemas start at 1", errors);
+    at_least_one(
+        &aggregate.attrs.snapshot_schema,
+        "snapshot schemas start at 1",
+        errors,
+    );
     if let Some(schema) = &aggregate.attrs.snapshot_schema {
         if aggregate.snapshot_every() == 0 && aggregate.attrs.snapshot_every.is_none() {
             errors.error_spanned(
@@ -68,13 +82,15 @@ pub(crate) fn handlers(input: &Handlers, errors: &mut Errors) -> Vec<bool> {
             "`#[es::handlers]` goes on the aggregate's own impl block, `impl Product { .. }`, not on a trait impl",
         );
     }
-    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+    let generic = !item.generics.params.is_empty() || item.generics.where_clause.is_some();
+    if generic {
         errors.error_spanned(
             &item.generics,
             "`#[es::handlers]` does not support generic impl blocks: aggregates are not generic",
         );
     }
     match &*item.self_ty {
+        Type::Path(_) if generic => {}
         Type::Path(path) if path.qself.is_none() => {
             if let Some(last) = path.path.segments.last() {
                 if !last.arguments.is_empty() {
@@ -98,14 +114,21 @@ pub(crate) fn handlers(input: &Handlers, errors: &mut Errors) -> Vec<bool> {
         );
     }
     distinct_events(input, errors);
-    input.handlers.iter().map(|h| signature(h, errors)).collect()
+    input
+        .handlers
+        .iter()
+        .map(|h| signature(h, errors))
+        .collect()
 }
 
 /// Each event type has one handler, and each becomes a distinct enum variant.
 fn distinct_events(input: &Handlers, errors: &mut Errors) {
     let mut by_path: HashMap<String, &Handler> = HashMap::new();
     let mut by_variant: HashMap<String, &Handler> = HashMap::new();
-    let enum_name = input.enum_ident().map(|i| i.to_string()).unwrap_or_default();
+    let enum_name = input
+        .enum_ident()
+        .map(|i| i.to_string())
+        .unwrap_or_default();
     for handler in &input.handlers {
         let text = handler.event_text();
         if let Some(first) = by_path.get(&text) {
@@ -119,7 +142,9 @@ fn distinct_events(input: &Handlers, errors: &mut Errors) {
             continue;
         }
         by_path.insert(text.clone(), handler);
-        let Some(variant) = handler.variant() else { continue };
+        let Some(variant) = handler.variant() else {
+            continue;
+        };
         if let Some(first) = by_variant.get(&variant.to_string()) {
             errors.error_spanned(
                 &handler.event,
@@ -132,7 +157,12 @@ fn distinct_events(input: &Handlers, errors: &mut Errors) {
             continue;
         }
         by_variant.insert(variant.to_string(), handler);
-        if let Some(args) = handler.event.segments.iter().find(|s| !s.arguments.is_empty()) {
+        if let Some(args) = handler
+            .event
+            .segments
+            .iter()
+            .find(|s| !s.arguments.is_empty())
+        {
             errors.error_spanned(
                 &args.arguments,
                 "`#[on(..)]` takes a plain event type; alias a generic one with `type Name = ..;`",
@@ -147,7 +177,10 @@ fn signature(handler: &Handler, errors: &mut Errors) -> bool {
     let event = ast::path_text(&handler.event);
     let before = errors.count();
     if let Some(asyncness) = &sig.asyncness {
-        errors.error_spanned(asyncness, "a handler cannot be `async`: replaying history is synchronous");
+        errors.error_spanned(
+            asyncness,
+            "a handler cannot be `async`: replaying history is synchronous",
+        );
     }
     if !sig.generics.params.is_empty() {
         errors.error_spanned(&sig.generics, "a handler cannot be generic");
@@ -182,9 +215,13 @@ fn signature(handler: &Handler, errors: &mut Errors) -> bool {
         Some(Type::Reference(r)) if r.mutability.is_none() => {}
         Some(Type::Reference(r)) => errors.error_spanned(
             r,
-            format_args!("take the event by shared reference: `&{event}`; a handler cannot change its event"),
+            format_args!(
+                "take the event by shared reference: `&{event}`; a handler cannot change its event"
+            ),
         ),
-        Some(ty) => errors.error_spanned(ty, format_args!("take the event by reference: `&{event}`")),
+        Some(ty) => {
+            errors.error_spanned(ty, format_args!("take the event by reference: `&{event}`"))
+        }
         None if matches!(sig.inputs.first(), Some(FnArg::Receiver(_))) => errors.error_at(
             sig.paren_token.span.join(),
             format_args!("a handler takes the event it handles: `(&mut self, e: &{event})`"),
@@ -195,7 +232,9 @@ fn signature(handler: &Handler, errors: &mut Errors) -> bool {
     if !extra.is_empty() {
         errors.error_spanned(
             quote::quote!(#(#extra)*),
-            format_args!("a handler takes exactly `(&mut self, e: &{event})`; remove the other parameters"),
+            format_args!(
+                "a handler takes exactly `(&mut self, e: &{event})`; remove the other parameters"
+            ),
         );
     }
     if !returns_unit_or_result(&sig.output) {
@@ -221,14 +260,17 @@ fn returns_unit_or_result(output: &ReturnType) -> bool {
     // any `..Result` whose success type is `()` passes, and the type checker
     // has the last word on whether it is `Result<(), Self::Error>`.
     let Type::Path(path) = ty else { return false };
-    let Some(last) = path.path.segments.last() else { return false };
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
     if !last.ident.to_string().ends_with("Result") {
         return false;
     }
     match &last.arguments {
         PathArguments::None => true,
         PathArguments::AngleBracketed(args) => {
-            matches!(args.args.first(), Some(GenericArgument::Type(ok)) if is_unit(ok)) && args.args.len() <= 2
+            matches!(args.args.first(), Some(GenericArgument::Type(ok)) if is_unit(ok))
+                && args.args.len() <= 2
         }
         PathArguments::Parenthesized(_) => false,
     }
@@ -263,6 +305,10 @@ fn at_least_one(given: &Option<Keyed<syn::LitInt>>, message: &str, errors: &mut 
     let Some(given) = given else { return };
     match given.value.base10_parse::<u32>() {
         Ok(n) if n >= 1 => {}
-        _ => errors.error_spanned(&given.value, format_args!("{message}, up to {}", u32::MAX)),
+        Ok(_) => errors.error_spanned(&given.value, message),
+        Err(_) => errors.error_spanned(
+            &given.value,
+            format_args!("{message}, and must fit in a u32"),
+        ),
     }
 }

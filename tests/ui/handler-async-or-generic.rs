@@ -1,0 +1,28 @@
+use es::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug)]
+pub struct Restocked {
+    pub amount: u32,
+}
+
+#[derive(Aggregate, Clone, Debug, Default)]
+pub struct Product {
+    pub on_hand: u32,
+}
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug)]
+pub struct Reserved;
+
+#[es::handlers]
+impl Product {
+    #[on(Restocked)]
+    async fn restocked(&mut self, e: &Restocked) {
+        self.on_hand += e.amount;
+    }
+
+    #[on(Reserved)]
+    fn reserved<T: Default>(&mut self, _: &Reserved) {}
+}
+
+fn main() {}
