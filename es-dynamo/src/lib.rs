@@ -42,4 +42,5 @@ mod trace;
 mod write;
 
 pub use layout::{attributes, Layout};
+pub use size::item_size;
 pub use store::DynamoStore;
