@@ -593,3 +593,47 @@ async fn options_rename_the_enum_and_keep_the_store_format() -> Result<(), es::E
     );
     Ok(())
 }
+
+// ---- Without the prelude -----------------------------------------------------
+
+/// `#[on(..)]` needs no import: `#[es::handlers]` reads and removes it.
+mod without_the_prelude {
+    use serde::{Deserialize, Serialize};
+
+    /// An enum is an event too: its payload is the enum, as serde writes it.
+    #[derive(es::Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+    pub enum PaymentChanged {
+        Card { last4: String },
+        Cash,
+    }
+
+    #[derive(es::Aggregate, Clone, Debug, Default, PartialEq)]
+    pub struct Order {
+        pub by_card: bool,
+    }
+
+    #[es::handlers]
+    impl Order {
+        #[on(PaymentChanged)]
+        fn payment_changed(&mut self, e: &PaymentChanged) {
+            self.by_card = matches!(e, PaymentChanged::Card { .. });
+        }
+    }
+
+    #[test]
+    fn handlers_work_without_importing_on() {
+        use es::{AggregateExt as _, EventSet as _};
+        let card = PaymentChanged::Card {
+            last4: "4242".into(),
+        };
+        Order::given([PaymentChanged::Cash])
+            .when(card.clone())
+            .then_state_eq(Order { by_card: true });
+        let text = serde_json::to_string(&OrderEvent::from(card)).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"PaymentChanged","payload":{"Card":{"last4":"4242"}}}"#
+        );
+        assert_eq!(OrderEvent::NAMES, ["PaymentChanged"]);
+    }
+}

@@ -36,6 +36,8 @@ pub(crate) struct Handler {
     /// The event type, as written inside `#[on(..)]`.
     pub event: Path,
     pub sig: Signature,
+    /// A `#[cfg(..)]` or `#[cfg_attr(..)]` on the handler, which es rejects.
+    pub cfg: Option<syn::Attribute>,
 }
 
 impl<'a> Event<'a> {
@@ -128,6 +130,11 @@ impl Handlers {
                 handlers.push(Handler {
                     event,
                     sig: f.sig.clone(),
+                    cfg: f
+                        .attrs
+                        .iter()
+                        .find(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+                        .cloned(),
                 });
             }
             for (attr, _) in events {

@@ -18,29 +18,94 @@ mod valid;
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
 
-/// Implements `es::Event`. See the `es` crate.
+/// Implements `es::Event` for a struct or an enum.
+///
+/// ```ignore
+/// #[derive(Event, Serialize, Deserialize, Clone, Debug)]
+/// #[event(name = "ProductReserved", version = 2)] // both optional
+/// pub struct ProductReserved { pub cart_id: String, pub quantity: u32 }
+/// ```
+///
+/// - `name`: the stored event name, the `type` attribute. Defaults to the
+///   type's name. Any non-empty string; it must not change once events are
+///   stored, and it must be unique among one aggregate's events (checked when
+///   the aggregate's `#[es::handlers]` compiles).
+/// - `version`: the payload's schema version, from 1 (the default).
+///
+/// Generic types are not supported: one stored name must stand for one type.
+/// Unions are not supported.
 #[proc_macro_derive(Event, attributes(event))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::derive_event(&input).into()
 }
 
-/// Implements `es::Aggregate`. See the `es` crate.
+/// Implements `es::Aggregate` for a struct, or an enum (a state machine).
+///
+/// ```ignore
+/// #[derive(Aggregate, Serialize, Deserialize, Clone, Debug, Default)]
+/// #[aggregate(name = "Product", error = ProductError, snapshot_every = 50)] // all optional
+/// pub struct Product { pub on_hand: u32 }
+/// ```
+///
+/// - `name`: the stored aggregate name, the prefix of its key. Defaults to the
+///   type's name. It cannot be empty, contain `#` (the key is `{name}#{id}`)
+///   or start with `$` (es's own records).
+/// - `error`: the domain error the handlers return. Defaults to
+///   `core::convert::Infallible`, for an aggregate whose handlers cannot fail.
+/// - `snapshot_every`: store a snapshot every this many versions, so a load
+///   reads at most that many items. Defaults to 0, no snapshots. Snapshots use
+///   the state's own `Serialize` and `Deserialize`.
+/// - `snapshot_schema`: the snapshot's schema version, from 1 (the default).
+///   Bump it when the state's shape changes: older snapshots are then ignored.
+///
+/// The events and handlers come from an `#[es::handlers]` impl block. The
+/// type must implement `Default`, `Clone` and `Debug`. Generic types and
+/// unions are not supported.
 #[proc_macro_derive(Aggregate, attributes(aggregate))]
 pub fn derive_aggregate(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::derive_aggregate(&input).into()
 }
 
-/// Generates an aggregate's event enum and dispatch from its `#[on(Event)]`
-/// handlers. See the `es` crate.
+/// Generates an aggregate's event enum and dispatch from the `#[on(Event)]`
+/// handlers of its impl block.
+///
+/// ```ignore
+/// #[es::handlers]
+/// impl Product {
+///     #[on(ProductRestocked)]
+///     fn restocked(&mut self, e: &ProductRestocked) -> Result<(), ProductError> { .. }
+///     #[on(ProductDiscontinued)]
+///     fn discontinued(&mut self, _: &ProductDiscontinued) { .. } // cannot fail
+/// }
+/// ```
+///
+/// It generates `pub enum ProductEvent`, with one variant per handled event
+/// type, named after the last segment of its path, and:
+/// - `From<E>` and `IntoEvents` for each event type, so a commit or a
+///   decision takes an event, a `Vec`, an array or an `Option` of them;
+/// - `EventSet`, `Clone`, `Debug`, and serde as `{"type": name, "payload": {..}}`;
+/// - `Handlers`, which `#[derive(Aggregate)]` calls to apply an event;
+/// - compile-time checks that each type is an `Event` and that no two share a
+///   stored name.
+///
+/// A handler is `fn(&mut self, e: &E)` returning nothing, `()`, or
+/// `Result<(), E>` where `E` is the aggregate's error (an alias whose name
+/// ends in `Result`, like `io::Result<()>`, works too). Each event type has
+/// exactly one handler, and all of an aggregate's handlers are in one block,
+/// with no `#[cfg]` on them. The block may hold other methods too.
+///
+/// Options: `#[es::handlers(event = ProductEvents, vis = pub(crate))]` set the
+/// enum's name (default `{Aggregate}Event`) and visibility (default `pub`; it
+/// cannot be more private than the aggregate).
 #[proc_macro_attribute]
 pub fn handlers(args: TokenStream, item: TokenStream) -> TokenStream {
     handlers::expand(args.into(), item.into()).into()
 }
 
 /// Marks an event handler inside an `#[es::handlers]` impl block, which reads
-/// and removes it. Anywhere else it is a mistake, reported here.
+/// and removes it. Anywhere else it is a mistake, reported as such.
 #[proc_macro_attribute]
 pub fn on(_args: TokenStream, item: TokenStream) -> TokenStream {
     let error = syn::Error::new(

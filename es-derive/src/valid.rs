@@ -176,6 +176,15 @@ fn signature(handler: &Handler, errors: &mut Errors) -> bool {
     let sig = &handler.sig;
     let event = ast::path_text(&handler.event);
     let before = errors.count();
+    if let Some(cfg) = &handler.cfg {
+        // The enum, its name list and the dispatch would all need the same
+        // condition; a block of its own under the cfg does that plainly.
+        errors.error_spanned(
+            cfg,
+            "a handler cannot be conditional: every event in history must have a handler; \
+             to make events conditional, put the cfg on the whole aggregate",
+        );
+    }
     if let Some(asyncness) = &sig.asyncness {
         errors.error_spanned(
             asyncness,
