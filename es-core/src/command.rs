@@ -73,7 +73,6 @@ fn jitter() -> f64 {
 }
 
 /// What a command did.
-#[derive(Debug)]
 pub struct Executed<A: Aggregate, S> {
     /// The aggregate after the command.
     pub root: Root<A, S>,
@@ -85,6 +84,17 @@ pub struct Executed<A: Aggregate, S> {
     pub duplicate: bool,
     /// How many attempts it took.
     pub attempts: u32,
+}
+
+impl<A: Aggregate, S> std::fmt::Debug for Executed<A, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executed")
+            .field("root", &self.root)
+            .field("version", &self.version)
+            .field("duplicate", &self.duplicate)
+            .field("attempts", &self.attempts)
+            .finish()
+    }
 }
 
 /// A command on one aggregate, built by [`AggregateExt::command`](crate::AggregateExt::command).

@@ -108,12 +108,17 @@ async fn story<S: EventStore>(store: &S, run: &str) -> Fallible {
     println!("\n7. A rush: 40 buyers want one lamp each; there are 10.");
     let sold = Arc::new(AtomicU32::new(0));
     let retries = Arc::new(AtomicU32::new(0));
+    // Every buyer loads the lamp before any of them commits, as in a real rush.
+    let loaded = Arc::new(tokio::sync::Barrier::new(40));
     let mut buyers = Vec::new();
     for n in 0..40 {
-        let (store, lamp, sold, retries) = (store.clone(), lamp.clone(), sold.clone(), retries.clone());
+        let (store, lamp, sold, retries, loaded) =
+            (store.clone(), lamp.clone(), sold.clone(), retries.clone(), loaded.clone());
         buyers.push(tokio::spawn(async move {
             let buyer = format!("buyer-{n}");
-            match Product::execute(&store, lamp, |p| p.reserve(&buyer, 1)).await {
+            let seen = Product::load(&store, lamp.clone()).await?;
+            loaded.wait().await;
+            match Product::command(&store, lamp).on(seen).execute(|p| p.reserve(&buyer, 1)).await {
                 Ok(done) => {
                     sold.fetch_add(1, Ordering::Relaxed);
                     retries.fetch_add(done.attempts - 1, Ordering::Relaxed);
@@ -129,7 +134,7 @@ async fn story<S: EventStore>(store: &S, run: &str) -> Fallible {
     }
     let lamp_now = Product::get(store, lamp.clone()).await?;
     println!(
-        "   sold {} lamps ({} conflicts retried on the way); {} left; versions 1..={} with no gaps",
+        "   sold {} lamps (the winners retried {} conflicts on the way); {} left; versions 1..={} with no gaps",
         sold.load(Ordering::Relaxed),
         retries.load(Ordering::Relaxed),
         lamp_now.on_hand,
