@@ -5,7 +5,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::ext::IdentExt as _;
-use syn::{parse_quote, DeriveInput, ItemImpl, WhereClause, WherePredicate};
+use syn::{DeriveInput, ItemImpl};
 
 use crate::ast::{Aggregate, Event};
 use crate::ctxt::Errors;
@@ -92,11 +92,14 @@ pub(crate) fn handlers(item: &ItemImpl, errors: &Errors) -> TokenStream {
 fn stub_generics(
     input: &DeriveInput,
     bounds: TokenStream,
-) -> (TokenStream, TokenStream, WhereClause) {
+) -> (TokenStream, TokenStream, TokenStream) {
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    let mut where_clause = where_clause.cloned().unwrap_or_else(|| parse_quote!(where));
-    let predicate: WherePredicate = parse_quote!(for<'__stub> #ident #ty_generics: #bounds);
-    where_clause.predicates.push(predicate);
+    let existing = where_clause.into_iter().flat_map(|w| &w.predicates);
+    let where_clause = quote! {
+        where
+            #(#existing,)*
+            for<'__stub> #ident #ty_generics: #bounds
+    };
     (quote!(#impl_generics), quote!(#ty_generics), where_clause)
 }

@@ -34,9 +34,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let input = Handlers::from_syn(args, item, &mut errors);
     let callable = valid::handlers(&input, &mut errors);
-    let (Some(enum_ident), true) = (input.enum_ident(), input.item.generics.params.is_empty())
-    else {
-        return fallback::handlers(&input.item, &errors);
+    let enum_ident = match input.enum_ident() {
+        Some(ident) if input.item.generics.params.is_empty() => ident,
+        // A generic impl, or a self type with no name: there is no one enum
+        // to generate, only the errors.
+        _ => return fallback::handlers(&input.item, &errors),
     };
     // The first handler of each event type and of each variant name; the
     // others were reported as duplicates.

@@ -6,4 +6,13 @@ pub struct Renamed<T> {
     pub to: T,
 }
 
-fn main() {}
+#[derive(Event, Serialize, Deserialize, Clone, Debug)]
+pub struct Wrapped<T>(T)
+where
+    T: Clone;
+
+fn main() {
+    // Still events, so nothing else fails.
+    assert_eq!(<Renamed<String> as Event>::NAME, "Renamed");
+    assert_eq!(<Wrapped<u8> as Event>::NAME, "Wrapped");
+}
