@@ -4,7 +4,8 @@
 //! The rules are AWS's ("DynamoDB item sizes and formats",
 //! <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html>):
 //! an item is the sum of its attribute names and values; a string is its UTF-8
-//! length; a number is 1 byte per two significant digits plus 1; binary is its
+//! length; a number is 1 byte per pair of significant digits plus 1 (see
+//! [`number_size`] for the pairing); binary is its
 //! raw length; null and boolean are 1 byte; a list or map is 3 bytes plus its
 //! elements, each with 1 byte of overhead (a map element also counts its name).
 
@@ -56,19 +57,42 @@ pub(crate) fn value_size(value: &AttributeValue) -> usize {
     }
 }
 
-/// A number's size: leading and trailing zeros are trimmed, then 1 byte per
-/// two significant digits, plus 1. A negative number takes 1 more byte (it is
-/// stored with a terminator), so that the estimate errs on the large side.
+/// A number's size. AWS documents it as "approximately 1 byte per two
+/// significant digits, plus 1"; DynamoDB stores a number as base-100 digit
+/// pairs aligned on the decimal point, so `1.5` (`01.50`) and `110` (`01 10`)
+/// take 3 bytes, not 2. A negative number takes 1 byte more. This is the count
+/// DynamoDB Local bills, checked to the byte by `tests/sizes.rs`.
 pub(crate) fn number_size(n: &str) -> usize {
     let n = n.trim();
     let (negative, n) = match n.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, n.strip_prefix('+').unwrap_or(n)),
     };
-    let mantissa = n.split(['e', 'E']).next().unwrap_or_default();
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
-    significant.div_ceil(2) + 1 + usize::from(negative && significant > 0)
+    let (mantissa, exponent) = match n.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().unwrap_or(0)),
+        None => (n, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    // The value is 0.{digits} × 10^point.
+    let mut digits: Vec<u8> = int
+        .bytes()
+        .chain(frac.bytes())
+        .filter(u8::is_ascii_digit)
+        .collect();
+    let mut point = int.len() as i64 + exponent;
+    let leading = digits.iter().take_while(|&&d| d == b'0').count();
+    digits.drain(..leading);
+    point -= leading as i64;
+    while digits.last() == Some(&b'0') {
+        digits.pop();
+    }
+    if digits.is_empty() {
+        return 1; // zero
+    }
+    // Pairs start at the decimal point: an odd number of integer digits
+    // leaves the first pair half empty.
+    let len = digits.len() + usize::from(point.rem_euclid(2) == 1);
+    len.div_ceil(2) + 1 + usize::from(negative)
 }
 
 #[cfg(test)]
@@ -76,17 +100,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_count_one_byte_per_two_significant_digits_plus_one() {
-        assert_eq!(number_size("0"), 1);
-        assert_eq!(number_size("1"), 2);
-        assert_eq!(number_size("12"), 2);
-        assert_eq!(number_size("123"), 3);
-        assert_eq!(number_size("100"), 2, "trailing zeros are trimmed");
-        assert_eq!(number_size("0.001"), 2, "leading zeros are trimmed");
-        assert_eq!(number_size("1.5"), 2);
-        assert_eq!(number_size("-12"), 3);
-        assert_eq!(number_size("1234567890123"), 8);
-        assert_eq!(number_size("1.5E+10"), 2);
+    fn numbers_count_base_100_digit_pairs_plus_one() {
+        let cases = [
+            ("0", 1),
+            ("1", 2),
+            ("12", 2),
+            ("123", 3),
+            ("100", 2),
+            ("110", 3),
+            ("0.001", 2),
+            ("1.5", 3),
+            ("1.23", 3),
+            ("10.1", 3),
+            ("123.456", 5),
+            ("-1", 3),
+            ("-12", 3),
+            ("-1.5", 4),
+            ("1E+5", 2),
+            ("1.5e-7", 2),
+            ("12345678901234567890", 11),
+        ];
+        for (n, size) in cases {
+            assert_eq!(number_size(n), size, "{n}");
+        }
     }
 
     #[test]

@@ -1,0 +1,277 @@
+//! Every limit is refused before anything is sent: the table stays empty and
+//! the stats show no request.
+
+mod common;
+
+use common::*;
+use es_core::conformance::model::*;
+use es_core::limits::MAX_ITEM_BYTES;
+use es_core::store::Commit;
+use es_core::{Error, EventStore, Limit, Root, StatsSnapshot};
+use es_dynamo::testing::{available, store_on_new_table};
+use es_dynamo::DynamoStore;
+
+async fn assert_nothing_was_sent(store: &DynamoStore) {
+    assert_eq!(
+        store.stats().snapshot(),
+        StatsSnapshot::default(),
+        "no request was sent"
+    );
+    assert!(scan(store).await.is_empty(), "the table is empty");
+}
+
+#[tokio::test]
+async fn commits_over_a_limit_send_nothing() {
+    if !available() {
+        return;
+    }
+    let store = store_on_new_table("limits").await;
+    let mut p = Root::<Product, _>::new(&store, "sku-1");
+
+    let err = p
+        .commit(Noted {
+            text: "x".repeat(MAX_ITEM_BYTES),
+        })
+        .await
+        .expect_err("an item over 400 KB");
+    assert!(
+        matches!(err, Error::TooLarge { limit: Limit::ItemBytes, max: 409_600, ref id, .. } if id == "sku-1"),
+        "got {err:?}"
+    );
+
+    let hundred_and_one: Vec<ProductEvent> =
+        (0..101).map(|_| Restocked { amount: 1 }.into()).collect();
+    let err = p.commit_all(hundred_and_one).await.expect_err("101 items");
+    assert!(
+        matches!(
+            err,
+            Error::TooLarge {
+                limit: Limit::TransactionItems,
+                actual: 101,
+                max: 100,
+                ..
+            }
+        ),
+        "got {err:?}"
+    );
+
+    let over_4_mb: Vec<ProductEvent> = (0..11)
+        .map(|_| {
+            Noted {
+                text: "x".repeat(390 * 1024),
+            }
+            .into()
+        })
+        .collect();
+    let err = p.commit_all(over_4_mb).await.expect_err("over 4 MB");
+    assert!(
+        matches!(err, Error::TooLarge { limit: Limit::TransactionBytes, actual, max: 4_194_304, .. } if actual > 4_194_304),
+        "got {err:?}"
+    );
+
+    for bad in [String::new(), "x".repeat(1025)] {
+        let err = Root::<Product, _>::new(&store, bad.clone())
+            .commit(Restocked { amount: 1 })
+            .await
+            .expect_err("an invalid id");
+        assert!(
+            matches!(err, Error::InvalidId { .. }),
+            "id of {} bytes: got {err:?}",
+            bad.len()
+        );
+    }
+    let err = Root::<HashInName, _>::new(&store, "x")
+        .commit(Restocked { amount: 1 })
+        .await
+        .expect_err("a name with #");
+    assert!(
+        matches!(
+            err,
+            Error::InvalidId {
+                aggregate: "Bad#Name",
+                ..
+            }
+        ),
+        "got {err:?}"
+    );
+    let err = Root::<DollarName, _>::new(&store, "x")
+        .commit(Restocked { amount: 1 })
+        .await
+        .expect_err("a name with a leading $");
+    assert!(
+        matches!(
+            err,
+            Error::InvalidId {
+                aggregate: "$Reserved",
+                ..
+            }
+        ),
+        "got {err:?}"
+    );
+
+    assert_nothing_was_sent(&store).await;
+}
+
+#[tokio::test]
+async fn the_store_itself_refuses_invalid_commits() {
+    if !available() {
+        return;
+    }
+    let store = store_on_new_table("limits-raw").await;
+    let one = |aggregate: &'static str, id: &str| {
+        append(&store, aggregate, id, 0, &[Restocked { amount: 1 }])
+    };
+    let commit = |appends| Commit {
+        appends,
+        command: None,
+    };
+
+    for (aggregate, id) in [
+        ("Bad#Name", "x"),
+        ("$Reserved", "x"),
+        ("", "x"),
+        ("Product", ""),
+    ] {
+        let err = store
+            .commit(commit(vec![one(aggregate, id)]))
+            .await
+            .expect_err("invalid");
+        assert!(
+            matches!(err, Error::InvalidId { .. }),
+            "{aggregate:?} {id:?}: got {err:?}"
+        );
+    }
+    let long = "é".repeat(513);
+    let err = store
+        .commit(commit(vec![one("Product", &long)]))
+        .await
+        .expect_err("1026 bytes");
+    assert!(matches!(err, Error::InvalidId { .. }), "got {err:?}");
+
+    let err = store
+        .commit(commit(vec![
+            one("Product", "a"),
+            one("Cart", "b"),
+            one("Product", "a"),
+        ]))
+        .await
+        .expect_err("an aggregate twice");
+    assert!(
+        matches!(&err, Error::Store(e) if !e.is_retryable() && err.to_string().contains("twice")),
+        "got {err:?}"
+    );
+
+    let mut gap = one("Product", "a");
+    gap.events[0].version = 3;
+    let err = store
+        .commit(commit(vec![gap]))
+        .await
+        .expect_err("a version gap");
+    assert!(matches!(err, Error::Store(_)), "got {err:?}");
+
+    // A valid append beside an oversized one: the whole commit is refused.
+    let big = append(
+        &store,
+        "Product",
+        "b",
+        0,
+        &[Noted {
+            text: "x".repeat(MAX_ITEM_BYTES),
+        }],
+    );
+    let err = store
+        .commit(commit(vec![one("Product", "a"), big]))
+        .await
+        .expect_err("an item over 400 KB");
+    assert!(
+        matches!(err, Error::TooLarge { limit: Limit::ItemBytes, ref id, .. } if id == "b"),
+        "the error names the aggregate with the big item: {err:?}"
+    );
+
+    assert_nothing_was_sent(&store).await;
+}
+
+/// The item es would write for `Noted { text }` at version 2 of `Product#big`.
+fn noted_item(text: &str) -> Item {
+    item([
+        ("aggregateId", s("Product#big")),
+        ("version", n(2)),
+        ("type", s("Noted")),
+        ("timestamp", s(&es_core::time::now())),
+        ("payload", m([("text", s(text))])),
+    ])
+}
+
+#[tokio::test]
+async fn the_400_kb_limit_is_dynamodbs_to_the_byte() {
+    if !available() {
+        return;
+    }
+    let store = store_on_new_table("limits-exact").await;
+    let overhead = es_dynamo::item_size(&noted_item(""));
+    let fits = MAX_ITEM_BYTES - overhead;
+    assert_eq!(
+        es_dynamo::item_size(&noted_item(&"x".repeat(fits))),
+        MAX_ITEM_BYTES
+    );
+
+    // es refuses one byte more, and says how big it was.
+    let err = store
+        .commit(Commit {
+            appends: vec![append(
+                &store,
+                "Product",
+                "big",
+                1,
+                &[Noted {
+                    text: "x".repeat(fits + 1),
+                }],
+            )],
+            command: None,
+        })
+        .await
+        .expect_err("400 KB + 1");
+    assert!(
+        matches!(
+            err,
+            Error::TooLarge {
+                limit: Limit::ItemBytes,
+                actual: 409_601,
+                ..
+            }
+        ),
+        "got {err:?}"
+    );
+    assert_eq!(store.stats().snapshot().requests, 0);
+
+    // DynamoDB agrees: it takes exactly 400 KB from es...
+    store
+        .commit(Commit {
+            appends: vec![append(
+                &store,
+                "Product",
+                "big",
+                1,
+                &[Noted {
+                    text: "x".repeat(fits),
+                }],
+            )],
+            command: None,
+        })
+        .await
+        .expect("exactly 400 KB is written");
+    let stored = get(&store, "Product#big", 2).await.expect("stored");
+    assert_eq!(es_dynamo::item_size(&stored), MAX_ITEM_BYTES);
+
+    // ...and refuses the byte more itself, when sent around es.
+    let refused = store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(noted_item(&"x".repeat(fits + 1))))
+        .send()
+        .await
+        .expect_err("DynamoDB refuses 400 KB + 1");
+    let text = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&refused));
+    assert!(text.contains("size"), "{text}");
+}
