@@ -25,7 +25,7 @@ pub struct ProductReserved {
 /// A unit struct: stored without fields.
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[event(name = "product.discontinued", version = 3)]
-pub struct Discontinued;
+pub struct ProductDiscontinued;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProductError {
@@ -71,8 +71,8 @@ impl Product {
     }
 
     /// A handler that cannot fail returns nothing.
-    #[on(Discontinued)]
-    fn discontinued(&mut self, _: &Discontinued) {
+    #[on(ProductDiscontinued)]
+    fn discontinued(&mut self, _: &ProductDiscontinued) {
         self.discontinued = true;
     }
 
@@ -158,7 +158,7 @@ async fn commit_all_takes_events_of_several_types_atomically() -> Result<(), es:
     let events: [ProductEvent; 3] = [
         ProductRestocked { amount: 5 }.into(),
         reserved("c1", 4).into(),
-        Discontinued.into(),
+        ProductDiscontinued.into(),
     ];
     assert_eq!(product.commit_all(events).await?, 3);
     assert_eq!(
@@ -227,11 +227,11 @@ fn event_attributes_set_the_stored_name_and_version() {
         ("ProductReserved", 1)
     );
     assert_eq!(
-        (Discontinued::NAME, Discontinued::VERSION),
+        (ProductDiscontinued::NAME, ProductDiscontinued::VERSION),
         ("product.discontinued", 3)
     );
 
-    let event = ProductEvent::from(Discontinued);
+    let event = ProductEvent::from(ProductDiscontinued);
     assert_eq!((event.name(), event.schema()), ("product.discontinued", 3));
     let event = ProductEvent::from(ProductRestocked { amount: 1 });
     assert_eq!((event.name(), event.schema()), ("ProductRestocked", 1));
@@ -267,14 +267,20 @@ fn the_event_enum_serializes_as_type_and_payload() {
     let back: ProductEvent = serde_json::from_str(&text).unwrap();
     assert!(matches!(back, ProductEvent::ProductReserved(e) if e == reserved("c1", 2)));
 
-    let unit = serde_json::to_string(&ProductEvent::from(Discontinued)).unwrap();
+    let unit = serde_json::to_string(&ProductEvent::from(ProductDiscontinued)).unwrap();
     assert_eq!(unit, r#"{"type":"product.discontinued","payload":null}"#);
     let back: ProductEvent = serde_json::from_str(&unit).unwrap();
-    assert!(matches!(back, ProductEvent::Discontinued(Discontinued)));
+    assert!(matches!(
+        back,
+        ProductEvent::ProductDiscontinued(ProductDiscontinued)
+    ));
 
     // castore omits the payload of an event without fields.
     let back: ProductEvent = serde_json::from_str(r#"{"type":"product.discontinued"}"#).unwrap();
-    assert!(matches!(back, ProductEvent::Discontinued(Discontinued)));
+    assert!(matches!(
+        back,
+        ProductEvent::ProductDiscontinued(ProductDiscontinued)
+    ));
 }
 
 #[test]
@@ -286,8 +292,8 @@ fn the_event_enum_clones_and_debugs_like_a_derive() {
         r#"ProductReserved(ProductReserved { cart_id: "c1", quantity: 2 })"#
     );
     assert_eq!(
-        format!("{:?}", ProductEvent::from(Discontinued)),
-        "Discontinued(Discontinued)"
+        format!("{:?}", ProductEvent::from(ProductDiscontinued)),
+        "ProductDiscontinued(ProductDiscontinued)"
     );
 }
 
@@ -316,14 +322,14 @@ async fn a_unit_struct_event_round_trips_through_the_store() -> Result<(), es::E
 {
     let store = MemoryStore::new();
     let mut product = Product::load(&store, "sku-1").await?;
-    product.commit(Discontinued).await?;
+    product.commit(ProductDiscontinued).await?;
     let reloaded = Product::load(&store, "sku-1").await?;
     assert_eq!((reloaded.version(), reloaded.discontinued), (1, true));
     let history: Vec<_> = reloaded.history().try_collect().await?;
     assert_eq!(history.len(), 1);
     assert!(matches!(
         history[0].event,
-        ProductEvent::Discontinued(Discontinued)
+        ProductEvent::ProductDiscontinued(ProductDiscontinued)
     ));
     assert_eq!(history[0].event.name(), "product.discontinued");
     Ok(())
@@ -344,13 +350,16 @@ fn given_when_then_runs_the_generated_handlers() {
         .then_events([reserved("c1", 2)])
         .then_state(|p| assert_eq!(p.on_hand, 0));
 
-    let past: Vec<ProductEvent> = vec![ProductRestocked { amount: 1 }.into(), Discontinued.into()];
+    let past: Vec<ProductEvent> = vec![
+        ProductRestocked { amount: 1 }.into(),
+        ProductDiscontinued.into(),
+    ];
     Product::given(past)
         .when(reserved("c1", 1))
         .then_error(ProductError::Discontinued);
 
     Product::given(ProductRestocked { amount: 1 })
-        .when(Discontinued)
+        .when(ProductDiscontinued)
         .then_ok()
         .then_state_eq(Product {
             on_hand: 1,
@@ -597,43 +606,71 @@ async fn options_rename_the_enum_and_keep_the_store_format() -> Result<(), es::E
 // ---- Without the prelude -----------------------------------------------------
 
 /// `#[on(..)]` needs no import: `#[es::handlers]` reads and removes it.
+///
+/// The module is private, so clippy lints its items as it would a binary's:
+/// the events all start with `Order`, as events often do, and the generated
+/// enum must not trip `enum_variant_names` for it.
 mod without_the_prelude {
     use serde::{Deserialize, Serialize};
 
+    #[derive(es::Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+    pub struct OrderPlaced;
+
     /// An enum is an event too: its payload is the enum, as serde writes it.
     #[derive(es::Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
-    pub enum PaymentChanged {
+    pub enum OrderPaymentChanged {
         Card { last4: String },
         Cash,
     }
 
+    #[derive(es::Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+    pub struct OrderShipped;
+
     #[derive(es::Aggregate, Clone, Debug, Default, PartialEq)]
     pub struct Order {
+        pub placed: bool,
         pub by_card: bool,
+        pub shipped: bool,
     }
 
     #[es::handlers]
     impl Order {
-        #[on(PaymentChanged)]
-        fn payment_changed(&mut self, e: &PaymentChanged) {
-            self.by_card = matches!(e, PaymentChanged::Card { .. });
+        #[on(OrderPlaced)]
+        fn placed(&mut self, _: &OrderPlaced) {
+            self.placed = true;
+        }
+
+        #[on(OrderPaymentChanged)]
+        fn payment_changed(&mut self, e: &OrderPaymentChanged) {
+            self.by_card = matches!(e, OrderPaymentChanged::Card { .. });
+        }
+
+        #[on(OrderShipped)]
+        fn shipped(&mut self, _: &OrderShipped) {
+            self.shipped = true;
         }
     }
 
     #[test]
     fn handlers_work_without_importing_on() {
         use es::{AggregateExt as _, EventSet as _};
-        let card = PaymentChanged::Card {
+        let card = OrderPaymentChanged::Card {
             last4: "4242".into(),
         };
-        Order::given([PaymentChanged::Cash])
-            .when(card.clone())
-            .then_state_eq(Order { by_card: true });
+        let past: [OrderEvent; 2] = [OrderPlaced.into(), OrderPaymentChanged::Cash.into()];
+        Order::given(past).when(card.clone()).then_state_eq(Order {
+            placed: true,
+            by_card: true,
+            shipped: false,
+        });
         let text = serde_json::to_string(&OrderEvent::from(card)).unwrap();
         assert_eq!(
             text,
-            r#"{"type":"PaymentChanged","payload":{"Card":{"last4":"4242"}}}"#
+            r#"{"type":"OrderPaymentChanged","payload":{"Card":{"last4":"4242"}}}"#
         );
-        assert_eq!(OrderEvent::NAMES, ["PaymentChanged"]);
+        assert_eq!(
+            OrderEvent::NAMES,
+            ["OrderPlaced", "OrderPaymentChanged", "OrderShipped"]
+        );
     }
 }

@@ -126,8 +126,9 @@ fn enum_def(
     quote! {
         #[doc = #doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
-        // One variant per event type: their sizes are the user's to choose.
-        #[allow(clippy::large_enum_variant)]
+        // One variant per event type, named after it: the sizes and names
+        // are the user's event types', not something to fix in the enum.
+        #[allow(clippy::large_enum_variant, clippy::enum_variant_names)]
         #vis enum #enum_ident {
             #(
                 #[doc = #docs]
