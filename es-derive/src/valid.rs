@@ -62,7 +62,12 @@ pub(crate) fn aggregate(aggregate: &Aggregate, errors: &mut Errors) {
         errors,
     );
     if let Some(schema) = &aggregate.attrs.snapshot_schema {
-        if aggregate.snapshot_every() == 0 && aggregate.attrs.snapshot_every.is_none() {
+        // An unparsable `snapshot_every` is reported on its own, not here.
+        let no_snapshots = match &aggregate.attrs.snapshot_every {
+            None => true,
+            Some(every) => every.value.base10_parse::<u64>().ok() == Some(0),
+        };
+        if no_snapshots {
             errors.error_spanned(
                 &schema.key,
                 "`snapshot_schema` has no effect without snapshots: add `snapshot_every = N`",

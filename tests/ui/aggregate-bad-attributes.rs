@@ -45,3 +45,13 @@ impl Order {
 }
 
 fn main() {}
+
+#[derive(Aggregate, Clone, Debug, Default)]
+#[aggregate(snapshot_every = 0, snapshot_schema = 3)]
+pub struct Invoice;
+
+#[es::handlers]
+impl Invoice {
+    #[on(Restocked)]
+    fn restocked(&mut self, _: &Restocked) {}
+}
