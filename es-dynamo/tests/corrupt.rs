@@ -1,0 +1,225 @@
+//! Items es cannot decode give `Error::Corrupt` naming the item, never a panic.
+
+mod common;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::*;
+use es_core::conformance::model::*;
+use es_core::{AggregateExt, Error, EventStore};
+use es_dynamo::testing::{available, store_on_new_table};
+
+const T: &str = "2026-01-01T00:00:00.000Z";
+
+fn restocked(key: &str, version: u64) -> Item {
+    item([
+        ("aggregateId", s(key)),
+        ("version", n(version)),
+        ("type", s("Restocked")),
+        ("timestamp", s(T)),
+        ("payload", m([("amount", n(1))])),
+    ])
+}
+
+#[tokio::test]
+async fn mistyped_or_missing_attributes_are_corrupt_and_named() {
+    if !available() {
+        return;
+    }
+    let store = store_on_new_table("corrupt").await;
+    // `version` cannot be mistyped on a real table: it is the N sort key, so
+    // DynamoDB itself refuses an item with version as S.
+    let refused = store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item([
+            ("aggregateId", s("Product#v")),
+            ("version", s("1")),
+        ])))
+        .send()
+        .await;
+    assert!(refused.is_err(), "DynamoDB enforces the key's type");
+
+    let cases: Vec<(&str, Box<dyn Fn(&mut Item)>, &str)> = vec![
+        (
+            "payload-s",
+            Box::new(|i: &mut Item| drop(i.insert("payload".into(), s("{\"amount\":1}")))),
+            "payload of Restocked",
+        ),
+        (
+            "type-n",
+            Box::new(|i: &mut Item| drop(i.insert("type".into(), n(7)))),
+            "`type` is N, not S",
+        ),
+        (
+            "no-type",
+            Box::new(|i: &mut Item| drop(i.remove("type"))),
+            "`type` is missing",
+        ),
+        (
+            "no-timestamp",
+            Box::new(|i: &mut Item| drop(i.remove("timestamp"))),
+            "`timestamp` is missing",
+        ),
+        (
+            "schema-s",
+            Box::new(|i: &mut Item| drop(i.insert("schema".into(), s("2")))),
+            "`schema` is S, not N",
+        ),
+        (
+            "schema-big",
+            Box::new(|i: &mut Item| drop(i.insert("schema".into(), n(2)))),
+            "schema 2",
+        ),
+        (
+            "metadata-n",
+            Box::new(|i: &mut Item| drop(i.insert("metadata".into(), n(1)))),
+            "metadata",
+        ),
+        (
+            "amount-s",
+            Box::new(|i: &mut Item| drop(i.insert("payload".into(), m([("amount", s("one"))])))),
+            "payload of Restocked",
+        ),
+    ];
+    for (id, spoil, reason_part) in cases {
+        let key = format!("Product#{id}");
+        put(&store, restocked(&key, 1)).await;
+        let mut bad = restocked(&key, 2);
+        spoil(&mut bad);
+        put(&store, bad).await;
+        let err = Product::load(&store, id).await.expect_err("a corrupt item");
+        match err {
+            Error::Corrupt {
+                aggregate_id,
+                version,
+                reason,
+            } => {
+                assert_eq!(
+                    (aggregate_id.as_str(), version),
+                    (key.as_str(), 2),
+                    "{id}: {reason}"
+                );
+                assert!(
+                    reason.contains(reason_part),
+                    "{id}: {reason:?} should say {reason_part:?}"
+                );
+            }
+            other => panic!("{id}: expected Corrupt, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unusable_snapshot_falls_back_to_the_events() {
+    if !available() {
+        return;
+    }
+    let store = store_on_new_table("corrupt-snap").await;
+    let mut counter = Counter::load(&store, "c").await.expect("load");
+    for n in 1..=5 {
+        counter.commit(Added { n }).await.expect("commit");
+    }
+    // Spoil the snapshot at version 4 in two ways: a state that does not
+    // decode, and a snapshot without its schema.
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("aggregateId", s("Counter#c"))
+        .key("version", n(4))
+        .update_expression("SET #s = :s")
+        .expression_attribute_names("#s", "snapshot")
+        .expression_attribute_values(":s", s("garbage"))
+        .send()
+        .await
+        .expect("update");
+    let loaded = Counter::load(&store, "c").await.expect("load falls back");
+    assert_eq!(
+        loaded.state(),
+        &Counter {
+            total: 15,
+            applied: 5
+        }
+    );
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("aggregateId", s("Counter#c"))
+        .key("version", n(4))
+        .update_expression("REMOVE #s")
+        .expression_attribute_names("#s", "snapshotSchema")
+        .send()
+        .await
+        .expect("update");
+    let loaded = Counter::load(&store, "c").await.expect("load falls back");
+    assert_eq!(
+        loaded.state(),
+        &Counter {
+            total: 15,
+            applied: 5
+        }
+    );
+}
+
+#[tokio::test]
+async fn corrupt_index_and_command_items_are_named_too() {
+    if !available() {
+        return;
+    }
+    let store = store_on_new_table("corrupt-other").await;
+    // In Product's index partition, a key that is not Product's.
+    put(
+        &store,
+        item([
+            ("aggregateId", s("Other#x")),
+            ("version", n(1)),
+            ("type", s("Restocked")),
+            ("timestamp", s(T)),
+            ("eventStoreId", s("Product")),
+        ]),
+    )
+    .await;
+    let err = store
+        .list_ids("Product", None, None)
+        .await
+        .expect_err("a foreign key");
+    assert!(
+        matches!(&err, Error::Corrupt { aggregate_id, .. } if aggregate_id == "Other#x"),
+        "got {err:?}"
+    );
+
+    put(
+        &store,
+        item([
+            ("aggregateId", s("$command#k")),
+            ("version", n(0)),
+            ("outcome", s("nope")),
+            ("expiresAt", n(4_000_000_000u64)),
+        ]),
+    )
+    .await;
+    let err = store.command("k").await.expect_err("a bad outcome");
+    assert!(
+        matches!(&err, Error::Corrupt { aggregate_id, version: 0, reason } if aggregate_id == "$command#k" && reason.contains("outcome")),
+        "got {err:?}"
+    );
+    put(
+        &store,
+        item([
+            ("aggregateId", s("$command#j")),
+            ("version", n(0)),
+            (
+                "outcome",
+                AttributeValue::L(vec![m([("aggregate", s("Product"))])]),
+            ),
+            ("expiresAt", n(4_000_000_000u64)),
+        ]),
+    )
+    .await;
+    assert!(matches!(
+        store.command("j").await,
+        Err(Error::Corrupt { .. })
+    ));
+}
