@@ -284,6 +284,21 @@ fn the_event_enum_serializes_as_type_and_payload() {
 }
 
 #[test]
+fn the_event_enum_decodes_whatever_the_key_order() {
+    let back: ProductEvent = serde_json::from_str(
+        r#"{"payload":{"quantity":2,"cart_id":"c1"},"type":"ProductReserved"}"#,
+    )
+    .unwrap();
+    assert!(matches!(back, ProductEvent::ProductReserved(e) if e == reserved("c1", 2)));
+    // A serde_json::Value sorts its keys, so `payload` comes first here.
+    let value = serde_json::to_value(ProductEvent::from(reserved("c2", 3))).unwrap();
+    let back: ProductEvent = serde_json::from_value(value).unwrap();
+    assert!(matches!(back, ProductEvent::ProductReserved(e) if e == reserved("c2", 3)));
+    let err = serde_json::from_str::<ProductEvent>(r#"{"payload":{"amount":1}}"#).unwrap_err();
+    assert!(err.to_string().starts_with("missing field `type`"), "{err}");
+}
+
+#[test]
 fn the_event_enum_clones_and_debugs_like_a_derive() {
     let event = ProductEvent::from(reserved("c1", 2));
     let copy = event.clone();

@@ -39,14 +39,20 @@ pub trait Aggregate: Default + Clone + Debug + Send + Sync + 'static {
     fn serialize_state<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::Error as _;
         let _ = serializer;
-        Err(S::Error::custom(format_args!("{} does not take snapshots", Self::NAME)))
+        Err(S::Error::custom(format_args!(
+            "{} does not take snapshots",
+            Self::NAME
+        )))
     }
 
     /// Decodes a snapshot written by [`Aggregate::serialize_state`].
     fn deserialize_state<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
         let _ = deserializer;
-        Err(D::Error::custom(format_args!("{} does not take snapshots", Self::NAME)))
+        Err(D::Error::custom(format_args!(
+            "{} does not take snapshots",
+            Self::NAME
+        )))
     }
 }
 

@@ -34,7 +34,11 @@ pub(crate) fn encode_event<A: Aggregate, S: EventStore>(
     let metadata = if metadata.is_empty() {
         None
     } else {
-        Some(store.encode(metadata).map_err(|e| encoding("metadata", e))?)
+        Some(
+            store
+                .encode(metadata)
+                .map_err(|e| encoding("metadata", e))?,
+        )
     };
     let snapshot = if A::SNAPSHOT_EVERY > 0 && version % A::SNAPSHOT_EVERY == 0 {
         let state = store
@@ -71,7 +75,9 @@ pub(crate) fn decode_event<A: Aggregate, S: EventStore>(
     };
     let decoded = match stored.payload {
         Some(payload) => store.decode(EventSeed::<A::Event>::new(&stored.name), payload),
-        None => A::Event::deserialize_payload(&stored.name, EmptyPayload).map_err(|e| e.to_string()),
+        None => {
+            A::Event::deserialize_payload(&stored.name, EmptyPayload).map_err(|e| e.to_string())
+        }
     };
     let event = match decoded {
         Ok(Some(event)) => event,

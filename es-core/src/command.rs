@@ -8,7 +8,7 @@ use crate::aggregate::Aggregate;
 use crate::error::Error;
 use crate::event::IntoEvents;
 use crate::root::Root;
-use crate::store::{Commit, CommandRecord, Committed, EventStore};
+use crate::store::{CommandRecord, Commit, Committed, EventStore};
 
 /// How often and how patiently a command retries after a conflict.
 ///
@@ -48,7 +48,10 @@ impl Retry {
     fn delay(&self, retry: u32) -> Duration {
         let ceiling = self
             .base_delay
-            .saturating_mul(1u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX))
+            .saturating_mul(
+                1u32.checked_shl(retry.saturating_sub(1))
+                    .unwrap_or(u32::MAX),
+            )
             .min(self.max_delay);
         ceiling.mul_f64(jitter())
     }
@@ -201,7 +204,7 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                         attempts: attempt,
                     });
                 }
-                let (append, next) = root.stage(&events)?;
+                let crate::root::Staged { append, next } = root.stage(&events)?;
                 let last = append.expected + append.events.len() as u64;
                 let command = key.as_ref().map(|key| CommandRecord {
                     key: key.clone(),
@@ -227,7 +230,9 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                             attempts: attempt,
                         });
                     }
-                    Ok(Committed::Duplicate(record)) => return duplicate(root, record, attempt).await,
+                    Ok(Committed::Duplicate(record)) => {
+                        return duplicate(root, record, attempt).await
+                    }
                     // Conflicts, and transient store failures such as throttling,
                     // pass: catch up on what changed and decide again.
                     Err(e) if e.is_retryable() && attempt < max_attempts => {
@@ -284,7 +289,10 @@ mod tests {
     fn jitter_spreads() {
         let samples: Vec<f64> = (0..100).map(|_| jitter()).collect();
         assert!(samples.iter().all(|j| (0.0..1.0).contains(j)));
-        let distinct = samples.iter().map(|j| j.to_bits()).collect::<std::collections::HashSet<_>>();
+        let distinct = samples
+            .iter()
+            .map(|j| j.to_bits())
+            .collect::<std::collections::HashSet<_>>();
         assert!(distinct.len() > 90);
     }
 }

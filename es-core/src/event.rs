@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize, Serializer};
 /// Implement it with `#[derive(Event)]`. The name is what the store writes as the
 /// event's `type`; it defaults to the type's name and must not change once events
 /// are stored.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event",
+    label = "not an event",
+    note = "derive it: `#[derive(Event, Serialize, Deserialize, Clone, Debug)]`, optionally with `#[event(name = \"..\", version = N)]`"
+)]
 pub trait Event: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static {
     /// The stored event name, the `type` attribute.
     const NAME: &'static str;
@@ -158,13 +163,20 @@ pub struct EmptyPayload;
 impl<'de> Deserializer<'de> for EmptyPayload {
     type Error = serde::de::value::Error;
 
-    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        visitor.visit_map(serde::de::value::MapDeserializer::new(
-            std::iter::empty::<(String, String)>(),
-        ))
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_map(serde::de::value::MapDeserializer::new(std::iter::empty::<(
+            String,
+            String,
+        )>()))
     }
 
-    fn deserialize_unit<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+    fn deserialize_unit<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
         visitor.visit_unit()
     }
 
@@ -176,7 +188,10 @@ impl<'de> Deserializer<'de> for EmptyPayload {
         visitor.visit_unit()
     }
 
-    fn deserialize_option<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+    fn deserialize_option<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
         visitor.visit_none()
     }
 
@@ -189,7 +204,10 @@ impl<'de> Deserializer<'de> for EmptyPayload {
 /// Serializes an event enum as `{"type": name, "payload": {..}}`, the shape the
 /// generated `{Aggregate}Event` enums use with serde.
 #[doc(hidden)]
-pub fn serialize_tagged<E: EventSet, S: Serializer>(event: &E, serializer: S) -> Result<S::Ok, S::Error> {
+pub fn serialize_tagged<E: EventSet, S: Serializer>(
+    event: &E,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeStruct;
     let mut s = serializer.serialize_struct("Event", 2)?;
     s.serialize_field("type", event.name())?;
@@ -197,11 +215,12 @@ pub fn serialize_tagged<E: EventSet, S: Serializer>(event: &E, serializer: S) ->
     s.end()
 }
 
-/// The inverse of [`serialize_tagged`]. `type` must come before `payload`,
-/// which is how [`serialize_tagged`] writes it; buffering an unknown payload
-/// would need a self-describing format.
+/// The inverse of [`serialize_tagged`]. `type` may come before or after
+/// `payload`; a payload that comes first is buffered.
 #[doc(hidden)]
-pub fn deserialize_tagged<'de, E: EventSet, D: Deserializer<'de>>(deserializer: D) -> Result<E, D::Error> {
+pub fn deserialize_tagged<'de, E: EventSet, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<E, D::Error> {
     struct Tagged<E>(PhantomData<fn() -> E>);
 
     impl<'de, E: EventSet> serde::de::Visitor<'de> for Tagged<E> {
@@ -215,30 +234,37 @@ pub fn deserialize_tagged<'de, E: EventSet, D: Deserializer<'de>>(deserializer: 
             use serde::de::Error as _;
             let mut name: Option<String> = None;
             let mut event: Option<E> = None;
+            // A payload that comes before its type (a sorted JSON map, say) is
+            // buffered; that needs a self-describing format, which such maps are.
+            let mut buffered: Option<serde_json::Value> = None;
             while let Some(key) = map.next_key::<String>()? {
                 match key.as_str() {
                     "type" => name = Some(map.next_value()?),
-                    "payload" => {
-                        let Some(n) = name.as_deref() else {
-                            return Err(M::Error::custom("`type` must come before `payload`"));
-                        };
-                        match map.next_value_seed(EventSeed::<E>::new(n))? {
+                    "payload" => match name.as_deref() {
+                        Some(n) => match map.next_value_seed(EventSeed::<E>::new(n))? {
                             Some(e) => event = Some(e),
                             None => return Err(M::Error::unknown_variant(n, E::NAMES)),
-                        }
-                    }
+                        },
+                        None => buffered = Some(map.next_value()?),
+                    },
                     _ => {
                         map.next_value::<serde::de::IgnoredAny>()?;
                     }
                 }
             }
-            match (event, name) {
-                (Some(e), _) => Ok(e),
-                (None, Some(n)) => E::deserialize_payload(&n, EmptyPayload)
-                    .map_err(M::Error::custom)?
-                    .ok_or_else(|| M::Error::unknown_variant(&n, E::NAMES)),
-                (None, None) => Err(M::Error::missing_field("type")),
-            }
+            let Some(n) = name else {
+                return Err(M::Error::missing_field("type"));
+            };
+            let decoded = match (event, buffered) {
+                (Some(e), _) => return Ok(e),
+                (None, Some(payload)) => {
+                    E::deserialize_payload(&n, payload).map_err(M::Error::custom)?
+                }
+                (None, None) => {
+                    E::deserialize_payload(&n, EmptyPayload).map_err(M::Error::custom)?
+                }
+            };
+            decoded.ok_or_else(|| M::Error::unknown_variant(&n, E::NAMES))
         }
     }
 

@@ -30,6 +30,7 @@
 mod aggregate;
 mod codec;
 mod command;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
 mod event;
@@ -58,7 +59,9 @@ pub use transaction::Transaction;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::aggregate::HandlerResult;
-    pub use crate::event::{deserialize_tagged, serialize_tagged, EmptyPayload, EventSeed, PayloadOf};
+    pub use crate::event::{
+        deserialize_tagged, serialize_tagged, EmptyPayload, EventSeed, PayloadOf,
+    };
     pub use serde;
 
     /// Compares two names in a constant, so that two events with one name in

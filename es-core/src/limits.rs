@@ -74,7 +74,11 @@ pub fn check_write(aggregate: &'static str, id: &str, item_bytes: &[usize]) -> R
         }
         let total: usize = item_bytes.iter().sum();
         if total > MAX_TRANSACTION_BYTES {
-            return Err(too_large(Limit::TransactionBytes, total, MAX_TRANSACTION_BYTES));
+            return Err(too_large(
+                Limit::TransactionBytes,
+                total,
+                MAX_TRANSACTION_BYTES,
+            ));
         }
     }
     Ok(())
@@ -98,7 +102,10 @@ mod tests {
         assert!(check_id("A", "x").is_ok());
         assert!(check_id("A", &"é".repeat(512)).is_ok());
         assert!(matches!(check_id("A", ""), Err(Error::InvalidId { .. })));
-        assert!(matches!(check_id("A", &"x".repeat(1025)), Err(Error::InvalidId { .. })));
+        assert!(matches!(
+            check_id("A", &"x".repeat(1025)),
+            Err(Error::InvalidId { .. })
+        ));
     }
 
     #[test]
@@ -113,10 +120,29 @@ mod tests {
     fn writes_are_checked_against_each_limit() {
         assert!(check_write("A", "1", &[MAX_ITEM_BYTES]).is_ok());
         let err = check_write("A", "1", &[MAX_ITEM_BYTES + 1]).unwrap_err();
-        assert!(matches!(err, Error::TooLarge { limit: Limit::ItemBytes, .. }));
+        assert!(matches!(
+            err,
+            Error::TooLarge {
+                limit: Limit::ItemBytes,
+                ..
+            }
+        ));
         let err = check_write("A", "1", &[10; 101]).unwrap_err();
-        assert!(matches!(err, Error::TooLarge { limit: Limit::TransactionItems, actual: 101, .. }));
+        assert!(matches!(
+            err,
+            Error::TooLarge {
+                limit: Limit::TransactionItems,
+                actual: 101,
+                ..
+            }
+        ));
         let err = check_write("A", "1", &[300 * 1024; 14]).unwrap_err();
-        assert!(matches!(err, Error::TooLarge { limit: Limit::TransactionBytes, .. }));
+        assert!(matches!(
+            err,
+            Error::TooLarge {
+                limit: Limit::TransactionBytes,
+                ..
+            }
+        ));
     }
 }

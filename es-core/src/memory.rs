@@ -11,7 +11,7 @@ use crate::error::{Error, StoreError};
 use crate::limits::{check_id, check_name, check_write, stream_key, PAGE_BYTES};
 use crate::stats::{capacity, Stats};
 use crate::store::{
-    Commit, CommandRecord, Committed, Cursor, Direction, EventStore, Page, ReadRequest, StoredEvent,
+    CommandRecord, Commit, Committed, Cursor, Direction, EventStore, Page, ReadRequest, StoredEvent,
 };
 
 /// A thread-safe in-memory event store that behaves like `DynamoStore`:
@@ -75,7 +75,10 @@ impl MemoryStore {
         // A panic while the lock was held cannot leave a half-applied commit,
         // because commits validate everything before they mutate; so the data
         // is still consistent and the poison can be ignored.
-        self.inner.data.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .data
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn read_page(&self, request: &ReadRequest<'_>) -> Result<Page<StoredEvent<Value>>, Error> {
@@ -96,11 +99,16 @@ impl MemoryStore {
                 Box::new(rows[from..].iter())
             }
             Direction::Backward => {
-                let to = start_after.map_or(rows.len(), |v| index(v.saturating_sub(1))).max(low);
+                let to = start_after
+                    .map_or(rows.len(), |v| index(v.saturating_sub(1)))
+                    .max(low);
                 Box::new(rows[low..to].iter().rev())
             }
         };
-        let max_items = request.limit.unwrap_or(usize::MAX).min(self.inner.page_items.unwrap_or(usize::MAX));
+        let max_items = request
+            .limit
+            .unwrap_or(usize::MAX)
+            .min(self.inner.page_items.unwrap_or(usize::MAX));
         let mut items = Vec::new();
         let mut bytes = 0;
         let mut more = false;
@@ -114,7 +122,9 @@ impl MemoryStore {
             items.push(row.event.clone());
         }
         drop(data);
-        self.inner.stats.record_read(items.len() as u64, capacity::consistent_read(bytes));
+        self.inner
+            .stats
+            .record_read(items.len() as u64, capacity::consistent_read(bytes));
         let next = match items.last() {
             Some(last) if more => Some(Cursor(last.version.to_string())),
             _ => None,
@@ -144,7 +154,11 @@ impl MemoryStore {
                 if event.version != append.expected + 1 + i as u64 {
                     return Err(StoreError::permanent(
                         "commit",
-                        format!("{key}: event {i} has version {}, not {}", event.version, append.expected + 1 + i as u64),
+                        format!(
+                            "{key}: event {i} has version {}, not {}",
+                            event.version,
+                            append.expected + 1 + i as u64
+                        ),
                     )
                     .into());
                 }
@@ -200,7 +214,10 @@ impl MemoryStore {
                         .insert((event.timestamp.clone(), seq), append.id.clone());
                 }
                 let bytes = size.next().copied().unwrap_or_default();
-                data.streams.entry(key.clone()).or_default().push(Row { event, bytes });
+                data.streams
+                    .entry(key.clone())
+                    .or_default()
+                    .push(Row { event, bytes });
             }
         }
         let items = sizes.len() as u64;
@@ -212,10 +229,18 @@ impl MemoryStore {
         Ok(Committed::Written)
     }
 
-    fn ids_page(&self, aggregate: &'static str, limit: Option<usize>, cursor: Option<Cursor>) -> Result<Page<String>, Error> {
+    fn ids_page(
+        &self,
+        aggregate: &'static str,
+        limit: Option<usize>,
+        cursor: Option<Cursor>,
+    ) -> Result<Page<String>, Error> {
         // A KEYS_ONLY index page of 1 MB holds thousands of ids; a count cap
         // stands in for it.
-        let page_items = limit.unwrap_or(usize::MAX).min(self.inner.page_items.unwrap_or(5000)).max(1);
+        let page_items = limit
+            .unwrap_or(usize::MAX)
+            .min(self.inner.page_items.unwrap_or(5000))
+            .max(1);
         let after = match &cursor {
             None => None,
             Some(c) => Some(parse_ids_cursor(c).ok_or_else(|| invalid_cursor(c))?),
@@ -227,9 +252,10 @@ impl MemoryStore {
         if let Some(index) = data.created.get(aggregate) {
             let range: Box<dyn Iterator<Item = (&(String, u64), &String)>> = match &after {
                 None => Box::new(index.iter()),
-                Some(key) => Box::new(
-                    index.range((std::ops::Bound::Excluded(key.clone()), std::ops::Bound::Unbounded)),
-                ),
+                Some(key) => Box::new(index.range((
+                    std::ops::Bound::Excluded(key.clone()),
+                    std::ops::Bound::Unbounded,
+                ))),
             };
             for (key, id) in range {
                 if items.len() == page_items {
@@ -242,7 +268,9 @@ impl MemoryStore {
         }
         drop(data);
         let bytes: usize = items.iter().map(|id| id.len() + aggregate.len() + 40).sum();
-        self.inner.stats.record_read(items.len() as u64, capacity::consistent_read(bytes) / 2.0);
+        self.inner
+            .stats
+            .record_read(items.len() as u64, capacity::consistent_read(bytes) / 2.0);
         let next = match last {
             Some((timestamp, seq)) if more => Some(Cursor(format!("{seq}|{timestamp}"))),
             _ => None,
@@ -257,7 +285,14 @@ fn parse_ids_cursor(cursor: &Cursor) -> Option<(String, u64)> {
 }
 
 fn invalid_cursor(cursor: &Cursor) -> Error {
-    StoreError::permanent("read", format!("invalid cursor {:?}: pass back a cursor this store returned", cursor.0)).into()
+    StoreError::permanent(
+        "read",
+        format!(
+            "invalid cursor {:?}: pass back a cursor this store returned",
+            cursor.0
+        ),
+    )
+    .into()
 }
 
 impl EventStore for MemoryStore {
@@ -293,7 +328,9 @@ impl EventStore for MemoryStore {
 
     async fn command(&self, key: &str) -> Result<Option<CommandRecord>, Error> {
         let record = self.data().commands.get(key).cloned();
-        self.inner.stats.record_read(u64::from(record.is_some()), 1.0);
+        self.inner
+            .stats
+            .record_read(u64::from(record.is_some()), 1.0);
         Ok(record.filter(|r| r.expires_at > crate::time::now_secs()))
     }
 
@@ -321,14 +358,29 @@ fn item_size(key: &str, aggregate: &str, event: &StoredEvent<Value>) -> usize {
         size += "schema".len() + number_size(f64::from(event.schema));
     }
     if let Some(s) = &event.snapshot {
-        size += "snapshot".len() + value_size(&s.state) + "snapshotSchema".len() + number_size(f64::from(s.schema));
+        size += "snapshot".len()
+            + value_size(&s.state)
+            + "snapshotSchema".len()
+            + number_size(f64::from(s.schema));
     }
     size
 }
 
 fn command_size(command: &CommandRecord) -> usize {
-    let outcome: usize = command.outcome.iter().map(|(a, i, _)| a.len() + i.len() + 12).sum();
-    "aggregateId".len() + command.key.len() + 10 + "version".len() + 1 + "outcome".len() + outcome + "expiresAt".len() + 6
+    let outcome: usize = command
+        .outcome
+        .iter()
+        .map(|(a, i, _)| a.len() + i.len() + 12)
+        .sum();
+    "aggregateId".len()
+        + command.key.len()
+        + 10
+        + "version".len()
+        + 1
+        + "outcome".len()
+        + outcome
+        + "expiresAt".len()
+        + 6
 }
 
 // DynamoDB's sizing rules: strings by UTF-8 length, numbers by about one byte
@@ -339,11 +391,19 @@ fn value_size(value: &Value) -> usize {
         Value::Number(n) => number_size(n.as_f64().unwrap_or(0.0)),
         Value::String(s) => s.len(),
         Value::Array(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
-        Value::Object(map) => 3 + map.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
+        Value::Object(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_size(v))
+                .sum::<usize>()
+        }
     }
 }
 
 fn number_size(n: f64) -> usize {
-    let digits = format!("{}", n.abs()).chars().filter(char::is_ascii_digit).count();
+    let digits = format!("{}", n.abs())
+        .chars()
+        .filter(char::is_ascii_digit)
+        .count();
     digits.div_ceil(2) + 1
 }

@@ -57,19 +57,26 @@ pub trait AggregateExt: Aggregate {
     /// Every aggregate of this type, oldest first, loaded lazily: ids are
     /// listed one page at a time, and each aggregate is loaded when the stream
     /// reaches it.
-    fn find_all<S: EventStore>(store: &S) -> impl Stream<Item = Result<Root<Self, S>, Error<Self::Error>>> + Send + '_ {
+    fn find_all<S: EventStore>(
+        store: &S,
+    ) -> impl Stream<Item = Result<Root<Self, S>, Error<Self::Error>>> + Send + '_ {
         Self::ids(store)
             .and_then(move |id| Root::load(store, id))
             .boxed()
     }
 
     /// The ids of every aggregate of this type, oldest first, listed lazily.
-    fn ids<S: EventStore>(store: &S) -> impl Stream<Item = Result<String, Error<Self::Error>>> + Send + '_ {
+    fn ids<S: EventStore>(
+        store: &S,
+    ) -> impl Stream<Item = Result<String, Error<Self::Error>>> + Send + '_ {
         let pages = stream::try_unfold(Some(None::<Cursor>), move |state| async move {
             let Some(cursor) = state else {
                 return Ok::<_, Error<Self::Error>>(None);
             };
-            let page = store.list_ids(Self::NAME, None, cursor).await.map_err(Error::widen)?;
+            let page = store
+                .list_ids(Self::NAME, None, cursor)
+                .await
+                .map_err(Error::widen)?;
             let ids = page.items.into_iter().map(Ok::<_, Error<Self::Error>>);
             Ok(Some((stream::iter(ids), page.next.map(Some))))
         });

@@ -11,7 +11,9 @@ use crate::codec::{decode_event, decode_snapshot, encode_event};
 use crate::error::Error;
 use crate::event::{IntoEvents, Metadata, Recorded};
 use crate::limits::{check_id, check_name, stream_key};
-use crate::store::{Append, Commit, Committed, Cursor, Direction, EventStore, ReadRequest, StoredEvent};
+use crate::store::{
+    Append, Commit, Committed, Cursor, Direction, EventStore, ReadRequest, StoredEvent,
+};
 
 /// A loaded aggregate: its id, its version and its state, bound to a store.
 ///
@@ -70,7 +72,10 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
 
     /// Loads an aggregate: the latest valid snapshot, then every event after it.
     /// An aggregate with no events loads at version 0 with the default state.
-    pub fn load(store: &S, id: impl Into<String>) -> impl Future<Output = Result<Self, Error<A::Error>>> + Send + 'static {
+    pub fn load(
+        store: &S,
+        id: impl Into<String>,
+    ) -> impl Future<Output = Result<Self, Error<A::Error>>> + Send + 'static {
         let mut root = Self::new(store, id);
         let span = tracing::info_span!("es.load", aggregate = A::NAME, id = %root.id, version = tracing::field::Empty);
         async move {
@@ -212,12 +217,14 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
             });
         }
         let recorded = decode_event::<A, S>(&self.store, &self.id, stored)?;
-        self.state.apply(&recorded.event).map_err(|source| Error::Replay {
-            aggregate: A::NAME,
-            id: self.id.clone(),
-            version: recorded.version,
-            source,
-        })?;
+        self.state
+            .apply(&recorded.event)
+            .map_err(|source| Error::Replay {
+                aggregate: A::NAME,
+                id: self.id.clone(),
+                version: recorded.version,
+                source,
+            })?;
         self.version = recorded.version;
         Ok(())
     }
@@ -233,7 +240,10 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     }
 
     /// Validates and writes several events atomically: all or none.
-    pub async fn commit_all(&mut self, events: impl IntoEvents<A::Event>) -> Result<u64, Error<A::Error>> {
+    pub async fn commit_all(
+        &mut self,
+        events: impl IntoEvents<A::Event>,
+    ) -> Result<u64, Error<A::Error>> {
         let events = events.into_events();
         if events.is_empty() {
             return Ok(self.version);
@@ -246,7 +256,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
             events = events.len()
         );
         async {
-            let (append, next) = self.stage(&events)?;
+            let Staged { append, next } = self.stage(&events)?;
             let committed = self
                 .store
                 .commit(Commit {
@@ -267,7 +277,10 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     /// Runs the handlers of `events` on a copy of the state and encodes them
     /// at the versions after this handle's. Returns the append and the state
     /// the aggregate will have once it is written.
-    pub(crate) fn stage(&self, events: &[A::Event]) -> Result<(Append<S::Payload>, A), Error<A::Error>> {
+    pub(crate) fn stage(
+        &self,
+        events: &[A::Event],
+    ) -> Result<Staged<A, S::Payload>, Error<A::Error>> {
         check_name(A::NAME).map_err(Error::widen)?;
         check_id(A::NAME, &self.id).map_err(Error::widen)?;
         let timestamp = crate::time::now();
@@ -291,7 +304,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
             expected: self.version,
             events: stored,
         };
-        Ok((append, next))
+        Ok(Staged { append, next })
     }
 
     /// Replaces the state and version after a commit made elsewhere (a
@@ -302,9 +315,17 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     }
 
     /// The aggregate's whole history, oldest first, read lazily page by page.
-    pub fn history(&self) -> impl Stream<Item = Result<Recorded<A::Event>, Error<A::Error>>> + Send + '_ {
+    pub fn history(
+        &self,
+    ) -> impl Stream<Item = Result<Recorded<A::Event>, Error<A::Error>>> + Send + '_ {
         history::<A, S>(&self.store, &self.id, 0)
     }
+}
+
+/// Events checked and encoded for a commit, and the state once it is written.
+pub(crate) struct Staged<A, P> {
+    pub(crate) append: Append<P>,
+    pub(crate) next: A,
 }
 
 /// The events of one aggregate after version `after`, read lazily page by page.

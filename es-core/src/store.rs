@@ -157,7 +157,10 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// Writes a commit atomically: every append lands at its expected version,
     /// or nothing is written and the first stale append is reported as
     /// [`Error::Conflict`]. Size and id limits are checked before anything is sent.
-    fn commit(&self, commit: Commit<Self::Payload>) -> impl Future<Output = Result<Committed, Error>> + Send;
+    fn commit(
+        &self,
+        commit: Commit<Self::Payload>,
+    ) -> impl Future<Output = Result<Committed, Error>> + Send;
 
     /// One page of the ids of an aggregate type, oldest first by creation
     /// time, with at most `limit` ids (the store may return fewer).
@@ -169,7 +172,10 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Page<String>, Error>> + Send;
 
     /// The record of a command that ran with this idempotency key, if any.
-    fn command(&self, key: &str) -> impl Future<Output = Result<Option<CommandRecord>, Error>> + Send;
+    fn command(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<CommandRecord>, Error>> + Send;
 
     /// The store's request and capacity counters.
     fn stats(&self) -> &Stats;

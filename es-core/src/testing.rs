@@ -34,11 +34,18 @@ impl<A: Aggregate> Given<A> {
             if let Err(e) = state.apply(event) {
                 return Given {
                     state,
-                    failure: Some(format!("given event {} ({}) was rejected: {e}", n + 1, event.name())),
+                    failure: Some(format!(
+                        "given event {} ({}) was rejected: {e}",
+                        n + 1,
+                        event.name()
+                    )),
                 };
             }
         }
-        Given { state, failure: None }
+        Given {
+            state,
+            failure: None,
+        }
     }
 
     /// Applies one event, as a commit would.
@@ -57,7 +64,10 @@ impl<A: Aggregate> Given<A> {
 
     /// Runs a command's decision, then applies the events it returns.
     #[track_caller]
-    pub fn when_command<R: IntoEvents<A::Event>>(self, decide: impl FnOnce(&A) -> Result<R, A::Error>) -> Then<A> {
+    pub fn when_command<R: IntoEvents<A::Event>>(
+        self,
+        decide: impl FnOnce(&A) -> Result<R, A::Error>,
+    ) -> Then<A> {
         self.run(|state| decide(state).map(IntoEvents::into_events))
     }
 
@@ -171,6 +181,7 @@ impl<A: Aggregate> Then<A> {
 }
 
 fn fingerprint<E: EventSet + Debug>(event: &E) -> (&'static str, String) {
-    let payload = serde_json::to_string(&PayloadOf(event)).unwrap_or_else(|e| format!("unserializable: {e}: {event:?}"));
+    let payload = serde_json::to_string(&PayloadOf(event))
+        .unwrap_or_else(|e| format!("unserializable: {e}: {event:?}"));
     (event.name(), payload)
 }

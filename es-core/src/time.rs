@@ -4,13 +4,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now, as ISO 8601 UTC with milliseconds: `2026-11-22T05:07:54.123Z`.
 pub fn now() -> String {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     format_millis(since.as_millis() as i64)
 }
 
 /// Seconds since the Unix epoch, for TTL attributes.
 pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// Formats milliseconds since the Unix epoch as ISO 8601 UTC.

@@ -56,10 +56,11 @@ impl<'a, S: EventStore> Transaction<'a, S> {
         if events.is_empty() {
             return Ok(self);
         }
-        let (append, next) = root.stage(&events)?;
+        let crate::root::Staged { append, next } = root.stage(&events)?;
         let version = append.expected + events.len() as u64;
         self.appends.push(append);
-        self.advance.push(Box::new(move || root.advance(version, next)));
+        self.advance
+            .push(Box::new(move || root.advance(version, next)));
         Ok(self)
     }
 
@@ -79,7 +80,11 @@ impl<'a, S: EventStore> Transaction<'a, S> {
         if self.appends.is_empty() {
             return Ok(());
         }
-        let span = tracing::info_span!("es.transaction", aggregates = self.appends.len(), events = self.len());
+        let span = tracing::info_span!(
+            "es.transaction",
+            aggregates = self.appends.len(),
+            events = self.len()
+        );
         let _enter = span.enter();
         drop(_enter);
         let committed = tracing::Instrument::instrument(

@@ -8,15 +8,30 @@ use futures::TryStreamExt;
 use proptest::prelude::*;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
-async fn read_all(store: &MemoryStore, after: u64, direction: Direction, limit: Option<usize>) -> Vec<u64> {
+async fn read_all(
+    store: &MemoryStore,
+    after: u64,
+    direction: Direction,
+    limit: Option<usize>,
+) -> Vec<u64> {
     let mut versions = Vec::new();
     let mut cursor = None;
     loop {
         let page = store
-            .read(ReadRequest { aggregate: "Product", id: "p", after, direction, limit, cursor })
+            .read(ReadRequest {
+                aggregate: "Product",
+                id: "p",
+                after,
+                direction,
+                limit,
+                cursor,
+            })
             .await
             .expect("read");
         if let Some(limit) = limit {

@@ -162,7 +162,9 @@ impl Aggregate for Product {
                 self.on_hand += e.amount;
             }
             ProductEvent::Reserved(e) => {
-                self.on_hand = self.reserve(&e.cart_id, e.quantity).map(|_| self.on_hand - e.quantity)?;
+                self.on_hand = self
+                    .reserve(&e.cart_id, e.quantity)
+                    .map(|_| self.on_hand - e.quantity)?;
             }
             ProductEvent::Noted(_) => self.notes += 1,
             ProductEvent::Discontinued(_) => self.discontinued = true,
@@ -216,7 +218,10 @@ impl EventSet for CounterEvent {
         let CounterEvent::Added(e) = self;
         e.serialize(s)
     }
-    fn deserialize_payload<'de, D: serde::Deserializer<'de>>(name: &str, d: D) -> Result<Option<Self>, D::Error> {
+    fn deserialize_payload<'de, D: serde::Deserializer<'de>>(
+        name: &str,
+        d: D,
+    ) -> Result<Option<Self>, D::Error> {
         if name == Added::NAME {
             return Added::deserialize(d).map(|e| Some(CounterEvent::Added(e)));
         }
