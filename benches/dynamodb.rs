@@ -51,7 +51,10 @@ impl Product {
 
     #[on(ProductReserved)]
     fn reserved(&mut self, e: &ProductReserved) -> Result<(), ProductError> {
-        self.on_hand = self.on_hand.checked_sub(u64::from(e.quantity)).ok_or(ProductError::SoldOut)?;
+        self.on_hand = self
+            .on_hand
+            .checked_sub(u64::from(e.quantity))
+            .ok_or(ProductError::SoldOut)?;
         Ok(())
     }
 }
@@ -84,11 +87,17 @@ fn item(key: &str, version: u64) -> HashMap<String, AttributeValue> {
     HashMap::from([
         ("aggregateId".to_owned(), AttributeValue::S(key.to_owned())),
         ("version".to_owned(), AttributeValue::N(version.to_string())),
-        ("type".to_owned(), AttributeValue::S("ProductRestocked".to_owned())),
+        (
+            "type".to_owned(),
+            AttributeValue::S("ProductRestocked".to_owned()),
+        ),
         ("timestamp".to_owned(), AttributeValue::S(es::time::now())),
         (
             "payload".to_owned(),
-            AttributeValue::M(HashMap::from([("amount".to_owned(), AttributeValue::N("1".to_owned()))])),
+            AttributeValue::M(HashMap::from([(
+                "amount".to_owned(),
+                AttributeValue::N("1".to_owned()),
+            )])),
         ),
     ])
 }
@@ -104,7 +113,9 @@ async fn raw_put(client: &Client, table: &str, key: &str, version: u64) -> f64 {
         .send()
         .await
         .expect("PutItem");
-    out.consumed_capacity().and_then(|c| c.capacity_units()).unwrap_or(0.0)
+    out.consumed_capacity()
+        .and_then(|c| c.capacity_units())
+        .unwrap_or(0.0)
 }
 
 /// A hand-rolled cold command: read the whole history with a consistent
@@ -165,22 +176,32 @@ async fn main() {
 
     // 1. A commit on a loaded handle against a hand-written PutItem of the same item.
     let mut product = Product::load(&store, "commit").await.expect("load");
-    product.commit(ProductRestocked { amount: 1 }).await.expect("warm up");
+    product
+        .commit(ProductRestocked { amount: 1 })
+        .await
+        .expect("warm up");
     let raw_key = "Product#raw-commit";
     raw_put(&client, &table, raw_key, 1).await;
     // Warm up the emulator's JIT and the connection pool before timing.
     let warm_key = "Product#warm-up";
     for v in 1..=100 {
         raw_put(&client, &table, warm_key, v).await;
-        let mut p = Product::load(&store, format!("warm-{v}")).await.expect("load");
-        p.commit(ProductRestocked { amount: 1 }).await.expect("warm up");
+        let mut p = Product::load(&store, format!("warm-{v}"))
+            .await
+            .expect("load");
+        p.commit(ProductRestocked { amount: 1 })
+            .await
+            .expect("warm up");
     }
     let (mut es_t, mut raw_t) = (Vec::new(), Vec::new());
     let mut raw_wcu = 0.0;
     let before = store.stats().snapshot();
     for i in 0..iterations {
         let t = Instant::now();
-        product.commit(ProductRestocked { amount: 1 }).await.expect("commit");
+        product
+            .commit(ProductRestocked { amount: 1 })
+            .await
+            .expect("commit");
         es_t.push(t.elapsed());
         let t = Instant::now();
         raw_wcu += raw_put(&client, &table, raw_key, i as u64 + 2).await;
@@ -190,22 +211,35 @@ async fn main() {
     let (es_m, raw_m) = (median(es_t), median(raw_t));
     println!("## Commit of one event on a loaded handle\n");
     println!("| contender | median | requests per op | WCU per op |\n|---|---|---|---|");
-    println!("| hand-written PutItem | {} | 1 | {:.2} |", ms(raw_m), raw_wcu / iterations as f64);
+    println!(
+        "| hand-written PutItem | {} | 1 | {:.2} |",
+        ms(raw_m),
+        raw_wcu / iterations as f64
+    );
     println!(
         "| es `commit` | {} | {:.2} | {:.2} |",
         ms(es_m),
         cost.requests as f64 / iterations as f64,
         cost.write_units / iterations as f64
     );
-    println!("\nRatio es / PutItem: **{:.3}** (target ≤ 1.05)\n", es_m.as_secs_f64() / raw_m.as_secs_f64());
+    println!(
+        "\nRatio es / PutItem: **{:.3}** (target ≤ 1.05)\n",
+        es_m.as_secs_f64() / raw_m.as_secs_f64()
+    );
 
     // 2. A cold command (load + decide + commit) on an aggregate with 10 events.
     let ids = iterations.min(200);
     for n in 0..ids {
-        let mut p = Product::load(&store, format!("cold-{n}")).await.expect("load");
-        p.commit_all((0..10).map(|_| ProductEvent::from(ProductRestocked { amount: 1 })).collect::<Vec<_>>())
+        let mut p = Product::load(&store, format!("cold-{n}"))
             .await
-            .expect("seed");
+            .expect("load");
+        p.commit_all(
+            (0..10)
+                .map(|_| ProductEvent::from(ProductRestocked { amount: 1 }))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .expect("seed");
         let key = format!("Product#raw-cold-{n}");
         for v in 1..=10 {
             raw_put(&client, &table, &key, v).await;
@@ -215,9 +249,14 @@ async fn main() {
     let before = store.stats().snapshot();
     for n in 0..ids {
         let t = Instant::now();
-        Product::execute(&store, format!("cold-{n}"), |_| Ok::<_, ProductError>(ProductReserved { cart_id: "c".into(), quantity: 1 }))
-            .await
-            .expect("execute");
+        Product::execute(&store, format!("cold-{n}"), |_| {
+            Ok::<_, ProductError>(ProductReserved {
+                cart_id: "c".into(),
+                quantity: 1,
+            })
+        })
+        .await
+        .expect("execute");
         es_t.push(t.elapsed());
         let t = Instant::now();
         raw_cold_command(&client, &table, &format!("Product#raw-cold-{n}")).await;
@@ -253,16 +292,24 @@ async fn main() {
         if snap {
             let mut p = SnappedProduct::load(&store, id).await.expect("load");
             for _ in 0..events / 100 {
-                p.commit_all((0..100).map(|_| SnappedProductEvent::from(ProductRestocked { amount: 1 })).collect::<Vec<_>>())
-                    .await
-                    .expect("seed");
+                p.commit_all(
+                    (0..100)
+                        .map(|_| SnappedProductEvent::from(ProductRestocked { amount: 1 }))
+                        .collect::<Vec<_>>(),
+                )
+                .await
+                .expect("seed");
             }
         } else {
             let mut p = Product::load(&store, id).await.expect("load");
             for _ in 0..events / 100 {
-                p.commit_all((0..100).map(|_| ProductEvent::from(ProductRestocked { amount: 1 })).collect::<Vec<_>>())
-                    .await
-                    .expect("seed");
+                p.commit_all(
+                    (0..100)
+                        .map(|_| ProductEvent::from(ProductRestocked { amount: 1 }))
+                        .collect::<Vec<_>>(),
+                )
+                .await
+                .expect("seed");
             }
         }
         let mut times = Vec::new();
@@ -271,7 +318,10 @@ async fn main() {
             let before = store.stats().snapshot();
             let t = Instant::now();
             let version = if snap {
-                SnappedProduct::load(&store, id).await.expect("load").version()
+                SnappedProduct::load(&store, id)
+                    .await
+                    .expect("load")
+                    .version()
             } else {
                 Product::load(&store, id).await.expect("load").version()
             };
@@ -294,9 +344,13 @@ async fn main() {
         let id = "huge";
         let mut p = Product::load(&store, id).await.expect("load");
         for _ in 0..1000 {
-            p.commit_all((0..100).map(|_| ProductEvent::from(ProductRestocked { amount: 1 })).collect::<Vec<_>>())
-                .await
-                .expect("seed");
+            p.commit_all(
+                (0..100)
+                    .map(|_| ProductEvent::from(ProductRestocked { amount: 1 }))
+                    .collect::<Vec<_>>(),
+            )
+            .await
+            .expect("seed");
         }
         drop(p);
         if reset_hwm() {

@@ -11,8 +11,8 @@ pub use es_dynamo as dynamo;
 /// Everything a domain module needs: `use es::prelude::*;`.
 pub mod prelude {
     pub use es_core::{
-        Aggregate, AggregateExt, Error, Event, EventStore, IntoEvents, MemoryStore, Metadata, Retry, Root,
-        Transaction,
+        Aggregate, AggregateExt, Error, Event, EventStore, IntoEvents, MemoryStore, Metadata,
+        Retry, Root, Transaction,
     };
     pub use es_derive::{handlers, on, Aggregate, Event};
     pub use futures::{StreamExt as _, TryStreamExt as _};

@@ -62,7 +62,10 @@ mod dynamo {
 
 async fn restocked<S: EventStore>(store: &S, sku: &str, amount: u32) -> Root<Product, S> {
     let mut product = Product::load(store, sku).await.expect("load");
-    product.commit(ProductRestocked { amount }).await.expect("restock");
+    product
+        .commit(ProductRestocked { amount })
+        .await
+        .expect("restock");
     product
 }
 
@@ -77,7 +80,9 @@ async fn concurrent_buyers_never_oversell<S: EventStore>(store: &S) {
             let store = store.clone();
             tokio::spawn(async move {
                 let cart = format!("cart-{n}");
-                Product::execute(&store, "lamp", |p| p.reserve(&cart, 1)).await.map(|done| (cart, done.version))
+                Product::execute(&store, "lamp", |p| p.reserve(&cart, 1))
+                    .await
+                    .map(|done| (cart, done.version))
             })
         })
         .collect();
@@ -85,17 +90,28 @@ async fn concurrent_buyers_never_oversell<S: EventStore>(store: &S) {
     for buyer in buyers {
         match buyer.await.expect("buyer task") {
             Ok(sale) => sold.push(sale),
-            Err(Error::Rejected(ProductError::SoldOut { available: 0, requested: 1 })) => sold_out += 1,
+            Err(Error::Rejected(ProductError::SoldOut {
+                available: 0,
+                requested: 1,
+            })) => sold_out += 1,
             Err(other) => panic!("a buyer must succeed or be told it is sold out, got {other:?}"),
         }
     }
-    assert_eq!((sold.len(), sold_out), (10, 54), "exactly 10 sales and 54 sold-out answers");
+    assert_eq!(
+        (sold.len(), sold_out),
+        (10, 54),
+        "exactly 10 sales and 54 sold-out answers"
+    );
 
     let product = Product::get(store, "lamp").await.expect("load");
     assert_eq!((product.on_hand, product.version()), (0, 11));
     let history: Vec<_> = product.history().try_collect().await.expect("history");
     let versions: Vec<u64> = history.iter().map(|r| r.version).collect();
-    assert_eq!(versions, (1..=11).collect::<Vec<_>>(), "versions 1..=11, no gaps, no duplicates");
+    assert_eq!(
+        versions,
+        (1..=11).collect::<Vec<_>>(),
+        "versions 1..=11, no gaps, no duplicates"
+    );
     let mut recorded: Vec<(String, u64)> = history[1..]
         .iter()
         .map(|r| match &r.event {
@@ -105,20 +121,29 @@ async fn concurrent_buyers_never_oversell<S: EventStore>(store: &S) {
         .collect();
     recorded.sort();
     sold.sort();
-    assert_eq!(recorded, sold, "each buyer told it won holds exactly the version it was told");
+    assert_eq!(
+        recorded, sold,
+        "each buyer told it won holds exactly the version it was told"
+    );
 }
 
 async fn duplicate_command_applies_once<S: EventStore>(store: &S) {
     restocked(store, "tea", 5).await;
     let reserve = |key: &str, cart: &'static str| {
-        Product::command(store, "tea").idempotency_key(key).execute(move |p| p.reserve(cart, 1))
+        Product::command(store, "tea")
+            .idempotency_key(key)
+            .execute(move |p| p.reserve(cart, 1))
     };
 
     // One after the other.
     let first = reserve("order-1", "cart-a").await.expect("first delivery");
     let second = reserve("order-1", "cart-a").await.expect("second delivery");
     assert_eq!((first.version, first.duplicate), (2, false));
-    assert_eq!((second.version, second.duplicate), (2, true), "the second delivery returns the first's outcome");
+    assert_eq!(
+        (second.version, second.duplicate),
+        (2, true),
+        "the second delivery returns the first's outcome"
+    );
     assert_eq!(second.root.version(), 2, "and writes nothing");
 
     // At the same time.
@@ -138,12 +163,26 @@ async fn duplicate_command_applies_once<S: EventStore>(store: &S) {
     for d in deliveries {
         outcomes.push(d.await.expect("task").expect("every delivery succeeds"));
     }
-    let written: Vec<_> = outcomes.iter().filter(|(_, duplicate)| !duplicate).collect();
-    assert_eq!(written.len(), 1, "exactly one concurrent delivery writes: {outcomes:?}");
-    assert!(outcomes.iter().all(|(v, _)| *v == 3), "all report the one write's version: {outcomes:?}");
+    let written: Vec<_> = outcomes
+        .iter()
+        .filter(|(_, duplicate)| !duplicate)
+        .collect();
+    assert_eq!(
+        written.len(),
+        1,
+        "exactly one concurrent delivery writes: {outcomes:?}"
+    );
+    assert!(
+        outcomes.iter().all(|(v, _)| *v == 3),
+        "all report the one write's version: {outcomes:?}"
+    );
 
     let product = Product::get(store, "tea").await.expect("load");
-    assert_eq!((product.version(), product.on_hand), (3, 3), "two keys, two events");
+    assert_eq!(
+        (product.version(), product.on_hand),
+        (3, 3),
+        "two keys, two events"
+    );
     assert_eq!(product.reserved.get("cart-a"), Some(&1));
     assert_eq!(product.reserved.get("cart-b"), Some(&1));
 }
@@ -154,35 +193,70 @@ async fn checkout_is_all_or_nothing<S: EventStore>(store: &S) {
     restocked(store, "c", 1).await;
     let mut cart = Cart::load(store, "cart").await.expect("load");
     cart.commit_all([
-        ItemAdded { sku: "a".into(), quantity: 2 },
-        ItemAdded { sku: "b".into(), quantity: 2 },
-        ItemAdded { sku: "c".into(), quantity: 3 },
+        ItemAdded {
+            sku: "a".into(),
+            quantity: 2,
+        },
+        ItemAdded {
+            sku: "b".into(),
+            quantity: 2,
+        },
+        ItemAdded {
+            sku: "c".into(),
+            quantity: 3,
+        },
     ])
     .await
     .expect("fill the cart");
 
     let before = store.stats().snapshot();
-    let err = checkout(store, "cart", 3).await.expect_err("line c is sold out");
-    assert_eq!(err.sold_out(), Some(&ProductError::SoldOut { available: 1, requested: 3 }), "got {err:?}");
-    assert_eq!(cost(store, before).writes, 0, "a rejected checkout sends no write");
+    let err = checkout(store, "cart", 3)
+        .await
+        .expect_err("line c is sold out");
+    assert_eq!(
+        err.sold_out(),
+        Some(&ProductError::SoldOut {
+            available: 1,
+            requested: 3
+        }),
+        "got {err:?}"
+    );
+    assert_eq!(
+        cost(store, before).writes,
+        0,
+        "a rejected checkout sends no write"
+    );
     for sku in ["a", "b", "c"] {
         let p = Product::get(store, sku).await.expect("load");
-        assert_eq!((p.version(), p.reserved.len()), (1, 0), "{sku} is unchanged");
+        assert_eq!(
+            (p.version(), p.reserved.len()),
+            (1, 0),
+            "{sku} is unchanged"
+        );
     }
     let cart = Cart::get(store, "cart").await.expect("load");
-    assert_eq!((cart.version(), cart.checked_out), (3, false), "the cart is unchanged");
+    assert_eq!(
+        (cart.version(), cart.checked_out),
+        (3, false),
+        "the cart is unchanged"
+    );
 
     // Once c has stock, the same checkout commits every line in one write.
     restocked(store, "c", 2).await;
     let before = store.stats().snapshot();
     assert_eq!(checkout(store, "cart", 3).await.expect("checkout"), 1);
-    assert_eq!(cost(store, before).writes, 1, "one atomic write for four aggregates");
-    let on_hand: Vec<u32> = futures::future::try_join_all(["a", "b", "c"].map(|sku| Product::get(store, sku)))
-        .await
-        .expect("load")
-        .iter()
-        .map(|p| p.on_hand)
-        .collect();
+    assert_eq!(
+        cost(store, before).writes,
+        1,
+        "one atomic write for four aggregates"
+    );
+    let on_hand: Vec<u32> =
+        futures::future::try_join_all(["a", "b", "c"].map(|sku| Product::get(store, sku)))
+            .await
+            .expect("load")
+            .iter()
+            .map(|p| p.on_hand)
+            .collect();
     assert_eq!(on_hand, vec![3, 3, 0]);
     assert!(Cart::get(store, "cart").await.expect("load").checked_out);
 }
@@ -190,19 +264,40 @@ async fn checkout_is_all_or_nothing<S: EventStore>(store: &S) {
 async fn conflict_retry_reads_only_new_events<S: EventStore>(store: &S) {
     let mut product = restocked(store, "mug", 100).await;
     for _ in 0..19 {
-        product.commit(ProductRestocked { amount: 1 }).await.expect("commit");
+        product
+            .commit(ProductRestocked { amount: 1 })
+            .await
+            .expect("commit");
     }
     let stale = Product::load(store, "mug").await.expect("load");
     let mut other = Product::load(store, "mug").await.expect("load");
-    other.commit_all([ProductRestocked { amount: 1 }, ProductRestocked { amount: 1 }]).await.expect("commit");
+    other
+        .commit_all([
+            ProductRestocked { amount: 1 },
+            ProductRestocked { amount: 1 },
+        ])
+        .await
+        .expect("commit");
 
     let before = store.stats().snapshot();
-    let done = Product::command(store, "mug").on(stale).execute(|p| p.reserve("c", 1)).await.expect("execute");
+    let done = Product::command(store, "mug")
+        .on(stale)
+        .execute(|p| p.reserve("c", 1))
+        .await
+        .expect("execute");
     let cost = cost(store, before);
-    assert_eq!((done.attempts, done.version), (2, 23), "one conflict, then success at version 23");
+    assert_eq!(
+        (done.attempts, done.version),
+        (2, 23),
+        "one conflict, then success at version 23"
+    );
     // The catch-up read the 2 events written meanwhile, never the 20 before;
     // a DynamoDB conflict also costs one 1-item Query for the actual version.
-    assert!((2..=3).contains(&cost.items_read), "the retry read {} items, expected the 2 new ones", cost.items_read);
+    assert!(
+        (2..=3).contains(&cost.items_read),
+        "the retry read {} items, expected the 2 new ones",
+        cost.items_read
+    );
     assert_eq!(cost.writes, 2, "the conflicted write and the retried one");
     assert_eq!(done.root.on_hand, 120);
 }
@@ -210,10 +305,25 @@ async fn conflict_retry_reads_only_new_events<S: EventStore>(store: &S) {
 async fn rejections_are_not_retried<S: EventStore>(store: &S) {
     restocked(store, "pen", 1).await;
     let before = store.stats().snapshot();
-    let err = Product::execute(store, "pen", |p| p.reserve("c", 2)).await.expect_err("sold out");
-    assert!(matches!(err, Error::Rejected(ProductError::SoldOut { available: 1, requested: 2 })), "got {err:?}");
+    let err = Product::execute(store, "pen", |p| p.reserve("c", 2))
+        .await
+        .expect_err("sold out");
+    assert!(
+        matches!(
+            err,
+            Error::Rejected(ProductError::SoldOut {
+                available: 1,
+                requested: 2
+            })
+        ),
+        "got {err:?}"
+    );
     let cost = cost(store, before);
-    assert_eq!((cost.reads, cost.writes), (1, 0), "one load, no write, no retry");
+    assert_eq!(
+        (cost.reads, cost.writes),
+        (1, 0),
+        "one load, no write, no retry"
+    );
 }
 
 #[tokio::test]
@@ -228,10 +338,28 @@ async fn a_command_without_retries_returns_the_first_conflict() {
         .execute(|p| p.reserve("c", 1))
         .await
         .expect_err("stale");
-    assert!(matches!(err, Error::Conflict { expected: 1, actual: 2, .. }), "got {err:?}");
-    let limited = es::Retry { max_attempts: 2, ..es::Retry::default() };
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                expected: 1,
+                actual: 2,
+                ..
+            }
+        ),
+        "got {err:?}"
+    );
+    let limited = es::Retry {
+        max_attempts: 2,
+        ..es::Retry::default()
+    };
     let stale = Product::load(&store, "ink").await.expect("load");
     restocked(&store, "ink", 1).await;
-    let done = Product::command(&store, "ink").on(stale).retry(limited).execute(|p| p.reserve("c", 1)).await.expect("second attempt");
+    let done = Product::command(&store, "ink")
+        .on(stale)
+        .retry(limited)
+        .execute(|p| p.reserve("c", 1))
+        .await
+        .expect("second attempt");
     assert_eq!((done.attempts, done.version), (2, 4));
 }

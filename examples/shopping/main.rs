@@ -23,7 +23,12 @@ type Fallible<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 #[tokio::main]
 async fn main() -> Fallible {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [] => {
             println!("Store: in memory (run with --dynamodb for DynamoDB)\n");
             story(&MemoryStore::new(), "").await
@@ -53,13 +58,27 @@ async fn story<S: EventStore>(store: &S, run: &str) -> Fallible {
     for (sku, amount) in [(&tea, 5), (&mug, 2), (&lamp, 10)] {
         let mut product = Product::load(store, sku.clone()).await?;
         product.commit(ProductRestocked { amount }).await?;
-        println!("   {sku}: {} on hand (version {})", product.on_hand, product.version());
+        println!(
+            "   {sku}: {} on hand (version {})",
+            product.on_hand,
+            product.version()
+        );
     }
 
     println!("\n2. Alice fills her cart.");
     let alice = format!("cart-alice{run}");
     let mut cart = Cart::load(store, alice.clone()).await?;
-    cart.commit_all([ItemAdded { sku: tea.clone(), quantity: 2 }, ItemAdded { sku: mug.clone(), quantity: 1 }]).await?;
+    cart.commit_all([
+        ItemAdded {
+            sku: tea.clone(),
+            quantity: 2,
+        },
+        ItemAdded {
+            sku: mug.clone(),
+            quantity: 1,
+        },
+    ])
+    .await?;
     println!("   {alice}: {:?} (version {})", cart.lines, cart.version());
 
     println!("\n3. Bob tries to reserve 3 mugs; only 2 are left.");
@@ -74,30 +93,57 @@ async fn story<S: EventStore>(store: &S, run: &str) -> Fallible {
     first.commit(ProductRestocked { amount: 3 }).await?;
     println!("   clerk 1 committed version {}", first.version());
     match second.commit(ProductRestocked { amount: 4 }).await {
-        Err(Error::Conflict { expected, actual, .. }) => {
-            println!("   clerk 2 got a conflict: expected version {expected}, but it is at {actual}");
+        Err(Error::Conflict {
+            expected, actual, ..
+        }) => {
+            println!(
+                "   clerk 2 got a conflict: expected version {expected}, but it is at {actual}"
+            );
             let caught_up = second.hydrate().await?;
             println!("   clerk 2 read the {caught_up} missing event(s) and retried:");
             second.commit(ProductRestocked { amount: 4 }).await?;
-            println!("   tea: {} on hand (version {})", second.on_hand, second.version());
+            println!(
+                "   tea: {} on hand (version {})",
+                second.on_hand,
+                second.version()
+            );
         }
         other => return Err(format!("expected a conflict, got {other:?}").into()),
     }
 
     println!("\n5. Alice checks out: every line is reserved in one atomic commit.");
     let attempts = checkout(store, &alice, 5).await?;
-    let (t, m) = (Product::get(store, tea.clone()).await?, Product::get(store, mug.clone()).await?);
-    println!("   checked out in {attempts} attempt(s); tea {} on hand, mug {} on hand", t.on_hand, m.on_hand);
+    let (t, m) = (
+        Product::get(store, tea.clone()).await?,
+        Product::get(store, mug.clone()).await?,
+    );
+    println!(
+        "   checked out in {attempts} attempt(s); tea {} on hand, mug {} on hand",
+        t.on_hand, m.on_hand
+    );
 
     println!("\n6. Carol wants 2 mugs, but only 1 is left: the whole checkout is refused.");
     let carol = format!("cart-carol{run}");
     let mut cart = Cart::load(store, carol.clone()).await?;
-    cart.commit_all([ItemAdded { sku: tea.clone(), quantity: 1 }, ItemAdded { sku: mug.clone(), quantity: 2 }]).await?;
+    cart.commit_all([
+        ItemAdded {
+            sku: tea.clone(),
+            quantity: 1,
+        },
+        ItemAdded {
+            sku: mug.clone(),
+            quantity: 2,
+        },
+    ])
+    .await?;
     match checkout(store, &carol, 5).await {
         Err(e) if e.sold_out().is_some() => println!("   refused: {e}"),
         other => return Err(format!("expected a sold-out checkout, got {other:?}").into()),
     }
-    let (t2, cart) = (Product::get(store, tea.clone()).await?, Cart::get(store, carol.clone()).await?);
+    let (t2, cart) = (
+        Product::get(store, tea.clone()).await?,
+        Cart::get(store, carol.clone()).await?,
+    );
     println!(
         "   tea still {} on hand (version {}), cart still open: {}",
         t2.on_hand,
@@ -112,13 +158,22 @@ async fn story<S: EventStore>(store: &S, run: &str) -> Fallible {
     let loaded = Arc::new(tokio::sync::Barrier::new(40));
     let mut buyers = Vec::new();
     for n in 0..40 {
-        let (store, lamp, sold, retries, loaded) =
-            (store.clone(), lamp.clone(), sold.clone(), retries.clone(), loaded.clone());
+        let (store, lamp, sold, retries, loaded) = (
+            store.clone(),
+            lamp.clone(),
+            sold.clone(),
+            retries.clone(),
+            loaded.clone(),
+        );
         buyers.push(tokio::spawn(async move {
             let buyer = format!("buyer-{n}");
             let seen = Product::load(&store, lamp.clone()).await?;
             loaded.wait().await;
-            match Product::command(&store, lamp).on(seen).execute(|p| p.reserve(&buyer, 1)).await {
+            match Product::command(&store, lamp)
+                .on(seen)
+                .execute(|p| p.reserve(&buyer, 1))
+                .await
+            {
                 Ok(done) => {
                     sold.fetch_add(1, Ordering::Relaxed);
                     retries.fetch_add(done.attempts - 1, Ordering::Relaxed);
@@ -153,7 +208,11 @@ async fn story<S: EventStore>(store: &S, run: &str) -> Fallible {
         println!(
             "   delivery {delivery}: version {}, {}",
             done.version,
-            if done.duplicate { "already applied, nothing written" } else { "written" }
+            if done.duplicate {
+                "already applied, nothing written"
+            } else {
+                "written"
+            }
         );
     }
 

@@ -62,7 +62,10 @@ impl Product {
     #[on(ProductReserved)]
     fn reserved(&mut self, e: &ProductReserved) -> Result<(), ProductError> {
         if self.on_hand < e.quantity {
-            return Err(ProductError::SoldOut { available: self.on_hand, requested: e.quantity });
+            return Err(ProductError::SoldOut {
+                available: self.on_hand,
+                requested: e.quantity,
+            });
         }
         self.on_hand -= e.quantity;
         *self.reserved.entry(e.cart_id.clone()).or_default() += e.quantity;
@@ -71,7 +74,10 @@ impl Product {
 
     #[on(ProductReleased)]
     fn released(&mut self, e: &ProductReleased) -> Result<(), ProductError> {
-        let held = self.reserved.get_mut(&e.cart_id).filter(|held| **held >= e.quantity);
+        let held = self
+            .reserved
+            .get_mut(&e.cart_id)
+            .filter(|held| **held >= e.quantity);
         let Some(held) = held else {
             return Err(ProductError::NothingReserved(e.cart_id.clone()));
         };
@@ -88,9 +94,15 @@ impl Product {
     /// The decision of a reserve command: the handler re-checks it on commit.
     pub fn reserve(&self, cart_id: &str, quantity: u32) -> Result<ProductReserved, ProductError> {
         if self.on_hand < quantity {
-            return Err(ProductError::SoldOut { available: self.on_hand, requested: quantity });
+            return Err(ProductError::SoldOut {
+                available: self.on_hand,
+                requested: quantity,
+            });
         }
-        Ok(ProductReserved { cart_id: cart_id.to_owned(), quantity })
+        Ok(ProductReserved {
+            cart_id: cart_id.to_owned(),
+            quantity,
+        })
     }
 }
 
@@ -145,7 +157,10 @@ impl Cart {
     #[on(ItemRemoved)]
     fn removed(&mut self, e: &ItemRemoved) -> Result<(), CartError> {
         self.open()?;
-        self.lines.remove(&e.sku).map(drop).ok_or_else(|| CartError::NotInCart(e.sku.clone()))
+        self.lines
+            .remove(&e.sku)
+            .map(drop)
+            .ok_or_else(|| CartError::NotInCart(e.sku.clone()))
     }
 
     #[on(CartCheckedOut)]
@@ -185,7 +200,9 @@ impl CheckoutError {
     /// The sold-out rejection, when that is why the checkout failed.
     pub fn sold_out(&self) -> Option<&ProductError> {
         match self {
-            CheckoutError::Product(es::Error::Rejected(e @ ProductError::SoldOut { .. })) => Some(e),
+            CheckoutError::Product(es::Error::Rejected(e @ ProductError::SoldOut { .. })) => {
+                Some(e)
+            }
             _ => None,
         }
     }
@@ -194,7 +211,11 @@ impl CheckoutError {
 /// Reserves every line of the cart and closes it, all or nothing. On a
 /// conflict (another buyer changed a product meanwhile) it reloads and tries
 /// again, up to `attempts` times. Returns how many attempts it took.
-pub async fn checkout<S: EventStore>(store: &S, cart_id: &str, attempts: u32) -> Result<u32, CheckoutError> {
+pub async fn checkout<S: EventStore>(
+    store: &S,
+    cart_id: &str,
+    attempts: u32,
+) -> Result<u32, CheckoutError> {
     let mut attempt = 1;
     loop {
         let mut cart = Cart::get(store, cart_id).await?;
@@ -204,7 +225,13 @@ pub async fn checkout<S: EventStore>(store: &S, cart_id: &str, attempts: u32) ->
         }
         let mut tx = es::Transaction::new(store);
         for (product, quantity) in &mut products {
-            tx.append(product, [ProductReserved { cart_id: cart_id.to_owned(), quantity: *quantity }])?;
+            tx.append(
+                product,
+                [ProductReserved {
+                    cart_id: cart_id.to_owned(),
+                    quantity: *quantity,
+                }],
+            )?;
         }
         tx.append(&mut cart, [CartCheckedOut])?;
         match tx.commit().await {
