@@ -41,6 +41,13 @@ macro_rules! command_tests {
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn oversized_transactions_write_nothing() {
+            if $cond {
+                super::oversized_transactions_write_nothing(&$store.await).await
+            }
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn rejections_are_not_retried() {
             if $cond {
                 super::rejections_are_not_retried(&$store.await).await
@@ -300,6 +307,42 @@ async fn conflict_retry_reads_only_new_events<S: EventStore>(store: &S) {
     );
     assert_eq!(cost.writes, 2, "the conflicted write and the retried one");
     assert_eq!(done.root.on_hand, 120);
+}
+
+async fn oversized_transactions_write_nothing<S: EventStore>(store: &S) {
+    let mut a = Product::load(store, "a").await.expect("load");
+    let mut b = Product::load(store, "b").await.expect("load");
+    let restocks = |n: usize| {
+        (0..n)
+            .map(|_| ProductRestocked { amount: 1 })
+            .collect::<Vec<_>>()
+    };
+    let before = store.stats().snapshot();
+    let mut tx = es::Transaction::new(store);
+    tx.append(&mut a, restocks(60)).expect("stage a");
+    tx.append(&mut b, restocks(41)).expect("stage b");
+    assert_eq!(tx.len(), 101);
+    let err = tx.commit().await.expect_err("101 items in one transaction");
+    assert!(
+        matches!(
+            err,
+            Error::TooLarge {
+                limit: es::Limit::TransactionItems,
+                actual: 101,
+                max: 100,
+                ..
+            }
+        ),
+        "got {err:?}"
+    );
+    assert_eq!(cost(store, before).writes, 0, "nothing was sent");
+    assert_eq!(
+        (a.version(), b.version()),
+        (0, 0),
+        "the handles are unchanged"
+    );
+    assert!(Product::find_one(store, "a").await.expect("load").is_none());
+    assert!(Product::find_one(store, "b").await.expect("load").is_none());
 }
 
 async fn rejections_are_not_retried<S: EventStore>(store: &S) {
