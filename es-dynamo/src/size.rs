@@ -13,6 +13,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use crate::layout::attributes::{AGGREGATE_ID, TIMESTAMP, VERSION};
+
 /// The size DynamoDB counts for an item: every attribute name plus its value.
 /// It is what the 400 KB item limit applies to, and what capacity units are
 /// billed on (1 WCU per KB written, 1 RCU per 4 KB read consistently).
@@ -31,6 +33,16 @@ use aws_sdk_dynamodb::types::AttributeValue;
 pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
     item.iter()
         .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+/// The size of an item's entry in the KEYS_ONLY `initialEvents` index, whose
+/// HASH attribute is `marker`: the table's keys and the index's keys. Writing
+/// an initial event also writes this entry, billed like any write.
+pub(crate) fn index_entry_size(item: &HashMap<String, AttributeValue>, marker: &str) -> usize {
+    [AGGREGATE_ID, VERSION, marker, TIMESTAMP]
+        .iter()
+        .filter_map(|name| item.get(*name).map(|v| name.len() + value_size(v)))
         .sum()
 }
 

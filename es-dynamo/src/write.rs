@@ -20,7 +20,7 @@ use crate::item::{self, Item};
 use crate::layout::attributes::*;
 use crate::layout::command_key;
 use crate::read::units_of;
-use crate::size::item_size;
+use crate::size::{index_entry_size, item_size};
 use crate::{trace, DynamoStore};
 
 /// DynamoDB's limit on a partition key, in bytes.
@@ -30,6 +30,8 @@ const MAX_KEY_BYTES: usize = 2048;
 struct EventPut {
     item: Item,
     size: usize,
+    /// The write units of its `initialEvents` index entry (version 1 only).
+    index_units: f64,
     aggregate: &'static str,
     id: String,
     expected: u64,
@@ -89,9 +91,16 @@ impl DynamoStore {
                 let item = item::event_item(layout, append.aggregate, &key, event);
                 let size = item_size(&item);
                 check_write(append.aggregate, &append.id, &[size])?;
+                let (marker, _, _) = layout.initial_marker(append.aggregate);
+                let index_units = if item.contains_key(marker) {
+                    capacity::write(index_entry_size(&item, marker))
+                } else {
+                    0.0
+                };
                 events.push(EventPut {
                     item,
                     size,
+                    index_units,
                     aggregate: append.aggregate,
                     id: append.id.clone(),
                     expected: append.expected,
@@ -118,6 +127,7 @@ impl DynamoStore {
         let Some(EventPut {
             item,
             size,
+            index_units,
             aggregate,
             id,
             expected,
@@ -140,7 +150,7 @@ impl DynamoStore {
         match sent {
             Ok(output) => {
                 let units = units_of(output.consumed_capacity.as_ref())
-                    .unwrap_or_else(|| capacity::write(size));
+                    .unwrap_or_else(|| capacity::write(size) + index_units);
                 self.stats().record_write(1, units);
                 trace::done(&span, "written", 1, units);
                 Ok(Committed::Written)
@@ -173,13 +183,15 @@ impl DynamoStore {
         let Plan { events, command } = plan;
         let items = (events.len() + usize::from(command.is_some())) as u64;
         // DynamoDB Local misreports multi-item transactions, so the cost is
-        // always DynamoDB's formula: 2 WCU per KB of each item.
+        // always DynamoDB's formula: 2 WCU per KB of each item, plus the
+        // standard write of each initial event's index entry when it lands.
         let units = capacity::transaction(
             events
                 .iter()
                 .map(|e| e.size)
                 .chain(command.iter().map(|c| c.size)),
         );
+        let index_units: f64 = events.iter().map(|e| e.index_units).sum();
         let (first_aggregate, first_id) = events
             .first()
             .map_or(("", ""), |e| (e.aggregate, e.id.as_str()));
@@ -242,8 +254,8 @@ impl DynamoStore {
             .await;
         let err = match sent {
             Ok(_) => {
-                self.stats().record_write(items, units);
-                trace::done(&span, "written", items, units);
+                self.stats().record_write(items, units + index_units);
+                trace::done(&span, "written", items, units + index_units);
                 return Ok(Committed::Written);
             }
             Err(err) => err,

@@ -217,3 +217,33 @@ macro_rules! badly_named {
 }
 
 badly_named!(HashInName = "Bad#Name", DollarName = "$Reserved");
+
+/// A running total that snapshots every 100 versions, as DESIGN's
+/// performance target does.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tally {
+    pub total: u64,
+    pub applied: u64,
+}
+
+impl Aggregate for Tally {
+    const NAME: &'static str = "Tally";
+    const SNAPSHOT_EVERY: u64 = 100;
+    type Event = es_core::conformance::model::CounterEvent;
+    type Error = std::convert::Infallible;
+
+    fn apply(&mut self, event: &Self::Event) -> Result<(), Self::Error> {
+        let es_core::conformance::model::CounterEvent::Added(e) = event;
+        self.total += e.n;
+        self.applied += 1;
+        Ok(())
+    }
+
+    fn serialize_state<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.serialize(s)
+    }
+
+    fn deserialize_state<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::deserialize(d)
+    }
+}
