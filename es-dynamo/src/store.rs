@@ -26,7 +26,7 @@ use crate::payload;
 /// Clones are cheap and share the client and the [`Stats`].
 ///
 /// ```no_run
-/// use es_core::{conformance::model::*, AggregateExt};
+/// use es_core::{conformance::model::*, AggregateExt, EventStore};
 /// use es_dynamo::DynamoStore;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
