@@ -1,0 +1,90 @@
+//! Store failures say which operation on which table failed, whether a retry
+//! could help, and keep the SDK error as their source.
+
+use std::error::Error as _;
+
+use es_core::conformance::model::*;
+use es_core::{AggregateExt, Error, Root};
+use es_dynamo::testing::{available, store_on_new_table, unique_table_name};
+use es_dynamo::DynamoStore;
+
+#[tokio::test]
+async fn a_missing_table_is_a_permanent_error_naming_it() {
+    if !available() {
+        return;
+    }
+    let existing = store_on_new_table("errors").await;
+    let missing = unique_table_name("missing");
+    let store = DynamoStore::new(existing.client().clone(), missing.clone());
+
+    let err = Product::load(&store, "sku").await.expect_err("no table");
+    let Error::Store(e) = &err else {
+        panic!("expected Error::Store, got {err:?}")
+    };
+    assert_eq!(e.operation(), "Query");
+    assert!(
+        !e.is_retryable(),
+        "a missing table does not appear by retrying"
+    );
+    assert!(e.to_string().contains(&missing), "{e}");
+    assert!(e.to_string().contains("ResourceNotFoundException"), "{e}");
+    assert!(e.source().is_some(), "the SDK error is kept");
+
+    let err = Root::<Product, _>::new(&store, "sku")
+        .commit(Restocked { amount: 1 })
+        .await
+        .expect_err("no table");
+    assert!(
+        matches!(&err, Error::Store(e) if e.operation() == "PutItem" && !e.is_retryable()),
+        "got {err:?}"
+    );
+    let err = Root::<Product, _>::new(&store, "sku")
+        .commit_all([Restocked { amount: 1 }, Restocked { amount: 1 }])
+        .await
+        .expect_err("no table");
+    assert!(
+        matches!(&err, Error::Store(e) if e.operation() == "TransactWriteItems" && !e.is_retryable()),
+        "got {err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_transient() {
+    // Nothing listens on port 1 of the loopback address.
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .endpoint_url("http://127.0.0.1:1")
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::for_tests())
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .build();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "events");
+    let err = Product::load(&store, "sku").await.expect_err("unreachable");
+    assert!(
+        matches!(&err, Error::Store(e) if e.is_retryable() && e.operation() == "Query"),
+        "got {err:?}"
+    );
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn create_table_enables_ttl_on_expires_at() {
+    if !available() {
+        return;
+    }
+    let store = store_on_new_table("errors-ttl").await;
+    let ttl = store
+        .client()
+        .describe_time_to_live()
+        .table_name(store.table())
+        .send()
+        .await
+        .expect("describe_time_to_live");
+    let description = ttl.time_to_live_description().expect("a TTL description");
+    assert_eq!(description.attribute_name(), Some("expiresAt"));
+    assert!(
+        store.create_table().await.is_err(),
+        "create_table refuses an existing table"
+    );
+    store.ensure_table().await.expect("ensure_table accepts it");
+}
