@@ -93,9 +93,10 @@ pub struct Metadata {
     /// The command that emitted the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_id: Option<String>,
-    /// Anything else, as strings.
+    /// Anything else. castore lets services store any JSON-like value here,
+    /// so es reads and writes any value too.
     #[serde(flatten)]
-    pub extra: BTreeMap<String, String>,
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 impl Metadata {

@@ -127,6 +127,8 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     /// version, page by page. Returns how many events were applied.
     pub async fn hydrate(&mut self) -> Result<u64, Error<A::Error>> {
         let start = self.version;
+        // `after` stays at the start for every page: the cursor moves on, and
+        // a store may rely on `after` and the cursor describing one query.
         let mut cursor = None;
         loop {
             let page = self
@@ -134,7 +136,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
                 .read(ReadRequest {
                     aggregate: A::NAME,
                     id: &self.id,
-                    after: self.version,
+                    after: start,
                     direction: Direction::Forward,
                     limit: None,
                     cursor: cursor.take(),

@@ -52,7 +52,8 @@ pub struct ReadRequest<'a> {
     /// The most items to return in this page; the store may return fewer, as
     /// DynamoDB does at 1 MB.
     pub limit: Option<usize>,
-    /// Where the previous page ended.
+    /// Where the previous page of this same request ended (same aggregate,
+    /// id, `after` and direction).
     pub cursor: Option<Cursor>,
 }
 
@@ -157,6 +158,11 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// Writes a commit atomically: every append lands at its expected version,
     /// or nothing is written and the first stale append is reported as
     /// [`Error::Conflict`]. Size and id limits are checked before anything is sent.
+    ///
+    /// An `expected` version above the aggregate's real one is a caller bug:
+    /// DynamoDB can only check that the new versions are free, so it would
+    /// leave a gap (which later loads report as [`Error::Corrupt`]). [`Root`](crate::Root)
+    /// and [`Transaction`](crate::Transaction) only ever use versions they read.
     fn commit(
         &self,
         commit: Commit<Self::Payload>,

@@ -48,7 +48,12 @@ async fn events_castore_wrote_in_the_single_table_layout_load() {
             ("payload", m([("cart_id", s("c1")), ("quantity", n(3))])),
             (
                 "metadata",
-                m([("correlationId", s("corr-1")), ("trigger", s("checkout"))]),
+                m([
+                    ("correlationId", s("corr-1")),
+                    ("trigger", s("checkout")),
+                    ("attempt", n(2)),
+                    ("user", m([("id", s("u1"))])),
+                ]),
             ),
         ]),
     )
@@ -85,8 +90,18 @@ async fn events_castore_wrote_in_the_single_table_layout_load() {
         Some("corr-1")
     );
     assert_eq!(
-        history[1].metadata.extra.get("trigger").map(String::as_str),
-        Some("checkout")
+        history[1].metadata.extra.get("trigger"),
+        Some(&serde_json::json!("checkout"))
+    );
+    assert_eq!(
+        history[1].metadata.extra.get("attempt"),
+        Some(&serde_json::json!(2)),
+        "castore metadata may hold numbers"
+    );
+    assert_eq!(
+        history[1].metadata.extra.get("user"),
+        Some(&serde_json::json!({ "id": "u1" })),
+        "and nested maps"
     );
     assert!(matches!(history[2].event, ProductEvent::Discontinued(_)));
 
