@@ -1,0 +1,379 @@
+//! Checks of reads: paging, catching up, listing, snapshots, odd ids and cursors.
+
+use std::collections::HashSet;
+
+use futures::TryStreamExt;
+
+use super::model::*;
+use super::unique;
+use crate::error::Error;
+use crate::ops::AggregateExt;
+use crate::root::Root;
+use crate::store::{Cursor, Direction, EventStore, ReadRequest};
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn loads_follow_every_page<S: EventStore>(store: &S) {
+    let id = unique("paged");
+    let mut p = Product::load(store, &id).await.expect("load");
+    // 48 events of 40 KB: 1.9 MB, so at least two 1 MB pages in any store.
+    for batch in 0..6 {
+        let events: Vec<ProductEvent> = (0..8)
+            .map(|n| {
+                Noted {
+                    text: format!("{batch}-{n}-{}", "x".repeat(40 * 1024)),
+                }
+                .into()
+            })
+            .collect();
+        p.commit_all(events).await.expect("commit a batch");
+    }
+    let before = store.stats().snapshot();
+    let loaded = Product::load(store, &id).await.expect("load");
+    let cost = store.stats().snapshot() - before;
+    assert_eq!(
+        (loaded.version(), loaded.notes),
+        (48, 48),
+        "every page is applied"
+    );
+    assert!(
+        cost.reads >= 2,
+        "1.9 MB cannot come in one page (reads: {})",
+        cost.reads
+    );
+    assert_eq!(cost.items_read, 48, "each event is read once");
+    let history: Vec<_> = loaded.history().try_collect().await.expect("history");
+    let texts: Vec<_> = history
+        .iter()
+        .map(|r| match &r.event {
+            ProductEvent::Noted(n) => n.text.split('-').take(2).collect::<Vec<_>>().join("-"),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    let expected: Vec<_> = (0..6)
+        .flat_map(|b| (0..8).map(move |n| format!("{b}-{n}")))
+        .collect();
+    assert_eq!(texts, expected, "history streams every event in order");
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn hydrate_reads_only_new_events<S: EventStore>(store: &S) {
+    let id = unique("hydrate");
+    let mut writer = Product::load(store, &id).await.expect("load");
+    for _ in 0..10 {
+        writer
+            .commit(Restocked { amount: 1 })
+            .await
+            .expect("commit");
+    }
+    let mut reader = Product::load(store, &id).await.expect("load");
+    writer
+        .commit_all([Restocked { amount: 1 }, Restocked { amount: 1 }])
+        .await
+        .expect("commit");
+    let before = store.stats().snapshot();
+    assert_eq!(reader.hydrate().await.expect("hydrate"), 2);
+    let cost = store.stats().snapshot() - before;
+    assert_eq!(
+        (cost.reads, cost.items_read),
+        (1, 2),
+        "hydrate is one read of the two new events"
+    );
+    assert_eq!((reader.version(), reader.on_hand), (12, 12));
+    let before = store.stats().snapshot();
+    assert_eq!(reader.hydrate().await.expect("hydrate"), 0);
+    assert_eq!((store.stats().snapshot() - before).items_read, 0);
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn backward_reads_page_newest_first<S: EventStore>(store: &S) {
+    let id = unique("backward");
+    let mut p = Product::load(store, &id).await.expect("load");
+    p.commit_all(
+        (0..7)
+            .map(|_| ProductEvent::from(Restocked { amount: 1 }))
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .expect("commit");
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .read(ReadRequest {
+                aggregate: "Product",
+                id: &id,
+                after: 2,
+                direction: Direction::Backward,
+                limit: Some(2),
+                cursor,
+            })
+            .await
+            .expect("read");
+        assert!(page.items.len() <= 2, "a page holds at most `limit` items");
+        seen.extend(page.items.iter().map(|e| e.version));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![7, 6, 5, 4, 3],
+        "newest first, above `after`, each once"
+    );
+    let page = store
+        .read(ReadRequest {
+            aggregate: "Product",
+            id: &id,
+            after: 0,
+            direction: Direction::Forward,
+            limit: Some(3),
+            cursor: None,
+        })
+        .await
+        .expect("read");
+    assert_eq!(
+        page.items.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert!(page.next.is_some(), "a page cut by the limit has a cursor");
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn list_ids_pages_through_every_id<S: EventStore>(store: &S) {
+    let prefix = unique("ids");
+    let ids: Vec<String> = (0..25).map(|n| format!("{prefix}-{n:02}")).collect();
+    for id in &ids {
+        let mut p = Product::load(store, id).await.expect("load");
+        p.commit(Restocked { amount: 1 }).await.expect("commit");
+        p.commit(Restocked { amount: 1 })
+            .await
+            .expect("a second event adds no id");
+    }
+    let mut listed = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .list_ids("Product", Some(10), cursor)
+            .await
+            .expect("list_ids");
+        assert!(page.items.len() <= 10, "a page holds at most `limit` ids");
+        pages += 1;
+        listed.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+        assert!(pages < 100, "list_ids never ends");
+    }
+    let mine: Vec<_> = listed
+        .iter()
+        .filter(|id| id.starts_with(&prefix))
+        .cloned()
+        .collect();
+    assert_eq!(mine, ids, "every id once, oldest first");
+    assert!(
+        pages >= 3,
+        "25 ids in pages of 10 take at least 3 pages, took {pages}"
+    );
+    let unique: HashSet<_> = listed.iter().collect();
+    assert_eq!(unique.len(), listed.len(), "no id twice");
+    let counters = store
+        .list_ids("Counter", None, None)
+        .await
+        .expect("list_ids");
+    assert!(
+        counters.items.iter().all(|id| !id.starts_with(&prefix)),
+        "ids are listed per aggregate type"
+    );
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn find_all_loads_every_aggregate<S: EventStore>(store: &S) {
+    let prefix = unique("find");
+    for n in 1..=5u32 {
+        let mut p = Product::load(store, format!("{prefix}-{n}"))
+            .await
+            .expect("load");
+        p.commit_all(
+            (0..n)
+                .map(|_| ProductEvent::from(Restocked { amount: 10 }))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .expect("commit");
+    }
+    let all: Vec<Root<Product, S>> = Product::find_all(store)
+        .try_collect()
+        .await
+        .expect("find_all");
+    let mine: Vec<_> = all
+        .iter()
+        .filter(|r| r.id().starts_with(&prefix))
+        .map(|r| (r.id().to_owned(), r.version(), r.on_hand))
+        .collect();
+    let expected: Vec<_> = (1..=5u32)
+        .map(|n| (format!("{prefix}-{n}"), u64::from(n), n * 10))
+        .collect();
+    assert_eq!(mine, expected);
+    assert!(
+        Product::find_one(store, unique("missing"))
+            .await
+            .expect("find_one")
+            .is_none(),
+        "no events: None"
+    );
+    let one = Product::find_one(store, format!("{prefix}-3"))
+        .await
+        .expect("find_one")
+        .expect("exists");
+    assert_eq!(one.on_hand, 30);
+    let missing = Product::get(store, unique("missing"))
+        .await
+        .expect_err("get of nothing");
+    assert!(
+        matches!(
+            missing,
+            Error::NotFound {
+                aggregate: "Product",
+                ..
+            }
+        ),
+        "got {missing:?}"
+    );
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn snapshots_bound_loads<S: EventStore>(store: &S) {
+    let id = unique("snap");
+    let mut c = Counter::load(store, &id).await.expect("load");
+    for n in 1..=10u64 {
+        c.commit(Added { n }).await.expect("commit");
+    }
+    let mut with_snapshots = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .read(ReadRequest {
+                aggregate: "Counter",
+                id: &id,
+                after: 0,
+                direction: Direction::Forward,
+                limit: None,
+                cursor,
+            })
+            .await
+            .expect("read");
+        with_snapshots.extend(
+            page.items
+                .iter()
+                .filter(|e| e.snapshot.is_some())
+                .map(|e| e.version),
+        );
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        with_snapshots,
+        vec![4, 8],
+        "a snapshot on every 4th version"
+    );
+    let before = store.stats().snapshot();
+    let loaded = Counter::load(store, &id).await.expect("load");
+    let cost = store.stats().snapshot() - before;
+    assert_eq!(
+        loaded.state(),
+        &Counter {
+            total: 55,
+            applied: 10
+        },
+        "snapshot + later events = full replay"
+    );
+    assert_eq!(loaded.version(), 10);
+    // One read in any store whose pages hold SNAPSHOT_EVERY items; stores
+    // with tinier pages (test configurations) may take two.
+    assert!(
+        cost.reads <= 2,
+        "a load through a snapshot takes one read, took {}",
+        cost.reads
+    );
+    assert!(
+        cost.items_read <= 4,
+        "a load reads at most SNAPSHOT_EVERY items, read {}",
+        cost.items_read
+    );
+    let history: Vec<_> = loaded.history().try_collect().await.expect("history");
+    assert_eq!(history.len(), 10, "snapshots do not replace history");
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn odd_ids_round_trip<S: EventStore>(store: &S) {
+    let tag = unique("odd");
+    for raw in [
+        "a#b",
+        "#",
+        "x:y",
+        "it's",
+        "say \"hi\"",
+        "with space",
+        "🛒 cart ✓",
+        "$dollar",
+        "a#b#c:d",
+        ":v",
+    ] {
+        let id = format!("{raw}{tag}");
+        let mut p = Product::load(store, &id).await.expect("load");
+        p.commit(Restocked { amount: 7 }).await.expect("commit");
+        let loaded = Product::load(store, &id).await.expect("load");
+        assert_eq!(
+            (loaded.id(), loaded.version(), loaded.on_hand),
+            (id.as_str(), 1, 7),
+            "id {id:?} round-trips"
+        );
+    }
+    let listed: Vec<String> = Product::ids(store).try_collect().await.expect("ids");
+    let odd = listed.iter().filter(|id| id.ends_with(&tag)).count();
+    assert_eq!(odd, 10, "every odd id is listed as written");
+    let prefix_collision = format!("a{tag}");
+    assert_eq!(
+        Product::load(store, &prefix_collision)
+            .await
+            .expect("load")
+            .version(),
+        0,
+        "ids are not prefixes of each other"
+    );
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn events_without_fields_round_trip<S: EventStore>(store: &S) {
+    let id = unique("unit");
+    let mut p = Product::load(store, &id).await.expect("load");
+    p.commit(Discontinued).await.expect("commit");
+    let loaded = Product::load(store, &id).await.expect("load");
+    assert!(loaded.discontinued);
+    let history: Vec<_> = loaded.history().try_collect().await.expect("history");
+    assert!(matches!(history[0].event, ProductEvent::Discontinued(_)));
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn foreign_cursors_are_refused<S: EventStore>(store: &S) {
+    let id = unique("cursor");
+    let bad = Cursor("not a cursor ☃".into());
+    let read = store
+        .read(ReadRequest {
+            aggregate: "Product",
+            id: &id,
+            after: 0,
+            direction: Direction::Forward,
+            limit: None,
+            cursor: Some(bad.clone()),
+        })
+        .await;
+    assert!(matches!(read, Err(Error::Store(_))), "got {read:?}");
+    let list = store.list_ids("Product", None, Some(bad)).await;
+    assert!(matches!(list, Err(Error::Store(_))), "got {list:?}");
+}

@@ -1,0 +1,435 @@
+//! Checks of commits: versions, conflicts, atomicity, rejections, limits and
+//! command records.
+
+use futures::TryStreamExt;
+
+use super::model::*;
+use super::{unique, versions_of};
+use crate::error::{Error, Limit};
+use crate::limits::MAX_ITEM_BYTES;
+use crate::ops::AggregateExt;
+use crate::root::Root;
+use crate::store::{CommandRecord, Commit, Committed, EventStore};
+use crate::transaction::Transaction;
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn versions_are_contiguous<S: EventStore>(store: &S) {
+    let id = unique("contiguous");
+    let mut p = Product::load(store, &id)
+        .await
+        .expect("load a new aggregate");
+    assert_eq!(p.version(), 0, "a new aggregate is at version 0");
+    assert_eq!(
+        p.commit(Restocked { amount: 5 })
+            .await
+            .expect("first commit"),
+        1
+    );
+    let v = p
+        .commit_all([
+            ProductEvent::from(Restocked { amount: 1 }),
+            Noted { text: "x".into() }.into(),
+            Restocked { amount: 2 }.into(),
+        ])
+        .await
+        .expect("multi-event commit");
+    assert_eq!(v, 4, "commit_all returns the last version");
+    assert_eq!(
+        p.commit(Noted { text: "y".into() }).await.expect("commit"),
+        5
+    );
+    assert_eq!(versions_of(store, &id).await, vec![1, 2, 3, 4, 5]);
+    let loaded = Product::load(store, &id).await.expect("load");
+    assert_eq!(loaded.version(), 5);
+    assert_eq!(
+        loaded.state(),
+        p.state(),
+        "a load gives the committed state"
+    );
+    assert_eq!(loaded.on_hand, 8);
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn stale_commit_conflicts<S: EventStore>(store: &S) {
+    let id = unique("stale");
+    let mut a = Product::load(store, &id).await.expect("load");
+    a.commit(Restocked { amount: 3 }).await.expect("commit");
+    let mut b = Product::load(store, &id).await.expect("load");
+    a.commit(Restocked { amount: 1 }).await.expect("commit");
+    let err = b
+        .commit(Restocked { amount: 10 })
+        .await
+        .expect_err("a stale commit must fail");
+    match err {
+        Error::Conflict {
+            aggregate,
+            id: got,
+            expected,
+            actual,
+        } => {
+            assert_eq!(
+                (aggregate, got.as_str(), expected, actual),
+                ("Product", id.as_str(), 1, 2)
+            );
+        }
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(
+        (b.version(), b.on_hand),
+        (1, 3),
+        "a failed commit leaves the handle unchanged"
+    );
+    assert_eq!(
+        versions_of(store, &id).await,
+        vec![1, 2],
+        "a conflict writes nothing"
+    );
+    assert_eq!(b.hydrate().await.expect("hydrate"), 1);
+    assert_eq!(
+        b.commit(Restocked { amount: 10 })
+            .await
+            .expect("commit after catching up"),
+        3
+    );
+    assert_eq!(Product::load(store, &id).await.expect("load").on_hand, 14);
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn multi_event_commits_are_atomic<S: EventStore>(store: &S) {
+    let id = unique("atomic");
+    let mut a = Product::load(store, &id).await.expect("load");
+    let mut stale = Product::load(store, &id).await.expect("load");
+    a.commit(Restocked { amount: 1 }).await.expect("commit");
+    let err = stale
+        .commit_all([
+            Restocked { amount: 1 },
+            Restocked { amount: 2 },
+            Restocked { amount: 3 },
+        ])
+        .await
+        .expect_err("stale multi-event commit");
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                expected: 0,
+                actual: 1,
+                ..
+            }
+        ),
+        "got {err:?}"
+    );
+    assert_eq!(
+        versions_of(store, &id).await,
+        vec![1],
+        "no event of a failed multi-event commit is written"
+    );
+
+    // Across aggregates: one stale handle fails the whole transaction.
+    let (x, y) = (unique("tx-x"), unique("tx-y"));
+    let mut fresh = Product::load(store, &x).await.expect("load");
+    let mut behind = Product::load(store, &y).await.expect("load");
+    Product::load(store, &y)
+        .await
+        .expect("load")
+        .commit(Restocked { amount: 1 })
+        .await
+        .expect("commit");
+    let mut tx = Transaction::new(store);
+    tx.append(&mut fresh, [Restocked { amount: 5 }])
+        .expect("stage");
+    tx.append(
+        &mut behind,
+        [Restocked { amount: 5 }, Restocked { amount: 6 }],
+    )
+    .expect("stage");
+    match tx.commit().await {
+        Err(Error::Conflict {
+            aggregate,
+            id,
+            expected,
+            actual,
+        }) => {
+            assert_eq!(
+                (aggregate, id.as_str(), expected, actual),
+                ("Product", y.as_str(), 0, 1),
+                "the conflict names the stale aggregate"
+            );
+        }
+        other => panic!("expected a Conflict naming {y}, got {other:?}"),
+    }
+    assert_eq!(fresh.version(), 0, "handles change only after the write");
+    assert!(
+        versions_of(store, &x).await.is_empty(),
+        "a failed transaction writes nothing"
+    );
+    assert_eq!(versions_of(store, &y).await, vec![1]);
+
+    behind.hydrate().await.expect("hydrate");
+    let mut tx = Transaction::new(store);
+    tx.append(&mut fresh, [Restocked { amount: 5 }])
+        .expect("stage");
+    tx.append(
+        &mut behind,
+        [Restocked { amount: 5 }, Restocked { amount: 6 }],
+    )
+    .expect("stage");
+    tx.commit()
+        .await
+        .expect("a transaction at current versions commits");
+    assert_eq!((fresh.version(), fresh.on_hand), (1, 5));
+    assert_eq!((behind.version(), behind.on_hand), (3, 12));
+    assert_eq!(versions_of(store, &y).await, vec![1, 2, 3]);
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn rejected_events_write_nothing<S: EventStore>(store: &S) {
+    let id = unique("rejected");
+    let mut p = Product::load(store, &id).await.expect("load");
+    p.commit(Restocked { amount: 2 }).await.expect("commit");
+    let before = store.stats().snapshot();
+    let err = p
+        .commit_all([
+            ProductEvent::from(Reserved {
+                cart_id: "c".into(),
+                quantity: 1,
+            }),
+            Reserved {
+                cart_id: "c".into(),
+                quantity: 5,
+            }
+            .into(),
+        ])
+        .await
+        .expect_err("the second event oversells");
+    match err {
+        Error::Rejected(ProductError::SoldOut {
+            available: 1,
+            requested: 5,
+        }) => {}
+        other => {
+            panic!("expected Rejected(SoldOut {{ available: 1, requested: 5 }}), got {other:?}")
+        }
+    }
+    assert_eq!(
+        store.stats().snapshot().writes,
+        before.writes,
+        "a rejection sends no write"
+    );
+    assert_eq!(
+        (p.version(), p.on_hand),
+        (1, 2),
+        "a rejection leaves the handle unchanged"
+    );
+    let err = p
+        .commit(Restocked { amount: 0 })
+        .await
+        .expect_err("empty restock");
+    assert!(
+        matches!(err, Error::Rejected(ProductError::EmptyRestock)),
+        "got {err:?}"
+    );
+    assert_eq!(versions_of(store, &id).await, vec![1]);
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn concurrent_commits_have_one_winner_per_version<S: EventStore>(store: &S) {
+    let id = unique("race");
+    let tasks = 24;
+    let rounds = 3;
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let (store, id) = (store.clone(), id.clone());
+        handles.push(tokio::spawn(async move {
+            let mut won = Vec::new();
+            let mut conflicts = 0u32;
+            for r in 0..rounds {
+                let mut p = Product::load(&store, &id).await.expect("load");
+                let text = format!("{t}/{r}");
+                match p.commit(Noted { text: text.clone() }).await {
+                    Ok(v) => won.push((v, text)),
+                    Err(Error::Conflict { .. }) => conflicts += 1,
+                    Err(other) => panic!("expected success or Conflict, got {other:?}"),
+                }
+            }
+            (won, conflicts)
+        }));
+    }
+    let mut winners = Vec::new();
+    for h in handles {
+        let (won, _) = h.await.expect("task");
+        winners.extend(won);
+    }
+    winners.sort();
+    let history: Vec<_> = Root::<Product, S>::new(store, &id)
+        .history()
+        .try_collect()
+        .await
+        .expect("history");
+    let stored: Vec<_> = history
+        .iter()
+        .map(|r| match &r.event {
+            ProductEvent::Noted(n) => (r.version, n.text.clone()),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        stored, winners,
+        "each version has exactly the one writer that was told it won"
+    );
+    let versions: Vec<u64> = stored.iter().map(|(v, _)| *v).collect();
+    assert_eq!(
+        versions,
+        (1..=versions.len() as u64).collect::<Vec<_>>(),
+        "no gaps"
+    );
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn limits_are_checked_before_writing<S: EventStore>(store: &S) {
+    let id = unique("limits");
+    let mut p = Product::load(store, &id).await.expect("load");
+    let before = store.stats().snapshot();
+    let err = p
+        .commit(Noted {
+            text: "x".repeat(MAX_ITEM_BYTES),
+        })
+        .await
+        .expect_err("item over 400 KB");
+    assert!(
+        matches!(
+            err,
+            Error::TooLarge {
+                limit: Limit::ItemBytes,
+                ..
+            }
+        ),
+        "got {err:?}"
+    );
+    let err = p
+        .commit_all(
+            (0..101)
+                .map(|_| ProductEvent::from(Restocked { amount: 1 }))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .expect_err("101 events");
+    assert!(
+        matches!(
+            err,
+            Error::TooLarge {
+                limit: Limit::TransactionItems,
+                actual: 101,
+                max: 100,
+                ..
+            }
+        ),
+        "got {err:?}"
+    );
+    let err = p
+        .commit_all(
+            (0..12)
+                .map(|_| {
+                    ProductEvent::from(Noted {
+                        text: "x".repeat(390 * 1024),
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .expect_err("over 4 MB");
+    assert!(
+        matches!(
+            err,
+            Error::TooLarge {
+                limit: Limit::TransactionBytes,
+                ..
+            }
+        ),
+        "got {err:?}"
+    );
+    for bad in [String::new(), "x".repeat(1025)] {
+        let mut q = Root::<Product, S>::new(store, bad.clone());
+        let err = q
+            .commit(Restocked { amount: 1 })
+            .await
+            .expect_err("invalid id");
+        assert!(
+            matches!(err, Error::InvalidId { .. }),
+            "id of {} bytes: got {err:?}",
+            bad.len()
+        );
+    }
+    assert!(
+        matches!(Product::load(store, "").await, Err(Error::InvalidId { .. })),
+        "loading an empty id fails"
+    );
+    assert_eq!(
+        store.stats().snapshot().writes,
+        before.writes,
+        "nothing was sent"
+    );
+    assert_eq!(
+        p.commit_all(
+            (0..100)
+                .map(|_| ProductEvent::from(Restocked { amount: 1 }))
+                .collect::<Vec<_>>()
+        )
+        .await
+        .expect("100 events fit"),
+        100
+    );
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn command_records_make_commits_idempotent<S: EventStore>(store: &S) {
+    let id = unique("idem");
+    let key = unique("key");
+    let p = Product::load(store, &id).await.expect("load");
+    // One expiry for both records, so a second boundary mid-test cannot matter.
+    let expires_at = crate::time::now_secs() + 3600;
+    let record = |last: u64| CommandRecord {
+        key: key.clone(),
+        outcome: vec![("Product".to_owned(), id.clone(), last)],
+        expires_at,
+    };
+    let append = p
+        .stage(&[Restocked { amount: 1 }.into()])
+        .expect("stage")
+        .append;
+    let first = store
+        .commit(Commit {
+            appends: vec![append],
+            command: Some(record(1)),
+        })
+        .await
+        .expect("first commit");
+    assert_eq!(first, Committed::Written);
+    let p = Product::load(store, &id).await.expect("load");
+    let append = p
+        .stage(&[Restocked { amount: 1 }.into()])
+        .expect("stage")
+        .append;
+    let second = store
+        .commit(Commit {
+            appends: vec![append],
+            command: Some(record(2)),
+        })
+        .await
+        .expect("second commit");
+    assert_eq!(
+        second,
+        Committed::Duplicate(record(1)),
+        "the second commit returns the first record"
+    );
+    assert_eq!(
+        versions_of(store, &id).await,
+        vec![1],
+        "the second commit wrote nothing"
+    );
+    assert_eq!(store.command(&key).await.expect("command"), Some(record(1)));
+    assert_eq!(
+        store.command(&unique("never")).await.expect("command"),
+        None
+    );
+}
