@@ -20,10 +20,16 @@ use syn::{parse_macro_input, DeriveInput};
 
 /// Implements `es::Event` for a struct or an enum.
 ///
-/// ```ignore
+/// ```
+/// use es::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
 /// #[derive(Event, Serialize, Deserialize, Clone, Debug)]
 /// #[event(name = "ProductReserved", version = 2)] // both optional
 /// pub struct ProductReserved { pub cart_id: String, pub quantity: u32 }
+///
+/// assert_eq!(<ProductReserved as es::Event>::NAME, "ProductReserved");
+/// assert_eq!(<ProductReserved as es::Event>::VERSION, 2);
 /// ```
 ///
 /// - `name`: the stored event name, the `type` attribute. Defaults to the
@@ -42,10 +48,29 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 
 /// Implements `es::Aggregate` for a struct, or an enum (a state machine).
 ///
-/// ```ignore
+/// ```
+/// use es::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// # #[derive(Debug, thiserror::Error)]
+/// # #[error("sold out")]
+/// # pub struct ProductError;
+/// # #[derive(Event, Serialize, Deserialize, Clone, Debug)]
+/// # pub struct ProductRestocked { pub amount: u32 }
 /// #[derive(Aggregate, Serialize, Deserialize, Clone, Debug, Default)]
 /// #[aggregate(name = "Product", error = ProductError, snapshot_every = 50)] // all optional
 /// pub struct Product { pub on_hand: u32 }
+///
+/// #[es::handlers]
+/// impl Product {
+///     #[on(ProductRestocked)]
+///     fn restocked(&mut self, e: &ProductRestocked) {
+///         self.on_hand += e.amount;
+///     }
+/// }
+///
+/// assert_eq!(<Product as es::Aggregate>::NAME, "Product");
+/// assert_eq!(<Product as es::Aggregate>::SNAPSHOT_EVERY, 50);
 /// ```
 ///
 /// - `name`: the stored aggregate name, the prefix of its key. Defaults to the
@@ -71,14 +96,40 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
 /// Generates an aggregate's event enum and dispatch from the `#[on(Event)]`
 /// handlers of its impl block.
 ///
-/// ```ignore
+/// ```
+/// use es::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// # #[derive(Debug, thiserror::Error)]
+/// # #[error("a restock must add at least one unit")]
+/// # pub struct ProductError;
+/// # #[derive(Event, Serialize, Deserialize, Clone, Debug)]
+/// # pub struct ProductRestocked { pub amount: u32 }
+/// # #[derive(Event, Serialize, Deserialize, Clone, Debug)]
+/// # pub struct ProductDiscontinued {}
+/// # #[derive(Aggregate, Serialize, Deserialize, Clone, Debug, Default)]
+/// # #[aggregate(error = ProductError)]
+/// # pub struct Product { pub on_hand: u32, pub discontinued: bool }
 /// #[es::handlers]
 /// impl Product {
 ///     #[on(ProductRestocked)]
-///     fn restocked(&mut self, e: &ProductRestocked) -> Result<(), ProductError> { .. }
+///     fn restocked(&mut self, e: &ProductRestocked) -> Result<(), ProductError> {
+///         if e.amount == 0 {
+///             return Err(ProductError);
+///         }
+///         self.on_hand += e.amount;
+///         Ok(())
+///     }
+///
 ///     #[on(ProductDiscontinued)]
-///     fn discontinued(&mut self, _: &ProductDiscontinued) { .. } // cannot fail
+///     fn discontinued(&mut self, _: &ProductDiscontinued) { // cannot fail
+///         self.discontinued = true;
+///     }
 /// }
+///
+/// // The generated enum, with `From` for each event:
+/// let event: ProductEvent = ProductRestocked { amount: 3 }.into();
+/// assert!(matches!(event, ProductEvent::ProductRestocked(_)));
 /// ```
 ///
 /// It generates `pub enum ProductEvent`, with one variant per handled event

@@ -15,9 +15,10 @@
 //! # }
 //! ```
 //!
-//! With the conformance suite:
+//! With the conformance suite (es-core's `conformance` feature), in a file
+//! under `tests/`:
 //!
-//! ```ignore
+//! ```no_run
 //! es_core::conformance_tests!(
 //!     es_dynamo::testing::store_on_new_table("conf"),
 //!     run_if = es_dynamo::testing::available()
