@@ -215,6 +215,7 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                     .commit(Commit {
                         appends: vec![append],
                         command,
+                        exact_conflict: attempt >= max_attempts,
                     })
                     .await;
                 match result {

@@ -24,7 +24,9 @@ pub enum Error<E = Infallible> {
         id: String,
         /// The version the commit was based on.
         expected: u64,
-        /// The version the store holds now (at least `expected + 1`).
+        /// The version the store holds now: exact, except inside `execute`'s
+        /// retries, which ask only for a lower bound (see
+        /// [`Commit::exact_conflict`](crate::store::Commit::exact_conflict)).
         actual: u64,
     },
 

@@ -264,6 +264,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
                 .commit(Commit {
                     appends: vec![append],
                     command: None,
+                    exact_conflict: true,
                 })
                 .await
                 .map_err(Error::widen)?;

@@ -119,6 +119,13 @@ pub struct Commit<P> {
     pub appends: Vec<Append<P>>,
     /// Written in the same transaction when the command carries an idempotency key.
     pub command: Option<CommandRecord>,
+    /// Whether a [`Conflict`](crate::Error::Conflict) must carry the exact
+    /// version the store holds now. When `false`, a store may report
+    /// `expected + 1`, the least it can be, and save a read: DynamoDB's failed
+    /// condition says only that the next version exists, so the exact one
+    /// costs a Query. `execute` passes `false` on the attempts it will retry,
+    /// because its catch-up read finds the version anyway.
+    pub exact_conflict: bool,
 }
 
 /// What a commit did.

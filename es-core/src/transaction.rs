@@ -91,6 +91,7 @@ impl<'a, S: EventStore> Transaction<'a, S> {
             self.store.commit(Commit {
                 appends: self.appends,
                 command: None,
+                exact_conflict: true,
             }),
             span,
         )

@@ -48,6 +48,8 @@ struct CommandPut {
 struct Plan {
     events: Vec<EventPut>,
     command: Option<CommandPut>,
+    /// Whether a conflict looks up the version the store holds now.
+    exact_conflict: bool,
 }
 
 impl DynamoStore {
@@ -56,7 +58,7 @@ impl DynamoStore {
         let plan = self.plan(commit)?;
         match (plan.events.len(), &plan.command) {
             (0, _) => Ok(Committed::Written),
-            (1, None) => self.put_one(plan.events).await,
+            (1, None) => self.put_one(plan.events, plan.exact_conflict).await,
             _ => self.transact(plan).await,
         }
     }
@@ -119,11 +121,15 @@ impl DynamoStore {
                 .collect();
             check_write(aggregate, &id, &sizes)?;
         }
-        Ok(Plan { events, command })
+        Ok(Plan {
+            events,
+            command,
+            exact_conflict: commit.exact_conflict,
+        })
     }
 
     /// A single event: one PutItem, conditional on its version being free.
-    async fn put_one(&self, events: Vec<EventPut>) -> Result<Committed, Error> {
+    async fn put_one(&self, events: Vec<EventPut>, exact: bool) -> Result<Committed, Error> {
         let Some(EventPut {
             item,
             size,
@@ -164,7 +170,7 @@ impl DynamoStore {
                 let units = capacity::write(size);
                 self.stats().record_failed_write(units);
                 trace::done(&span, "conflict", 0, units);
-                Err(self.conflict(aggregate, id, expected).await)
+                Err(self.conflict(aggregate, id, expected, exact).await)
             }
             Err(err) => {
                 if !matches!(err, SdkError::ConstructionFailure(_)) {
@@ -180,7 +186,11 @@ impl DynamoStore {
     /// version being free, and the command record on its key being free or
     /// expired.
     async fn transact(&self, plan: Plan) -> Result<Committed, Error> {
-        let Plan { events, command } = plan;
+        let Plan {
+            events,
+            command,
+            exact_conflict,
+        } = plan;
         let items = (events.len() + usize::from(command.is_some())) as u64;
         // DynamoDB Local misreports multi-item transactions, so the cost is
         // always DynamoDB's formula: 2 WCU per KB of each item, plus the
@@ -289,7 +299,7 @@ impl DynamoStore {
             .find(|(n, _)| failed(reasons.get(n + offset)));
         if let Some((_, (aggregate, id, expected))) = stale {
             trace::done(&span, "conflict", 0, units);
-            return Err(self.conflict(aggregate, id, expected).await);
+            return Err(self.conflict(aggregate, id, expected, exact_conflict).await);
         }
         trace::done(&span, "cancelled", 0, units);
         let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
@@ -321,8 +331,23 @@ impl DynamoStore {
         Ok(Committed::Duplicate(record))
     }
 
-    /// The conflict of a stale append, with the version the store holds now.
-    async fn conflict(&self, aggregate: &'static str, id: String, expected: u64) -> Error {
+    /// The conflict of a stale append, with the version the store holds now
+    /// when `exact`, else with the least it can be, saving a Query.
+    async fn conflict(
+        &self,
+        aggregate: &'static str,
+        id: String,
+        expected: u64,
+        exact: bool,
+    ) -> Error {
+        if !exact {
+            return Error::Conflict {
+                aggregate,
+                id,
+                expected,
+                actual: expected.saturating_add(1),
+            };
+        }
         match self.latest_version(aggregate, &id).await {
             Ok(actual) => Error::Conflict {
                 aggregate,

@@ -152,6 +152,7 @@ async fn command_records_sit_at_version_zero_of_their_own_partition() {
                 &[Restocked { amount: 1 }],
             )],
             command: Some(record.clone()),
+            exact_conflict: true,
         })
         .await
         .expect("commit");

@@ -124,6 +124,7 @@ async fn the_store_itself_refuses_invalid_commits() {
     let commit = |appends| Commit {
         appends,
         command: None,
+        exact_conflict: true,
     };
 
     for (aggregate, id) in [
@@ -228,6 +229,7 @@ async fn the_400_kb_limit_is_dynamodbs_to_the_byte() {
                 }],
             )],
             command: None,
+            exact_conflict: true,
         })
         .await
         .expect_err("400 KB + 1");
@@ -257,6 +259,7 @@ async fn the_400_kb_limit_is_dynamodbs_to_the_byte() {
                 }],
             )],
             command: None,
+            exact_conflict: true,
         })
         .await
         .expect("exactly 400 KB is written");

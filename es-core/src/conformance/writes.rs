@@ -84,14 +84,46 @@ pub async fn stale_commit_conflicts<S: EventStore>(store: &S) {
         vec![1, 2],
         "a conflict writes nothing"
     );
-    assert_eq!(b.hydrate().await.expect("hydrate"), 1);
+    // Without an exact version, the conflict still names the aggregate, and
+    // its version lies between `expected + 1` and the store's; still nothing
+    // is written.
+    a.commit(Restocked { amount: 1 }).await.expect("commit");
+    let append = b
+        .stage(&[Restocked { amount: 10 }.into()])
+        .expect("stage")
+        .append;
+    let err = store
+        .commit(Commit {
+            appends: vec![append],
+            command: None,
+            exact_conflict: false,
+        })
+        .await
+        .expect_err("a stale commit must fail");
+    match err {
+        Error::Conflict {
+            aggregate,
+            id: got,
+            expected,
+            actual,
+        } => {
+            assert_eq!(
+                (aggregate, got.as_str(), expected),
+                ("Product", id.as_str(), 1)
+            );
+            assert!((2..=3).contains(&actual), "actual {actual} is not in 2..=3");
+        }
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(versions_of(store, &id).await, vec![1, 2, 3]);
+    assert_eq!(b.hydrate().await.expect("hydrate"), 2);
     assert_eq!(
         b.commit(Restocked { amount: 10 })
             .await
             .expect("commit after catching up"),
-        3
+        4
     );
-    assert_eq!(Product::load(store, &id).await.expect("load").on_hand, 14);
+    assert_eq!(Product::load(store, &id).await.expect("load").on_hand, 15);
 }
 
 /// See [`CHECKS`](super::CHECKS).
@@ -401,6 +433,7 @@ pub async fn command_records_make_commits_idempotent<S: EventStore>(store: &S) {
         .commit(Commit {
             appends: vec![append],
             command: Some(record(1)),
+            exact_conflict: true,
         })
         .await
         .expect("first commit");
@@ -414,6 +447,7 @@ pub async fn command_records_make_commits_idempotent<S: EventStore>(store: &S) {
         .commit(Commit {
             appends: vec![append],
             command: Some(record(2)),
+            exact_conflict: true,
         })
         .await
         .expect("second commit");
