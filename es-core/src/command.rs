@@ -7,6 +7,7 @@ use tracing::Instrument;
 use crate::aggregate::Aggregate;
 use crate::error::Error;
 use crate::event::IntoEvents;
+use crate::limits::check_idempotency_key;
 use crate::root::Root;
 use crate::store::{CommandRecord, Commit, Committed, EventStore};
 
@@ -152,8 +153,16 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
     /// Decides with `decide` on the current state, then commits what it returns.
     ///
     /// On a conflict it reads only the events written since, decides again,
-    /// and retries, up to the policy's attempts. A domain rejection is returned
-    /// at once and never retried.
+    /// and retries, up to the policy's attempts, waiting a jittered time
+    /// between attempts (with `tokio::time::sleep`, so it runs on Tokio). A
+    /// domain rejection is returned at once and never retried. The
+    /// `es.execute` span records the attempts and the final version.
+    ///
+    /// With an idempotency key, a repeated command writes nothing and returns
+    /// the first run's version with `duplicate: true`, even when its decision
+    /// now rejects or returns no events because the first run already changed
+    /// the state. A key that ran a command on another aggregate is refused
+    /// with [`Error::KeyReused`].
     pub async fn execute<F, R>(self, mut decide: F) -> Result<Executed<A, S>, Error<A::Error>>
     where
         F: FnMut(&A) -> Result<R, A::Error>,
@@ -175,37 +184,52 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
             root,
         } = self;
         async move {
+            if let Some(key) = &key {
+                check_idempotency_key(key).map_err(Error::widen)?;
+            }
             let mut root = match root {
-                Some(root) => root,
+                Some(root) if root.id() == id => root,
+                Some(root) => {
+                    return Err(Error::InvalidId {
+                        aggregate: A::NAME,
+                        id: root.id().chars().take(64).collect(),
+                        reason: "the handle given to `Command::on` has another id than the command",
+                    })
+                }
                 None => Root::load(store, id.clone()).await?,
             };
             let max_attempts = retry.max_attempts.max(1);
             let mut attempt = 1;
-            loop {
+            let result = loop {
                 let events = match decide(root.state()) {
                     Ok(events) => events.into_events(),
                     Err(rejection) => {
                         // A repeated command may be rejected only because its
                         // first run already changed the state: report that run.
-                        if let Some(key) = &key {
-                            if let Some(record) = store.command(key).await.map_err(Error::widen)? {
-                                return duplicate(root, record, attempt).await;
-                            }
-                        }
-                        return Err(Error::Rejected(rejection));
+                        break match earlier_run(store, key.as_deref()).await {
+                            Ok(Some(record)) => duplicate(root, record, attempt).await,
+                            Ok(None) => Err(Error::Rejected(rejection)),
+                            Err(e) => Err(e),
+                        };
                     }
                 };
                 if events.is_empty() {
-                    let version = root.version();
-                    return Ok(Executed {
-                        root,
-                        version,
-                        duplicate: false,
-                        attempts: attempt,
-                    });
+                    // Likewise, it may have nothing left to do.
+                    break match earlier_run(store, key.as_deref()).await {
+                        Ok(Some(record)) => duplicate(root, record, attempt).await,
+                        Ok(None) => Ok(Executed {
+                            version: root.version(),
+                            root,
+                            duplicate: false,
+                            attempts: attempt,
+                        }),
+                        Err(e) => Err(e),
+                    };
                 }
-                let crate::root::Staged { append, next } = root.stage(&events)?;
-                let last = append.expected + append.events.len() as u64;
+                let crate::root::Staged { append, next, last } = match root.stage(&events) {
+                    Ok(staged) => staged,
+                    Err(e) => break Err(e),
+                };
                 let command = key.as_ref().map(|key| CommandRecord {
                     key: key.clone(),
                     outcome: vec![(A::NAME.to_owned(), id.clone(), last)],
@@ -221,10 +245,7 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                 match result {
                     Ok(Committed::Written) => {
                         root.advance(last, next);
-                        let span = tracing::Span::current();
-                        span.record("attempts", attempt);
-                        span.record("version", last);
-                        return Ok(Executed {
+                        break Ok(Executed {
                             root,
                             version: last,
                             duplicate: false,
@@ -232,7 +253,7 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                         });
                     }
                     Ok(Committed::Duplicate(record)) => {
-                        return duplicate(root, record, attempt).await
+                        break duplicate(root, record, attempt).await;
                     }
                     // Conflicts, and transient store failures such as throttling,
                     // pass: catch up on what changed and decide again.
@@ -240,28 +261,62 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                         tracing::debug!(attempt, expected = root.version(), error = %e, "retrying");
                         tokio::time::sleep(retry.delay(attempt)).await;
                         attempt += 1;
-                        root.hydrate().await?;
+                        if let Err(e) = root.hydrate().await {
+                            break Err(e);
+                        }
                     }
-                    Err(e) => return Err(e.widen()),
+                    Err(e) => break Err(e.widen()),
                 }
+            };
+            let span = tracing::Span::current();
+            span.record("attempts", attempt);
+            if let Ok(done) = &result {
+                span.record("version", done.version);
             }
+            result
         }
         .instrument(span)
         .await
     }
 }
 
+/// The record of an earlier run of this command, when it has a key.
+async fn earlier_run<E, S: EventStore>(
+    store: &S,
+    key: Option<&str>,
+) -> Result<Option<CommandRecord>, Error<E>> {
+    match key {
+        Some(key) => store.command(key).await.map_err(Error::widen),
+        None => Ok(None),
+    }
+}
+
+/// The outcome of a command that already ran under the same key: its version
+/// on this aggregate, and the handle caught up to the store.
 async fn duplicate<A: Aggregate, S: EventStore>(
     mut root: Root<A, S>,
     record: CommandRecord,
     attempts: u32,
 ) -> Result<Executed<A, S>, Error<A::Error>> {
-    let version = record
+    let ran_here = record
         .outcome
         .iter()
         .find(|(aggregate, id, _)| aggregate == A::NAME && id == root.id())
-        .map(|&(_, _, version)| version)
-        .unwrap_or(0);
+        .map(|&(_, _, version)| version);
+    let Some(version) = ran_here else {
+        let previous = record
+            .outcome
+            .iter()
+            .map(|(aggregate, id, _)| format!("{aggregate} {id:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(Error::KeyReused {
+            key: record.key,
+            aggregate: A::NAME,
+            id: root.id().to_owned(),
+            previous,
+        });
+    };
     tracing::info!(key = %record.key, version, "command already ran; nothing written");
     root.hydrate().await?;
     Ok(Executed {

@@ -80,6 +80,22 @@ pub enum Error<E = Infallible> {
         reason: &'static str,
     },
 
+    /// An idempotency key already ran a command on another aggregate; keys
+    /// name one command. Nothing was written.
+    #[error(
+        "idempotency key {key:?} already ran a command on {previous}, not on {aggregate} {id:?}"
+    )]
+    KeyReused {
+        /// The idempotency key.
+        key: String,
+        /// The aggregate this command is on.
+        aggregate: &'static str,
+        /// The id this command is on.
+        id: String,
+        /// The aggregates and ids the key's command ran on, as `Name "id"`.
+        previous: String,
+    },
+
     /// A stored item could not be decoded.
     #[error("{aggregate_id} version {version} is corrupt: {reason}")]
     Corrupt {
@@ -189,6 +205,17 @@ impl Error<Infallible> {
                 aggregate,
                 id,
                 reason,
+            },
+            Error::KeyReused {
+                key,
+                aggregate,
+                id,
+                previous,
+            } => Error::KeyReused {
+                key,
+                aggregate,
+                id,
+                previous,
             },
             Error::Corrupt {
                 aggregate_id,

@@ -12,6 +12,9 @@ pub const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
 /// The longest id, in bytes. The key `"{name}#{id}"` must stay within
 /// DynamoDB's 2048-byte partition key limit.
 pub const MAX_ID_BYTES: usize = 1024;
+/// The longest idempotency key, in bytes: like an id, its stored key must
+/// stay within DynamoDB's partition key limit.
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 1024;
 /// The most bytes a read page returns, as a DynamoDB Query does.
 pub const PAGE_BYTES: usize = 1024 * 1024;
 
@@ -47,6 +50,24 @@ pub fn check_name(aggregate: &'static str) -> Result<(), Error> {
     Err(Error::InvalidId {
         aggregate,
         id: String::new(),
+        reason,
+    })
+}
+
+/// Checks an idempotency key: 1 to 1024 bytes of UTF-8, any characters. The
+/// error is an [`Error::InvalidId`] of the pseudo-aggregate `$command`, the
+/// name es stores command records under.
+pub fn check_idempotency_key(key: &str) -> Result<(), Error> {
+    let reason = if key.is_empty() {
+        "an idempotency key must not be empty"
+    } else if key.len() > MAX_IDEMPOTENCY_KEY_BYTES {
+        "an idempotency key must be at most 1024 bytes"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidId {
+        aggregate: "$command",
+        id: key.chars().take(64).collect(),
         reason,
     })
 }
@@ -106,6 +127,21 @@ mod tests {
             check_id("A", &"x".repeat(1025)),
             Err(Error::InvalidId { .. })
         ));
+    }
+
+    #[test]
+    fn idempotency_keys_of_one_to_1024_bytes_are_valid() {
+        assert!(check_idempotency_key("order-1").is_ok());
+        assert!(check_idempotency_key(&"k".repeat(1024)).is_ok());
+        for bad in [String::new(), "k".repeat(1025)] {
+            assert!(matches!(
+                check_idempotency_key(&bad),
+                Err(Error::InvalidId {
+                    aggregate: "$command",
+                    ..
+                })
+            ));
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! [`MemoryStore`]: the embedded store, with DynamoDB's semantics.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::de::DeserializeSeed;
@@ -8,7 +9,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, StoreError};
-use crate::limits::{check_id, check_name, check_write, stream_key, PAGE_BYTES};
+use crate::limits::{
+    check_id, check_idempotency_key, check_name, check_write, stream_key, PAGE_BYTES,
+};
 use crate::stats::{capacity, Stats};
 use crate::store::{
     CommandRecord, Commit, Committed, Cursor, Direction, EventStore, Page, ReadRequest, StoredEvent,
@@ -41,7 +44,10 @@ struct Inner {
 
 #[derive(Debug, Default)]
 struct Data {
-    streams: HashMap<String, Vec<Row>>,
+    // By version, like a DynamoDB partition sorted by its range key: a commit
+    // is conditional on its own versions only, so a raw append past the end
+    // leaves a gap here exactly as it would there.
+    streams: HashMap<String, BTreeMap<u64, Row>>,
     // The `initialEvents` index: per aggregate name, ids by creation time.
     created: HashMap<String, BTreeMap<(String, u64), String>>,
     commands: HashMap<String, CommandRecord>,
@@ -82,28 +88,35 @@ impl MemoryStore {
     }
 
     fn read_page(&self, request: &ReadRequest<'_>) -> Result<Page<StoredEvent<Value>>, Error> {
+        check_name(request.aggregate)?;
+        check_id(request.aggregate, request.id)?;
         let start_after = match &request.cursor {
             None => None,
             Some(c) => Some(c.0.parse::<u64>().map_err(|_| invalid_cursor(c))?),
         };
         let key = stream_key(request.aggregate, request.id);
         let data = self.data();
-        let rows = data.streams.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-        // Versions are contiguous from 1, so a version is its index plus one.
-        // `after` and the cursor come from callers: clamp, never index past the end.
-        let index = |v: u64| usize::try_from(v).unwrap_or(usize::MAX).min(rows.len());
-        let low = index(request.after);
+        let empty = BTreeMap::new();
+        let rows = data.streams.get(&key).unwrap_or(&empty);
+        // Versions above `after`, and beyond the cursor in the read's direction.
+        let above = Bound::Excluded(request.after);
         let range: Box<dyn Iterator<Item = &Row>> = match request.direction {
             Direction::Forward => {
-                let from = start_after.map_or(low, |v| index(v).max(low));
-                Box::new(rows[from..].iter())
+                let from = start_after.map_or(request.after, |v| v.max(request.after));
+                Box::new(
+                    rows.range((Bound::Excluded(from), Bound::Unbounded))
+                        .map(|(_, r)| r),
+                )
             }
-            Direction::Backward => {
-                let to = start_after
-                    .map_or(rows.len(), |v| index(v.saturating_sub(1)))
-                    .max(low);
-                Box::new(rows[low..to].iter().rev())
-            }
+            Direction::Backward => match start_after {
+                Some(v) if v <= request.after.saturating_add(1) => Box::new(std::iter::empty()),
+                Some(v) => Box::new(
+                    rows.range((above, Bound::Excluded(v)))
+                        .rev()
+                        .map(|(_, r)| r),
+                ),
+                None => Box::new(rows.range((above, Bound::Unbounded)).rev().map(|(_, r)| r)),
+            },
         };
         let max_items = request
             .limit
@@ -151,13 +164,21 @@ impl MemoryStore {
                 .into());
             }
             for (i, event) in append.events.iter().enumerate() {
-                if event.version != append.expected + 1 + i as u64 {
+                let version = next_version(append.expected, i).ok_or_else(|| {
+                    StoreError::permanent(
+                        "commit",
+                        format!(
+                            "{key}: no version follows {} for event {i}",
+                            append.expected
+                        ),
+                    )
+                })?;
+                if event.version != version {
                     return Err(StoreError::permanent(
                         "commit",
                         format!(
-                            "{key}: event {i} has version {}, not {}",
-                            event.version,
-                            append.expected + 1 + i as u64
+                            "{key}: event {i} has version {}, not {version}",
+                            event.version
                         ),
                     )
                     .into());
@@ -166,6 +187,7 @@ impl MemoryStore {
             }
         }
         if let Some(command) = &commit.command {
+            check_idempotency_key(&command.key)?;
             sizes.push(command_size(command));
         }
         check_write(first_name, &first_id, &sizes)?;
@@ -178,7 +200,9 @@ impl MemoryStore {
         let mut data = self.data();
         if let Some(command) = &commit.command {
             if let Some(existing) = data.commands.get(&command.key) {
-                if existing.expires_at > crate::time::now_secs() {
+                // Live until the second it expires, as DynamoDB's condition
+                // `expiresAt < :now` reads it.
+                if existing.expires_at >= crate::time::now_secs() {
                     let existing = existing.clone();
                     drop(data);
                     self.inner.stats.record_failed_write(units);
@@ -188,8 +212,17 @@ impl MemoryStore {
         }
         for append in &commit.appends {
             let key = stream_key(append.aggregate, &append.id);
-            let actual = data.streams.get(&key).map_or(0, |rows| rows.len() as u64);
-            if actual != append.expected {
+            let rows = data.streams.get(&key);
+            // DynamoDB's condition is on each new item alone: the append
+            // conflicts when any of its versions is taken.
+            let taken = append
+                .events
+                .iter()
+                .any(|e| rows.is_some_and(|rows| rows.contains_key(&e.version)));
+            if taken {
+                let actual = rows
+                    .and_then(|rows| rows.keys().next_back().copied())
+                    .unwrap_or(0);
                 drop(data);
                 self.inner.stats.record_failed_write(units);
                 return Err(Error::Conflict {
@@ -217,7 +250,7 @@ impl MemoryStore {
                 data.streams
                     .entry(key.clone())
                     .or_default()
-                    .push(Row { event, bytes });
+                    .insert(event.version, Row { event, bytes });
             }
         }
         let items = sizes.len() as u64;
@@ -235,6 +268,7 @@ impl MemoryStore {
         limit: Option<usize>,
         cursor: Option<Cursor>,
     ) -> Result<Page<String>, Error> {
+        check_name(aggregate)?;
         // A KEYS_ONLY index page of 1 MB holds thousands of ids; a count cap
         // stands in for it.
         let page_items = limit
@@ -277,6 +311,11 @@ impl MemoryStore {
         };
         Ok(Page { items, next })
     }
+}
+
+/// The version of event `n` (0-based) of an append after `expected`, if any.
+pub(crate) fn next_version(expected: u64, n: usize) -> Option<u64> {
+    expected.checked_add(1)?.checked_add(u64::try_from(n).ok()?)
 }
 
 fn parse_ids_cursor(cursor: &Cursor) -> Option<(String, u64)> {
@@ -327,11 +366,12 @@ impl EventStore for MemoryStore {
     }
 
     async fn command(&self, key: &str) -> Result<Option<CommandRecord>, Error> {
+        check_idempotency_key(key)?;
         let record = self.data().commands.get(key).cloned();
         self.inner
             .stats
             .record_read(u64::from(record.is_some()), 1.0);
-        Ok(record.filter(|r| r.expires_at > crate::time::now_secs()))
+        Ok(record.filter(|r| r.expires_at >= crate::time::now_secs()))
     }
 
     fn stats(&self) -> &Stats {

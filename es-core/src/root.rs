@@ -155,53 +155,63 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
         }
     }
 
-    /// Reads newest first until the latest usable snapshot, then applies the
-    /// events after it. Reads at most `SNAPSHOT_EVERY` items when the newest
-    /// snapshot is sound.
+    /// Reads the newest `SNAPSHOT_EVERY` events, newest first, and starts
+    /// from the latest usable snapshot among them. Snapshots are written every
+    /// `SNAPSHOT_EVERY` versions, so a sound one is always in that page; when
+    /// there is none (a history from before snapshots, a new
+    /// `snapshot_schema`, or a corrupt snapshot), paging further back would
+    /// buffer the whole history newest first. It loads forward instead, one
+    /// page at a time, as without snapshots.
     async fn load_from_snapshot(&mut self) -> Result<(), Error<A::Error>> {
         let limit = usize::try_from(A::SNAPSHOT_EVERY).unwrap_or(usize::MAX);
+        let page = self
+            .store
+            .read(ReadRequest {
+                aggregate: A::NAME,
+                id: &self.id,
+                after: 0,
+                direction: Direction::Backward,
+                limit: Some(limit),
+                cursor: None,
+            })
+            .await
+            .map_err(Error::widen)?;
         let mut newer: Vec<StoredEvent<S::Payload>> = Vec::new();
-        let mut cursor: Option<Cursor> = None;
         let mut base: Option<(u64, A)> = None;
-        'pages: loop {
-            let page = self
-                .store
-                .read(ReadRequest {
-                    aggregate: A::NAME,
-                    id: &self.id,
-                    after: 0,
-                    direction: Direction::Backward,
-                    limit: Some(limit),
-                    cursor: cursor.take(),
-                })
-                .await
-                .map_err(Error::widen)?;
-            for mut stored in page.items {
-                if let Some(snapshot) = stored.snapshot.take() {
-                    match decode_snapshot::<A, S>(&self.store, snapshot) {
-                        Ok(state) => {
-                            base = Some((stored.version, state));
-                            break 'pages;
-                        }
-                        Err(reason) => tracing::warn!(
-                            aggregate = A::NAME,
-                            id = %self.id,
-                            version = stored.version,
-                            %reason,
-                            "ignoring unusable snapshot; rebuilding from older events"
-                        ),
+        for mut stored in page.items {
+            if let Some(snapshot) = stored.snapshot.take() {
+                match decode_snapshot::<A, S>(&self.store, snapshot) {
+                    Ok(state) => {
+                        base = Some((stored.version, state));
+                        break;
                     }
+                    Err(reason) => tracing::warn!(
+                        aggregate = A::NAME,
+                        id = %self.id,
+                        version = stored.version,
+                        %reason,
+                        "ignoring unusable snapshot"
+                    ),
                 }
-                newer.push(stored);
             }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
+            newer.push(stored);
         }
-        if let Some((version, state)) = base {
-            self.version = version;
-            self.state = state;
+        match base {
+            Some((version, state)) => {
+                self.version = version;
+                self.state = state;
+            }
+            // The page held the whole history: replay it from the start.
+            None if page.next.is_none() => {}
+            None => {
+                tracing::warn!(
+                    aggregate = A::NAME,
+                    id = %self.id,
+                    "no usable snapshot among the newest {limit} events; loading the whole history"
+                );
+                self.hydrate().await?;
+                return Ok(());
+            }
         }
         for stored in newer.into_iter().rev() {
             self.apply_stored(stored)?;
@@ -210,7 +220,13 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     }
 
     fn apply_stored(&mut self, stored: StoredEvent<S::Payload>) -> Result<(), Error<A::Error>> {
-        let expected = self.version + 1;
+        let Some(expected) = self.version.checked_add(1) else {
+            return Err(Error::Corrupt {
+                aggregate_id: stream_key(A::NAME, &self.id),
+                version: stored.version,
+                reason: format!("no version can follow {}", self.version),
+            });
+        };
         if stored.version != expected {
             return Err(Error::Corrupt {
                 aggregate_id: stream_key(A::NAME, &self.id),
@@ -258,7 +274,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
             events = events.len()
         );
         async {
-            let Staged { append, next } = self.stage(&events)?;
+            let Staged { append, next, last } = self.stage(&events)?;
             let committed = self
                 .store
                 .commit(Commit {
@@ -269,7 +285,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
                 .await
                 .map_err(Error::widen)?;
             debug_assert_eq!(committed, Committed::Written);
-            self.version += events.len() as u64;
+            self.version = last;
             self.state = next;
             Ok(self.version)
         }
@@ -286,10 +302,20 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     ) -> Result<Staged<A, S::Payload>, Error<A::Error>> {
         check_name(A::NAME).map_err(Error::widen)?;
         check_id(A::NAME, &self.id).map_err(Error::widen)?;
+        // A version this high only comes from a corrupt item, but it must
+        // not wrap round to overwrite version 0 or 1.
+        let last = u64::try_from(events.len())
+            .ok()
+            .and_then(|n| self.version.checked_add(n))
+            .ok_or_else(|| Error::Corrupt {
+                aggregate_id: stream_key(A::NAME, &self.id),
+                version: self.version,
+                reason: format!("no room for {} more events", events.len()),
+            })?;
         let timestamp = crate::time::now();
         let mut next = self.state.clone();
         let mut stored = Vec::with_capacity(events.len());
-        for (version, event) in (self.version + 1..).zip(events) {
+        for (version, event) in (self.version + 1..=last).zip(events) {
             next.apply(event).map_err(Error::Rejected)?;
             stored.push(encode_event::<A, S>(
                 &self.store,
@@ -307,7 +333,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
             expected: self.version,
             events: stored,
         };
-        Ok(Staged { append, next })
+        Ok(Staged { append, next, last })
     }
 
     /// Replaces the state and version after a commit made elsewhere (a
@@ -329,6 +355,8 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
 pub(crate) struct Staged<A, P> {
     pub(crate) append: Append<P>,
     pub(crate) next: A,
+    /// The version of the last event, once written.
+    pub(crate) last: u64,
 }
 
 /// The events of one aggregate after version `after`, read lazily page by page.

@@ -56,11 +56,10 @@ impl<'a, S: EventStore> Transaction<'a, S> {
         if events.is_empty() {
             return Ok(self);
         }
-        let crate::root::Staged { append, next } = root.stage(&events)?;
-        let version = append.expected + events.len() as u64;
+        let crate::root::Staged { append, next, last } = root.stage(&events)?;
         self.appends.push(append);
         self.advance
-            .push(Box::new(move || root.advance(version, next)));
+            .push(Box::new(move || root.advance(last, next)));
         Ok(self)
     }
 

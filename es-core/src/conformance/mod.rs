@@ -14,6 +14,7 @@
 //!
 //! Each check panics with a message that names what the store got wrong.
 
+mod commands;
 pub mod model;
 mod reads;
 mod writes;
@@ -24,6 +25,7 @@ use futures::TryStreamExt;
 
 use crate::root::Root;
 use crate::store::EventStore;
+pub use commands::*;
 use model::*;
 pub use reads::*;
 pub use writes::*;
@@ -120,6 +122,18 @@ checks! {
     command_records_make_commits_idempotent,
     /// Cursors that the store did not hand out are refused with an error.
     foreign_cursors_are_refused,
+    /// An append is conditional on its own versions only, as on DynamoDB; a
+    /// gap makes the history refuse to load, and no version follows `u64::MAX`.
+    appends_are_conditional_on_their_own_versions,
+    /// Concurrent transactions over two aggregates each land whole or not at all.
+    concurrent_transactions_are_all_or_nothing,
+    /// Empty or over-long ids and keys, and bad names, are refused by every call.
+    invalid_input_is_refused_everywhere,
+    /// A repeated idempotent command answers with its first run, even when its
+    /// decision now rejects or does nothing; a key reused elsewhere is refused.
+    repeated_commands_report_their_first_run,
+    /// A load with no usable snapshot near the end reads forward, page by page.
+    loads_without_a_usable_snapshot_read_forward,
 }
 
 fn unique(prefix: &str) -> String {

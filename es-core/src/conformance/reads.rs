@@ -377,3 +377,55 @@ pub async fn foreign_cursors_are_refused<S: EventStore>(store: &S) {
     let list = store.list_ids("Product", None, Some(bad)).await;
     assert!(matches!(list, Err(Error::Store(_))), "got {list:?}");
 }
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn loads_without_a_usable_snapshot_read_forward<S: EventStore>(store: &S) {
+    let id = unique("no-snap");
+    // Ten events written without snapshots, as before `snapshot_every` was
+    // set, or by castore.
+    let events: Vec<CounterEvent> = (1..=10u64).map(|n| Added { n }.into()).collect();
+    let mut append = Root::<Counter, S>::new(store, &id)
+        .stage(&events)
+        .expect("stage")
+        .append;
+    for event in &mut append.events {
+        event.snapshot = None;
+    }
+    store
+        .commit(crate::store::Commit {
+            appends: vec![append],
+            command: None,
+            exact_conflict: true,
+        })
+        .await
+        .expect("commit");
+    let before = store.stats().snapshot();
+    let loaded = Counter::load(store, &id).await.expect("load");
+    let cost = store.stats().snapshot() - before;
+    assert_eq!(
+        (loaded.version(), loaded.total, loaded.applied),
+        (10, 55, 10)
+    );
+    // One page newest first finds no snapshot; then the history forward,
+    // never the whole history buffered newest first.
+    assert!(
+        cost.items_read <= <Counter as crate::Aggregate>::SNAPSHOT_EVERY + 10,
+        "read {} items",
+        cost.items_read
+    );
+
+    // Snapshots written from here on bound the next loads again.
+    let mut c = loaded;
+    for n in 11..=12u64 {
+        c.commit(Added { n }).await.expect("commit");
+    }
+    let before = store.stats().snapshot();
+    let reloaded = Counter::load(store, &id).await.expect("load");
+    let cost = store.stats().snapshot() - before;
+    assert_eq!((reloaded.version(), reloaded.total), (12, 78));
+    assert!(
+        cost.items_read <= <Counter as crate::Aggregate>::SNAPSHOT_EVERY,
+        "read {} items through the snapshot at 12",
+        cost.items_read
+    );
+}

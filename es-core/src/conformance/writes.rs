@@ -467,3 +467,183 @@ pub async fn command_records_make_commits_idempotent<S: EventStore>(store: &S) {
         None
     );
 }
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn appends_are_conditional_on_their_own_versions<S: EventStore>(store: &S) {
+    let id = unique("gap");
+    let p = Product::load(store, &id).await.expect("load");
+    let staged = p.stage(&[Restocked { amount: 1 }.into()]).expect("stage");
+    // As DynamoDB's condition is on each new item alone, a store writes an
+    // append past the end, leaving a gap. `Root` never asks for one; a load
+    // then refuses the history instead of skipping the missing versions.
+    let mut past_the_end = staged.append.clone();
+    past_the_end.expected = 3;
+    past_the_end.events[0].version = 4;
+    store
+        .commit(Commit {
+            appends: vec![past_the_end],
+            command: None,
+            exact_conflict: true,
+        })
+        .await
+        .expect("an append whose own version is free is written");
+    let err = Product::load(store, &id)
+        .await
+        .expect_err("a history with a gap must not load");
+    assert!(
+        matches!(err, Error::Corrupt { version: 4, .. }),
+        "got {err:?}"
+    );
+    // The first free version is taken by nobody else's condition either.
+    store
+        .commit(Commit {
+            appends: vec![staged.append.clone()],
+            command: None,
+            exact_conflict: true,
+        })
+        .await
+        .expect("version 1 is free");
+    assert_eq!(versions_of(store, &id).await, vec![1, 4]);
+
+    // No version follows u64::MAX: refused, never wrapped round to 0 or 1.
+    let id = unique("overflow");
+    let mut overflow = Product::load(store, &id)
+        .await
+        .expect("load")
+        .stage(&[Restocked { amount: 1 }.into()])
+        .expect("stage")
+        .append;
+    overflow.expected = u64::MAX;
+    let err = store
+        .commit(Commit {
+            appends: vec![overflow],
+            command: None,
+            exact_conflict: true,
+        })
+        .await
+        .expect_err("no version follows u64::MAX");
+    assert!(
+        !err.is_retryable() && !matches!(err, Error::Conflict { .. }),
+        "got {err:?}"
+    );
+    assert_eq!(versions_of(store, &id).await, Vec::<u64>::new());
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn concurrent_transactions_are_all_or_nothing<S: EventStore>(store: &S) {
+    let (a, b) = (unique("tx-a"), unique("tx-b"));
+    let tasks = 16;
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let (store, a, b) = (store.clone(), a.clone(), b.clone());
+        handles.push(tokio::spawn(async move {
+            let mut pa = Product::load(&store, &a).await.expect("load a");
+            let mut pb = Product::load(&store, &b).await.expect("load b");
+            let text = format!("t{t}");
+            let mut tx = Transaction::new(&store);
+            tx.append(&mut pa, [Noted { text: text.clone() }])
+                .expect("stage a");
+            tx.append(&mut pb, [Noted { text: text.clone() }])
+                .expect("stage b");
+            match tx.commit().await {
+                Ok(()) => Some(text),
+                // On DynamoDB, transactions that contend for one item may
+                // also be cancelled as a retryable TransactionConflict.
+                Err(e) if e.is_retryable() => None,
+                Err(e) => panic!("expected success or a retryable error, got {e:?}"),
+            }
+        }));
+    }
+    let mut winners = Vec::new();
+    for h in handles {
+        winners.extend(h.await.expect("task"));
+    }
+    assert!(!winners.is_empty(), "at least one transaction lands");
+    let notes = |id: String| async move {
+        let history: Vec<_> = Root::<Product, S>::new(store, &id)
+            .history()
+            .try_collect()
+            .await
+            .expect("history");
+        history
+            .iter()
+            .map(|r| match &r.event {
+                ProductEvent::Noted(n) => (r.version, n.text.clone()),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect::<Vec<_>>()
+    };
+    let (in_a, in_b) = (notes(a).await, notes(b).await);
+    assert_eq!(
+        in_a, in_b,
+        "every transaction wrote both aggregates, at the same versions, or neither"
+    );
+    let mut texts: Vec<_> = in_a.iter().map(|(_, t)| t.clone()).collect();
+    texts.sort();
+    winners.sort();
+    assert_eq!(texts, winners, "exactly the winners' events are stored");
+    let versions: Vec<u64> = in_a.iter().map(|(v, _)| *v).collect();
+    assert_eq!(versions, (1..=in_a.len() as u64).collect::<Vec<_>>());
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn invalid_input_is_refused_everywhere<S: EventStore>(store: &S) {
+    let invalid = |err: Error| matches!(err, Error::InvalidId { .. });
+    for id in [String::new(), "x".repeat(1025)] {
+        let read = store
+            .read(crate::store::ReadRequest {
+                aggregate: "Product",
+                id: &id,
+                after: 0,
+                direction: crate::store::Direction::Forward,
+                limit: None,
+                cursor: None,
+            })
+            .await;
+        assert!(read.is_err_and(invalid), "a read of id {:?}", id.len());
+    }
+    for name in ["", "Bad#Name", "$Reserved"] {
+        let listed = store.list_ids(name, None, None).await;
+        assert!(listed.is_err_and(invalid), "list_ids of {name:?}");
+    }
+    let id = unique("bad-key");
+    let p = Product::load(store, &id).await.expect("load");
+    for key in [String::new(), "k".repeat(1025)] {
+        let looked_up = store.command(&key).await;
+        assert!(
+            looked_up.is_err_and(invalid),
+            "command of a {}-byte key",
+            key.len()
+        );
+        let append = p
+            .stage(&[Restocked { amount: 1 }.into()])
+            .expect("stage")
+            .append;
+        let committed = store
+            .commit(Commit {
+                appends: vec![append],
+                command: Some(CommandRecord {
+                    key: key.clone(),
+                    outcome: vec![("Product".to_owned(), id.clone(), 1)],
+                    expires_at: crate::time::now_secs() + 60,
+                }),
+                exact_conflict: true,
+            })
+            .await;
+        assert!(
+            committed.is_err_and(invalid),
+            "a commit with a {}-byte key",
+            key.len()
+        );
+    }
+    assert_eq!(
+        versions_of(store, &id).await,
+        Vec::<u64>::new(),
+        "nothing was written"
+    );
+    assert!(store
+        .command(&"k".repeat(1024))
+        .await
+        .expect("1024 bytes")
+        .is_none());
+}
