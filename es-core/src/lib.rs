@@ -9,20 +9,52 @@
 //!   and `hydrate`, and [`AggregateExt`] with `load`, `find_one`, `find_all`
 //!   and `execute`;
 //! - [`Transaction`], for atomic commits across aggregates;
-//! - [`Error`], which names the aggregate, id and version of every failure;
+//! - [`Error`], whose conflicts, replays and corrupt items name the aggregate,
+//!   id and version;
 //! - [`MemoryStore`], the embedded store;
-//! - the [`conformance`] suite every store passes, and the given/when/then
-//!   [`testing`] harness.
+//! - the `conformance` suite every store passes (feature `conformance`), and
+//!   the given/when/then [`testing`] harness.
+//!
+//! Through the facade, with a `Product` aggregate derived as the `es` crate
+//! shows:
 //!
 //! ```
-//! use es_core::{conformance::model::*, AggregateExt, MemoryStore};
+//! # use es::prelude::*;
+//! # use serde::{Deserialize, Serialize};
+//! # #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+//! # pub struct Restocked { pub amount: u32 }
+//! # #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+//! # pub struct Reserved { pub cart_id: String, pub quantity: u32 }
+//! # #[derive(Debug, PartialEq, thiserror::Error)]
+//! # #[error("sold out: {available} on hand, {requested} requested")]
+//! # pub struct SoldOut { pub available: u32, pub requested: u32 }
+//! # #[derive(Aggregate, Serialize, Deserialize, Clone, Debug, Default)]
+//! # #[aggregate(error = SoldOut)]
+//! # pub struct Product { pub on_hand: u32 }
+//! # #[es::handlers]
+//! # impl Product {
+//! #     #[on(Restocked)]
+//! #     fn restocked(&mut self, e: &Restocked) { self.on_hand += e.amount; }
+//! #     #[on(Reserved)]
+//! #     fn reserved(&mut self, e: &Reserved) -> Result<(), SoldOut> {
+//! #         if e.quantity > self.on_hand {
+//! #             return Err(SoldOut { available: self.on_hand, requested: e.quantity });
+//! #         }
+//! #         self.on_hand -= e.quantity;
+//! #         Ok(())
+//! #     }
+//! #     pub fn reserve(&self, cart_id: &str, quantity: u32) -> Result<Reserved, SoldOut> {
+//! #         let event = Reserved { cart_id: cart_id.into(), quantity };
+//! #         self.clone().reserved(&event).map(|()| event)
+//! #     }
+//! # }
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let store = MemoryStore::new();
 //! let mut product = Product::load(&store, "sku-1").await?;
 //! product.commit(Restocked { amount: 10 }).await?;
 //! let done = Product::execute(&store, "sku-1", |p| p.reserve("cart-1", 3)).await?;
 //! assert_eq!((done.version, done.root.on_hand), (2, 7));
-//! # Ok::<_, es_core::Error<ProductError>>(()) }).unwrap();
+//! # Ok::<_, es::Error<SoldOut>>(()) }).unwrap();
 //! ```
 
 #![warn(missing_docs)]

@@ -22,8 +22,8 @@ use crate::store::{
 /// the same size limits, and the same request and capacity accounting.
 ///
 /// It is the default for examples and unit tests, and it passes the same
-/// [conformance suite](crate::conformance) as the DynamoDB store. Clones share
-/// the same data.
+/// conformance suite (`es_core::conformance`, feature `conformance`) as the
+/// DynamoDB store. Clones share the same data.
 ///
 /// ```
 /// let store = es_core::MemoryStore::new();

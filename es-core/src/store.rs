@@ -141,7 +141,8 @@ pub enum Committed {
 /// `es::dynamo::DynamoStore`.
 ///
 /// Stores are cheap handles (clone them freely) and must be safe to share
-/// between tasks. Every store passes the [conformance suite](crate::conformance).
+/// between tasks. Every store passes the conformance suite
+/// (`es_core::conformance`, behind the `conformance` feature).
 pub trait EventStore: Clone + Send + Sync + 'static {
     /// The store's native encoding of a payload: a JSON value in memory, a
     /// DynamoDB map in DynamoDB.
