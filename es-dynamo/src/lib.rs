@@ -2,23 +2,39 @@
 //! layout, so that TypeScript services on castore and Rust services on es can
 //! share one table.
 //!
-//! Users reach it as `es::dynamo::DynamoStore` (feature `dynamo`).
+//! Users reach it as `es::dynamo::DynamoStore` (feature `dynamo` of `es`),
+//! with aggregates defined as usual:
 //!
 //! ```no_run
-//! use aws_config::BehaviorVersion;
-//! use es_core::{conformance::model::*, AggregateExt};
-//! use es_dynamo::{DynamoStore, Layout};
+//! use es::dynamo::{DynamoStore, Layout};
+//! use es::prelude::*;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Event, Serialize, Deserialize, Clone, Debug)]
+//! pub struct Restocked { pub amount: u32 }
+//!
+//! #[derive(Aggregate, Serialize, Deserialize, Clone, Debug, Default)]
+//! pub struct Product { pub on_hand: u32 }
+//!
+//! #[es::handlers]
+//! impl Product {
+//!     #[on(Restocked)]
+//!     fn restocked(&mut self, e: &Restocked) {
+//!         self.on_hand += e.amount;
+//!     }
+//! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! let config = aws_config::load_defaults(BehaviorVersion::latest()).await;
+//! let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
 //! let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), "events");
-//! let mut product = Product::load(&store, "sku-1").await?;   // one consistent Query
-//! product.commit(Restocked { amount: 10 }).await?;             // one conditional PutItem
+//! let mut product = Product::load(&store, "sku-1").await?; // one consistent Query
+//! product.commit(Restocked { amount: 10 }).await?;          // one conditional PutItem
 //!
 //! // A table made from castore's older, table-per-event-store definitions:
 //! let legacy = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), "products")
 //!     .with_layout(Layout::TablePerAggregate);
-//! # let _ = legacy;
+//! let product = Product::load(&legacy, "sku-1").await?;
+//! # let _ = product;
 //! # Ok(()) }
 //! ```
 //!

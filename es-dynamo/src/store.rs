@@ -26,8 +26,18 @@ use crate::payload;
 /// Clones are cheap and share the client and the [`Stats`].
 ///
 /// ```no_run
-/// use es_core::{conformance::model::*, AggregateExt, EventStore};
-/// use es_dynamo::DynamoStore;
+/// use es::dynamo::DynamoStore;
+/// use es::prelude::*;
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Event, Serialize, Deserialize, Clone, Debug)]
+/// # pub struct Restocked { pub amount: u32 }
+/// # #[derive(Aggregate, Serialize, Deserialize, Clone, Debug, Default)]
+/// # pub struct Product { pub on_hand: u32 }
+/// # #[es::handlers]
+/// # impl Product {
+/// #     #[on(Restocked)]
+/// #     fn restocked(&mut self, e: &Restocked) { self.on_hand += e.amount; }
+/// # }
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 /// // The AWS config chain; AWS_ENDPOINT_URL_DYNAMODB points it at DynamoDB Local.

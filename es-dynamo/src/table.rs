@@ -30,8 +30,8 @@ impl DynamoStore {
     /// Fails if the table exists; [`DynamoStore::ensure_table`] does not.
     ///
     /// ```no_run
-    /// # async fn run() -> Result<(), es_core::Error> {
-    /// let store = es_dynamo::DynamoStore::from_env("events").await;
+    /// # async fn run() -> Result<(), es::Error> {
+    /// let store = es::dynamo::DynamoStore::from_env("events").await;
     /// store.create_table().await?;
     /// # Ok(()) }
     /// ```
