@@ -6,8 +6,12 @@
 //! request names, so a forged cursor can only move within what the caller may
 //! already read.
 
+use es_core::limits::MAX_ID_BYTES;
 use es_core::store::Cursor;
 use es_core::{Error, StoreError};
+
+/// DynamoDB's limit on a sort key, such as the index's `timestamp`, in bytes.
+const MAX_SORT_KEY_BYTES: usize = 1024;
 
 /// The cursor after an event page: the last version returned.
 pub(crate) fn from_version(version: u64) -> Cursor {
@@ -41,6 +45,11 @@ pub(crate) fn to_initial(cursor: &Cursor) -> Result<(String, String), Error> {
             return None;
         }
         let (timestamp, id) = rest.split_at(len);
+        // Nothing DynamoDB could hold: a sort key is at most 1024 bytes, and
+        // so is an id. Refused here rather than by DynamoDB, after a request.
+        if timestamp.len() > MAX_SORT_KEY_BYTES || id.len() > MAX_ID_BYTES {
+            return None;
+        }
         Some((timestamp.to_owned(), id.to_owned()))
     };
     parse().ok_or_else(|| invalid("Query", cursor))
@@ -97,8 +106,19 @@ mod tests {
             "2.é",
             "24.2026-11-22T05:07:54.123Z",
             "not a cursor ☃",
+            "18446744073709551616.x",
+            "99999999999999999999999999.x",
         ] {
             assert!(to_initial(&Cursor(bad.into())).is_err(), "{bad:?}");
+        }
+        let t = "2026-11-22T05:07:54.123Z";
+        let longest = from_initial(t, &"x".repeat(MAX_ID_BYTES));
+        assert!(to_initial(&longest).is_ok());
+        for too_long in [
+            from_initial(t, &"x".repeat(MAX_ID_BYTES + 1)),
+            from_initial(&"t".repeat(MAX_SORT_KEY_BYTES + 1), "x"),
+        ] {
+            assert!(to_initial(&too_long).is_err(), "{:.40}", too_long.0);
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, ReturnConsumedCapacity};
-use es_core::limits::{check_id, check_name, stream_key};
+use es_core::limits::{check_id, check_idempotency_key, check_name, stream_key};
 use es_core::stats::capacity;
 use es_core::store::{CommandRecord, Cursor, Direction, Page, ReadRequest, StoredEvent};
 use es_core::{Error, EventStore};
@@ -27,11 +27,15 @@ impl DynamoStore {
         check_id(request.aggregate, request.id)?;
         let key = self.layout().key(request.aggregate, request.id);
         let name = stream_key(request.aggregate, request.id);
-        // The read starts after both `after` and the cursor: `hydrate` moves
-        // `after` up to the cursor as it applies pages. DynamoDB refuses an
-        // ExclusiveStartKey outside the key condition, so a cursor at or
-        // below `after` is dropped going forward, and ends the read going
-        // backward (nothing is left between it and `after`).
+        // The read starts after both `after` and the cursor. Callers page
+        // with `after` fixed and the cursor moving on (`Root::hydrate` keeps
+        // `after` at the version it started from), so going forward a cursor
+        // this store handed out is above `after`. A cursor is only checked
+        // for its shape, though, so it may come back at or below `after`,
+        // and DynamoDB refuses an ExclusiveStartKey outside the key
+        // condition: such a cursor is dropped going forward (the condition
+        // alone starts after `after`), and ends the read going backward
+        // (nothing is left between it and `after`).
         let start = match &request.cursor {
             None => None,
             Some(c) => {
@@ -172,6 +176,7 @@ impl DynamoStore {
     /// The command record of idempotency key `key`, expired or not: one
     /// consistent GetItem.
     pub(crate) async fn command_record(&self, key: &str) -> Result<Option<CommandRecord>, Error> {
+        check_idempotency_key(key)?;
         let stored = command_key(key);
         let span = trace::request(self.table(), "GetItem", "$command", key);
         let sent = self

@@ -28,7 +28,7 @@ use crate::layout::attributes::{AGGREGATE_ID, TIMESTAMP, VERSION};
 ///     ("version".to_owned(), AttributeValue::N("1".into())),
 /// ]);
 /// // 11 + 13 for the key, 7 + 2 for the version: 1 byte per two digits, plus 1.
-/// assert_eq!(es_dynamo::item_size(&item), 33);
+/// assert_eq!(es::dynamo::item_size(&item), 33);
 /// ```
 pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
     item.iter()
@@ -80,31 +80,44 @@ pub(crate) fn number_size(n: &str) -> usize {
         Some(rest) => (true, rest),
         None => (false, n.strip_prefix('+').unwrap_or(n)),
     };
-    let (mantissa, exponent) = match n.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.parse::<i64>().unwrap_or(0)),
-        None => (n, 0),
-    };
+    let (mantissa, exponent) = n.split_once(['e', 'E']).unwrap_or((n, ""));
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    // The value is 0.{digits} × 10^point.
+    // The value is 0.{digits} × 10^point, where point = int.len() + exponent
+    // - leading zeros. Only the parity of `point` matters, so it is computed
+    // modulo 2: no exponent, however long or extreme, can overflow.
     let mut digits: Vec<u8> = int
         .bytes()
         .chain(frac.bytes())
         .filter(u8::is_ascii_digit)
         .collect();
-    let mut point = int.len() as i64 + exponent;
     let leading = digits.iter().take_while(|&&d| d == b'0').count();
     digits.drain(..leading);
-    point -= leading as i64;
     while digits.last() == Some(&b'0') {
         digits.pop();
     }
     if digits.is_empty() {
         return 1; // zero
     }
+    let odd_point = (int.len() % 2 == 1) ^ exponent_is_odd(exponent) ^ (leading % 2 == 1);
     // Pairs start at the decimal point: an odd number of integer digits
     // leaves the first pair half empty.
-    let len = digits.len() + usize::from(point.rem_euclid(2) == 1);
+    let len = digits.len() + usize::from(odd_point);
     len.div_ceil(2) + 1 + usize::from(negative)
+}
+
+/// Whether a number's exponent (`"7"`, `"+12"`, `"-9223372036854775809"`) is
+/// odd, from its last digit, so that any length of exponent is fine. An
+/// exponent that is not a signed run of digits counts as 0, like a missing one:
+/// DynamoDB never returns such a number, and refuses to store one.
+fn exponent_is_odd(exponent: &str) -> bool {
+    let digits = exponent
+        .strip_prefix(['+', '-'])
+        .unwrap_or(exponent)
+        .as_bytes();
+    match digits.last() {
+        Some(last) if digits.iter().all(u8::is_ascii_digit) => last % 2 == 1,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -131,10 +144,59 @@ mod tests {
             ("1E+5", 2),
             ("1.5e-7", 2),
             ("12345678901234567890", 11),
+            ("1.5E-7", 2),
+            ("15e-8", 2),
+            ("1.5e+1", 2),
+            ("1.5e1", 2),
         ];
         for (n, size) in cases {
             assert_eq!(number_size(n), size, "{n}");
         }
+    }
+
+    #[test]
+    fn extreme_or_malformed_numbers_never_panic() {
+        // Exponents at and past the ends of i64, which an item read back from
+        // the table or built by a caller may hold: the sizes are still the
+        // digit pairs, with the point's parity taken from the exponent.
+        let cases = [
+            ("1e9223372036854775807", 2),
+            ("12e9223372036854775807", 3),
+            ("-1e-9223372036854775808", 3),
+            ("-12e-9223372036854775808", 3),
+            ("99999999999999999999e9223372036854775807", 12),
+            ("1e99999999999999999999999999999999999999", 2),
+            ("1e-99999999999999999999999999999999999999", 2),
+            ("1e+9223372036854775807", 2),
+        ];
+        for (n, size) in cases {
+            assert_eq!(number_size(n), size, "{n}");
+        }
+        let long_int = "9".repeat(10_000);
+        assert_eq!(
+            number_size(&format!("{long_int}e9223372036854775807")),
+            5002
+        );
+        assert_eq!(
+            number_size(&format!("-0.{long_int}E-9223372036854775808")),
+            5002
+        );
+        for junk in [
+            "", "-", "+", "e", "E5", "1e", "1e+", "1e-", "1ex", "--1", ".", "1.2.3", "☃", "1e☃",
+        ] {
+            let _ = number_size(junk);
+        }
+        let item = HashMap::from([
+            (
+                "n".to_owned(),
+                AttributeValue::N("1e9223372036854775807".into()),
+            ),
+            (
+                "ns".to_owned(),
+                AttributeValue::Ns(vec!["-1e-9223372036854775808".into()]),
+            ),
+        ]);
+        assert_eq!(item_size(&item), 1 + 2 + 2 + 3);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Put, ReturnConsumedCapacity,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
-use es_core::limits::{check_id, check_name, check_write};
+use es_core::limits::{check_id, check_idempotency_key, check_name, check_write};
 use es_core::stats::capacity;
 use es_core::store::{CommandRecord, Commit, Committed};
 use es_core::{Error, EventStore, StoreError};
@@ -18,13 +18,9 @@ use tracing::Instrument;
 use crate::errors::{store_error, TRANSIENT_REASONS};
 use crate::item::{self, Item};
 use crate::layout::attributes::*;
-use crate::layout::command_key;
 use crate::read::units_of;
 use crate::size::{index_entry_size, item_size};
 use crate::{trace, DynamoStore};
-
-/// DynamoDB's limit on a partition key, in bytes.
-const MAX_KEY_BYTES: usize = 2048;
 
 /// One event item, ready to send.
 struct EventPut {
@@ -83,7 +79,14 @@ impl DynamoStore {
             }
             first.get_or_insert((append.aggregate, append.id.clone()));
             for (n, event) in append.events.into_iter().enumerate() {
-                let version = append.expected + 1 + n as u64;
+                // `expected` comes from the caller: near u64::MAX there is no
+                // next version, and wrapping round would write version 0 or 1.
+                let version = next_version(append.expected, n).ok_or_else(|| {
+                    invalid(format!(
+                        "{} {:?}: event {n} would have a version past u64::MAX (the append expects version {})",
+                        append.aggregate, append.id, append.expected
+                    ))
+                })?;
                 if event.version != version {
                     return Err(invalid(format!(
                         "{key:?}: event {n} has version {}, not {version}",
@@ -191,7 +194,8 @@ impl DynamoStore {
             command,
             exact_conflict,
         } = plan;
-        let items = (events.len() + usize::from(command.is_some())) as u64;
+        let count = events.len() + usize::from(command.is_some());
+        let items = u64::try_from(count).unwrap_or(u64::MAX);
         // DynamoDB Local misreports multi-item transactions, so the cost is
         // always DynamoDB's formula: 2 WCU per KB of each item, plus the
         // standard write of each initial event's index entry when it lands.
@@ -212,7 +216,7 @@ impl DynamoStore {
             first_id,
         );
 
-        let mut requests = Vec::with_capacity(items as usize);
+        let mut requests = Vec::with_capacity(count);
         let mut command_key = None;
         if let Some(CommandPut { key, item, .. }) = command {
             let put = Put::builder()
@@ -360,15 +364,16 @@ impl DynamoStore {
     }
 }
 
+/// The version of event `n` (0-based) of an append after `expected`, or
+/// `None` past u64::MAX.
+fn next_version(expected: u64, n: usize) -> Option<u64> {
+    expected.checked_add(1)?.checked_add(u64::try_from(n).ok()?)
+}
+
 fn command_put(record: &CommandRecord) -> Result<CommandPut, Error> {
-    let stored = command_key(&record.key);
-    if record.key.is_empty() || stored.len() > MAX_KEY_BYTES {
-        return Err(invalid(format!(
-            "an idempotency key must be 1 to {} bytes, not {}",
-            MAX_KEY_BYTES - command_key("").len(),
-            record.key.len()
-        )));
-    }
+    // 1 to 1024 bytes, so that `$command#{key}` stays well within DynamoDB's
+    // 2048-byte partition key.
+    check_idempotency_key(&record.key)?;
     let item = item::command_item(record);
     Ok(CommandPut {
         key: record.key.clone(),
@@ -379,4 +384,111 @@ fn command_put(record: &CommandRecord) -> Result<CommandPut, Error> {
 
 fn invalid(message: String) -> Error {
     StoreError::permanent("commit", message).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_past_u64_max_do_not_exist() {
+        assert_eq!(next_version(0, 0), Some(1));
+        assert_eq!(next_version(7, 2), Some(10));
+        assert_eq!(next_version(u64::MAX - 2, 1), Some(u64::MAX));
+        assert_eq!(next_version(u64::MAX - 1, 1), None);
+        assert_eq!(next_version(u64::MAX, 0), None);
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(next_version(0, usize::MAX), None);
+    }
+
+    /// A store whose client is never used: `plan` sends nothing.
+    fn offline_store() -> DynamoStore {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .build();
+        DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "events")
+    }
+
+    fn event(version: u64) -> es_core::store::StoredEvent<AttributeValue> {
+        es_core::store::StoredEvent {
+            version,
+            name: "Restocked".into(),
+            schema: 1,
+            timestamp: "2026-11-22T05:07:54.123Z".into(),
+            payload: None,
+            metadata: None,
+            snapshot: None,
+        }
+    }
+
+    fn commit(expected: u64, versions: &[u64]) -> Commit<AttributeValue> {
+        Commit {
+            appends: vec![es_core::store::Append {
+                aggregate: "Product",
+                id: "sku-1".into(),
+                expected,
+                events: versions.iter().map(|&v| event(v)).collect(),
+            }],
+            command: None,
+            exact_conflict: true,
+        }
+    }
+
+    #[test]
+    fn an_append_past_u64_max_is_a_permanent_error_naming_the_aggregate() {
+        let store = offline_store();
+        for (expected, versions) in [
+            (u64::MAX, &[0][..]),
+            (u64::MAX, &[1][..]),
+            (u64::MAX - 1, &[u64::MAX, 0][..]),
+        ] {
+            let Err(err) = store.plan(commit(expected, versions)) else {
+                panic!("expected {expected}: planned");
+            };
+            assert!(
+                matches!(&err, Error::Store(e) if !e.is_retryable()),
+                "{err:?}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains("Product \"sku-1\"") && text.contains("u64::MAX"),
+                "{text}"
+            );
+        }
+        // The last version there is can still be planned.
+        let plan = store
+            .plan(commit(u64::MAX - 1, &[u64::MAX]))
+            .expect("version u64::MAX");
+        assert_eq!(
+            plan.events[0].item.get(VERSION),
+            Some(&AttributeValue::N(u64::MAX.to_string()))
+        );
+    }
+
+    #[test]
+    fn idempotency_keys_are_checked_like_ids() {
+        let store = offline_store();
+        for key in [String::new(), "k".repeat(1025)] {
+            let mut bad = commit(0, &[1]);
+            bad.command = Some(CommandRecord {
+                key: key.clone(),
+                outcome: vec![("Product".into(), "sku-1".into(), 1)],
+                expires_at: 1_800_000_000,
+            });
+            let Err(err) = store.plan(bad) else {
+                panic!("a key of {} bytes: planned", key.len());
+            };
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidId {
+                        aggregate: "$command",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+        }
+    }
 }

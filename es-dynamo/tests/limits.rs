@@ -170,6 +170,65 @@ async fn the_store_itself_refuses_invalid_commits() {
         .expect_err("a version gap");
     assert!(matches!(err, Error::Store(_)), "got {err:?}");
 
+    // No version follows u64::MAX: the whole commit is refused, naming the
+    // aggregate, rather than wrapping round to version 0 or 1.
+    for expected in [u64::MAX, u64::MAX - 1] {
+        let mut last = append(
+            &store,
+            "Product",
+            "max",
+            0,
+            &[Restocked { amount: 1 }, Restocked { amount: 1 }],
+        );
+        last.expected = expected;
+        // The last version there is: only the event after it has none.
+        last.events[0].version = u64::MAX;
+        let err = store
+            .commit(commit(vec![one("Product", "a"), last]))
+            .await
+            .expect_err("a version past u64::MAX");
+        assert!(
+            matches!(&err, Error::Store(e) if !e.is_retryable())
+                && err.to_string().contains("Product \"max\"")
+                && err.to_string().contains("u64::MAX"),
+            "expected {expected}: got {err:?}"
+        );
+    }
+
+    // Idempotency keys are checked like ids, by lookups and commits alike.
+    for key in [String::new(), "k".repeat(1025)] {
+        let err = store.command(&key).await.expect_err("an invalid key");
+        assert!(
+            matches!(
+                err,
+                Error::InvalidId {
+                    aggregate: "$command",
+                    ..
+                }
+            ),
+            "command() of a {}-byte key: got {err:?}",
+            key.len()
+        );
+        let mut with_record = commit(vec![one("Product", "a")]);
+        with_record.command = Some(es_core::store::CommandRecord {
+            key: key.clone(),
+            outcome: vec![("Product".into(), "a".into(), 1)],
+            expires_at: es_core::time::now_secs() + 60,
+        });
+        let err = store.commit(with_record).await.expect_err("an invalid key");
+        assert!(
+            matches!(
+                err,
+                Error::InvalidId {
+                    aggregate: "$command",
+                    ..
+                }
+            ),
+            "a commit with a {}-byte key: got {err:?}",
+            key.len()
+        );
+    }
+
     // A valid append beside an oversized one: the whole commit is refused.
     let big = append(
         &store,
