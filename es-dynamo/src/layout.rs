@@ -46,7 +46,7 @@ use attributes::*;
 /// How aggregates map onto the table. Both layouts are castore's.
 ///
 /// ```
-/// use es_dynamo::Layout;
+/// use es::dynamo::Layout;
 /// assert_eq!(Layout::default(), Layout::SingleTable);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -61,6 +61,29 @@ pub enum Layout {
     /// per aggregate type, keyed by the bare id, with the `initialEvents`
     /// index on `isInitialEvent` (N, 1 on version 1) and `timestamp` (S).
     /// Use one store, on its own table, for each aggregate type.
+    ///
+    /// The conformance suite runs on this layout too, and every check holds
+    /// but one, for a reason inherent to the layout rather than to es: an
+    /// item names no aggregate type (no `Name#` prefix, no `eventStoreId`),
+    /// and the index is keyed on `isInitialEvent` alone. So on a table that
+    /// holds more than one aggregate type:
+    ///
+    /// - `list_ids` of any type lists the ids of every aggregate in the
+    ///   table, since nothing in the index tells the types apart (the check
+    ///   `list_ids_pages_through_every_id` asserts the opposite, and is the
+    ///   one skipped), and `find_all` then loads each as that type, failing
+    ///   on the first event of another;
+    /// - two aggregates of different types with the same id share one key,
+    ///   so one history: each one's commits conflict with the other's, and a
+    ///   load meets the other type's events;
+    /// - a single commit to both is refused, as an aggregate appearing twice.
+    ///
+    /// castore never mixes types in such a table (one table per event store),
+    /// and neither should es. What does hold here as in the single-table
+    /// layout: paging, conditional and transactional commits, snapshots, odd
+    /// ids, limits, cursors, and command records (stored under
+    /// `$command#{key}` at version 0, below every event, and never in the
+    /// index).
     TablePerAggregate,
 }
 
