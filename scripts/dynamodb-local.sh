@@ -20,6 +20,10 @@
 #
 # Everything except the `export` lines of `start` goes to stderr, so that
 # `eval "$(... start)"` only ever sees shell code.
+#
+# DynamoDB Local listens on 127.0.0.1 only, through a small launcher (see
+# write_launcher); when the JVM cannot run it, on all interfaces, and the
+# script says so when it starts.
 set -euo pipefail
 
 # Pinned so every machine and CI run tests against the same emulator.
@@ -180,6 +184,74 @@ stop_pid() {
     wait "$pid" 2>/dev/null || true
 }
 
+# --- the loopback launcher -------------------------------------------------------
+#
+# DynamoDB Local has no option for its listen address (see `-help`): its
+# DynamoDBProxyServer makes its Jetty server with `new Server(port)`, whose
+# ServerConnector has no host and so binds the wildcard address, and neither
+# Jetty 12 nor the JVM reads a system property that changes that (checked in
+# the bytecode of DynamoDB Local 3.3.1 and Jetty 12.1; -Djava.net.preferIPv4Stack
+# only trades [::] for 0.0.0.0). So the script starts it through this
+# launcher instead: it builds the server as DynamoDB Local's own main does
+# (ServerRunner.createServerFromCommandLineArgs, minus the telemetry setup,
+# so nothing is ever sent), sets the host of the server's connector to
+# 127.0.0.1, and starts it. It runs as a single-file source program (JEP 330),
+# which needs the JVM's jdk.compiler module: Debian's openjdk-17-jre-headless
+# and every JDK have it; a JRE without it falls back to binding all
+# interfaces. If DynamoDB Local's internals ever change, the launcher says so
+# in the log and binds all interfaces rather than failing.
+
+LAUNCHER_NAME="EsLoopbackDynamoDBLocal.java"
+LOOPBACK_MARK="es-loopback: listening on 127.0.0.1 only"
+
+launcher_source() {
+    cat <<EOF
+// Written by scripts/dynamodb-local.sh: starts DynamoDB Local listening on
+// 127.0.0.1 only. Run as a single-file source program with DynamoDBLocal.jar
+// on the class path and DynamoDB Local's own arguments.
+import java.lang.reflect.Field;
+import org.eclipse.jetty.server.Connector;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import software.amazon.dynamodb.services.local.main.ServerRunner;
+import software.amazon.dynamodb.services.local.server.DynamoDBProxyServer;
+
+public class EsLoopbackDynamoDBLocal {
+    public static void main(String[] args) throws Exception {
+        DynamoDBProxyServer proxy = ServerRunner.createServerFromCommandLineArgs(args);
+        String outcome = "$LOOPBACK_MARK";
+        try {
+            Field field = DynamoDBProxyServer.class.getDeclaredField("server");
+            field.setAccessible(true);
+            Connector[] connectors = ((Server) field.get(proxy)).getConnectors();
+            if (connectors.length == 0) {
+                throw new IllegalStateException("the server has no connector");
+            }
+            for (Connector connector : connectors) {
+                ((ServerConnector) connector).setHost("127.0.0.1");
+            }
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            outcome = "es-loopback: could not restrict the listen address (" + e + ")";
+        }
+        System.err.println(outcome);
+        proxy.start();
+    }
+}
+EOF
+}
+
+# Writes the launcher into the state dir (git-ignored; the shared cache stays
+# untouched), atomically, so concurrent runs sharing the dir never see half a
+# file. Fails when this JVM cannot run source files.
+write_launcher() {
+    "$JAVA" --list-modules 2>/dev/null | grep '^jdk\.compiler@' >/dev/null || return 1
+    mkdir -p "$STATE_DIR"
+    local tmp
+    tmp="$(mktemp "$STATE_DIR/.launcher.XXXXXX")"
+    launcher_source >"$tmp"
+    mv -f "$tmp" "$STATE_DIR/$LAUNCHER_NAME"
+}
+
 free_port() {
     if command -v python3 >/dev/null 2>&1; then
         # Ask the kernel for an unused port. There is a small window before
@@ -214,28 +286,39 @@ list_tables() {
 
 # Start the server in the background, logging to $1; set DDB_PID and DDB_PORT.
 start_server() {
-    local logfile="$1" attempt start_s t0
+    local logfile="$1" attempt start_s t0 main why
     mkdir -p "$STATE_DIR"
     start_s=$SECONDS
     t0="$(date +%s%N)" # for the log line only; $SECONDS is too coarse
+    # What to run: the loopback launcher with DynamoDBLocal.jar on its class
+    # path, or the jar itself (all interfaces) when this JVM cannot run it.
+    if write_launcher; then
+        main=(-cp "$JAR" "$LAUNCHER_NAME")
+    else
+        main=(-jar "$JAR")
+        why="this JVM has no jdk.compiler module to run the loopback launcher"
+    fi
     for attempt in 1 2 3; do
         DDB_PORT="${ES_DYNAMODB_PORT:-$(free_port)}"
         local jar_dir
         jar_dir="$(dirname "$JAR")"
         log "starting DynamoDB Local on port $DDB_PORT (log: $logfile)"
-        # Absolute paths, so the cwd can be the state dir: nothing is ever
-        # written into the shared cache. DynamoDB Local has no option to pick
-        # the listen address; it binds all interfaces on this port, so we
-        # only ever talk to it, and advertise it, on 127.0.0.1. stdin/stdout
-        # are detached so `$(... start)` returns while it keeps running.
+        # The cwd is the state dir, which holds the launcher, so nothing is
+        # ever written into the shared cache. Clients only ever talk to it,
+        # and the exports advertise it, on 127.0.0.1. stdin/stdout are
+        # detached so `$(... start)` returns while it keeps running.
         (cd "$STATE_DIR" && exec "$JAVA" -Djava.library.path="$jar_dir/DynamoDBLocal_lib" \
-            -jar "$JAR" -inMemory -port "$DDB_PORT" -disableTelemetry) \
+            "${main[@]}" -inMemory -port "$DDB_PORT" -disableTelemetry) \
             </dev/null >"$logfile" 2>&1 &
         DDB_PID=$!
         while ((SECONDS - start_s < READY_TIMEOUT)); do
             if list_tables "$DDB_PORT"; then
                 local ms=$((($(date +%s%N) - t0) / 1000000))
                 log "ready on port $DDB_PORT (pid $DDB_PID) after $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s"
+                if ! grep -qxF "$LOOPBACK_MARK" "$logfile"; then
+                    [[ -n "${why:-}" ]] || why="$(grep -m1 '^es-loopback: ' "$logfile" || echo "the loopback launcher said nothing")"
+                    log "note: DynamoDB Local listens on all interfaces on port $DDB_PORT, not only 127.0.0.1: $why"
+                fi
                 return 0
             fi
             is_alive "$DDB_PID" || break
