@@ -64,12 +64,21 @@ macro_rules! checks {
         /// With `run_if = <bool expr>`, a check whose condition is false
         /// returns at once, printing why; use it for stores that need a
         /// server the developer may not have started.
+        ///
+        /// With `skip = [<check names>]`, those checks return at once,
+        /// printing that they do not hold for this store; say why at the call
+        /// site. A generated test, `conformance_skips_name_real_checks`,
+        /// fails if a name is not a check, so a renamed check is not skipped
+        /// by accident.
         #[macro_export]
         macro_rules! conformance_tests {
             ($factory:expr) => {
-                $crate::conformance_tests!($factory, run_if = true);
+                $crate::conformance_tests!($factory, run_if = true, skip = []);
             };
             ($factory:expr, run_if = $cond:expr) => {
+                $crate::conformance_tests!($factory, run_if = $cond, skip = []);
+            };
+            ($factory:expr, run_if = $cond:expr, skip = $skip:expr) => {
                 $(
                     $(#[doc = $doc])*
                     #[test]
@@ -78,12 +87,28 @@ macro_rules! checks {
                             eprintln!("skipped: {}", stringify!($cond));
                             return;
                         }
+                        let skip: &[&str] = &$skip;
+                        if skip.contains(&stringify!($name)) {
+                            eprintln!("skipped: {} does not hold for this store", stringify!($name));
+                            return;
+                        }
                         $crate::conformance::block_on(async {
                             let store = $factory.await;
                             $crate::conformance::$name(&store).await
                         })
                     }
                 )*
+
+                #[test]
+                fn conformance_skips_name_real_checks() {
+                    let skip: &[&str] = &$skip;
+                    for name in skip {
+                        assert!(
+                            $crate::conformance::CHECKS.contains(name),
+                            "skip names {name:?}, which is not a conformance check"
+                        );
+                    }
+                }
             };
         }
     };
