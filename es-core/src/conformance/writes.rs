@@ -9,7 +9,7 @@ use crate::error::{Error, Limit};
 use crate::limits::MAX_ITEM_BYTES;
 use crate::ops::AggregateExt;
 use crate::root::Root;
-use crate::store::{CommandRecord, Commit, Committed, EventStore};
+use crate::store::{Append, CommandRecord, Commit, Committed, EventStore};
 use crate::transaction::Transaction;
 
 /// See [`CHECKS`](super::CHECKS).
@@ -60,20 +60,7 @@ pub async fn stale_commit_conflicts<S: EventStore>(store: &S) {
         .commit(Restocked { amount: 10 })
         .await
         .expect_err("a stale commit must fail");
-    match err {
-        Error::Conflict {
-            aggregate,
-            id: got,
-            expected,
-            actual,
-        } => {
-            assert_eq!(
-                (aggregate, got.as_str(), expected, actual),
-                ("Product", id.as_str(), 1, 2)
-            );
-        }
-        other => panic!("expected Conflict, got {other:?}"),
-    }
+    assert_eq!(conflict(err), ("Product", id.clone(), 1, 2));
     assert_eq!(
         (b.version(), b.on_hand),
         (1, 3),
@@ -88,33 +75,17 @@ pub async fn stale_commit_conflicts<S: EventStore>(store: &S) {
     // its version lies between `expected + 1` and the store's; still nothing
     // is written.
     a.commit(Restocked { amount: 1 }).await.expect("commit");
-    let append = b
-        .stage(&[Restocked { amount: 10 }.into()])
-        .expect("stage")
-        .append;
     let err = store
         .commit(Commit {
-            appends: vec![append],
+            appends: vec![restock(&b)],
             command: None,
             exact_conflict: false,
         })
         .await
         .expect_err("a stale commit must fail");
-    match err {
-        Error::Conflict {
-            aggregate,
-            id: got,
-            expected,
-            actual,
-        } => {
-            assert_eq!(
-                (aggregate, got.as_str(), expected),
-                ("Product", id.as_str(), 1)
-            );
-            assert!((2..=3).contains(&actual), "actual {actual} is not in 2..=3");
-        }
-        other => panic!("expected Conflict, got {other:?}"),
-    }
+    let (aggregate, got, expected, actual) = conflict(err);
+    assert_eq!((aggregate, got, expected), ("Product", id.clone(), 1));
+    assert!((2..=3).contains(&actual), "actual {actual} is not in 2..=3");
     assert_eq!(versions_of(store, &id).await, vec![1, 2, 3]);
     assert_eq!(b.hydrate().await.expect("hydrate"), 2);
     assert_eq!(
@@ -425,30 +396,14 @@ pub async fn command_records_make_commits_idempotent<S: EventStore>(store: &S) {
         outcome: vec![("Product".to_owned(), id.clone(), last)],
         expires_at,
     };
-    let append = p
-        .stage(&[Restocked { amount: 1 }.into()])
-        .expect("stage")
-        .append;
-    let first = store
-        .commit(Commit {
-            appends: vec![append],
-            command: Some(record(1)),
-            exact_conflict: true,
-        })
+    let append = restock(&p);
+    let first = commit_raw(store, append, Some(record(1)))
         .await
         .expect("first commit");
     assert_eq!(first, Committed::Written);
     let p = Product::load(store, &id).await.expect("load");
-    let append = p
-        .stage(&[Restocked { amount: 1 }.into()])
-        .expect("stage")
-        .append;
-    let second = store
-        .commit(Commit {
-            appends: vec![append],
-            command: Some(record(2)),
-            exact_conflict: true,
-        })
+    let append = restock(&p);
+    let second = commit_raw(store, append, Some(record(2)))
         .await
         .expect("second commit");
     assert_eq!(
@@ -472,19 +427,14 @@ pub async fn command_records_make_commits_idempotent<S: EventStore>(store: &S) {
 pub async fn appends_are_conditional_on_their_own_versions<S: EventStore>(store: &S) {
     let id = unique("gap");
     let p = Product::load(store, &id).await.expect("load");
-    let staged = p.stage(&[Restocked { amount: 1 }.into()]).expect("stage");
+    let first = restock(&p);
     // As DynamoDB's condition is on each new item alone, a store writes an
     // append past the end, leaving a gap. `Root` never asks for one; a load
     // then refuses the history instead of skipping the missing versions.
-    let mut past_the_end = staged.append.clone();
+    let mut past_the_end = first.clone();
     past_the_end.expected = 3;
     past_the_end.events[0].version = 4;
-    store
-        .commit(Commit {
-            appends: vec![past_the_end],
-            command: None,
-            exact_conflict: true,
-        })
+    commit_raw(store, past_the_end, None)
         .await
         .expect("an append whose own version is free is written");
     let err = Product::load(store, &id)
@@ -495,31 +445,16 @@ pub async fn appends_are_conditional_on_their_own_versions<S: EventStore>(store:
         "got {err:?}"
     );
     // The first free version is taken by nobody else's condition either.
-    store
-        .commit(Commit {
-            appends: vec![staged.append.clone()],
-            command: None,
-            exact_conflict: true,
-        })
+    commit_raw(store, first, None)
         .await
         .expect("version 1 is free");
     assert_eq!(versions_of(store, &id).await, vec![1, 4]);
 
     // No version follows u64::MAX: refused, never wrapped round to 0 or 1.
     let id = unique("overflow");
-    let mut overflow = Product::load(store, &id)
-        .await
-        .expect("load")
-        .stage(&[Restocked { amount: 1 }.into()])
-        .expect("stage")
-        .append;
+    let mut overflow = restock(&Product::load(store, &id).await.expect("load"));
     overflow.expected = u64::MAX;
-    let err = store
-        .commit(Commit {
-            appends: vec![overflow],
-            command: None,
-            exact_conflict: true,
-        })
+    let err = commit_raw(store, overflow, None)
         .await
         .expect_err("no version follows u64::MAX");
     assert!(
@@ -615,21 +550,17 @@ pub async fn invalid_input_is_refused_everywhere<S: EventStore>(store: &S) {
             "command of a {}-byte key",
             key.len()
         );
-        let append = p
-            .stage(&[Restocked { amount: 1 }.into()])
-            .expect("stage")
-            .append;
-        let committed = store
-            .commit(Commit {
-                appends: vec![append],
-                command: Some(CommandRecord {
-                    key: key.clone(),
-                    outcome: vec![("Product".to_owned(), id.clone(), 1)],
-                    expires_at: crate::time::now_secs() + 60,
-                }),
-                exact_conflict: true,
-            })
-            .await;
+        let append = restock(&p);
+        let committed = commit_raw(
+            store,
+            append,
+            Some(CommandRecord {
+                key: key.clone(),
+                outcome: vec![("Product".to_owned(), id.clone(), 1)],
+                expires_at: crate::time::now_secs() + 60,
+            }),
+        )
+        .await;
         assert!(
             committed.is_err_and(invalid),
             "a commit with a {}-byte key",
@@ -646,4 +577,39 @@ pub async fn invalid_input_is_refused_everywhere<S: EventStore>(store: &S) {
         .await
         .expect("1024 bytes")
         .is_none());
+}
+
+/// One `Restocked` staged on `p`, as a raw append.
+fn restock<S: EventStore>(p: &Root<Product, S>) -> Append<S::Payload> {
+    p.stage(&[Restocked { amount: 1 }.into()])
+        .expect("stage")
+        .append
+}
+
+/// Commits one append straight to the store, past `Root`'s checks.
+async fn commit_raw<S: EventStore>(
+    store: &S,
+    append: Append<S::Payload>,
+    command: Option<CommandRecord>,
+) -> Result<Committed, Error> {
+    store
+        .commit(Commit {
+            appends: vec![append],
+            command,
+            exact_conflict: true,
+        })
+        .await
+}
+
+/// The aggregate, id, expected and actual version of a conflict.
+fn conflict<E: std::fmt::Debug>(err: Error<E>) -> (&'static str, String, u64, u64) {
+    match err {
+        Error::Conflict {
+            aggregate,
+            id,
+            expected,
+            actual,
+        } => (aggregate, id, expected, actual),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
 }
