@@ -14,46 +14,60 @@ macro_rules! command_tests {
     ($store:expr, run_if = $cond:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_buyers_never_oversell() {
-            if $cond {
+            if super::run_or_skip($cond, stringify!($cond)) {
                 super::concurrent_buyers_never_oversell(&$store.await).await
             }
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn duplicate_command_applies_once() {
-            if $cond {
+            if super::run_or_skip($cond, stringify!($cond)) {
                 super::duplicate_command_applies_once(&$store.await).await
             }
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn checkout_is_all_or_nothing() {
-            if $cond {
+            if super::run_or_skip($cond, stringify!($cond)) {
                 super::checkout_is_all_or_nothing(&$store.await).await
             }
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn conflict_retry_reads_only_new_events() {
-            if $cond {
+            if super::run_or_skip($cond, stringify!($cond)) {
                 super::conflict_retry_reads_only_new_events(&$store.await).await
             }
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn oversized_transactions_write_nothing() {
-            if $cond {
+            if super::run_or_skip($cond, stringify!($cond)) {
                 super::oversized_transactions_write_nothing(&$store.await).await
             }
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn rejections_are_not_retried() {
-            if $cond {
+            if super::run_or_skip($cond, stringify!($cond)) {
                 super::rejections_are_not_retried(&$store.await).await
             }
         }
     };
+}
+
+/// Whether a test whose condition is `cond` runs. A test that does not run
+/// says so on stderr, `skipped: <condition>` as `es_core::conformance_tests!`
+/// does, so a run without DynamoDB never looks like a run with it. It writes
+/// to the process's stderr directly: libtest captures `eprintln!` and shows
+/// it only for failing tests, which would hide the skip.
+fn run_or_skip(run: bool, cond: &str) -> bool {
+    if !run {
+        use std::io::Write;
+        let test = std::thread::current().name().unwrap_or("a test").to_owned();
+        let _ = writeln!(std::io::stderr(), "skipped: {test}: {cond} is false");
+    }
+    run
 }
 
 mod memory {
@@ -405,4 +419,204 @@ async fn a_command_without_retries_returns_the_first_conflict() {
         .await
         .expect("second attempt");
     assert_eq!((done.attempts, done.version), (2, 4));
+}
+
+/// How [`Flaky`] fails a transaction.
+#[derive(Clone, Copy, Debug)]
+enum Failure {
+    /// Cancelled before writing, retryably: DynamoDB's `TransactionConflict`
+    /// when concurrent transactions touch the same items, or throttling.
+    Cancelled,
+    /// Written, then reported as a retryable failure: a timeout after
+    /// DynamoDB committed.
+    CommittedThenTimedOut,
+    /// Refused, for good: a missing table or denied access.
+    Denied,
+}
+
+/// A `MemoryStore` whose next transactions (commits to several aggregates)
+/// fail as listed, to test how checkout handles store failures that
+/// `MemoryStore` itself never produces.
+#[derive(Clone)]
+struct Flaky {
+    inner: es::MemoryStore,
+    failures: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Failure>>>,
+    transactions: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl Flaky {
+    fn new(failures: impl IntoIterator<Item = Failure>) -> Self {
+        Flaky {
+            inner: es::MemoryStore::new(),
+            failures: std::sync::Arc::new(std::sync::Mutex::new(failures.into_iter().collect())),
+            transactions: Default::default(),
+        }
+    }
+
+    /// How many transactions were sent, failed or not.
+    fn transactions(&self) -> u32 {
+        self.transactions.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl EventStore for Flaky {
+    type Payload = <es::MemoryStore as EventStore>::Payload;
+
+    fn encode<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<Self::Payload, String> {
+        self.inner.encode(value)
+    }
+
+    fn decode<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, String>
+    where
+        T: for<'de> serde::de::DeserializeSeed<'de, Value = V>,
+    {
+        self.inner.decode(seed, payload)
+    }
+
+    async fn read(
+        &self,
+        request: es::store::ReadRequest<'_>,
+    ) -> Result<es::store::Page<es::store::StoredEvent<Self::Payload>>, Error> {
+        self.inner.read(request).await
+    }
+
+    async fn commit(
+        &self,
+        commit: es::store::Commit<Self::Payload>,
+    ) -> Result<es::store::Committed, Error> {
+        if commit.appends.len() < 2 {
+            return self.inner.commit(commit).await;
+        }
+        self.transactions
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let failure = self.failures.lock().expect("lock").pop_front();
+        let transient = |message| es::StoreError::transient("TransactWriteItems", message);
+        match failure {
+            None => self.inner.commit(commit).await,
+            Some(Failure::Cancelled) => Err(transient("cancelled: TransactionConflict").into()),
+            Some(Failure::CommittedThenTimedOut) => {
+                self.inner.commit(commit).await?;
+                Err(transient("timed out").into())
+            }
+            Some(Failure::Denied) => {
+                Err(es::StoreError::permanent("TransactWriteItems", "access denied").into())
+            }
+        }
+    }
+
+    async fn list_ids(
+        &self,
+        aggregate: &'static str,
+        limit: Option<usize>,
+        cursor: Option<es::store::Cursor>,
+    ) -> Result<es::store::Page<String>, Error> {
+        self.inner.list_ids(aggregate, limit, cursor).await
+    }
+
+    async fn command(&self, key: &str) -> Result<Option<es::store::CommandRecord>, Error> {
+        self.inner.command(key).await
+    }
+
+    fn stats(&self) -> &es::Stats {
+        self.inner.stats()
+    }
+}
+
+/// Products a (5 on hand) and b (5), and an open cart of 2 a and 1 b.
+async fn cart_of_two_lines<S: EventStore>(store: &S) {
+    restocked(store, "a", 5).await;
+    restocked(store, "b", 5).await;
+    let mut cart = Cart::load(store, "cart").await.expect("load");
+    cart.commit_all([
+        ItemAdded {
+            sku: "a".into(),
+            quantity: 2,
+        },
+        ItemAdded {
+            sku: "b".into(),
+            quantity: 1,
+        },
+    ])
+    .await
+    .expect("fill the cart");
+}
+
+/// The (on hand, version) of a and b, and the cart's (checked out, version).
+async fn checkout_state<S: EventStore>(store: &S) -> ((u32, u64), (u32, u64), (bool, u64)) {
+    let a = Product::get(store, "a").await.expect("load");
+    let b = Product::get(store, "b").await.expect("load");
+    let cart = Cart::get(store, "cart").await.expect("load");
+    (
+        (a.on_hand, a.version()),
+        (b.on_hand, b.version()),
+        (cart.checked_out, cart.version()),
+    )
+}
+
+#[tokio::test]
+async fn checkout_retries_a_cancelled_transaction() {
+    let store = Flaky::new([Failure::Cancelled]);
+    cart_of_two_lines(&store).await;
+    let before = store.stats().snapshot();
+    assert_eq!(checkout(&store, "cart", 3).await.expect("checkout"), 2);
+    // The first attempt loads the cart (2 events) and both products (1 each);
+    // the retry catches each of them up with one read of nothing new, never
+    // a reload.
+    let cost = cost(&store, before);
+    assert_eq!((cost.reads, cost.items_read), (3 + 3, 4));
+    assert_eq!(store.transactions(), 2, "the cancelled one and the retry");
+    assert_eq!(
+        checkout_state(&store).await,
+        ((3, 2), (4, 2), (true, 3)),
+        "every line reserved once, the cart checked out"
+    );
+}
+
+#[tokio::test]
+async fn checkout_retries_are_bounded() {
+    let store = Flaky::new([Failure::Cancelled; 3]);
+    cart_of_two_lines(&store).await;
+    let err = checkout(&store, "cart", 3)
+        .await
+        .expect_err("three cancellations in three attempts");
+    assert!(
+        matches!(&err, CheckoutError::Store(e) if e.is_retryable()),
+        "the last attempt's retryable failure is returned: {err:?}"
+    );
+    assert_eq!(store.transactions(), 3);
+    assert_eq!(
+        checkout_state(&store).await,
+        ((5, 1), (5, 1), (false, 2)),
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn checkout_that_landed_before_a_timeout_is_not_applied_twice() {
+    let store = Flaky::new([Failure::CommittedThenTimedOut]);
+    cart_of_two_lines(&store).await;
+    assert_eq!(
+        checkout(&store, "cart", 3).await.expect("checkout"),
+        1,
+        "the first attempt landed"
+    );
+    assert_eq!(store.transactions(), 1, "and nothing was sent again");
+    assert_eq!(
+        checkout_state(&store).await,
+        ((3, 2), (4, 2), (true, 3)),
+        "every line reserved once"
+    );
+}
+
+#[tokio::test]
+async fn checkout_does_not_retry_a_permanent_failure() {
+    let store = Flaky::new([Failure::Denied]);
+    cart_of_two_lines(&store).await;
+    let err = checkout(&store, "cart", 3).await.expect_err("denied");
+    assert!(
+        matches!(&err, CheckoutError::Store(e) if !e.is_retryable()),
+        "got {err:?}"
+    );
+    assert_eq!(store.transactions(), 1);
+    assert_eq!(checkout_state(&store).await, ((5, 1), (5, 1), (false, 2)));
 }

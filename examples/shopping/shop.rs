@@ -1,7 +1,8 @@
 //! The shopping domain: products with stock, carts that reserve items, and a
 //! checkout that reserves every line atomically.
 //!
-//! The example and the command tests (`tests/commands.rs`) share this file.
+//! The example (`main.rs`, `story.rs`), the command tests (`tests/commands.rs`)
+//! and the story tests (`tests/shopping_story.rs`) share this file.
 
 use std::collections::BTreeMap;
 
@@ -208,36 +209,80 @@ impl CheckoutError {
     }
 }
 
-/// Reserves every line of the cart and closes it, all or nothing. On a
-/// conflict (another buyer changed a product meanwhile) it reloads and tries
-/// again, up to `attempts` times. Returns how many attempts it took.
+/// Reserves every line of the cart and closes it, all or nothing, in one
+/// [`es::Transaction`]. Returns how many attempts it took.
+///
+/// A failure that another attempt could fix (`is_retryable()`) is retried, up
+/// to `attempts` attempts in all, after a short jittered wait: a conflict
+/// (another buyer changed a product meanwhile), and on DynamoDB also a
+/// transient store failure such as a `TransactionConflict` cancellation when
+/// concurrent transactions touch the same items, or throttling. Each retry
+/// catches up by reading only the events written since (`hydrate`), never by
+/// reloading whole histories, then decides again. A rejection (a line sold
+/// out, the cart already checked out) is returned at once.
+///
+/// A store failure can be ambiguous: a timeout may come after DynamoDB
+/// committed the write. If, after such a failure, the cart turns out to be
+/// checked out at exactly the version this attempt wrote, the transaction
+/// landed (it was all or nothing) and the checkout succeeded.
 pub async fn checkout<S: EventStore>(
     store: &S,
     cart_id: &str,
     attempts: u32,
 ) -> Result<u32, CheckoutError> {
+    let mut cart = Cart::get(store, cart_id).await?;
+    let mut products: BTreeMap<String, Root<Product, S>> = BTreeMap::new();
     let mut attempt = 1;
     loop {
-        let mut cart = Cart::get(store, cart_id).await?;
-        let mut products = Vec::new();
-        for (sku, quantity) in &cart.lines {
-            products.push((Product::load(store, sku.clone()).await?, *quantity));
+        // The products of the cart's current lines: loaded once, caught up on
+        // later attempts; a line added or removed meanwhile is followed.
+        products.retain(|sku, _| cart.lines.contains_key(sku));
+        for sku in cart.lines.keys() {
+            if !products.contains_key(sku) {
+                let product = Product::load(store, sku.clone()).await?;
+                products.insert(sku.clone(), product);
+            }
         }
+        let sent = cart.version();
         let mut tx = es::Transaction::new(store);
-        for (product, quantity) in &mut products {
+        for (sku, product) in products.iter_mut() {
+            let quantity = cart.lines[sku];
             tx.append(
                 product,
                 [ProductReserved {
                     cart_id: cart_id.to_owned(),
-                    quantity: *quantity,
+                    quantity,
                 }],
             )?;
         }
         tx.append(&mut cart, [CartCheckedOut])?;
         match tx.commit().await {
             Ok(()) => return Ok(attempt),
-            Err(es::Error::Conflict { .. }) if attempt < attempts => attempt += 1,
+            Err(e) if e.is_retryable() && attempt < attempts => {
+                let ambiguous = matches!(e, es::Error::Store(_));
+                tokio::time::sleep(backoff(attempt)).await;
+                cart.hydrate().await?;
+                if ambiguous && cart.checked_out && cart.version() == sent + 1 {
+                    return Ok(attempt);
+                }
+                for product in products.values_mut() {
+                    product.hydrate().await?;
+                }
+                attempt += 1;
+            }
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// A random wait of up to 2 ms before the first retry, doubling each time up
+/// to 64 ms, so that buyers who collided do not collide again in lockstep.
+fn backoff(attempt: u32) -> std::time::Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let ceiling_micros = 2_000u64 << attempt.saturating_sub(1).min(5);
+    // A randomly keyed hasher is std's source of randomness.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    std::time::Duration::from_micros(random % (ceiling_micros + 1))
 }
