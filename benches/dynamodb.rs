@@ -5,10 +5,14 @@
 //! scripts/dynamodb-local.sh run -- cargo bench --bench dynamodb
 //! ```
 //!
-//! Each comparison interleaves its contenders (A, B, A, B, …) so that drift in
-//! the emulator's speed hits both alike. DynamoDB Local's timings are not
-//! DynamoDB's, but a ratio against a hand-written call of the same item on the
-//! same emulator shows es's own overhead.
+//! Each comparison interleaves its contenders op by op (A, B, A, B, …) so
+//! that drift in the emulator's speed hits both alike, and reports each ratio
+//! against the baseline timed in the same loop. DynamoDB Local's timings are
+//! not DynamoDB's, and they drift during a run (JIT warm-up, garbage
+//! collection, the host), but a ratio against a hand-written call of the same
+//! item on the same emulator, at the same moment, shows es's own overhead.
+//! Every comparison is also reported in blocks of consecutive operations, and
+//! the commit comparison runs twice, so one run shows its own noise.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -74,9 +78,44 @@ impl SnappedProduct {
     }
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
+fn median(samples: &[Duration]) -> Duration {
+    let mut samples = samples.to_vec();
     samples.sort();
     samples[samples.len() / 2]
+}
+
+/// How many consecutive blocks each interleaved comparison is also reported
+/// in: the spread of the per-block ratios is the run's own noise, and the
+/// per-block medians show any drift of the emulator's speed during the run.
+const BLOCKS: usize = 3;
+
+/// Prints, for each block of consecutive operations, the median of each
+/// contender and the ratio of the first to `base`.
+fn print_blocks(contenders: &[(&str, &[Duration])], base: usize) {
+    let n = contenders[0].1.len();
+    let size = n.div_ceil(BLOCKS);
+    print!("| operations |");
+    for (name, _) in contenders {
+        print!(" {name} |");
+    }
+    println!(" ratio |");
+    println!("|{}", "---|".repeat(contenders.len() + 2));
+    for start in (0..n).step_by(size) {
+        let end = (start + size).min(n);
+        print!("| {}–{} |", start + 1, end);
+        let medians: Vec<Duration> = contenders
+            .iter()
+            .map(|(_, samples)| median(&samples[start..end]))
+            .collect();
+        for m in &medians {
+            print!(" {} |", ms(*m));
+        }
+        println!(
+            " {:.3} |",
+            medians[0].as_secs_f64() / medians[base].as_secs_f64()
+        );
+    }
+    println!();
 }
 
 fn ms(d: Duration) -> String {
@@ -158,6 +197,62 @@ fn reset_hwm() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
+/// A commit through es against a hand-written PutItem of the same item,
+/// interleaved op by op, each appending to its own partition.
+struct CommitComparison<'k> {
+    product: Root<Product, DynamoStore>,
+    raw_key: &'k str,
+    /// The last version written to `raw_key`.
+    raw_version: u64,
+}
+
+impl CommitComparison<'_> {
+    /// Times `iterations` of each, interleaved; prints the report and
+    /// returns the ratio of the medians, es / PutItem.
+    async fn run(
+        &mut self,
+        store: &DynamoStore,
+        client: &Client,
+        table: &str,
+        iterations: usize,
+    ) -> f64 {
+        let (mut es_t, mut raw_t) = (Vec::new(), Vec::new());
+        let mut raw_wcu = 0.0;
+        let before = store.stats().snapshot();
+        for _ in 0..iterations {
+            let t = Instant::now();
+            self.product
+                .commit(ProductRestocked { amount: 1 })
+                .await
+                .expect("commit");
+            es_t.push(t.elapsed());
+            self.raw_version += 1;
+            let t = Instant::now();
+            raw_wcu += raw_put(client, table, self.raw_key, self.raw_version).await;
+            raw_t.push(t.elapsed());
+        }
+        let cost = store.stats().snapshot() - before;
+        let (es_m, raw_m) = (median(&es_t), median(&raw_t));
+        println!("| contender | median | requests per op | WCU per op |\n|---|---|---|---|");
+        println!(
+            "| hand-written PutItem | {} | 1 | {:.2} |",
+            ms(raw_m),
+            raw_wcu / iterations as f64
+        );
+        println!(
+            "| es `commit` | {} | {:.2} | {:.2} |",
+            ms(es_m),
+            cost.requests as f64 / iterations as f64,
+            cost.write_units / iterations as f64
+        );
+        let ratio = es_m.as_secs_f64() / raw_m.as_secs_f64();
+        println!("\nRatio es / PutItem: **{ratio:.3}** (target ≤ 1.05)\n");
+        println!("By blocks of consecutive operations:\n");
+        print_blocks(&[("es `commit`", &es_t), ("PutItem", &raw_t)], 1);
+        ratio
+    }
+}
+
 #[tokio::main]
 async fn main() {
     if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
@@ -166,6 +261,7 @@ async fn main() {
     }
     let quick = std::env::args().any(|a| a == "--quick");
     let iterations = if quick { 40 } else { 300 };
+    let warmup: u64 = if quick { 100 } else { 1_500 };
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = Client::new(&config);
     let table = format!("es-bench-{}", std::process::id());
@@ -174,18 +270,15 @@ async fn main() {
 
     println!("# es on DynamoDB Local: {iterations} iterations per contender, interleaved\n");
 
-    // 1. A commit on a loaded handle against a hand-written PutItem of the same item.
-    let mut product = Product::load(&store, "commit").await.expect("load");
-    product
-        .commit(ProductRestocked { amount: 1 })
-        .await
-        .expect("warm up");
-    let raw_key = "Product#raw-commit";
-    raw_put(&client, &table, raw_key, 1).await;
-    // Warm up the emulator's JIT and the connection pool before timing.
+    // Warm up the emulator's JIT and the connection pool before timing. The
+    // emulator keeps getting faster for a few thousand requests; timing
+    // before it settles would measure its warm-up, not es.
     let warm_key = "Product#warm-up";
-    for v in 1..=100 {
+    let mut warm_t = Vec::new();
+    for v in 1..=warmup {
+        let t = Instant::now();
         raw_put(&client, &table, warm_key, v).await;
+        warm_t.push(t.elapsed());
         let mut p = Product::load(&store, format!("warm-{v}"))
             .await
             .expect("load");
@@ -193,43 +286,37 @@ async fn main() {
             .await
             .expect("warm up");
     }
-    let (mut es_t, mut raw_t) = (Vec::new(), Vec::new());
-    let mut raw_wcu = 0.0;
-    let before = store.stats().snapshot();
-    for i in 0..iterations {
-        let t = Instant::now();
-        product
-            .commit(ProductRestocked { amount: 1 })
-            .await
-            .expect("commit");
-        es_t.push(t.elapsed());
-        let t = Instant::now();
-        raw_wcu += raw_put(&client, &table, raw_key, i as u64 + 2).await;
-        raw_t.push(t.elapsed());
-    }
-    let cost = store.stats().snapshot() - before;
-    let (es_m, raw_m) = (median(es_t), median(raw_t));
-    println!("## Commit of one event on a loaded handle\n");
-    println!("| contender | median | requests per op | WCU per op |\n|---|---|---|---|");
+    let tenth = (warm_t.len() / 10).max(1);
     println!(
-        "| hand-written PutItem | {} | 1 | {:.2} |",
-        ms(raw_m),
-        raw_wcu / iterations as f64
-    );
-    println!(
-        "| es `commit` | {} | {:.2} | {:.2} |",
-        ms(es_m),
-        cost.requests as f64 / iterations as f64,
-        cost.write_units / iterations as f64
-    );
-    println!(
-        "\nRatio es / PutItem: **{:.3}** (target ≤ 1.05)\n",
-        es_m.as_secs_f64() / raw_m.as_secs_f64()
+        "Warm-up: {warmup} rounds of a PutItem, a load and a commit ({} requests). \
+         Median PutItem in its first tenth: {}; in its last tenth: {}.\n",
+        warmup * 3,
+        ms(median(&warm_t[..tenth])),
+        ms(median(&warm_t[warm_t.len() - tenth..]))
     );
 
-    // 2. A cold command (load + decide + commit) on an aggregate with 10 events.
-    let ids = iterations.min(200);
-    for n in 0..ids {
+    // 1. A commit on a loaded handle against a hand-written PutItem of the
+    // same item: both append to a partition of their own, one version at a time.
+    let mut commits = CommitComparison {
+        product: Product::load(&store, "commit").await.expect("load"),
+        raw_key: "Product#raw-commit",
+        raw_version: 1,
+    };
+    // Version 1 of each is written untimed: an es initial event also writes
+    // its index entry, which a later commit never does.
+    commits
+        .product
+        .commit(ProductRestocked { amount: 1 })
+        .await
+        .expect("version 1");
+    raw_put(&client, &table, commits.raw_key, 1).await;
+    println!("## Commit of one event on a loaded handle\n");
+    let commit_ratio = commits.run(&store, &client, &table, iterations).await;
+
+    // 2. A cold command (load + decide + commit) on an aggregate with 10
+    // events, against a hand-written Query + PutItem of the same, and against
+    // a PutItem alone (of the same item as in 1).
+    for n in 0..iterations {
         let mut p = Product::load(&store, format!("cold-{n}"))
             .await
             .expect("load");
@@ -247,7 +334,7 @@ async fn main() {
     }
     let (mut es_t, mut raw_t, mut put_t) = (Vec::new(), Vec::new(), Vec::new());
     let before = store.stats().snapshot();
-    for n in 0..ids {
+    for n in 0..iterations {
         let t = Instant::now();
         Product::execute(&store, format!("cold-{n}"), |_| {
             Ok::<_, ProductError>(ProductReserved {
@@ -262,11 +349,12 @@ async fn main() {
         raw_cold_command(&client, &table, &format!("Product#raw-cold-{n}")).await;
         raw_t.push(t.elapsed());
         let t = Instant::now();
-        raw_put(&client, &table, raw_key, (iterations + n) as u64 + 2).await;
+        commits.raw_version += 1;
+        raw_put(&client, &table, commits.raw_key, commits.raw_version).await;
         put_t.push(t.elapsed());
     }
     let cost = store.stats().snapshot() - before;
-    let (es_m, raw_m, put_m) = (median(es_t), median(raw_t), median(put_t));
+    let (es_m, raw_m, put_m) = (median(&es_t), median(&raw_t), median(&put_t));
     println!("## Cold command on an aggregate of 10 events\n");
     println!("| contender | median | requests per op | RCU + WCU per op |\n|---|---|---|---|");
     println!("| hand-written PutItem alone | {} | 1 | 1 |", ms(put_m));
@@ -274,9 +362,9 @@ async fn main() {
     println!(
         "| es `execute` | {} | {:.2} | {:.2} + {:.2} |",
         ms(es_m),
-        cost.requests as f64 / ids as f64,
-        cost.read_units / ids as f64,
-        cost.write_units / ids as f64
+        cost.requests as f64 / iterations as f64,
+        cost.read_units / iterations as f64,
+        cost.write_units / iterations as f64
     );
     println!(
         "\nRatio es cold command / PutItem: **{:.3}** (target ≤ 2.2; cqrs-es + dynamo-es measured 2.9–3.1 on this kind of machine). \
@@ -284,6 +372,21 @@ async fn main() {
         es_m.as_secs_f64() / put_m.as_secs_f64(),
         es_m.as_secs_f64() / raw_m.as_secs_f64()
     );
+    println!("By blocks of consecutive operations (ratio: es / PutItem alone):\n");
+    print_blocks(
+        &[
+            ("es `execute`", &es_t),
+            ("PutItem alone", &put_t),
+            ("Query + PutItem", &raw_t),
+        ],
+        1,
+    );
+
+    // 1 again: the same comparison, later in the same run. The emulator's
+    // absolute speed drifts; an interleaved ratio should not.
+    println!("## Commit of one event on a loaded handle, again after the cold commands\n");
+    let again = commits.run(&store, &client, &table, iterations).await;
+    println!("The commit ratio measured twice in this run: {commit_ratio:.3}, then {again:.3}.\n");
 
     // 3. Bounded loads: 10,000 events with and without snapshots.
     let events = if quick { 2_000 } else { 10_000 };
@@ -332,7 +435,7 @@ async fn main() {
         let cost = cost.expect("ran");
         println!(
             "## Load of {events} events, {name}\n\nmedian {}, {} Query request(s), {} items read, {:.1} RCU\n",
-            ms(median(times)),
+            ms(median(&times)),
             cost.reads,
             cost.items_read,
             cost.read_units
