@@ -14,60 +14,46 @@ macro_rules! command_tests {
     ($store:expr, run_if = $cond:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_buyers_never_oversell() {
-            if super::run_or_skip($cond, stringify!($cond)) {
+            if $cond {
                 super::concurrent_buyers_never_oversell(&$store.await).await
             }
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn duplicate_command_applies_once() {
-            if super::run_or_skip($cond, stringify!($cond)) {
+            if $cond {
                 super::duplicate_command_applies_once(&$store.await).await
             }
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn checkout_is_all_or_nothing() {
-            if super::run_or_skip($cond, stringify!($cond)) {
+            if $cond {
                 super::checkout_is_all_or_nothing(&$store.await).await
             }
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn conflict_retry_reads_only_new_events() {
-            if super::run_or_skip($cond, stringify!($cond)) {
+            if $cond {
                 super::conflict_retry_reads_only_new_events(&$store.await).await
             }
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn oversized_transactions_write_nothing() {
-            if super::run_or_skip($cond, stringify!($cond)) {
+            if $cond {
                 super::oversized_transactions_write_nothing(&$store.await).await
             }
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn rejections_are_not_retried() {
-            if super::run_or_skip($cond, stringify!($cond)) {
+            if $cond {
                 super::rejections_are_not_retried(&$store.await).await
             }
         }
     };
-}
-
-/// Whether a test whose condition is `cond` runs. A test that does not run
-/// says so on stderr, `skipped: <condition>` as `es_core::conformance_tests!`
-/// does, so a run without DynamoDB never looks like a run with it. It writes
-/// to the process's stderr directly: libtest captures `eprintln!` and shows
-/// it only for failing tests, which would hide the skip.
-fn run_or_skip(run: bool, cond: &str) -> bool {
-    if !run {
-        use std::io::Write;
-        let test = std::thread::current().name().unwrap_or("a test").to_owned();
-        let _ = writeln!(std::io::stderr(), "skipped: {test}: {cond} is false");
-    }
-    run
 }
 
 mod memory {
@@ -77,7 +63,8 @@ mod memory {
 mod dynamo {
     command_tests!(
         es_dynamo::testing::store_on_new_table("commands"),
-        run_if = es_dynamo::testing::available()
+        // Says on stderr when it skips: no endpoint is set.
+        run_if = !es_dynamo::testing::skip_without_dynamodb()
     );
 }
 

@@ -20,15 +20,6 @@ type Item = std::collections::HashMap<String, AttributeValue>;
 
 /// Whether a test runs; a test that does not says so on stderr, directly, as
 /// libtest would hide an `eprintln!` of a passing test.
-fn run_or_skip(run: bool, cond: &str) -> bool {
-    if !run {
-        use std::io::Write;
-        let test = std::thread::current().name().unwrap_or("a test").to_owned();
-        let _ = writeln!(std::io::stderr(), "skipped: {test}: {cond} is false");
-    }
-    run
-}
-
 /// The aggregates the story leaves, with their last versions, for ids ending
 /// in `run`.
 fn expected_aggregates(run: &str) -> Vec<(&'static str, String, u64)> {
@@ -121,10 +112,7 @@ fn run_suffixes_differ_within_one_second_and_name_the_process() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_story_leaves_the_documented_layout_on_dynamodb() {
-    if !run_or_skip(
-        es_dynamo::testing::available(),
-        "es_dynamo::testing::available()",
-    ) {
+    if es_dynamo::testing::skip_without_dynamodb() {
         return;
     }
     let store = es_dynamo::testing::store_on_new_table("story").await;

@@ -48,6 +48,36 @@ pub fn available() -> bool {
     endpoint
 }
 
+/// For a test that needs DynamoDB: true, after saying so on stderr with the
+/// test's name, when no endpoint is configured and the test should return.
+/// The note goes straight to stderr because the test harness swallows
+/// `eprintln!` of passing tests, and a skip must not look like a pass.
+///
+/// ```no_run
+/// # async fn a_test() {
+/// if es_dynamo::testing::skip_without_dynamodb() {
+///     return;
+/// }
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// As [`available`], when `ES_DYNAMODB=1` but no endpoint is set.
+pub fn skip_without_dynamodb() -> bool {
+    if available() {
+        return false;
+    }
+    use std::io::Write;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a DynamoDB test");
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {test}: no DynamoDB endpoint (AWS_ENDPOINT_URL_DYNAMODB); scripts/test.sh starts one"
+    );
+    true
+}
+
 /// A store on a new, empty, ACTIVE table of its own, in the single-table
 /// layout, with a client from the environment's AWS config. Every call makes
 /// a table with a unique name (`es-{prefix}-…`), so tests can run in parallel.

@@ -13,7 +13,7 @@ use common::*;
 use es_core::conformance::model::*;
 use es_core::store::{Direction, ReadRequest};
 use es_core::{AggregateExt, Error, EventStore, Root};
-use es_dynamo::testing::{available, legacy_store_on_new_table, store_on_new_table};
+use es_dynamo::testing::{legacy_store_on_new_table, skip_without_dynamodb, store_on_new_table};
 use futures::TryStreamExt;
 
 const T1: &str = "2022-01-01T00:00:00.000Z";
@@ -22,7 +22,7 @@ const T3: &str = "2022-01-03T00:00:00.000Z";
 
 #[tokio::test]
 async fn events_castore_wrote_in_the_single_table_layout_load() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("castore").await;
@@ -150,7 +150,7 @@ async fn events_castore_wrote_in_the_single_table_layout_load() {
 
 #[tokio::test]
 async fn an_empty_payload_map_reads_as_no_payload() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("castore-empty").await;
@@ -172,7 +172,7 @@ async fn an_empty_payload_map_reads_as_no_payload() {
 
 #[tokio::test]
 async fn events_castore_wrote_in_the_legacy_layout_load() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = legacy_store_on_new_table("castore-legacy").await;
@@ -224,7 +224,7 @@ async fn events_castore_wrote_in_the_legacy_layout_load() {
 
 #[tokio::test]
 async fn the_legacy_layout_commits_loads_and_lists_on_a_legacy_table() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = legacy_store_on_new_table("legacy").await;
@@ -304,7 +304,7 @@ async fn the_legacy_layout_commits_loads_and_lists_on_a_legacy_table() {
 
 #[tokio::test]
 async fn ensure_table_names_a_layout_mismatch() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let legacy = legacy_store_on_new_table("mismatch").await;

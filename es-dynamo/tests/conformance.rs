@@ -39,7 +39,7 @@ mod legacy {
     /// ids of a table of one type is tested in `castore.rs`.
     #[tokio::test]
     async fn the_index_lists_every_aggregate_of_the_table() {
-        if !es_dynamo::testing::available() {
+        if es_dynamo::testing::skip_without_dynamodb() {
             return;
         }
         let store = es_dynamo::testing::legacy_store_on_new_table("legacy-mixed").await;

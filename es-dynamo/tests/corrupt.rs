@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use es_core::conformance::model::*;
 use es_core::{AggregateExt, Error, EventStore};
-use es_dynamo::testing::{available, store_on_new_table};
+use es_dynamo::testing::{skip_without_dynamodb, store_on_new_table};
 
 const T: &str = "2026-01-01T00:00:00.000Z";
 
@@ -25,7 +25,7 @@ fn restocked(key: &str, version: u64) -> Item {
 
 #[tokio::test]
 async fn mistyped_or_missing_attributes_are_corrupt_and_named() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("corrupt").await;
@@ -131,7 +131,7 @@ async fn mistyped_or_missing_attributes_are_corrupt_and_named() {
 
 #[tokio::test]
 async fn an_unusable_snapshot_falls_back_to_the_events() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("corrupt-snap").await;
@@ -184,7 +184,7 @@ async fn an_unusable_snapshot_falls_back_to_the_events() {
 
 #[tokio::test]
 async fn corrupt_index_and_command_items_are_named_too() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("corrupt-other").await;

@@ -8,7 +8,7 @@ use common::*;
 use es_core::conformance::model::*;
 use es_core::store::{CommandRecord, Commit, Committed};
 use es_core::{AggregateExt, Error, EventStore, Root, StatsSnapshot, Transaction};
-use es_dynamo::testing::{available, store_on_new_table};
+use es_dynamo::testing::{skip_without_dynamodb, store_on_new_table};
 use es_dynamo::DynamoStore;
 
 /// Runs an expression and returns its value and what it cost.
@@ -35,7 +35,7 @@ fn counts(c: &StatsSnapshot) -> (u64, u64, u64) {
 
 #[tokio::test]
 async fn commits_cost_one_request() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("costs-commit").await;
@@ -128,7 +128,7 @@ async fn commits_cost_one_request() {
 
 #[tokio::test]
 async fn a_conflict_costs_the_failed_write_and_at_most_one_small_query() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("costs-conflict").await;
@@ -252,7 +252,7 @@ async fn a_conflict_costs_the_failed_write_and_at_most_one_small_query() {
 
 #[tokio::test]
 async fn snapshot_loads_are_one_query_of_at_most_snapshot_every_items() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("costs-snap").await;
@@ -317,7 +317,7 @@ async fn snapshot_loads_are_one_query_of_at_most_snapshot_every_items() {
 
 #[tokio::test]
 async fn listing_ids_costs_one_index_query_per_page() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("costs-ids").await;
@@ -379,7 +379,7 @@ async fn commit_with_record(
 
 #[tokio::test]
 async fn idempotent_commits_cost_one_transaction_and_duplicates_no_extra_read() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("costs-cmd").await;

@@ -5,12 +5,12 @@ use std::error::Error as _;
 
 use es_core::conformance::model::*;
 use es_core::{AggregateExt, Error, Root};
-use es_dynamo::testing::{available, store_on_new_table, unique_table_name};
+use es_dynamo::testing::{skip_without_dynamodb, store_on_new_table, unique_table_name};
 use es_dynamo::DynamoStore;
 
 #[tokio::test]
 async fn a_missing_table_is_a_permanent_error_naming_it() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let existing = store_on_new_table("errors").await;
@@ -69,7 +69,7 @@ async fn an_unreachable_endpoint_is_transient() {
 
 #[tokio::test]
 async fn create_table_enables_ttl_on_expires_at() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("errors-ttl").await;

@@ -2,12 +2,12 @@
 
 use es_core::conformance::model::*;
 use es_core::{AggregateExt, EventStore};
-use es_dynamo::testing::{available, store_on_new_table};
+use es_dynamo::testing::{skip_without_dynamodb, store_on_new_table};
 use futures::TryStreamExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_history_over_3_mb_loads_completely() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("history").await;

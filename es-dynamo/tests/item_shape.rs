@@ -8,7 +8,7 @@ use common::*;
 use es_core::conformance::model::*;
 use es_core::store::{CommandRecord, Commit, Committed};
 use es_core::{AggregateExt, EventStore, Metadata, Root};
-use es_dynamo::testing::{available, store_on_new_table};
+use es_dynamo::testing::{skip_without_dynamodb, store_on_new_table};
 
 /// `2026-11-22T05:07:54.123Z`: ISO 8601 UTC with milliseconds.
 fn is_iso_millis(value: &AttributeValue) -> bool {
@@ -25,7 +25,7 @@ fn is_iso_millis(value: &AttributeValue) -> bool {
 
 #[tokio::test]
 async fn events_have_exactly_the_documented_attributes() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("shape").await;
@@ -84,7 +84,7 @@ async fn events_have_exactly_the_documented_attributes() {
 
 #[tokio::test]
 async fn schema_and_snapshots_are_es_attributes_beside_castores() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("shape-snap").await;
@@ -132,7 +132,7 @@ async fn schema_and_snapshots_are_es_attributes_beside_castores() {
 
 #[tokio::test]
 async fn command_records_sit_at_version_zero_of_their_own_partition() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("shape-cmd").await;
@@ -183,7 +183,7 @@ async fn command_records_sit_at_version_zero_of_their_own_partition() {
 
 #[tokio::test]
 async fn the_table_has_the_documented_keys_index_and_stream() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("shape-table").await;

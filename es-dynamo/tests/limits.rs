@@ -8,7 +8,7 @@ use es_core::conformance::model::*;
 use es_core::limits::MAX_ITEM_BYTES;
 use es_core::store::Commit;
 use es_core::{Error, EventStore, Limit, Root, StatsSnapshot};
-use es_dynamo::testing::{available, store_on_new_table};
+use es_dynamo::testing::{skip_without_dynamodb, store_on_new_table};
 use es_dynamo::DynamoStore;
 
 async fn assert_nothing_was_sent(store: &DynamoStore) {
@@ -22,7 +22,7 @@ async fn assert_nothing_was_sent(store: &DynamoStore) {
 
 #[tokio::test]
 async fn commits_over_a_limit_send_nothing() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("limits").await;
@@ -114,7 +114,7 @@ async fn commits_over_a_limit_send_nothing() {
 
 #[tokio::test]
 async fn the_store_itself_refuses_invalid_commits() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("limits-raw").await;
@@ -264,7 +264,7 @@ fn noted_item(text: &str) -> Item {
 
 #[tokio::test]
 async fn the_400_kb_limit_is_dynamodbs_to_the_byte() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("limits-exact").await;

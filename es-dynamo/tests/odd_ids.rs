@@ -5,7 +5,7 @@ mod common;
 
 use es_core::conformance::model::*;
 use es_core::{AggregateExt, Error, Root};
-use es_dynamo::testing::{available, legacy_store_on_new_table, store_on_new_table};
+use es_dynamo::testing::{legacy_store_on_new_table, skip_without_dynamodb, store_on_new_table};
 use es_dynamo::DynamoStore;
 use futures::TryStreamExt;
 
@@ -74,7 +74,7 @@ async fn every_odd_id_round_trips(store: &DynamoStore) {
 
 #[tokio::test]
 async fn odd_ids_round_trip_in_the_single_table_layout() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     every_odd_id_round_trips(&store_on_new_table("odd").await).await;
@@ -82,7 +82,7 @@ async fn odd_ids_round_trip_in_the_single_table_layout() {
 
 #[tokio::test]
 async fn odd_ids_round_trip_in_the_legacy_layout() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     every_odd_id_round_trips(&legacy_store_on_new_table("odd-legacy").await).await;
@@ -90,7 +90,7 @@ async fn odd_ids_round_trip_in_the_legacy_layout() {
 
 #[tokio::test]
 async fn id_pages_resume_after_odd_ids() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("odd-pages").await;

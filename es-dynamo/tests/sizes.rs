@@ -6,7 +6,7 @@ mod common;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use common::*;
-use es_dynamo::testing::{available, store_on_new_table};
+use es_dynamo::testing::{skip_without_dynamodb, store_on_new_table};
 use es_dynamo::DynamoStore;
 
 /// Writes `value` padded so that es counts the item as `bytes`, and returns
@@ -36,7 +36,7 @@ async fn units_for(store: &DynamoStore, n: usize, value: &AttributeValue, bytes:
 
 #[tokio::test]
 async fn item_sizes_match_dynamodbs_billing_to_the_byte() {
-    if !available() {
+    if skip_without_dynamodb() {
         return;
     }
     let store = store_on_new_table("sizes").await;
