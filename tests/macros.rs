@@ -691,3 +691,94 @@ mod without_the_prelude {
         );
     }
 }
+
+// ---- Every path to `on`, and lifetimes -----------------------------------------
+
+/// `#[es::handlers]` knows `on` by each path that names it: `on`, `es::on`,
+/// `es::prelude::on`, with or without a leading `::`. A handler may name its
+/// lifetimes: they are not the generics es rejects.
+mod on_paths {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(es::Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+    pub struct Opened;
+
+    #[derive(es::Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+    pub struct Closed;
+
+    #[derive(es::Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+    pub struct Painted {
+        pub color: String,
+    }
+
+    #[derive(es::Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+    pub struct Oiled;
+
+    #[derive(es::Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+    pub struct Named {
+        pub name: String,
+    }
+
+    #[derive(es::Aggregate, Clone, Debug, Default, PartialEq)]
+    pub struct Gate {
+        pub open: bool,
+        pub color: String,
+        pub oiled: u32,
+        pub name: String,
+    }
+
+    #[es::handlers]
+    impl Gate {
+        #[::es::on(Opened)]
+        fn opened(&mut self, _: &Opened) {
+            self.open = true;
+        }
+
+        #[es::prelude::on(Closed)]
+        fn closed(&mut self, _: &Closed) {
+            self.open = false;
+        }
+
+        #[::es::prelude::on(Painted)]
+        fn painted<'a>(&'a mut self, e: &'a Painted) {
+            self.color.clone_from(&e.color);
+        }
+
+        #[es::on(Oiled)]
+        fn oiled(&mut self, _: &Oiled) {
+            self.oiled += 1;
+        }
+
+        #[on(Named)]
+        fn named<'s, 'e: 's>(&'s mut self, e: &'e Named) {
+            self.name.clone_from(&e.name);
+        }
+    }
+
+    #[test]
+    fn every_path_to_on_marks_a_handler() {
+        use es::{AggregateExt as _, EventSet as _};
+        assert_eq!(
+            GateEvent::NAMES,
+            ["Opened", "Closed", "Painted", "Oiled", "Named"]
+        );
+        let past: [GateEvent; 4] = [
+            Opened.into(),
+            Painted {
+                color: "green".into(),
+            }
+            .into(),
+            Oiled.into(),
+            Named {
+                name: "north".into(),
+            }
+            .into(),
+        ];
+        Gate::given(past).when(Closed).then_state_eq(Gate {
+            open: false,
+            color: "green".into(),
+            oiled: 1,
+            name: "north".into(),
+        });
+    }
+}

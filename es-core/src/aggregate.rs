@@ -13,6 +13,11 @@ use crate::event::EventSet;
 /// on the impl block that holds its `#[on(Event)]` handlers. The operations a
 /// user calls (`load`, `find_one`, `find_all`, `execute`, `given`) live on
 /// [`AggregateExt`](crate::AggregateExt), which every aggregate has.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an aggregate",
+    label = "`{Self}` does not implement `es::Aggregate`",
+    note = "add `#[derive(Aggregate)]` to `{Self}`, with `#[aggregate(..)]` for its name, error type and snapshots"
+)]
 pub trait Aggregate: Default + Clone + Debug + Send + Sync + 'static {
     /// The aggregate's name, the prefix of its stored key. It must not contain
     /// `#` or start with `$`, which es reserves for its own records.
@@ -74,8 +79,15 @@ pub trait Handlers: Sized {
     fn dispatch(&mut self, event: &Self::Event) -> Result<(), Self::Error>;
 }
 
-/// What a handler returns: `()` when it cannot fail, or `Result<(), E>`.
+/// What a handler returns: `()` when it cannot fail, or `Result<(), E>`
+/// where `E` is the aggregate's error type.
 #[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "this handler returns `{Self}`, but the aggregate's error type is `{E}`",
+    label = "expected `()` or `Result<(), {E}>`",
+    note = "set the aggregate's error type with `#[aggregate(error = ..)]`, or return `Result<(), {E}>`; \
+            a handler that cannot fail returns nothing"
+)]
 pub trait HandlerResult<E> {
     fn into_result(self) -> Result<(), E>;
 }

@@ -98,11 +98,13 @@ impl<'a> Aggregate<'a> {
 
 impl Handlers {
     /// Reads the handlers and strips their `#[on(..)]` attributes. An `#[on]`
-    /// that cannot be read, or that sits on something other than a method, is
-    /// recorded and dropped.
+    /// that sits on something other than a method is recorded and dropped; one
+    /// that cannot be read is recorded, and its method is kept as the handler
+    /// of its parameter's type, `e: &Type`, when it has one.
     pub(crate) fn from_syn(args: TokenStream, mut item: ItemImpl, errors: &mut Errors) -> Self {
         let args = attr::handlers_args(args, errors);
-        let mut handlers = Vec::new();
+        let mut handlers: Vec<Handler> = Vec::new();
+        let mut guessed: Vec<Handler> = Vec::new();
         let mut marked = 0;
         for impl_item in &mut item.items {
             let attrs = match impl_item {
@@ -125,16 +127,25 @@ impl Handlers {
                 .iter()
                 .filter_map(|a| attr::on_type(a, errors).map(|p| (a, p)))
                 .collect();
+            let cfg = f
+                .attrs
+                .iter()
+                .find(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+                .cloned();
             let mut events = events.into_iter();
             if let Some((_, event)) = events.next() {
                 handlers.push(Handler {
                     event,
                     sig: f.sig.clone(),
-                    cfg: f
-                        .attrs
-                        .iter()
-                        .find(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
-                        .cloned(),
+                    cfg,
+                });
+            } else if let Some(event) = event_parameter(&f.sig).filter(|_| !on.is_empty()) {
+                // No `#[on(..)]` could be read, and that was reported: the
+                // parameter's type stands in, so the handler is kept.
+                guessed.push(Handler {
+                    event,
+                    sig: f.sig.clone(),
+                    cfg,
                 });
             }
             for (attr, _) in events {
@@ -145,6 +156,14 @@ impl Handlers {
                         f.sig.ident
                     ),
                 );
+            }
+        }
+        // A guess never makes an error of its own: it is dropped when its
+        // type already has a handler.
+        for handler in guessed {
+            let text = handler.event_text();
+            if !handlers.iter().any(|h| h.event_text() == text) {
+                handlers.push(handler);
             }
         }
         Handlers {
@@ -182,6 +201,21 @@ impl Handler {
     /// The event's path as written, for messages and docs.
     pub(crate) fn event_text(&self) -> String {
         path_text(&self.event)
+    }
+}
+
+/// `T` in a method's `e: &T` parameter, when `T` is a plain path.
+fn event_parameter(sig: &Signature) -> Option<Path> {
+    let typed = sig.inputs.iter().find_map(|a| match a {
+        syn::FnArg::Typed(t) => Some(t),
+        syn::FnArg::Receiver(_) => None,
+    })?;
+    match &*typed.ty {
+        Type::Reference(r) => match &*r.elem {
+            Type::Path(p) if p.qself.is_none() => Some(p.path.clone()),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

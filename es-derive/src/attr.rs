@@ -175,7 +175,9 @@ pub(crate) fn handlers_args(args: TokenStream, errors: &mut Errors) -> HandlersA
 }
 
 /// The event type of an `#[on(Type)]` attribute, or `None` (with the error
-/// recorded) when it does not name exactly one type by its path.
+/// recorded) when it names no type by its path. `#[on(A, B)]` is an error,
+/// recorded at `B`, but it still gives `A`, so the handler is kept and code
+/// that converts an `A` into the enum does not fail too.
 pub(crate) fn on_type(attr: &Attribute, errors: &mut Errors) -> Option<Path> {
     const USAGE: &str =
         "`#[on(..)]` takes the one event type the handler handles, like `#[on(ProductRestocked)]`";
@@ -193,36 +195,48 @@ pub(crate) fn on_type(attr: &Attribute, errors: &mut Errors) -> Option<Path> {
             return None;
         }
     };
-    if types.len() != 1 {
-        // An empty `#[on()]` has no tokens to point at; its delimiters will do.
-        if types.is_empty() {
+    let mut types = types.into_iter();
+    let first = match types.next() {
+        Some(first) => first,
+        None => {
+            // An empty `#[on()]` has no tokens to point at; its delimiters will do.
             errors.error_at(list.delimiter.span().join(), USAGE);
-        } else {
-            errors.error_spanned(&list.tokens, USAGE);
+            return None;
         }
-        return None;
+    };
+    let rest: Vec<Type> = types.collect();
+    if !rest.is_empty() {
+        errors.error_spanned(
+            quote::quote!(#(#rest)*),
+            "a handler handles one event type: give each other type a handler of its own, \
+             `#[on(OtherEvent)] fn other(&mut self, e: &OtherEvent)`",
+        );
     }
-    match types.into_iter().next() {
-        Some(Type::Path(path)) if path.qself.is_none() => Some(path.path),
-        Some(other) => {
+    match first {
+        Type::Path(path) if path.qself.is_none() => Some(path.path),
+        other => {
             errors.error_spanned(
                 other,
                 "`#[on(..)]` takes an event type by its path, like `#[on(ProductRestocked)]`",
             );
             None
         }
-        None => None,
     }
 }
 
-/// Whether `attr` is `#[on(..)]` or `#[es::on(..)]`.
+/// Whether `attr` is `#[on(..)]`, by one of the paths that name es's `on`:
+/// `on`, `es::on` or `es::prelude::on`, each with or without a leading `::`.
 pub(crate) fn is_on(attr: &Attribute) -> bool {
     let path = attr.path();
-    path.is_ident(ON)
-        || (path.leading_colon.is_none()
-            && path.segments.len() == 2
-            && path.segments[0].ident == "es"
-            && path.segments[1].ident == ON)
+    let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let no_arguments = path.segments.iter().all(|s| s.arguments.is_empty());
+    let known = match segments.as_slice() {
+        [on] => path.leading_colon.is_none() && on == ON,
+        [es, on] => es == "es" && on == ON,
+        [es, prelude, on] => es == "es" && prelude == "prelude" && on == ON,
+        _ => false,
+    };
+    known && no_arguments
 }
 
 /// Runs `on_key` for each `key = value` in `attr`; it returns whether it knew

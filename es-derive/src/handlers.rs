@@ -4,6 +4,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
+use syn::ext::IdentExt as _;
 use syn::spanned::Spanned as _;
 use syn::{Ident, Path, ReturnType};
 
@@ -20,6 +21,26 @@ struct Variant<'a> {
     /// The handler the dispatch calls, unless its signature was reported
     /// invalid (then the arm is a stub, so the mistake is reported once).
     call: Option<(&'a Ident, Span)>,
+}
+
+impl Variant<'_> {
+    /// `Enum::Variant`, all of it spanned on the type in `#[on(..)]`: if the
+    /// enum's name is another type, such as a second block's enum or a type of
+    /// the user's, the missing variant is reported there, once, as the
+    /// compiler folds identical errors at one place.
+    fn path(&self, enum_ident: &Ident) -> TokenStream {
+        let mut enum_ident = enum_ident.clone();
+        enum_ident.set_span(self.span);
+        let ident = self.ident;
+        quote_spanned!(self.span=> #enum_ident::#ident)
+    }
+
+    /// `Enum::Variant(args)`, a pattern or a constructor, spanned likewise:
+    /// its parentheses too, or the compiler would span it from elsewhere.
+    fn with(&self, enum_ident: &Ident, args: TokenStream) -> TokenStream {
+        let path = self.path(enum_ident);
+        quote_spanned!(self.span=> #path(#args))
+    }
 }
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -47,7 +68,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         let Some(ident) = handler.variant() else {
             continue;
         };
-        if variants.iter().any(|v| v.ident == ident) {
+        if variants.iter().any(|v| v.ident == ident) || borrows(&handler.event) {
             continue;
         }
         let ret_span = match &handler.sig.output {
@@ -64,22 +85,29 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         });
     }
     let item = &input.item;
+    // A visibility given with `vis = ..` keeps its own span: if it is more
+    // private than the aggregate, the error belongs there.
     let vis = match &input.args.vis {
         Some(vis) => vis.value.to_token_stream(),
-        None => quote!(pub),
+        None => quote_spanned!(enum_ident.span()=> pub),
     };
     let self_ty = &item.self_ty;
+    let one_block = one_block(&enum_ident);
     let enum_def = enum_def(&vis, &enum_ident, self_ty, &variants);
+    let clone_debug = clone_debug(&enum_ident, &variants);
     let conversions = conversions(&enum_ident, &variants);
     let event_set = event_set(&enum_ident, &variants);
-    let dispatch = dispatch(self_ty, &enum_ident, &variants);
+    let vis_span = input.args.vis.as_ref().map(|vis| vis.value.span());
+    let dispatch = dispatch(self_ty, &enum_ident, vis_span, &variants);
     let checks = checks(self_ty, &variants);
     let errors = errors.to_compile_errors();
     quote! {
         #errors
         #item
+        #one_block
         #enum_def
         const _: () = {
+            #clone_debug
             #conversions
             #event_set
             #dispatch
@@ -88,13 +116,39 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// `#[es::handlers]` on a struct, fn or anything else but an impl block.
+/// An event type with a lifetime, `#[on(Named<'a>)]`, reported by `valid`:
+/// it gets no variant, as one would only add errors about deserializing it.
+fn borrows(event: &Path) -> bool {
+    event.segments.iter().any(|s| match &s.arguments {
+        syn::PathArguments::AngleBracketed(args) => args
+            .args
+            .iter()
+            .any(|a| matches!(a, syn::GenericArgument::Lifetime(_))),
+        _ => false,
+    })
+}
+
+/// `#[es::handlers]` on a struct, fn or anything else but an impl block:
+/// reported at the keyword that says what the item is.
 fn not_an_impl(item: &syn::Item, tokens: TokenStream) -> TokenStream {
+    use syn::Item;
     let span = match item {
-        syn::Item::Struct(s) => s.struct_token.span,
-        syn::Item::Enum(e) => e.enum_token.span,
-        syn::Item::Fn(f) => f.sig.fn_token.span,
-        _ => Span::call_site(),
+        Item::Struct(s) => s.struct_token.span,
+        Item::Enum(e) => e.enum_token.span,
+        Item::Union(u) => u.union_token.span,
+        Item::Fn(f) => f.sig.fn_token.span,
+        Item::Mod(m) => m.mod_token.span,
+        Item::Trait(t) => t.trait_token.span,
+        Item::TraitAlias(t) => t.trait_token.span,
+        Item::Const(c) => c.const_token.span,
+        Item::Static(s) => s.static_token.span,
+        Item::Type(t) => t.type_token.span,
+        Item::Use(u) => u.use_token.span,
+        Item::ExternCrate(e) => e.extern_token.span,
+        Item::ForeignMod(f) => f.abi.extern_token.span,
+        Item::Macro(m) => m.mac.path.span(),
+        // Anything else: its first token.
+        other => other.span(),
     };
     let error = syn::Error::new(
         span,
@@ -105,6 +159,24 @@ fn not_an_impl(item: &syn::Item, tokens: TokenStream) -> TokenStream {
     quote!(#error #tokens)
 }
 
+/// An item named after the enum, first in the output: a second
+/// `#[es::handlers]` block for the same aggregate defines it again, and the
+/// first error the compiler reports is then the rule, by name, at the second
+/// block's self type (where the enum's name comes from, as every item and
+/// impl about the enum is spanned), rather than only at the enum and its impls.
+fn one_block(enum_ident: &Ident) -> TokenStream {
+    let marker = quote::format_ident!(
+        "{}__one_es_handlers_block_per_aggregate",
+        enum_ident.unraw(),
+        span = enum_ident.span()
+    );
+    quote_spanned! {enum_ident.span()=>
+        #[doc(hidden)]
+        #[allow(dead_code, non_upper_case_globals)]
+        const #marker: () = ();
+    }
+}
+
 fn enum_def(
     vis: &TokenStream,
     enum_ident: &Ident,
@@ -112,20 +184,25 @@ fn enum_def(
     variants: &[Variant],
 ) -> TokenStream {
     let self_text = self_ty.to_token_stream().to_string().replace(' ', "");
+    // Every token of the enum is spanned on its name, the docs too: the
+    // compiler reports a clash at the span of the whole item.
+    let span = enum_ident.span();
     let doc = format!(
         "Every event of [`{self_text}`], generated by `#[es::handlers]`.\n\n\
          Each event type converts into it with `From`. Stored, it is the event's \
          name as `type` and the event's own fields as `payload`."
     );
+    let doc = syn::LitStr::new(&doc, span);
     let docs = variants.iter().map(|v| {
         let text = crate::ast::path_text(v.ty);
-        format!("See [`{text}`].")
+        syn::LitStr::new(&format!("See [`{text}`]."), span)
     });
     let idents = variants.iter().map(|v| v.ident);
     let tys = variants.iter().map(|v| v.ty);
-    quote! {
+    // Spanned on the enum's name (the self type, or `event = ..`), so that a
+    // clash with another item of that name is reported there.
+    quote_spanned! {span=>
         #[doc = #doc]
-        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
         // One variant per event type, named after it: the sizes and names
         // are the user's event types', not something to fix in the enum.
         #[allow(clippy::large_enum_variant, clippy::enum_variant_names)]
@@ -138,36 +215,75 @@ fn enum_def(
     }
 }
 
+/// `Clone` and `Debug`, as their derives would write them, but with each
+/// variant's path spanned on its `#[on(..)]` (see [`Variant::path`]).
+fn clone_debug(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
+    let pats: Vec<_> = variants
+        .iter()
+        .map(|v| v.with(enum_ident, quote!(ref __event)))
+        .collect();
+    let clones = variants
+        .iter()
+        .map(|v| v.with(enum_ident, quote!(::core::clone::Clone::clone(__event))));
+    let names = variants.iter().map(|v| v.ident.unraw().to_string());
+    quote_spanned! {enum_ident.span()=>
+        #[automatically_derived]
+        impl ::core::clone::Clone for #enum_ident {
+            #[inline]
+            fn clone(&self) -> Self {
+                match *self {
+                    #(#pats => #clones,)*
+                }
+            }
+        }
+
+        #[automatically_derived]
+        impl ::core::fmt::Debug for #enum_ident {
+            fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                match *self {
+                    #(#pats => __f.debug_tuple(#names).field(__event).finish(),)*
+                }
+            }
+        }
+    }
+}
+
 /// `From` each event type, and `IntoEvents` so a decision can return one
 /// event, the enum, or (through es's blanket impls) a `Vec`, array or `Option`.
 fn conversions(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
     let each = variants.iter().map(|v| {
-        let (ident, ty) = (v.ident, v.ty);
-        quote! {
+        let ty = v.ty;
+        let from = v.with(enum_ident, quote!(__event));
+        let into = v.with(enum_ident, quote!(self));
+        // Spanned on the type in `#[on(..)]`: if two of them are one type
+        // (through an alias, say), the conflicting impls are reported there.
+        quote_spanned! {v.span=>
             #[automatically_derived]
             impl ::core::convert::From<#ty> for #enum_ident {
                 fn from(__event: #ty) -> Self {
-                    #enum_ident::#ident(__event)
+                    #from
                 }
             }
 
             #[automatically_derived]
             impl ::es::IntoEvents<#enum_ident> for #ty {
                 fn into_events(self) -> ::std::vec::Vec<#enum_ident> {
-                    ::std::vec![#enum_ident::#ident(self)]
+                    ::std::vec![#into]
                 }
             }
         }
     });
-    quote! {
-        #(#each)*
-
+    let into_self = quote_spanned! {enum_ident.span()=>
         #[automatically_derived]
         impl ::es::IntoEvents<#enum_ident> for #enum_ident {
             fn into_events(self) -> ::std::vec::Vec<#enum_ident> {
                 ::std::vec![self]
             }
         }
+    };
+    quote! {
+        #(#each)*
+        #into_self
     }
 }
 
@@ -179,7 +295,14 @@ fn conversions(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
 /// at one place into one. (That is also why there is no separate assertion:
 /// its error would carry a "required by" note and not fold in.)
 fn event_set(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
-    let idents: Vec<_> = variants.iter().map(|v| v.ident).collect();
+    let any: Vec<_> = variants
+        .iter()
+        .map(|v| v.with(enum_ident, quote!(_)))
+        .collect();
+    let bound = variants
+        .iter()
+        .map(|v| v.with(enum_ident, quote!(ref __event)));
+    let built = variants.iter().map(|v| v.with(enum_ident, quote!(__event)));
     let event: Vec<_> = variants
         .iter()
         .map(|v| as_trait(v, quote!(::es::Event)))
@@ -190,20 +313,20 @@ fn event_set(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
     let deserialize = variants
         .iter()
         .map(|v| as_trait(v, quote!(::es::__private::serde::Deserialize<'__de>)));
-    quote! {
+    quote_spanned! {enum_ident.span()=>
         #[automatically_derived]
         impl ::es::EventSet for #enum_ident {
             const NAMES: &'static [&'static str] = &[#(#event::NAME),*];
 
             fn name(&self) -> &'static str {
                 match *self {
-                    #(#enum_ident::#idents(_) => #event::NAME,)*
+                    #(#any => #event::NAME,)*
                 }
             }
 
             fn schema(&self) -> u32 {
                 match *self {
-                    #(#enum_ident::#idents(_) => #event::VERSION,)*
+                    #(#any => #event::VERSION,)*
                 }
             }
 
@@ -212,7 +335,7 @@ fn event_set(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
                 __serializer: __S,
             ) -> ::core::result::Result<__S::Ok, __S::Error> {
                 match *self {
-                    #(#enum_ident::#idents(ref __event) => #serialize::serialize(__event, __serializer),)*
+                    #(#bound => #serialize::serialize(__event, __serializer),)*
                 }
             }
 
@@ -223,7 +346,7 @@ fn event_set(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
                 #(
                     if __name == #event::NAME {
                         return #deserialize::deserialize(__deserializer)
-                            .map(|__event| ::core::option::Option::Some(#enum_ident::#idents(__event)));
+                            .map(|__event| ::core::option::Option::Some(#built));
                     }
                 )*
                 let _ = __deserializer;
@@ -252,35 +375,70 @@ fn event_set(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
     }
 }
 
-/// `Handlers`: each variant runs its handler. The call is spanned on the
-/// handler's return type, so a handler returning another error type than the
-/// aggregate's is reported there.
-fn dispatch(self_ty: &syn::Type, enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
+/// `Handlers`: each variant runs its handler. What the handler returns
+/// converts with `HandlerResult<Self::Error>`, the error type named rather
+/// than inferred, spanned on the handler's return type: a handler returning
+/// another error type is reported there, by `HandlerResult`'s message, and
+/// each such handler on its own (not as "incompatible match arms").
+///
+/// With `vis = ..`, the items that expose the enum through the public
+/// `Handlers` trait are spanned on that visibility: if it is more private
+/// than the aggregate, the compiler reports it there.
+fn dispatch(
+    self_ty: &syn::Type,
+    enum_ident: &Ident,
+    vis_span: Option<Span>,
+    variants: &[Variant],
+) -> TokenStream {
+    // The aggregate's name, in `impl Product` or `impl crate::Product`.
+    let self_span = match self_ty {
+        syn::Type::Path(path) => path.path.segments.last().map(|s| s.ident.span()),
+        _ => None,
+    }
+    .unwrap_or_else(|| self_ty.span());
+    // `type Error` is spanned on the self type: a type without
+    // `#[derive(Aggregate)]` is reported there, once, by `Aggregate`'s own
+    // message. The handlers' results convert to `Self::Error`, that is
+    // `<Self as Handlers>::Error`, not to `<Self as Aggregate>::Error`, which
+    // would report a missing supertrait of `Aggregate` (`Default`, say) at
+    // each handler besides the derive.
+    let error_item = quote_spanned!(self_span=> type Error = <#self_ty as ::es::Aggregate>::Error;);
     let arms = variants.iter().map(|v| {
-        let ident = v.ident;
+        let pat = v.with(enum_ident, quote!(ref __event));
         // The event argument is spanned on the `#[on(..)]` type: if the
         // handler takes another type, the mismatch is reported there.
         let event = Ident::new("__event", v.span);
         let body = match v.call {
+            // The result is bound first, so the conversion's argument is
+            // the return type alone, not the call from the handler's name.
             Some((method, ret_span)) => quote_spanned! {ret_span=>
-                ::es::__private::HandlerResult::into_result(<#self_ty>::#method(self, #event))
+                {
+                    #[allow(clippy::let_unit_value)]
+                    let __result = <#self_ty>::#method(self, #event);
+                    ::es::__private::HandlerResult::<Self::Error>::into_result(__result)
+                }
             },
             None => quote!(::core::result::Result::Ok(())),
         };
-        quote!(#enum_ident::#ident(ref __event) => #body,)
+        quote!(#pat => #body,)
     });
-    quote! {
-        #[automatically_derived]
-        impl ::es::Handlers for #self_ty {
-            type Event = #enum_ident;
-            type Error = <#self_ty as ::es::Aggregate>::Error;
+    let exposed = vis_span.unwrap_or(self_span);
+    let items = quote_spanned! {exposed=>
+        type Event = #enum_ident;
 
-            fn dispatch(&mut self, __event: &#enum_ident) -> ::core::result::Result<(), Self::Error> {
-                match *__event {
-                    #(#arms)*
-                }
+        fn dispatch(&mut self, __event: &#enum_ident) -> ::core::result::Result<(), Self::Error> {
+            match *__event {
+                #(#arms)*
             }
         }
+    };
+    quote_spanned! {self_span=>
+        #[automatically_derived]
+        impl ::es::Handlers for #self_ty {
+            #error_item
+            #items
+        }
+
     }
 }
 
@@ -302,7 +460,8 @@ fn checks(self_ty: &syn::Type, variants: &[Variant]) -> TokenStream {
             let first_name = as_trait(first, quote!(::es::Event));
             let message = format!(
                 "`{}` and `{}`, both events of `{self_text}`, have the same event name, so the store \
-                 could not tell them apart; give one another name with `#[event(name = \"..\")]`",
+                 could not tell them apart: if they are one type (through an alias), it already has a \
+                 handler; if not, give one another name with `#[event(name = \"..\")]`",
                 crate::ast::path_text(first.ty),
                 crate::ast::path_text(second.ty),
             );

@@ -39,7 +39,12 @@ use syn::{parse_macro_input, DeriveInput};
 /// - `version`: the payload's schema version, from 1 (the default).
 ///
 /// Generic types are not supported: one stored name must stand for one type.
-/// Unions are not supported.
+/// Nor are types that borrow: events are loaded back from the store, so each
+/// is `'static` and `DeserializeOwned`. Unions are not supported.
+///
+/// The code the macros generate reaches serde through `es`, but an event's
+/// own `Serialize` and `Deserialize` are the user's: depend on serde directly,
+/// with its `derive` feature (`serde = { version = "1", features = ["derive"] }`).
 #[proc_macro_derive(Event, attributes(event))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -87,6 +92,9 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 /// The events and handlers come from an `#[es::handlers]` impl block. The
 /// type must implement `Default`, `Clone` and `Debug`. Generic types and
 /// unions are not supported.
+///
+/// With `snapshot_every`, the state needs `Serialize` and `Deserialize` of its
+/// own: as for events, depend on serde directly, with its `derive` feature.
 #[proc_macro_derive(Aggregate, attributes(aggregate))]
 pub fn derive_aggregate(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -145,7 +153,10 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
 /// `Result<(), E>` where `E` is the aggregate's error (an alias whose name
 /// ends in `Result`, like `io::Result<()>`, works too). Each event type has
 /// exactly one handler, and all of an aggregate's handlers are in one block,
-/// with no `#[cfg]` on them. The block may hold other methods too.
+/// with no `#[cfg]` on them; a handler is neither `async`, `unsafe` nor
+/// generic, though it may name lifetimes. The block may hold other methods
+/// too. `#[on(..)]` is recognized as `on`, `es::on` or `es::prelude::on`,
+/// with or without a leading `::`.
 ///
 /// Options: `#[es::handlers(event = ProductEvents, vis = pub(crate))]` set the
 /// enum's name (default `{Aggregate}Event`) and visibility (default `pub`; it

@@ -88,10 +88,16 @@ pub(crate) fn handlers(input: &Handlers, errors: &mut Errors) -> Vec<bool> {
         );
     }
     let generic = !item.generics.params.is_empty() || item.generics.where_clause.is_some();
-    if generic {
+    if !item.generics.params.is_empty() {
         errors.error_spanned(
             &item.generics,
             "`#[es::handlers]` does not support generic impl blocks: aggregates are not generic",
+        );
+    } else if let Some(where_clause) = &item.generics.where_clause {
+        // `impl Product where ..`: the clause is what to remove.
+        errors.error_spanned(
+            where_clause,
+            "`#[es::handlers]` does not support `where` clauses: aggregates are not generic",
         );
     }
     match &*item.self_ty {
@@ -154,9 +160,12 @@ fn distinct_events(input: &Handlers, errors: &mut Errors) {
             errors.error_spanned(
                 &handler.event,
                 format_args!(
-                    "`{}` and `{text}` would both be the variant `{enum_name}::{variant}`; \
-                     import one under another name, like `use {text} as Other{variant};`",
-                    first.event_text()
+                    "`{}` and `{text}` would both be the variant `{enum_name}::{variant}`: \
+                     if they are the same type, it already has a handler, `{}`, and each event \
+                     has exactly one handler; if they are different types, import one under \
+                     another name, like `use {text} as Other{variant};`",
+                    first.event_text(),
+                    first.sig.ident,
                 ),
             );
             continue;
@@ -168,10 +177,13 @@ fn distinct_events(input: &Handlers, errors: &mut Errors) {
             .iter()
             .find(|s| !s.arguments.is_empty())
         {
-            errors.error_spanned(
-                &args.arguments,
-                "`#[on(..)]` takes a plain event type; alias a generic one with `type Name = ..;`",
-            );
+            let message = if only_lifetimes(&args.arguments) {
+                "an event type cannot borrow: events are loaded back from the store, \
+                 so each one is `'static` and `DeserializeOwned`, owning its data"
+            } else {
+                "`#[on(..)]` takes a plain event type; alias a generic one with `type Name = ..;`"
+            };
+            errors.error_spanned(&args.arguments, message);
         }
     }
 }
@@ -196,7 +208,21 @@ fn signature(handler: &Handler, errors: &mut Errors) -> bool {
             "a handler cannot be `async`: replaying history is synchronous",
         );
     }
-    if !sig.generics.params.is_empty() {
+    if let Some(unsafety) = &sig.unsafety {
+        errors.error_spanned(
+            unsafety,
+            "a handler cannot be `unsafe`: replaying history calls it with no way to uphold its safety conditions; \
+             use an `unsafe` block inside it instead",
+        );
+    }
+    // Named lifetimes are fine, `fn r<'a>(&'a mut self, e: &'a E)`: only
+    // type and const parameters make a handler generic.
+    let generic = sig
+        .generics
+        .params
+        .iter()
+        .any(|p| !matches!(p, syn::GenericParam::Lifetime(_)));
+    if generic {
         errors.error_spanned(&sig.generics, "a handler cannot be generic");
     }
     let mut inputs = sig.inputs.iter();
@@ -298,6 +324,17 @@ fn is_unit(ty: &Type) -> bool {
     }
 }
 
+/// `<'a>` or `<'a, 'b>`: arguments that are all lifetimes.
+fn only_lifetimes(arguments: &PathArguments) -> bool {
+    match arguments {
+        PathArguments::AngleBracketed(args) => args
+            .args
+            .iter()
+            .all(|a| matches!(a, GenericArgument::Lifetime(_))),
+        _ => false,
+    }
+}
+
 /// Types the derives cannot support, whatever their attributes say.
 fn shape(input: &DeriveInput, derive: &str, why_not_generic: &str, errors: &mut Errors) {
     if let Data::Union(u) = &input.data {
@@ -306,10 +343,30 @@ fn shape(input: &DeriveInput, derive: &str, why_not_generic: &str, errors: &mut 
             format_args!("`#[derive({derive})]` supports structs and enums, not unions"),
         );
     }
-    if !input.generics.params.is_empty() || input.generics.where_clause.is_some() {
+    let params = &input.generics.params;
+    if !params.is_empty() {
+        let lifetimes_only = params
+            .iter()
+            .all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
+        if lifetimes_only && derive == "Event" {
+            errors.error_spanned(
+                &input.generics,
+                "an event type cannot borrow: events are loaded back from the store, \
+                 so each one is `'static` and `DeserializeOwned`, owning its data",
+            );
+        } else {
+            errors.error_spanned(
+                &input.generics,
+                format_args!(
+                    "`#[derive({derive})]` does not support generic types: {why_not_generic}"
+                ),
+            );
+        }
+    } else if let Some(where_clause) = &input.generics.where_clause {
+        // `struct S where ..` with no parameters: the clause is what to remove.
         errors.error_spanned(
-            &input.generics,
-            format_args!("`#[derive({derive})]` does not support generic types: {why_not_generic}"),
+            where_clause,
+            format_args!("`#[derive({derive})]` does not support generic types or `where` clauses: {why_not_generic}"),
         );
     }
 }

@@ -1,0 +1,23 @@
+use es::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug)]
+pub struct Restocked {
+    pub amount: u32,
+}
+
+// No `#[derive(Aggregate)]`.
+#[derive(Clone, Debug, Default)]
+pub struct Product {
+    pub on_hand: u32,
+}
+
+#[es::handlers]
+impl Product {
+    #[on(Restocked)]
+    fn restocked(&mut self, e: &Restocked) {
+        self.on_hand += e.amount;
+    }
+}
+
+fn main() {}

@@ -1,0 +1,36 @@
+use es::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug)]
+pub struct Restocked {
+    pub amount: u32,
+}
+
+#[derive(Event, Serialize, Deserialize, Clone, Debug)]
+pub struct Sold {
+    pub amount: u32,
+}
+
+#[derive(Aggregate, Clone, Debug, Default)]
+pub struct Product {
+    pub on_hand: u32,
+}
+
+#[es::handlers]
+impl Product {
+    #[on(Restocked)]
+    fn restocked(&mut self, e: &Restocked) {
+        self.on_hand += e.amount;
+    }
+}
+
+// All of an aggregate's handlers are in one block.
+#[es::handlers]
+impl Product {
+    #[on(Sold)]
+    fn sold(&mut self, e: &Sold) {
+        self.on_hand -= e.amount;
+    }
+}
+
+fn main() {}
