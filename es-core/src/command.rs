@@ -183,7 +183,9 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
             ttl,
             root,
         } = self;
+        let recorder = span.clone();
         async move {
+            let span = recorder;
             if let Some(key) = &key {
                 check_idempotency_key(key).map_err(Error::widen)?;
             }
@@ -268,7 +270,6 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                     Err(e) => break Err(e.widen()),
                 }
             };
-            let span = tracing::Span::current();
             span.record("attempts", attempt);
             if let Ok(done) = &result {
                 span.record("version", done.version);

@@ -106,6 +106,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     ) -> impl Future<Output = Result<Self, Error<A::Error>>> + Send + 'static {
         let mut root = Self::new(store, id);
         let span = tracing::info_span!("es.load", aggregate = A::NAME, id = %root.id, version = tracing::field::Empty);
+        let recorder = span.clone();
         async move {
             check_name(A::NAME).map_err(Error::widen)?;
             check_id(A::NAME, &root.id).map_err(Error::widen)?;
@@ -114,7 +115,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
             } else {
                 root.hydrate().await?;
             }
-            tracing::Span::current().record("version", root.version);
+            recorder.record("version", root.version);
             Ok(root)
         }
         .instrument(span)
