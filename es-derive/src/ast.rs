@@ -8,6 +8,75 @@ use syn::{Data, DeriveInput, Ident, ImplItem, ItemImpl, LitInt, Path, Signature,
 use crate::attr::{self, AggregateAttrs, EventAttrs, HandlersArgs, Keyed};
 use crate::ctxt::Errors;
 
+/// The path generated code reaches es by: the `crate = ..` of the
+/// attribute, or `::es`.
+#[derive(Clone, Copy)]
+pub(crate) struct Krate<'a>(Option<&'a Path>);
+
+impl<'a> Krate<'a> {
+    fn new(given: &'a Option<Keyed<Path>>) -> Self {
+        Krate(given.as_ref().map(|k| &k.value))
+    }
+
+    /// The path, as tokens located at `span`, to be followed by `::Item`.
+    ///
+    /// The default, `::es`, is spanned on `span` entirely, as the generated
+    /// code around it is. A given path is reached through the alias that
+    /// [`Krate::alias`] declares, located at `span`: so an error about the
+    /// generated code, such as a type that is not an `Event`, is reported
+    /// where it is without `crate = ..` too, and a path that does not resolve
+    /// is reported once, at the path, by the alias's `use`.
+    pub(crate) fn at(self, span: Span) -> TokenStream {
+        match self.0 {
+            None => quote::quote_spanned!(span=> ::es),
+            Some(_) => {
+                let alias = Ident::new(ALIAS, span);
+                quote::quote!(#alias)
+            }
+        }
+    }
+
+    /// The path as generated code outside any spanned context uses it.
+    pub(crate) fn plain(self) -> TokenStream {
+        self.at(Span::call_site())
+    }
+
+    /// `use path as __es;`, for a given path: the generated code that uses
+    /// [`Krate::at`] goes in the same block, after it. Nothing for `::es`.
+    pub(crate) fn alias(self) -> TokenStream {
+        match self.0 {
+            None => TokenStream::new(),
+            Some(path) => {
+                let alias = Ident::new(ALIAS, Span::call_site());
+                quote::quote! {
+                    #[allow(unused_imports)]
+                    use #path as #alias;
+                }
+            }
+        }
+    }
+
+    /// Code that uses [`Krate::at`], in a block of its own that declares
+    /// the alias, when there is one: `const _: () = { use ..; code };`.
+    pub(crate) fn scoped(self, code: TokenStream) -> TokenStream {
+        match self.0 {
+            None => code,
+            Some(_) => {
+                let alias = self.alias();
+                quote::quote! {
+                    const _: () = {
+                        #alias
+                        #code
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The name a given `crate = path` is imported under, in generated code.
+const ALIAS: &str = "__es";
+
 /// A `#[derive(Event)]` type.
 pub(crate) struct Event<'a> {
     pub input: &'a DeriveInput,
@@ -53,6 +122,11 @@ impl<'a> Event<'a> {
         stored_name(&self.attrs.name, &self.input.ident)
     }
 
+    /// The path to es: `#[event(crate = ..)]`, or `::es`.
+    pub(crate) fn krate(&self) -> Krate<'_> {
+        Krate::new(&self.attrs.krate)
+    }
+
     /// The schema version; 1 unless given (an invalid one is reported by
     /// `valid.rs` and replaced by the default here).
     pub(crate) fn version(&self) -> u32 {
@@ -71,6 +145,11 @@ impl<'a> Aggregate<'a> {
     /// The stored name: `#[aggregate(name = ..)]`, or the type's name.
     pub(crate) fn name(&self) -> String {
         stored_name(&self.attrs.name, &self.input.ident)
+    }
+
+    /// The path to es: `#[aggregate(crate = ..)]`, or `::es`.
+    pub(crate) fn krate(&self) -> Krate<'_> {
+        Krate::new(&self.attrs.krate)
     }
 
     /// Snapshot every this many versions; 0, the default, never.
@@ -114,7 +193,8 @@ impl Handlers {
                 ImplItem::Macro(m) => &mut m.attrs,
                 _ => continue,
             };
-            let (on, rest): (Vec<_>, Vec<_>) = attrs.drain(..).partition(attr::is_on);
+            let krate = args.krate.as_ref().map(|k| &k.value);
+            let (on, rest): (Vec<_>, Vec<_>) = attrs.drain(..).partition(|a| attr::is_on(a, krate));
             *attrs = rest;
             marked += on.len();
             let ImplItem::Fn(f) = impl_item else {
@@ -172,6 +252,11 @@ impl Handlers {
             handlers,
             marked,
         }
+    }
+
+    /// The path to es: `#[es::handlers(crate = ..)]`, or `::es`.
+    pub(crate) fn krate(&self) -> Krate<'_> {
+        Krate::new(&self.args.krate)
     }
 
     /// The aggregate's type name, the last segment of `impl Product`'s path.

@@ -29,6 +29,12 @@ pub(crate) const SNAPSHOT_SCHEMA: &str = "snapshot_schema";
 pub(crate) const EVENT_ENUM: &str = "event";
 /// `#[es::handlers(vis = pub(crate))]`: the generated enum's visibility.
 pub(crate) const VIS: &str = "vis";
+/// `crate = my::es`, in any of the three: the path generated code reaches es
+/// by, for a crate that re-exports es or depends on it under another name.
+pub(crate) const CRATE: &str = "crate";
+/// What `crate = ..` expects, in its errors.
+const CRATE_EXPECTED: &str =
+    "a path to the es crate, like `crate = ::es` or `crate = my::reexported::es` (a path, not a string)";
 
 /// A value written in an attribute, with the key it was given under, so that
 /// errors and trait-bound checks can point at that key.
@@ -37,27 +43,30 @@ pub(crate) struct Keyed<T> {
     pub value: T,
 }
 
-/// `#[event(name = "..", version = N)]`.
+/// `#[event(name = "..", version = N, crate = path)]`.
 #[derive(Default)]
 pub(crate) struct EventAttrs {
     pub name: Option<Keyed<LitStr>>,
     pub version: Option<Keyed<LitInt>>,
+    pub krate: Option<Keyed<Path>>,
 }
 
-/// `#[aggregate(name = "..", error = Type, snapshot_every = N, snapshot_schema = N)]`.
+/// `#[aggregate(name = "..", error = Type, snapshot_every = N, snapshot_schema = N, crate = path)]`.
 #[derive(Default)]
 pub(crate) struct AggregateAttrs {
     pub name: Option<Keyed<LitStr>>,
     pub error: Option<Keyed<Type>>,
     pub snapshot_every: Option<Keyed<LitInt>>,
     pub snapshot_schema: Option<Keyed<LitInt>>,
+    pub krate: Option<Keyed<Path>>,
 }
 
-/// `#[es::handlers(event = Name, vis = pub(crate))]`.
+/// `#[es::handlers(event = Name, vis = pub(crate), crate = path)]`.
 #[derive(Default)]
 pub(crate) struct HandlersArgs {
     pub event: Option<Keyed<Ident>>,
     pub vis: Option<Keyed<Visibility>>,
+    pub krate: Option<Keyed<Path>>,
 }
 
 pub(crate) fn event_attrs(attrs: &[Attribute], errors: &mut Errors) -> EventAttrs {
@@ -84,6 +93,11 @@ pub(crate) fn event_attrs(attrs: &[Attribute], errors: &mut Errors) -> EventAttr
                         <LitInt as Parse>::parse,
                     );
                     set(&mut parsed.version, key, value, EVENT, errors);
+                    Ok(true)
+                }
+                CRATE => {
+                    let value = value(meta, errors, CRATE_EXPECTED, crate_path);
+                    set(&mut parsed.krate, key, value, EVENT, errors);
                     Ok(true)
                 }
                 _ => Ok(false),
@@ -127,6 +141,10 @@ pub(crate) fn aggregate_attrs(attrs: &[Attribute], errors: &mut Errors) -> Aggre
                     let value = value(meta, errors, expected, <LitInt as Parse>::parse);
                     set(&mut parsed.snapshot_schema, key, value, AGGREGATE, errors);
                 }
+                CRATE => {
+                    let value = value(meta, errors, CRATE_EXPECTED, crate_path);
+                    set(&mut parsed.krate, key, value, AGGREGATE, errors);
+                }
                 _ => return Ok(false),
             }
             Ok(true)
@@ -163,6 +181,10 @@ pub(crate) fn handlers_args(args: TokenStream, errors: &mut Errors) -> HandlersA
                     visibility,
                 );
                 set(&mut parsed.vis, &key, value, HANDLERS, errors);
+            }
+            CRATE => {
+                let value = value(&meta, errors, CRATE_EXPECTED, crate_path);
+                set(&mut parsed.krate, &key, value, HANDLERS, errors);
             }
             _ => return unknown_key(&meta, usage, errors),
         }
@@ -225,8 +247,9 @@ pub(crate) fn on_type(attr: &Attribute, errors: &mut Errors) -> Option<Path> {
 }
 
 /// Whether `attr` is `#[on(..)]`, by one of the paths that name es's `on`:
-/// `on`, `es::on` or `es::prelude::on`, each with or without a leading `::`.
-pub(crate) fn is_on(attr: &Attribute) -> bool {
+/// `on`, `es::on` or `es::prelude::on`, each with or without a leading `::`,
+/// or, with `crate = path`, `path::on` or `path::prelude::on`.
+pub(crate) fn is_on(attr: &Attribute, krate: Option<&Path>) -> bool {
     let path = attr.path();
     let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
     let no_arguments = path.segments.iter().all(|s| s.arguments.is_empty());
@@ -236,7 +259,13 @@ pub(crate) fn is_on(attr: &Attribute) -> bool {
         [es, prelude, on] => es == "es" && prelude == "prelude" && on == ON,
         _ => false,
     };
-    known && no_arguments
+    let through_krate = krate.is_some_and(|krate| {
+        let prefix: Vec<String> = krate.segments.iter().map(|s| s.ident.to_string()).collect();
+        let rest = segments.strip_prefix(prefix.as_slice()).unwrap_or_default();
+        path.leading_colon.is_some() == krate.leading_colon.is_some()
+            && (rest == [ON] || rest == ["prelude", ON])
+    });
+    (known || through_krate) && no_arguments
 }
 
 /// Runs `on_key` for each `key = value` in `attr`; it returns whether it knew
@@ -361,4 +390,9 @@ fn visibility(input: ParseStream) -> syn::Result<Visibility> {
         Visibility::Inherited => Err(input.error("expected a visibility")),
         vis => Ok(vis),
     }
+}
+
+/// The value of `crate = ..`: a path in module style, such as `::es` or `crate::reexported::es`, without generic arguments.
+fn crate_path(input: ParseStream) -> syn::Result<Path> {
+    Path::parse_mod_style(input)
 }

@@ -4,7 +4,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::DeriveInput;
 
-use crate::ast::{self, Aggregate, Event};
+use crate::ast::{self, Aggregate, Event, Krate};
 use crate::ctxt::Errors;
 use crate::{fallback, valid};
 
@@ -18,13 +18,14 @@ pub(crate) fn derive_event(input: &DeriveInput) -> TokenStream {
     let ident = &input.ident;
     let name = event.name();
     let version = event.version();
-    quote! {
+    let es = event.krate().plain();
+    event.krate().scoped(quote! {
         #[automatically_derived]
-        impl ::es::Event for #ident {
+        impl #es::Event for #ident {
             const NAME: &'static str = #name;
             const VERSION: u32 = #version;
         }
-    }
+    })
 }
 
 pub(crate) fn derive_aggregate(input: &DeriveInput) -> TokenStream {
@@ -39,19 +40,20 @@ pub(crate) fn derive_aggregate(input: &DeriveInput) -> TokenStream {
     let error = aggregate.error_type();
     let every = aggregate.snapshot_every();
     let schema = aggregate.snapshot_schema();
-    let handlers = quote_spanned!(ident.span()=> <Self as ::es::Handlers>);
+    let es = aggregate.krate().at(ident.span());
+    let handlers = quote_spanned!(ident.span()=> <Self as #es::Handlers>);
     let snapshots = if every > 0 {
         let span = ast::key_span(&aggregate.attrs.snapshot_every).unwrap_or_else(Span::call_site);
-        snapshot_state(span)
+        snapshot_state(aggregate.krate(), span)
     } else {
         TokenStream::new()
     };
     // The whole impl is spanned on the type's name, so that a missing
     // supertrait, such as `Default` (a new aggregate starts from it), is
     // reported there, once, rather than at the derive and the name both.
-    quote_spanned! {ident.span()=>
+    let code = quote_spanned! {ident.span()=>
         #[automatically_derived]
-        impl ::es::Aggregate for #ident {
+        impl #es::Aggregate for #ident {
             const NAME: &'static str = #name;
             const SNAPSHOT_EVERY: u64 = #every;
             const SNAPSHOT_SCHEMA: u32 = #schema;
@@ -64,25 +66,30 @@ pub(crate) fn derive_aggregate(input: &DeriveInput) -> TokenStream {
 
             #snapshots
         }
-    }
+    };
+    aggregate.krate().scoped(code)
 }
 
 /// Snapshots go through the state's own serde impls. The code is spanned on
 /// `snapshot_every`, so a missing `Serialize` or `Deserialize` is reported
 /// there: that key is what asks for them.
-fn snapshot_state(span: Span) -> TokenStream {
+fn snapshot_state(krate: Krate, span: Span) -> TokenStream {
+    let es = krate.at(span);
+    // `<__S as Serializer>`, not `__S::`: see `handlers::event_set`.
+    let ser = quote_spanned!(span=> <__S as #es::__private::serde::Serializer>);
+    let de = quote_spanned!(span=> <__D as #es::__private::serde::Deserializer<'__de>>);
     quote_spanned! {span=>
-        fn serialize_state<__S: ::es::__private::serde::Serializer>(
+        fn serialize_state<__S: #es::__private::serde::Serializer>(
             &self,
             __serializer: __S,
-        ) -> ::core::result::Result<__S::Ok, __S::Error> {
-            ::es::__private::serde::Serialize::serialize(self, __serializer)
+        ) -> ::core::result::Result<#ser::Ok, #ser::Error> {
+            #es::__private::serde::Serialize::serialize(self, __serializer)
         }
 
-        fn deserialize_state<'__de, __D: ::es::__private::serde::Deserializer<'__de>>(
+        fn deserialize_state<'__de, __D: #es::__private::serde::Deserializer<'__de>>(
             __deserializer: __D,
-        ) -> ::core::result::Result<Self, __D::Error> {
-            <Self as ::es::__private::serde::Deserialize<'__de>>::deserialize(__deserializer)
+        ) -> ::core::result::Result<Self, #de::Error> {
+            <Self as #es::__private::serde::Deserialize<'__de>>::deserialize(__deserializer)
         }
     }
 }

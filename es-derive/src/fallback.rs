@@ -18,9 +18,10 @@ pub(crate) fn event(event: &Event, errors: &Errors) -> TokenStream {
     }
     let ident = &input.ident;
     let name = ident.unraw().to_string();
+    let es = event.krate().plain();
     let bounds = quote! {
-        ::es::__private::serde::Serialize
-            + ::es::__private::serde::de::DeserializeOwned
+        #es::__private::serde::Serialize
+            + #es::__private::serde::de::DeserializeOwned
             + ::core::clone::Clone
             + ::core::fmt::Debug
             + ::core::marker::Send
@@ -28,13 +29,15 @@ pub(crate) fn event(event: &Event, errors: &Errors) -> TokenStream {
             + 'static
     };
     let (impl_generics, ty_generics, where_clause) = stub_generics(input, bounds);
-    quote! {
-        #errors
-
+    let stub = event.krate().scoped(quote! {
         #[automatically_derived]
-        impl #impl_generics ::es::Event for #ident #ty_generics #where_clause {
+        impl #impl_generics #es::Event for #ident #ty_generics #where_clause {
             const NAME: &'static str = #name;
         }
+    });
+    quote! {
+        #errors
+        #stub
     }
 }
 
@@ -49,6 +52,7 @@ pub(crate) fn aggregate(aggregate: &Aggregate, errors: &Errors) -> TokenStream {
     // The error type is kept when it was given: the handlers return it, and
     // a stand-in would make each of them a type error too.
     let error = aggregate.error_type();
+    let es = aggregate.krate().plain();
     let bounds = quote! {
         ::core::default::Default
             + ::core::clone::Clone
@@ -56,22 +60,24 @@ pub(crate) fn aggregate(aggregate: &Aggregate, errors: &Errors) -> TokenStream {
             + ::core::marker::Send
             + ::core::marker::Sync
             + 'static
-            + ::es::Handlers
+            + #es::Handlers
     };
     let (impl_generics, ty_generics, where_clause) = stub_generics(input, bounds);
-    quote! {
-        #errors
-
+    let stub = aggregate.krate().scoped(quote! {
         #[automatically_derived]
-        impl #impl_generics ::es::Aggregate for #ident #ty_generics #where_clause {
+        impl #impl_generics #es::Aggregate for #ident #ty_generics #where_clause {
             const NAME: &'static str = #name;
-            type Event = <Self as ::es::Handlers>::Event;
+            type Event = <Self as #es::Handlers>::Event;
             type Error = #error;
 
             fn apply(&mut self, _: &Self::Event) -> ::core::result::Result<(), Self::Error> {
                 ::core::unreachable!()
             }
         }
+    });
+    quote! {
+        #errors
+        #stub
     }
 }
 

@@ -8,7 +8,7 @@ use syn::ext::IdentExt as _;
 use syn::spanned::Spanned as _;
 use syn::{Ident, Path, ReturnType};
 
-use crate::ast::Handlers;
+use crate::ast::{Handlers, Krate};
 use crate::ctxt::Errors;
 use crate::{fallback, valid};
 
@@ -95,11 +95,13 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let one_block = one_block(&enum_ident);
     let enum_def = enum_def(&vis, &enum_ident, self_ty, &variants);
     let clone_debug = clone_debug(&enum_ident, &variants);
-    let conversions = conversions(&enum_ident, &variants);
-    let event_set = event_set(&enum_ident, &variants);
+    let krate = input.krate();
+    let conversions = conversions(krate, &enum_ident, &variants);
+    let event_set = event_set(krate, &enum_ident, &variants);
     let vis_span = input.args.vis.as_ref().map(|vis| vis.value.span());
-    let dispatch = dispatch(self_ty, &enum_ident, vis_span, &variants);
-    let checks = checks(self_ty, &variants);
+    let dispatch = dispatch(krate, self_ty, &enum_ident, vis_span, &variants);
+    let checks = checks(krate, self_ty, &variants);
+    let alias = krate.alias();
     let errors = errors.to_compile_errors();
     quote! {
         #errors
@@ -107,6 +109,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         #one_block
         #enum_def
         const _: () = {
+            #alias
             #clone_debug
             #conversions
             #event_set
@@ -250,9 +253,10 @@ fn clone_debug(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
 
 /// `From` each event type, and `IntoEvents` so a decision can return one
 /// event, the enum, or (through es's blanket impls) a `Vec`, array or `Option`.
-fn conversions(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
+fn conversions(krate: Krate, enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
     let each = variants.iter().map(|v| {
         let ty = v.ty;
+        let es = krate.at(v.span);
         let from = v.with(enum_ident, quote!(__event));
         let into = v.with(enum_ident, quote!(self));
         // Spanned on the type in `#[on(..)]`: if two of them are one type
@@ -266,16 +270,17 @@ fn conversions(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
             }
 
             #[automatically_derived]
-            impl ::es::IntoEvents<#enum_ident> for #ty {
+            impl #es::IntoEvents<#enum_ident> for #ty {
                 fn into_events(self) -> ::std::vec::Vec<#enum_ident> {
                     ::std::vec![#into]
                 }
             }
         }
     });
+    let es = krate.at(enum_ident.span());
     let into_self = quote_spanned! {enum_ident.span()=>
         #[automatically_derived]
-        impl ::es::IntoEvents<#enum_ident> for #enum_ident {
+        impl #es::IntoEvents<#enum_ident> for #enum_ident {
             fn into_events(self) -> ::std::vec::Vec<#enum_ident> {
                 ::std::vec![self]
             }
@@ -294,7 +299,16 @@ fn conversions(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
 /// `Event` is reported there, and once: the compiler folds identical errors
 /// at one place into one. (That is also why there is no separate assertion:
 /// its error would carry a "required by" note and not fold in.)
-fn event_set(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
+fn event_set(krate: Krate, enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
+    // The traits of `<T as Trait>`, which `as_trait` spans, at the call site
+    // as before; the rest of the code on the enum's name.
+    let plain = krate.plain();
+    let es = krate.at(enum_ident.span());
+    // Named as `<__S as Serializer>`, not `__S::`, so that an es path that
+    // does not resolve is not reported again as a missing associated type.
+    let ser = quote_spanned!(enum_ident.span()=> <__S as #es::__private::serde::Serializer>);
+    let de =
+        quote_spanned!(enum_ident.span()=> <__D as #es::__private::serde::Deserializer<'__de>>);
     let any: Vec<_> = variants
         .iter()
         .map(|v| v.with(enum_ident, quote!(_)))
@@ -305,17 +319,17 @@ fn event_set(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
     let built = variants.iter().map(|v| v.with(enum_ident, quote!(__event)));
     let event: Vec<_> = variants
         .iter()
-        .map(|v| as_trait(v, quote!(::es::Event)))
+        .map(|v| as_trait(v, quote!(#plain::Event)))
         .collect();
     let serialize = variants
         .iter()
-        .map(|v| as_trait(v, quote!(::es::__private::serde::Serialize)));
+        .map(|v| as_trait(v, quote!(#plain::__private::serde::Serialize)));
     let deserialize = variants
         .iter()
-        .map(|v| as_trait(v, quote!(::es::__private::serde::Deserialize<'__de>)));
+        .map(|v| as_trait(v, quote!(#plain::__private::serde::Deserialize<'__de>)));
     quote_spanned! {enum_ident.span()=>
         #[automatically_derived]
-        impl ::es::EventSet for #enum_ident {
+        impl #es::EventSet for #enum_ident {
             const NAMES: &'static [&'static str] = &[#(#event::NAME),*];
 
             fn name(&self) -> &'static str {
@@ -330,19 +344,19 @@ fn event_set(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
                 }
             }
 
-            fn serialize_payload<__S: ::es::__private::serde::Serializer>(
+            fn serialize_payload<__S: #es::__private::serde::Serializer>(
                 &self,
                 __serializer: __S,
-            ) -> ::core::result::Result<__S::Ok, __S::Error> {
+            ) -> ::core::result::Result<#ser::Ok, #ser::Error> {
                 match *self {
                     #(#bound => #serialize::serialize(__event, __serializer),)*
                 }
             }
 
-            fn deserialize_payload<'__de, __D: ::es::__private::serde::Deserializer<'__de>>(
+            fn deserialize_payload<'__de, __D: #es::__private::serde::Deserializer<'__de>>(
                 __name: &str,
                 __deserializer: __D,
-            ) -> ::core::result::Result<::core::option::Option<Self>, __D::Error> {
+            ) -> ::core::result::Result<::core::option::Option<Self>, #de::Error> {
                 #(
                     if __name == #event::NAME {
                         return #deserialize::deserialize(__deserializer)
@@ -355,21 +369,21 @@ fn event_set(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
         }
 
         #[automatically_derived]
-        impl ::es::__private::serde::Serialize for #enum_ident {
-            fn serialize<__S: ::es::__private::serde::Serializer>(
+        impl #es::__private::serde::Serialize for #enum_ident {
+            fn serialize<__S: #es::__private::serde::Serializer>(
                 &self,
                 __serializer: __S,
-            ) -> ::core::result::Result<__S::Ok, __S::Error> {
-                ::es::__private::serialize_tagged(self, __serializer)
+            ) -> ::core::result::Result<#ser::Ok, #ser::Error> {
+                #es::__private::serialize_tagged(self, __serializer)
             }
         }
 
         #[automatically_derived]
-        impl<'__de> ::es::__private::serde::Deserialize<'__de> for #enum_ident {
-            fn deserialize<__D: ::es::__private::serde::Deserializer<'__de>>(
+        impl<'__de> #es::__private::serde::Deserialize<'__de> for #enum_ident {
+            fn deserialize<__D: #es::__private::serde::Deserializer<'__de>>(
                 __deserializer: __D,
-            ) -> ::core::result::Result<Self, __D::Error> {
-                ::es::__private::deserialize_tagged(__deserializer)
+            ) -> ::core::result::Result<Self, #de::Error> {
+                #es::__private::deserialize_tagged(__deserializer)
             }
         }
     }
@@ -385,6 +399,7 @@ fn event_set(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
 /// `Handlers` trait are spanned on that visibility: if it is more private
 /// than the aggregate, the compiler reports it there.
 fn dispatch(
+    krate: Krate,
     self_ty: &syn::Type,
     enum_ident: &Ident,
     vis_span: Option<Span>,
@@ -402,7 +417,8 @@ fn dispatch(
     // `<Self as Handlers>::Error`, not to `<Self as Aggregate>::Error`, which
     // would report a missing supertrait of `Aggregate` (`Default`, say) at
     // each handler besides the derive.
-    let error_item = quote_spanned!(self_span=> type Error = <#self_ty as ::es::Aggregate>::Error;);
+    let es = krate.at(self_span);
+    let error_item = quote_spanned!(self_span=> type Error = <#self_ty as #es::Aggregate>::Error;);
     let arms = variants.iter().map(|v| {
         let pat = v.with(enum_ident, quote!(ref __event));
         // The event argument is spanned on the `#[on(..)]` type: if the
@@ -411,13 +427,16 @@ fn dispatch(
         let body = match v.call {
             // The result is bound first, so the conversion's argument is
             // the return type alone, not the call from the handler's name.
-            Some((method, ret_span)) => quote_spanned! {ret_span=>
+            Some((method, ret_span)) => {
+                let es = krate.at(ret_span);
+                quote_spanned! {ret_span=>
                 {
                     #[allow(clippy::let_unit_value)]
                     let __result = <#self_ty>::#method(self, #event);
-                    ::es::__private::HandlerResult::<Self::Error>::into_result(__result)
+                    #es::__private::HandlerResult::<Self::Error>::into_result(__result)
                 }
-            },
+                }
+            }
             None => quote!(::core::result::Result::Ok(())),
         };
         quote!(#pat => #body,)
@@ -434,7 +453,7 @@ fn dispatch(
     };
     quote_spanned! {self_span=>
         #[automatically_derived]
-        impl ::es::Handlers for #self_ty {
+        impl #es::Handlers for #self_ty {
             #error_item
             #items
         }
@@ -451,13 +470,15 @@ fn as_trait(variant: &Variant, trait_path: TokenStream) -> TokenStream {
 /// No two events of an aggregate share a stored name, which would make the
 /// store unable to tell them apart. The check runs in a constant, so it fails
 /// the build, at the second type's `#[on(..)]`.
-fn checks(self_ty: &syn::Type, variants: &[Variant]) -> TokenStream {
+fn checks(krate: Krate, self_ty: &syn::Type, variants: &[Variant]) -> TokenStream {
     let self_text = self_ty.to_token_stream().to_string().replace(' ', "");
+    let plain = krate.plain();
     let mut checks = TokenStream::new();
     for (j, second) in variants.iter().enumerate() {
-        let second_name = as_trait(second, quote!(::es::Event));
+        let second_name = as_trait(second, quote!(#plain::Event));
+        let es = krate.at(second.span);
         for first in &variants[..j] {
-            let first_name = as_trait(first, quote!(::es::Event));
+            let first_name = as_trait(first, quote!(#plain::Event));
             let message = format!(
                 "`{}` and `{}`, both events of `{self_text}`, have the same event name, so the store \
                  could not tell them apart: if they are one type (through an alias), it already has a \
@@ -466,7 +487,7 @@ fn checks(self_ty: &syn::Type, variants: &[Variant]) -> TokenStream {
                 crate::ast::path_text(second.ty),
             );
             checks.extend(quote_spanned! {second.span=>
-                const _: () = if ::es::__private::str_eq(#first_name::NAME, #second_name::NAME) {
+                const _: () = if #es::__private::str_eq(#first_name::NAME, #second_name::NAME) {
                     ::core::panic!(#message)
                 };
             });

@@ -1,6 +1,7 @@
 //! The macros of [es](https://docs.rs/es): `#[derive(Event)]`,
 //! `#[derive(Aggregate)]` and `#[es::handlers]`. Use them through the `es`
-//! crate, which re-exports them; the code they generate refers to `::es`.
+//! crate, which re-exports them; the code they generate refers to `::es`, or
+//! to the path given with `crate = ..` in each macro's attribute.
 //!
 //! The structure follows thiserror's: `ast` reads the input, `attr` parses
 //! the attributes, `valid` checks the rules, `expand` and `handlers` generate
@@ -37,6 +38,39 @@ use syn::{parse_macro_input, DeriveInput};
 ///   stored, and it must be unique among one aggregate's events (checked when
 ///   the aggregate's `#[es::handlers]` compiles).
 /// - `version`: the payload's schema version, from 1 (the default).
+/// - `crate`: the path the generated code reaches es by, `::es` by default,
+///   for a crate that re-exports es or depends on it under another name (as
+///   serde's `#[serde(crate = "..")]`). It is a path, not a string:
+///
+/// ```
+/// // A framework that re-exports es, as its users would see it:
+/// mod framework {
+///     pub use ::es as runtime;
+/// }
+///
+/// use framework::runtime;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(runtime::Event, Serialize, Deserialize, Clone, Debug)]
+/// #[event(crate = framework::runtime)]
+/// pub struct ProductRestocked { pub amount: u32 }
+///
+/// #[derive(runtime::Aggregate, Clone, Debug, Default)]
+/// #[aggregate(crate = framework::runtime)]
+/// pub struct Product { pub on_hand: u32 }
+///
+/// #[runtime::handlers(crate = framework::runtime)]
+/// impl Product {
+///     #[framework::runtime::on(ProductRestocked)]
+///     fn restocked(&mut self, e: &ProductRestocked) {
+///         self.on_hand += e.amount;
+///     }
+/// }
+///
+/// assert_eq!(<ProductRestocked as runtime::Event>::NAME, "ProductRestocked");
+/// let event: ProductEvent = ProductRestocked { amount: 1 }.into();
+/// assert!(matches!(event, ProductEvent::ProductRestocked(_)));
+/// ```
 ///
 /// Generic types are not supported: one stored name must stand for one type.
 /// Nor are types that borrow: events are loaded back from the store, so each
@@ -88,6 +122,9 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 ///   the state's own `Serialize` and `Deserialize`.
 /// - `snapshot_schema`: the snapshot's schema version, from 1 (the default).
 ///   Bump it when the state's shape changes: older snapshots are then ignored.
+/// - `crate`: the path the generated code reaches es by, `::es` by default,
+///   like `#[aggregate(crate = my::reexported::es)]`: a path, not a string.
+///   See [`Event`](derive@Event) for an example.
 ///
 /// The events and handlers come from an `#[es::handlers]` impl block. The
 /// type must implement `Default`, `Clone` and `Debug`. Generic types and
@@ -156,11 +193,15 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
 /// with no `#[cfg]` on them; a handler is neither `async`, `unsafe` nor
 /// generic, though it may name lifetimes. The block may hold other methods
 /// too. `#[on(..)]` is recognized as `on`, `es::on` or `es::prelude::on`,
-/// with or without a leading `::`.
+/// with or without a leading `::`, and, with `crate = path`, as `path::on`
+/// or `path::prelude::on`, the path spelled as in `crate = ..`.
 ///
 /// Options: `#[es::handlers(event = ProductEvents, vis = pub(crate))]` set the
 /// enum's name (default `{Aggregate}Event`) and visibility (default `pub`; it
-/// cannot be more private than the aggregate).
+/// cannot be more private than the aggregate). `crate = my::reexported::es`
+/// sets the path the generated code reaches es by, `::es` by default, for a
+/// crate that re-exports es or depends on it under another name; it is a
+/// path, not a string. See [`Event`](derive@Event) for an example.
 #[proc_macro_attribute]
 pub fn handlers(args: TokenStream, item: TokenStream) -> TokenStream {
     handlers::expand(args.into(), item.into()).into()
