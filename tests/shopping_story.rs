@@ -125,7 +125,7 @@ async fn the_story_leaves_the_documented_layout_on_dynamodb() {
     let dave_key = format!("restock-dave{run}");
     assert_eq!(told.command_keys, std::slice::from_ref(&dave_key));
 
-    let items = scan(&store).await;
+    let items = es_dynamo::testing::scan(&store).await;
     let mut versions: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut commands = Vec::new();
     for item in &items {
@@ -201,28 +201,6 @@ async fn the_story_leaves_the_documented_layout_on_dynamodb() {
     };
     assert_eq!(reserved.len(), 45, "Alice and 44 walk-ins");
     assert_eq!(at_50["snapshotSchema"], AttributeValue::N("1".into()));
-}
-
-/// Every item on the table, by a consistent Scan that follows every page.
-async fn scan(store: &es_dynamo::DynamoStore) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = store
-            .client()
-            .scan()
-            .table_name(store.table())
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        items.extend(page.items.unwrap_or_default());
-        match page.last_evaluated_key {
-            Some(key) => start = Some(key),
-            None => return items,
-        }
-    }
 }
 
 fn s(value: &str) -> AttributeValue {

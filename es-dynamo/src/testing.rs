@@ -113,6 +113,38 @@ async fn new_table(prefix: &str, layout: Layout) -> DynamoStore {
     store
 }
 
+/// Every item on the store's table, by a consistent Scan that follows every
+/// page: for tests that check exactly what was stored.
+///
+/// # Panics
+///
+/// When the Scan fails: this is for tests.
+pub async fn scan(
+    store: &DynamoStore,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = match store
+            .client()
+            .scan()
+            .table_name(store.table())
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => panic!("scanning {:?} failed: {e:?}", store.table()),
+        };
+        items.extend(page.items.unwrap_or_default());
+        match page.last_evaluated_key {
+            Some(key) => start = Some(key),
+            None => return items,
+        }
+    }
+}
+
 /// A table name no other call in any process will use: the prefix (cut to
 /// DynamoDB's allowed characters), the process id, a counter and the time.
 pub fn unique_table_name(prefix: &str) -> String {

@@ -8,7 +8,7 @@ use es_core::conformance::model::*;
 use es_core::limits::MAX_ITEM_BYTES;
 use es_core::store::Commit;
 use es_core::{Error, EventStore, Limit, Root, StatsSnapshot};
-use es_dynamo::testing::{skip_without_dynamodb, store_on_new_table};
+use es_dynamo::testing::{scan, skip_without_dynamodb, store_on_new_table};
 use es_dynamo::DynamoStore;
 
 async fn assert_nothing_was_sent(store: &DynamoStore) {

@@ -37,28 +37,6 @@ pub fn item<const K: usize>(entries: [(&str, AttributeValue); K]) -> Item {
         .collect()
 }
 
-/// Every item on the table, by Scan.
-pub async fn scan(store: &DynamoStore) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = store
-            .client()
-            .scan()
-            .table_name(store.table())
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        items.extend(page.items.unwrap_or_default());
-        match page.last_evaluated_key {
-            Some(key) => start = Some(key),
-            None => return items,
-        }
-    }
-}
-
 /// The item at `version` of partition `key`, by a consistent GetItem.
 pub async fn get(store: &DynamoStore, key: &str, version: u64) -> Option<Item> {
     store
