@@ -267,7 +267,7 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                             break Err(e);
                         }
                     }
-                    Err(e) => break Err(e.widen()),
+                    Err(e) => break Err(e.about(A::NAME, &id).widen()),
                 }
             };
             span.record("attempts", attempt);

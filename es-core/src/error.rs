@@ -168,6 +168,15 @@ impl<E> Error<E> {
 }
 
 impl Error<Infallible> {
+    /// Names the aggregate and id a store failure was about; other errors
+    /// already name them.
+    pub(crate) fn about(self, aggregate: &'static str, id: &str) -> Self {
+        match self {
+            Error::Store(e) => Error::Store(e.about(aggregate, id)),
+            other => other,
+        }
+    }
+
     /// Turns a store-level error into an aggregate's error type.
     pub fn widen<E>(self) -> Error<E> {
         match self {
@@ -243,14 +252,31 @@ impl Error<Infallible> {
 }
 
 /// A failure of the store itself, as opposed to a domain or consistency error.
+///
+/// It names the operation and, when the failure came from an operation on one
+/// aggregate, that aggregate and id: `PutItem on Product "sku-1" failed: …`.
 #[derive(Debug, thiserror::Error)]
-#[error("{operation} failed: {message}")]
+#[error("{operation}{subject} failed: {message}")]
 pub struct StoreError {
     operation: &'static str,
+    subject: Subject,
     message: String,
     retryable: bool,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// The aggregate and id a store failure concerns, when there is one.
+#[derive(Debug, Default)]
+struct Subject(Option<(&'static str, String)>);
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some((aggregate, id)) => write!(f, " on {aggregate} {id:?}"),
+            None => Ok(()),
+        }
+    }
 }
 
 impl StoreError {
@@ -258,6 +284,7 @@ impl StoreError {
     pub fn permanent(operation: &'static str, message: impl Into<String>) -> Self {
         StoreError {
             operation,
+            subject: Subject::default(),
             message: message.into(),
             retryable: false,
             source: None,
@@ -278,6 +305,25 @@ impl StoreError {
         self
     }
 
+    /// Names the aggregate and id the failed operation was about, unless a
+    /// store already did.
+    pub fn about(mut self, aggregate: &'static str, id: &str) -> Self {
+        if self.subject.0.is_none() {
+            self.subject = Subject(Some((aggregate, id.to_owned())));
+        }
+        self
+    }
+
+    /// The aggregate the failed operation was about, when it was about one.
+    pub fn aggregate(&self) -> Option<&'static str> {
+        self.subject.0.as_ref().map(|(aggregate, _)| *aggregate)
+    }
+
+    /// The id the failed operation was about, when it was about one.
+    pub fn id(&self) -> Option<&str> {
+        self.subject.0.as_ref().map(|(_, id)| id.as_str())
+    }
+
     /// The store operation that failed, such as `"Query"` or `"PutItem"`.
     pub fn operation(&self) -> &'static str {
         self.operation
@@ -286,5 +332,42 @@ impl StoreError {
     /// Whether a retry could help.
     pub fn is_retryable(&self) -> bool {
         self.retryable
+    }
+}
+
+#[cfg(test)]
+mod store_error_tests {
+    use super::*;
+
+    #[test]
+    fn a_store_error_names_what_it_was_about_once() {
+        let plain = StoreError::transient("Query", "throttled");
+        assert_eq!(plain.to_string(), "Query failed: throttled");
+        assert_eq!((plain.aggregate(), plain.id()), (None, None));
+
+        let about = plain.about("Product", "sku 1").about("Cart", "c1");
+        assert_eq!(
+            about.to_string(),
+            r#"Query on Product "sku 1" failed: throttled"#
+        );
+        assert_eq!(
+            (about.aggregate(), about.id()),
+            (Some("Product"), Some("sku 1"))
+        );
+        assert!(about.is_retryable());
+
+        let conflict: Error = Error::Conflict {
+            aggregate: "Product",
+            id: "a".into(),
+            expected: 1,
+            actual: 2,
+        };
+        assert!(matches!(
+            conflict.about("Cart", "b"),
+            Error::Conflict {
+                aggregate: "Product",
+                ..
+            }
+        ));
     }
 }

@@ -171,7 +171,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
                     cursor: cursor.take(),
                 })
                 .await
-                .map_err(Error::widen)?;
+                .map_err(|e| e.about(A::NAME, &self.id).widen())?;
             // Each page is applied before the next is read, so memory stays
             // bounded by one page however long the history is.
             for stored in page.items {
@@ -204,7 +204,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
                 cursor: None,
             })
             .await
-            .map_err(Error::widen)?;
+            .map_err(|e| e.about(A::NAME, &self.id).widen())?;
         let mut newer: Vec<StoredEvent<S::Payload>> = Vec::new();
         let mut base: Option<(u64, A)> = None;
         for mut stored in page.items {
@@ -312,7 +312,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
                     exact_conflict: true,
                 })
                 .await
-                .map_err(Error::widen)?;
+                .map_err(|e| e.about(A::NAME, &self.id).widen())?;
             debug_assert_eq!(committed, Committed::Written);
             self.version = last;
             self.state = next;
@@ -409,7 +409,7 @@ pub(crate) fn history<'a, A: Aggregate, S: EventStore>(
                 cursor,
             })
             .await
-            .map_err(Error::widen)?;
+            .map_err(|e| e.about(A::NAME, id).widen())?;
         let events: Vec<_> = page
             .items
             .into_iter()

@@ -1,5 +1,6 @@
-//! Store failures say which operation on which table failed, whether a retry
-//! could help, and keep the SDK error as their source.
+//! Store failures say which operation on which table failed, and for which
+//! aggregate and id, whether a retry could help, and keep the SDK error as
+//! their source.
 
 use std::error::Error as _;
 
@@ -28,6 +29,11 @@ async fn a_missing_table_is_a_permanent_error_naming_it() {
     );
     assert!(e.to_string().contains(&missing), "{e}");
     assert!(e.to_string().contains("ResourceNotFoundException"), "{e}");
+    assert_eq!((e.aggregate(), e.id()), (Some("Product"), Some("sku")));
+    assert!(
+        e.to_string().starts_with("Query on Product \"sku\" failed"),
+        "{e}"
+    );
     assert!(e.source().is_some(), "the SDK error is kept");
 
     let err = Root::<Product, _>::new(&store, "sku")
@@ -35,7 +41,8 @@ async fn a_missing_table_is_a_permanent_error_naming_it() {
         .await
         .expect_err("no table");
     assert!(
-        matches!(&err, Error::Store(e) if e.operation() == "PutItem" && !e.is_retryable()),
+        matches!(&err, Error::Store(e) if e.operation() == "PutItem" && !e.is_retryable()
+            && e.aggregate() == Some("Product") && e.id() == Some("sku")),
         "got {err:?}"
     );
     let err = Root::<Product, _>::new(&store, "sku")
@@ -61,7 +68,8 @@ async fn an_unreachable_endpoint_is_transient() {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "events");
     let err = Product::load(&store, "sku").await.expect_err("unreachable");
     assert!(
-        matches!(&err, Error::Store(e) if e.is_retryable() && e.operation() == "Query"),
+        matches!(&err, Error::Store(e) if e.is_retryable() && e.operation() == "Query"
+            && e.id() == Some("sku")),
         "got {err:?}"
     );
     assert!(err.is_retryable());
