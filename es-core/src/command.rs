@@ -203,30 +203,28 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
             let max_attempts = retry.max_attempts.max(1);
             let mut attempt = 1;
             let result = loop {
+                // A repeated command may be rejected, or find nothing to do,
+                // only because its first run already changed the state: then
+                // it is that run that answers.
                 let events = match decide(root.state()) {
                     Ok(events) => events.into_events(),
                     Err(rejection) => {
-                        // A repeated command may be rejected only because its
-                        // first run already changed the state: report that run.
-                        break match earlier_run(store, key.as_deref()).await {
-                            Ok(Some(record)) => duplicate(root, record, attempt).await,
-                            Ok(None) => Err(Error::Rejected(rejection)),
-                            Err(e) => Err(e),
-                        };
+                        break first_run_or(store, key.as_deref(), root, attempt, |_| {
+                            Err(Error::Rejected(rejection))
+                        })
+                        .await;
                     }
                 };
                 if events.is_empty() {
-                    // Likewise, it may have nothing left to do.
-                    break match earlier_run(store, key.as_deref()).await {
-                        Ok(Some(record)) => duplicate(root, record, attempt).await,
-                        Ok(None) => Ok(Executed {
+                    break first_run_or(store, key.as_deref(), root, attempt, |root| {
+                        Ok(Executed {
                             version: root.version(),
                             root,
                             duplicate: false,
                             attempts: attempt,
-                        }),
-                        Err(e) => Err(e),
-                    };
+                        })
+                    })
+                    .await;
                 }
                 let crate::root::Staged { append, next, last } = match root.stage(&events) {
                     Ok(staged) => staged,
@@ -281,14 +279,22 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
     }
 }
 
-/// The record of an earlier run of this command, when it has a key.
-async fn earlier_run<E, S: EventStore>(
+/// The outcome of this command's earlier run under the same key, when there
+/// was one; else `otherwise`. One GetItem on DynamoDB, only when it has a key.
+async fn first_run_or<A: Aggregate, S: EventStore>(
     store: &S,
     key: Option<&str>,
-) -> Result<Option<CommandRecord>, Error<E>> {
-    match key {
-        Some(key) => store.command(key).await.map_err(Error::widen),
-        None => Ok(None),
+    root: Root<A, S>,
+    attempts: u32,
+    otherwise: impl FnOnce(Root<A, S>) -> Result<Executed<A, S>, Error<A::Error>>,
+) -> Result<Executed<A, S>, Error<A::Error>> {
+    let earlier = match key {
+        Some(key) => store.command(key).await.map_err(Error::widen)?,
+        None => None,
+    };
+    match earlier {
+        Some(record) => duplicate(root, record, attempts).await,
+        None => otherwise(root),
     }
 }
 

@@ -1,6 +1,6 @@
 //! [`MemoryStore`]: the embedded store, with DynamoDB's semantics.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -98,25 +98,28 @@ impl MemoryStore {
         let data = self.data();
         let empty = BTreeMap::new();
         let rows = data.streams.get(&key).unwrap_or(&empty);
-        // Versions above `after`, and beyond the cursor in the read's direction.
-        let above = Bound::Excluded(request.after);
-        let range: Box<dyn Iterator<Item = &Row>> = match request.direction {
-            Direction::Forward => {
+        // Versions above `after`, and beyond the cursor in the read's
+        // direction. Going backward, a cursor at or below `after + 1` leaves
+        // nothing between the two (and BTreeMap::range refuses such bounds).
+        let range: Box<dyn Iterator<Item = &Row>> = match (request.direction, start_after) {
+            (Direction::Forward, _) => {
                 let from = start_after.map_or(request.after, |v| v.max(request.after));
                 Box::new(
                     rows.range((Bound::Excluded(from), Bound::Unbounded))
                         .map(|(_, r)| r),
                 )
             }
-            Direction::Backward => match start_after {
-                Some(v) if v <= request.after.saturating_add(1) => Box::new(std::iter::empty()),
-                Some(v) => Box::new(
-                    rows.range((above, Bound::Excluded(v)))
+            (Direction::Backward, Some(v)) if v <= request.after.saturating_add(1) => {
+                Box::new(std::iter::empty())
+            }
+            (Direction::Backward, _) => {
+                let below = start_after.map_or(Bound::Unbounded, Bound::Excluded);
+                Box::new(
+                    rows.range((Bound::Excluded(request.after), below))
                         .rev()
                         .map(|(_, r)| r),
-                ),
-                None => Box::new(rows.range((above, Bound::Unbounded)).rev().map(|(_, r)| r)),
-            },
+                )
+            }
         };
         let max_items = request
             .limit
@@ -146,50 +149,22 @@ impl MemoryStore {
     }
 
     fn write(&self, commit: Commit<Value>) -> Result<Committed, Error> {
+        commit.check()?;
         let Some(first) = commit.appends.first() else {
             return Ok(Committed::Written);
         };
         let (first_name, first_id) = (first.aggregate, first.id.clone());
-        let mut seen = HashSet::new();
         let mut sizes = Vec::new();
         for append in &commit.appends {
-            check_name(append.aggregate)?;
-            check_id(append.aggregate, &append.id)?;
             let key = stream_key(append.aggregate, &append.id);
-            if !seen.insert(key.clone()) {
-                return Err(StoreError::permanent(
-                    "commit",
-                    format!("{key} appears twice in one commit; a commit appends to each aggregate once"),
-                )
-                .into());
-            }
-            for (i, event) in append.events.iter().enumerate() {
-                let version = next_version(append.expected, i).ok_or_else(|| {
-                    StoreError::permanent(
-                        "commit",
-                        format!(
-                            "{key}: no version follows {} for event {i}",
-                            append.expected
-                        ),
-                    )
-                })?;
-                if event.version != version {
-                    return Err(StoreError::permanent(
-                        "commit",
-                        format!(
-                            "{key}: event {i} has version {}, not {version}",
-                            event.version
-                        ),
-                    )
-                    .into());
-                }
-                sizes.push(item_size(&key, append.aggregate, event));
-            }
+            sizes.extend(
+                append
+                    .events
+                    .iter()
+                    .map(|event| item_size(&key, append.aggregate, event)),
+            );
         }
-        if let Some(command) = &commit.command {
-            check_idempotency_key(&command.key)?;
-            sizes.push(command_size(command));
-        }
+        sizes.extend(commit.command.iter().map(command_size));
         check_write(first_name, &first_id, &sizes)?;
         let units = if sizes.len() == 1 {
             capacity::write(sizes[0])
@@ -311,11 +286,6 @@ impl MemoryStore {
         };
         Ok(Page { items, next })
     }
-}
-
-/// The version of event `n` (0-based) of an append after `expected`, if any.
-pub(crate) fn next_version(expected: u64, n: usize) -> Option<u64> {
-    expected.checked_add(1)?.checked_add(u64::try_from(n).ok()?)
 }
 
 fn parse_ids_cursor(cursor: &Cursor) -> Option<(String, u64)> {

@@ -344,7 +344,8 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
         let timestamp = crate::time::now();
         let mut next = self.state.clone();
         let mut stored = Vec::with_capacity(events.len());
-        for (version, event) in (self.version + 1..=last).zip(events) {
+        // `v < last`, so `v + 1` cannot overflow even with no events.
+        for (version, event) in (self.version..last).map(|v| v + 1).zip(events) {
             next.apply(event).map_err(Error::Rejected)?;
             stored.push(encode_event::<A, S>(
                 &self.store,

@@ -12,7 +12,8 @@ use std::future::Future;
 use serde::de::DeserializeSeed;
 use serde::Serialize;
 
-use crate::error::Error;
+use crate::error::{Error, StoreError};
+use crate::limits::{check_id, check_idempotency_key, check_name, stream_key};
 use crate::stats::Stats;
 
 /// An opaque position in a paged read. Pass it back to continue where a page
@@ -128,6 +129,59 @@ pub struct Commit<P> {
     pub exact_conflict: bool,
 }
 
+impl<P> Commit<P> {
+    /// Checks what every store must refuse before it writes anything: bad
+    /// names and ids, an aggregate appended to twice, events not numbered
+    /// `expected + 1, expected + 2, …` (none can follow `u64::MAX`), and a bad
+    /// idempotency key. Size limits depend on the store's encoding, so each
+    /// store checks those itself.
+    pub fn check(&self) -> Result<(), Error> {
+        let mut seen = std::collections::HashSet::new();
+        for append in &self.appends {
+            check_name(append.aggregate)?;
+            check_id(append.aggregate, &append.id)?;
+            let refuse = |message: String| {
+                Err(StoreError::permanent(
+                    "commit",
+                    format!("{} {:?}: {message}", append.aggregate, append.id),
+                )
+                .into())
+            };
+            if !seen.insert(stream_key(append.aggregate, &append.id)) {
+                return refuse(
+                    "appears twice in one commit; a commit appends to each aggregate once".into(),
+                );
+            }
+            for (n, event) in append.events.iter().enumerate() {
+                // `expected` comes from the caller: wrapping round would
+                // write version 0 or 1.
+                let Some(version) = next_version(append.expected, n) else {
+                    return refuse(format!(
+                        "event {n} would have a version past u64::MAX (the append expects version {})",
+                        append.expected
+                    ));
+                };
+                if event.version != version {
+                    return refuse(format!(
+                        "event {n} has version {}, not {version}",
+                        event.version
+                    ));
+                }
+            }
+        }
+        match &self.command {
+            Some(command) => check_idempotency_key(&command.key),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The version of event `n` (0-based) of an append after `expected`, or
+/// `None` past `u64::MAX`.
+fn next_version(expected: u64, n: usize) -> Option<u64> {
+    expected.checked_add(1)?.checked_add(u64::try_from(n).ok()?)
+}
+
 /// What a commit did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Committed {
@@ -193,4 +247,20 @@ pub trait EventStore: Clone + Send + Sync + 'static {
 
     /// The store's request and capacity counters.
     fn stats(&self) -> &Stats;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_past_u64_max_do_not_exist() {
+        assert_eq!(next_version(0, 0), Some(1));
+        assert_eq!(next_version(7, 2), Some(10));
+        assert_eq!(next_version(u64::MAX - 2, 1), Some(u64::MAX));
+        assert_eq!(next_version(u64::MAX - 1, 1), None);
+        assert_eq!(next_version(u64::MAX, 0), None);
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(next_version(0, usize::MAX), None);
+    }
 }

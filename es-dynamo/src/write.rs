@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Put, ReturnConsumedCapacity,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
-use es_core::limits::{check_id, check_idempotency_key, check_name, check_write};
+use es_core::limits::check_write;
 use es_core::stats::capacity;
 use es_core::store::{CommandRecord, Commit, Committed};
 use es_core::{Error, EventStore, StoreError};
@@ -66,33 +66,19 @@ impl DynamoStore {
         let mut seen = HashSet::new();
         let mut events = Vec::new();
         let mut first = None;
+        commit.check()?;
         for append in commit.appends {
-            check_name(append.aggregate)?;
-            check_id(append.aggregate, &append.id)?;
             let key = layout.key(append.aggregate, &append.id);
-            // DynamoDB refuses two operations on one item in a transaction,
-            // and two appends to one aggregate could never both hold.
+            // DynamoDB refuses two operations on one item in a transaction.
+            // `check` refuses one aggregate twice; in the legacy layout, ids
+            // are unprefixed, so two aggregate types can share an item too.
             if !seen.insert(key.clone()) {
                 return Err(invalid(format!(
                     "{key:?} appears twice in one commit; a commit appends to each aggregate once"
                 )));
             }
             first.get_or_insert((append.aggregate, append.id.clone()));
-            for (n, event) in append.events.into_iter().enumerate() {
-                // `expected` comes from the caller: near u64::MAX there is no
-                // next version, and wrapping round would write version 0 or 1.
-                let version = next_version(append.expected, n).ok_or_else(|| {
-                    invalid(format!(
-                        "{} {:?}: event {n} would have a version past u64::MAX (the append expects version {})",
-                        append.aggregate, append.id, append.expected
-                    ))
-                })?;
-                if event.version != version {
-                    return Err(invalid(format!(
-                        "{key:?}: event {n} has version {}, not {version}",
-                        event.version
-                    )));
-                }
+            for event in append.events {
                 let item = item::event_item(layout, append.aggregate, &key, event);
                 let size = item_size(&item);
                 check_write(append.aggregate, &append.id, &[size])?;
@@ -364,16 +350,7 @@ impl DynamoStore {
     }
 }
 
-/// The version of event `n` (0-based) of an append after `expected`, or
-/// `None` past u64::MAX.
-fn next_version(expected: u64, n: usize) -> Option<u64> {
-    expected.checked_add(1)?.checked_add(u64::try_from(n).ok()?)
-}
-
 fn command_put(record: &CommandRecord) -> Result<CommandPut, Error> {
-    // 1 to 1024 bytes, so that `$command#{key}` stays well within DynamoDB's
-    // 2048-byte partition key.
-    check_idempotency_key(&record.key)?;
     let item = item::command_item(record);
     Ok(CommandPut {
         key: record.key.clone(),
@@ -389,17 +366,6 @@ fn invalid(message: String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_past_u64_max_do_not_exist() {
-        assert_eq!(next_version(0, 0), Some(1));
-        assert_eq!(next_version(7, 2), Some(10));
-        assert_eq!(next_version(u64::MAX - 2, 1), Some(u64::MAX));
-        assert_eq!(next_version(u64::MAX - 1, 1), None);
-        assert_eq!(next_version(u64::MAX, 0), None);
-        #[cfg(target_pointer_width = "64")]
-        assert_eq!(next_version(0, usize::MAX), None);
-    }
 
     /// A store whose client is never used: `plan` sends nothing.
     fn offline_store() -> DynamoStore {
