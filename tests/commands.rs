@@ -529,7 +529,16 @@ async fn cart_of_two_lines<S: EventStore>(store: &S) {
 }
 
 /// The (on hand, version) of a and b, and the cart's (checked out, version).
-async fn checkout_state<S: EventStore>(store: &S) -> ((u32, u64), (u32, u64), (bool, u64)) {
+type CheckoutState = ((u32, u64), (u32, u64), (bool, u64));
+
+/// [`cart_of_two_lines`] untouched: nothing reserved, the cart open.
+const NOT_CHECKED_OUT: CheckoutState = ((5, 1), (5, 1), (false, 2));
+
+/// After one checkout of [`cart_of_two_lines`]: every line reserved once, the
+/// cart checked out.
+const CHECKED_OUT_ONCE: CheckoutState = ((3, 2), (4, 2), (true, 3));
+
+async fn checkout_state<S: EventStore>(store: &S) -> CheckoutState {
     let a = Product::get(store, "a").await.expect("load");
     let b = Product::get(store, "b").await.expect("load");
     let cart = Cart::get(store, "cart").await.expect("load");
@@ -540,70 +549,83 @@ async fn checkout_state<S: EventStore>(store: &S) -> ((u32, u64), (u32, u64), (b
     )
 }
 
-#[tokio::test]
-async fn checkout_retries_a_cancelled_transaction() {
-    let store = Flaky::new([Failure::Cancelled]);
+/// Checks out [`cart_of_two_lines`], in up to 3 attempts, on a store whose
+/// transactions fail as listed. Returns the store, the checkout's result and
+/// what the checkout alone cost.
+async fn checkout_on_flaky(
+    failures: impl IntoIterator<Item = Failure>,
+) -> (Flaky, Result<u32, CheckoutError>, StatsSnapshot) {
+    let store = Flaky::new(failures);
     cart_of_two_lines(&store).await;
     let before = store.stats().snapshot();
-    assert_eq!(checkout(&store, "cart", 3).await.expect("checkout"), 2);
+    let result = checkout(&store, "cart", 3).await;
+    let cost = cost(&store, before);
+    (store, result, cost)
+}
+
+/// The store's own failure that a checkout returned, after checking that the
+/// checkout wrote nothing.
+async fn store_failure(store: &Flaky, result: Result<u32, CheckoutError>) -> es::StoreError {
+    let err = result.expect_err("the store failed the checkout");
+    let CheckoutError::Store(Error::Store(e)) = err else {
+        panic!("expected the store's failure, got {err:?}");
+    };
+    assert_eq!(e.operation(), "TransactWriteItems", "{e}");
+    assert_eq!(
+        checkout_state(store).await,
+        NOT_CHECKED_OUT,
+        "nothing was written"
+    );
+    e
+}
+
+#[tokio::test]
+async fn checkout_retries_a_cancelled_transaction() {
+    let (store, result, cost) = checkout_on_flaky([Failure::Cancelled]).await;
+    assert_eq!(result.expect("checkout"), 2);
     // The first attempt loads the cart (2 events) and both products (1 each);
     // the retry catches each of them up with one read of nothing new, never
     // a reload.
-    let cost = cost(&store, before);
     assert_eq!((cost.reads, cost.items_read), (3 + 3, 4));
     assert_eq!(store.transactions(), 2, "the cancelled one and the retry");
     assert_eq!(
         checkout_state(&store).await,
-        ((3, 2), (4, 2), (true, 3)),
+        CHECKED_OUT_ONCE,
         "every line reserved once, the cart checked out"
     );
 }
 
 #[tokio::test]
 async fn checkout_retries_are_bounded() {
-    let store = Flaky::new([Failure::Cancelled; 3]);
-    cart_of_two_lines(&store).await;
-    let err = checkout(&store, "cart", 3)
-        .await
-        .expect_err("three cancellations in three attempts");
+    let (store, result, _) = checkout_on_flaky([Failure::Cancelled; 3]).await;
+    let e = store_failure(&store, result).await;
     assert!(
-        matches!(&err, CheckoutError::Store(e) if e.is_retryable()),
-        "the last attempt's retryable failure is returned: {err:?}"
+        e.is_retryable() && e.to_string().contains("TransactionConflict"),
+        "the last attempt's retryable failure is returned: {e}"
     );
-    assert_eq!(store.transactions(), 3);
     assert_eq!(
-        checkout_state(&store).await,
-        ((5, 1), (5, 1), (false, 2)),
-        "nothing was written"
+        store.transactions(),
+        3,
+        "three cancellations in three attempts"
     );
 }
 
 #[tokio::test]
 async fn checkout_that_landed_before_a_timeout_is_not_applied_twice() {
-    let store = Flaky::new([Failure::CommittedThenTimedOut]);
-    cart_of_two_lines(&store).await;
-    assert_eq!(
-        checkout(&store, "cart", 3).await.expect("checkout"),
-        1,
-        "the first attempt landed"
-    );
+    let (store, result, _) = checkout_on_flaky([Failure::CommittedThenTimedOut]).await;
+    assert_eq!(result.expect("checkout"), 1, "the first attempt landed");
     assert_eq!(store.transactions(), 1, "and nothing was sent again");
     assert_eq!(
         checkout_state(&store).await,
-        ((3, 2), (4, 2), (true, 3)),
+        CHECKED_OUT_ONCE,
         "every line reserved once"
     );
 }
 
 #[tokio::test]
 async fn checkout_does_not_retry_a_permanent_failure() {
-    let store = Flaky::new([Failure::Denied]);
-    cart_of_two_lines(&store).await;
-    let err = checkout(&store, "cart", 3).await.expect_err("denied");
-    assert!(
-        matches!(&err, CheckoutError::Store(e) if !e.is_retryable()),
-        "got {err:?}"
-    );
-    assert_eq!(store.transactions(), 1);
-    assert_eq!(checkout_state(&store).await, ((5, 1), (5, 1), (false, 2)));
+    let (store, result, _) = checkout_on_flaky([Failure::Denied]).await;
+    let e = store_failure(&store, result).await;
+    assert!(!e.is_retryable(), "{e}");
+    assert_eq!(store.transactions(), 1, "no retry");
 }
