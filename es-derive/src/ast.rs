@@ -289,13 +289,18 @@ impl Handler {
     }
 }
 
-/// `T` in a method's `e: &T` parameter, when `T` is a plain path.
-fn event_parameter(sig: &Signature) -> Option<Path> {
-    let typed = sig.inputs.iter().find_map(|a| match a {
+/// A method's event parameter, `e: &T`: its first parameter that is not
+/// `self`.
+pub(crate) fn event_arg(sig: &Signature) -> Option<&syn::PatType> {
+    sig.inputs.iter().find_map(|a| match a {
         syn::FnArg::Typed(t) => Some(t),
         syn::FnArg::Receiver(_) => None,
-    })?;
-    match &*typed.ty {
+    })
+}
+
+/// `T` in a method's `e: &T` parameter, when `T` is a plain path.
+fn event_parameter(sig: &Signature) -> Option<Path> {
+    match &*event_arg(sig)?.ty {
         Type::Reference(r) => match &*r.elem {
             Type::Path(p) if p.qself.is_none() => Some(p.path.clone()),
             _ => None,

@@ -247,11 +247,7 @@ fn signature(handler: &Handler, errors: &mut Errors) -> bool {
             format_args!("a handler takes `(&mut self, e: &{event})`"),
         ),
     }
-    let event_arg = sig.inputs.iter().find_map(|a| match a {
-        FnArg::Typed(t) => Some(t),
-        FnArg::Receiver(_) => None,
-    });
-    match event_arg.map(|t| &*t.ty) {
+    match ast::event_arg(sig).map(|t| &*t.ty) {
         Some(Type::Reference(r)) if r.mutability.is_none() => {}
         Some(Type::Reference(r)) => errors.error_spanned(
             r,
