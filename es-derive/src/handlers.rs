@@ -98,8 +98,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let krate = input.krate();
     let conversions = conversions(krate, &enum_ident, &variants);
     let event_set = event_set(krate, &enum_ident, &variants);
-    let vis_span = input.args.vis.as_ref().map(|vis| vis.value.span());
-    let dispatch = dispatch(krate, self_ty, &enum_ident, vis_span, &variants);
+    let dispatch = dispatch(&input, &enum_ident, &variants);
     let checks = checks(krate, self_ty, &variants);
     let alias = krate.alias();
     let errors = errors.to_compile_errors();
@@ -398,19 +397,13 @@ fn event_set(krate: Krate, enum_ident: &Ident, variants: &[Variant]) -> TokenStr
 /// With `vis = ..`, the items that expose the enum through the public
 /// `Handlers` trait are spanned on that visibility: if it is more private
 /// than the aggregate, the compiler reports it there.
-fn dispatch(
-    krate: Krate,
-    self_ty: &syn::Type,
-    enum_ident: &Ident,
-    vis_span: Option<Span>,
-    variants: &[Variant],
-) -> TokenStream {
+fn dispatch(input: &Handlers, enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
+    let krate = input.krate();
+    let self_ty = &input.item.self_ty;
     // The aggregate's name, in `impl Product` or `impl crate::Product`.
-    let self_span = match self_ty {
-        syn::Type::Path(path) => path.path.segments.last().map(|s| s.ident.span()),
-        _ => None,
-    }
-    .unwrap_or_else(|| self_ty.span());
+    let self_span = input
+        .self_ident()
+        .map_or_else(|| self_ty.span(), Ident::span);
     // `type Error` is spanned on the self type: a type without
     // `#[derive(Aggregate)]` is reported there, once, by `Aggregate`'s own
     // message. The handlers' results convert to `Self::Error`, that is
@@ -441,7 +434,11 @@ fn dispatch(
         };
         quote!(#pat => #body,)
     });
-    let exposed = vis_span.unwrap_or(self_span);
+    let exposed = input
+        .args
+        .vis
+        .as_ref()
+        .map_or(self_span, |vis| vis.value.span());
     let items = quote_spanned! {exposed=>
         type Event = #enum_ident;
 
