@@ -10,11 +10,16 @@ use crate::ast::{self, Aggregate, Event, Handler, Handlers};
 use crate::attr::Keyed;
 use crate::ctxt::Errors;
 
+/// An event type with lifetimes, at its derive or its `#[on(..)]`.
+const BORROWS: &str = "an event type cannot borrow: events are loaded back from the store, \
+                       so each one is `'static` and `DeserializeOwned`, owning its data";
+
 pub(crate) fn event(event: &Event, errors: &mut Errors) {
     shape(
         event.input,
         "Event",
         "an event's stored name must stand for one type",
+        Some(BORROWS),
         errors,
     );
     if let Some(name) = &event.attrs.name {
@@ -30,6 +35,7 @@ pub(crate) fn aggregate(aggregate: &Aggregate, errors: &mut Errors) {
         aggregate.input,
         "Aggregate",
         "an aggregate's stored name must stand for one type",
+        None,
         errors,
     );
     if let Some(name) = &aggregate.attrs.name {
@@ -178,8 +184,7 @@ fn distinct_events(input: &Handlers, errors: &mut Errors) {
             .find(|s| !s.arguments.is_empty())
         {
             let message = if only_lifetimes(&args.arguments) {
-                "an event type cannot borrow: events are loaded back from the store, \
-                 so each one is `'static` and `DeserializeOwned`, owning its data"
+                BORROWS
             } else {
                 "`#[on(..)]` takes a plain event type; alias a generic one with `type Name = ..;`"
             };
@@ -331,8 +336,16 @@ fn only_lifetimes(arguments: &PathArguments) -> bool {
     }
 }
 
-/// Types the derives cannot support, whatever their attributes say.
-fn shape(input: &DeriveInput, derive: &str, why_not_generic: &str, errors: &mut Errors) {
+/// Types the derives cannot support, whatever their attributes say. A type
+/// whose only parameters are lifetimes is reported with `why_not_borrowing`,
+/// when given, rather than as generic.
+fn shape(
+    input: &DeriveInput,
+    derive: &str,
+    why_not_generic: &str,
+    why_not_borrowing: Option<&str>,
+    errors: &mut Errors,
+) {
     if let Data::Union(u) = &input.data {
         errors.error_spanned(
             u.union_token,
@@ -344,12 +357,8 @@ fn shape(input: &DeriveInput, derive: &str, why_not_generic: &str, errors: &mut 
         let lifetimes_only = params
             .iter()
             .all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
-        if lifetimes_only && derive == "Event" {
-            errors.error_spanned(
-                &input.generics,
-                "an event type cannot borrow: events are loaded back from the store, \
-                 so each one is `'static` and `DeserializeOwned`, owning its data",
-            );
+        if let Some(why) = why_not_borrowing.filter(|_| lifetimes_only) {
+            errors.error_spanned(&input.generics, why);
         } else {
             errors.error_spanned(
                 &input.generics,
