@@ -185,6 +185,7 @@ impl Handlers {
         let mut handlers: Vec<Handler> = Vec::new();
         let mut guessed: Vec<Handler> = Vec::new();
         let mut marked = 0;
+        let krate = args.krate.as_ref().map(|k| &k.value);
         for impl_item in &mut item.items {
             let attrs = match impl_item {
                 ImplItem::Fn(f) => &mut f.attrs,
@@ -193,7 +194,6 @@ impl Handlers {
                 ImplItem::Macro(m) => &mut m.attrs,
                 _ => continue,
             };
-            let krate = args.krate.as_ref().map(|k| &k.value);
             let (on, rest): (Vec<_>, Vec<_>) = attrs.drain(..).partition(|a| attr::is_on(a, krate));
             *attrs = rest;
             marked += on.len();
