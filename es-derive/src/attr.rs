@@ -32,7 +32,8 @@ pub(crate) const VIS: &str = "vis";
 /// `crate = my::es`, in any of the three: the path generated code reaches es
 /// by, for a crate that re-exports es or depends on it under another name.
 pub(crate) const CRATE: &str = "crate";
-/// What `crate = ..` expects, in its errors.
+/// What `crate = ..` expects, in its errors: a path in module style (read
+/// with `Path::parse_mod_style`), without generic arguments.
 const CRATE_EXPECTED: &str =
     "a path to the es crate, like `crate = ::es` or `crate = my::reexported::es` (a path, not a string)";
 
@@ -96,7 +97,7 @@ pub(crate) fn event_attrs(attrs: &[Attribute], errors: &mut Errors) -> EventAttr
                     Ok(true)
                 }
                 CRATE => {
-                    let value = value(meta, errors, CRATE_EXPECTED, crate_path);
+                    let value = value(meta, errors, CRATE_EXPECTED, Path::parse_mod_style);
                     set(&mut parsed.krate, key, value, EVENT, errors);
                     Ok(true)
                 }
@@ -142,7 +143,7 @@ pub(crate) fn aggregate_attrs(attrs: &[Attribute], errors: &mut Errors) -> Aggre
                     set(&mut parsed.snapshot_schema, key, value, AGGREGATE, errors);
                 }
                 CRATE => {
-                    let value = value(meta, errors, CRATE_EXPECTED, crate_path);
+                    let value = value(meta, errors, CRATE_EXPECTED, Path::parse_mod_style);
                     set(&mut parsed.krate, key, value, AGGREGATE, errors);
                 }
                 _ => return Ok(false),
@@ -183,7 +184,7 @@ pub(crate) fn handlers_args(args: TokenStream, errors: &mut Errors) -> HandlersA
                 set(&mut parsed.vis, &key, value, HANDLERS, errors);
             }
             CRATE => {
-                let value = value(&meta, errors, CRATE_EXPECTED, crate_path);
+                let value = value(&meta, errors, CRATE_EXPECTED, Path::parse_mod_style);
                 set(&mut parsed.krate, &key, value, HANDLERS, errors);
             }
             _ => return unknown_key(&meta, usage, errors),
@@ -390,9 +391,4 @@ fn visibility(input: ParseStream) -> syn::Result<Visibility> {
         Visibility::Inherited => Err(input.error("expected a visibility")),
         vis => Ok(vis),
     }
-}
-
-/// The value of `crate = ..`: a path in module style, such as `::es` or `crate::reexported::es`, without generic arguments.
-fn crate_path(input: ParseStream) -> syn::Result<Path> {
-    Path::parse_mod_style(input)
 }
