@@ -842,7 +842,7 @@ mod through_a_reexport {
     #[tokio::test]
     async fn the_macros_work_through_the_path_given_with_crate(
     ) -> Result<(), runtime::es::Error<Full>> {
-        use runtime::es::{Aggregate as _, Event as _, EventSet as _};
+        use runtime::es::{Aggregate as _, Event as _, EventSet as _, EventStore as _};
         assert_eq!((Opened::NAME, Opened::VERSION), ("TicketOpened", 2));
         assert_eq!((Ticket::NAME, Ticket::SNAPSHOT_EVERY), ("Ticket", 2));
         assert_eq!(TicketEvent::NAMES, ["TicketOpened", "Booked"]);
@@ -859,9 +859,13 @@ mod through_a_reexport {
             "{err:?}"
         );
 
-        // Loaded back from the snapshot at version 2 and the event after it.
+        // Loaded back from the snapshot at version 2 and the event after it:
+        // one page of `snapshot_every` items, versions 3 and 2, and no replay.
+        let before = store.stats().snapshot();
         let reloaded = Ticket::load(&store, "t-1").await?;
+        let cost = store.stats().snapshot() - before;
         assert_eq!((reloaded.version(), reloaded.left), (3, 2));
+        assert_eq!((cost.reads, cost.items_read), (1, 2));
         let text = serde_json::to_string(&TicketEvent::from(Booked { seats: 1 })).unwrap();
         assert_eq!(text, r#"{"type":"Booked","payload":{"seats":1}}"#);
         Ok(())
