@@ -25,6 +25,12 @@ async fn commits_over_a_limit_send_nothing() {
     if skip_without_dynamodb() {
         return;
     }
+    // 101 events in one commit and ids of 0 or 1025 bytes are refused the
+    // same way on every store: the conformance check
+    // `limits_are_checked_before_writing` asserts those, and `conformance.rs`
+    // runs it on DynamoDB Local in both layouts. Here: the limits' exact
+    // values, the aggregate names only DynamoDB's keys forbid, and that not
+    // even a read is sent.
     let store = store_on_new_table("limits").await;
     let mut p = Root::<Product, _>::new(&store, "sku-1");
 
@@ -36,22 +42,6 @@ async fn commits_over_a_limit_send_nothing() {
         .expect_err("an item over 400 KB");
     assert!(
         matches!(err, Error::TooLarge { limit: Limit::ItemBytes, max: 409_600, ref id, .. } if id == "sku-1"),
-        "got {err:?}"
-    );
-
-    let hundred_and_one: Vec<ProductEvent> =
-        (0..101).map(|_| Restocked { amount: 1 }.into()).collect();
-    let err = p.commit_all(hundred_and_one).await.expect_err("101 items");
-    assert!(
-        matches!(
-            err,
-            Error::TooLarge {
-                limit: Limit::TransactionItems,
-                actual: 101,
-                max: 100,
-                ..
-            }
-        ),
         "got {err:?}"
     );
 
@@ -69,17 +59,6 @@ async fn commits_over_a_limit_send_nothing() {
         "got {err:?}"
     );
 
-    for bad in [String::new(), "x".repeat(1025)] {
-        let err = Root::<Product, _>::new(&store, bad.clone())
-            .commit(Restocked { amount: 1 })
-            .await
-            .expect_err("an invalid id");
-        assert!(
-            matches!(err, Error::InvalidId { .. }),
-            "id of {} bytes: got {err:?}",
-            bad.len()
-        );
-    }
     let err = Root::<HashInName, _>::new(&store, "x")
         .commit(Restocked { amount: 1 })
         .await
