@@ -7,7 +7,6 @@
 //! example prints, on both stores, and then inspect what it left behind.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -181,43 +180,36 @@ pub async fn story<S: EventStore>(store: &S, run: &str, out: &mut impl Write) ->
         out,
         "\n7. A rush: 40 buyers want one lamp each; there are 10."
     )?;
-    let sold = Arc::new(AtomicU32::new(0));
-    let retries = Arc::new(AtomicU32::new(0));
     // Every buyer loads the lamp before any of them commits, as in a real rush.
     let loaded = Arc::new(tokio::sync::Barrier::new(40));
-    let mut buyers = Vec::new();
-    for n in 0..40 {
-        let (store, lamp, sold, retries, loaded) = (
-            store.clone(),
-            lamp.clone(),
-            sold.clone(),
-            retries.clone(),
-            loaded.clone(),
-        );
-        buyers.push(tokio::spawn(async move {
-            let buyer = format!("buyer-{n}");
-            let seen = Product::load(&store, lamp.clone()).await?;
-            loaded.wait().await;
-            match Product::command(&store, lamp)
-                .on(seen)
-                .execute(|p| p.reserve(&buyer, 1))
-                .await
-            {
-                Ok(done) => {
-                    sold.fetch_add(1, Ordering::Relaxed);
-                    retries.fetch_add(done.attempts - 1, Ordering::Relaxed);
-                    Ok(())
+    let buyers: Vec<_> = (0..40)
+        .map(|n| {
+            let (store, lamp, loaded) = (store.clone(), lamp.clone(), loaded.clone());
+            // A buyer's answer: the attempts its sale took, or None if sold out.
+            tokio::spawn(async move {
+                let buyer = format!("buyer-{n}");
+                let seen = Product::load(&store, lamp.clone()).await?;
+                loaded.wait().await;
+                match Product::command(&store, lamp)
+                    .on(seen)
+                    .execute(|p| p.reserve(&buyer, 1))
+                    .await
+                {
+                    Ok(done) => Ok(Some(done.attempts)),
+                    Err(Error::Rejected(ProductError::SoldOut { .. })) => Ok(None),
+                    Err(e) => Err(e),
                 }
-                Err(Error::Rejected(ProductError::SoldOut { .. })) => Ok(()),
-                Err(e) => Err(e),
-            }
-        }));
-    }
+            })
+        })
+        .collect();
+    let (mut sold, mut retries) = (0, 0);
     for buyer in buyers {
-        buyer.await??;
+        if let Some(attempts) = buyer.await?? {
+            sold += 1;
+            retries += attempts - 1;
+        }
     }
     let lamp_now = Product::get(store, lamp.clone()).await?;
-    let sold = sold.load(Ordering::Relaxed);
     if sold != 10 || lamp_now.on_hand != 0 {
         return Err(format!(
             "the rush sold {sold} lamps and left {}: it must sell exactly 10 and leave 0",
@@ -229,9 +221,8 @@ pub async fn story<S: EventStore>(store: &S, run: &str, out: &mut impl Write) ->
     let versions = contiguous_history(&lamp_now).await?;
     writeln!(
         out,
-        "   sold {sold} lamps (the winners retried {} conflicts on the way); {} left; \
+        "   sold {sold} lamps (the winners retried {retries} conflicts on the way); {} left; \
          read back versions 1..={versions}: no gaps, no duplicates",
-        retries.load(Ordering::Relaxed),
         lamp_now.on_hand,
     )?;
 
