@@ -77,6 +77,19 @@ async fn restocked<S: EventStore>(store: &S, sku: &str, amount: u32) -> Root<Pro
     product
 }
 
+/// Fills the open cart "cart" with `lines` of (sku, quantity), in one commit.
+async fn cart_of<S: EventStore>(store: &S, lines: impl IntoIterator<Item = (&str, u32)>) {
+    let mut cart = Cart::load(store, "cart").await.expect("load");
+    let added: Vec<ItemAdded> = lines
+        .into_iter()
+        .map(|(sku, quantity)| ItemAdded {
+            sku: sku.to_owned(),
+            quantity,
+        })
+        .collect();
+    cart.commit_all(added).await.expect("fill the cart");
+}
+
 fn cost<S: EventStore>(store: &S, before: StatsSnapshot) -> StatsSnapshot {
     store.stats().snapshot() - before
 }
@@ -199,23 +212,7 @@ async fn checkout_is_all_or_nothing<S: EventStore>(store: &S) {
     restocked(store, "a", 5).await;
     restocked(store, "b", 5).await;
     restocked(store, "c", 1).await;
-    let mut cart = Cart::load(store, "cart").await.expect("load");
-    cart.commit_all([
-        ItemAdded {
-            sku: "a".into(),
-            quantity: 2,
-        },
-        ItemAdded {
-            sku: "b".into(),
-            quantity: 2,
-        },
-        ItemAdded {
-            sku: "c".into(),
-            quantity: 3,
-        },
-    ])
-    .await
-    .expect("fill the cart");
+    cart_of(store, [("a", 2), ("b", 2), ("c", 3)]).await;
 
     let before = store.stats().snapshot();
     let err = checkout(store, "cart", 3)
@@ -513,19 +510,7 @@ impl EventStore for Flaky {
 async fn cart_of_two_lines<S: EventStore>(store: &S) {
     restocked(store, "a", 5).await;
     restocked(store, "b", 5).await;
-    let mut cart = Cart::load(store, "cart").await.expect("load");
-    cart.commit_all([
-        ItemAdded {
-            sku: "a".into(),
-            quantity: 2,
-        },
-        ItemAdded {
-            sku: "b".into(),
-            quantity: 1,
-        },
-    ])
-    .await
-    .expect("fill the cart");
+    cart_of(store, [("a", 2), ("b", 1)]).await;
 }
 
 /// The (on hand, version) of a and b, and the cart's (checked out, version).
