@@ -199,14 +199,14 @@ fn reset_hwm() -> bool {
 
 /// A commit through es against a hand-written PutItem of the same item,
 /// interleaved op by op, each appending to its own partition.
-struct CommitComparison<'k> {
+struct CommitComparison {
     product: Root<Product, DynamoStore>,
-    raw_key: &'k str,
+    raw_key: &'static str,
     /// The last version written to `raw_key`.
     raw_version: u64,
 }
 
-impl CommitComparison<'_> {
+impl CommitComparison {
     /// Times `iterations` of each, interleaved; prints the report and
     /// returns the ratio of the medians, es / PutItem.
     async fn run(
