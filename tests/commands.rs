@@ -215,7 +215,7 @@ async fn checkout_is_all_or_nothing<S: EventStore>(store: &S) {
     cart_of(store, [("a", 2), ("b", 2), ("c", 3)]).await;
 
     let before = store.stats().snapshot();
-    let err = checkout(store, "cart", 3)
+    let err = checkout(store, "cart", es::Retry::attempts(3))
         .await
         .expect_err("line c is sold out");
     assert_eq!(
@@ -249,7 +249,12 @@ async fn checkout_is_all_or_nothing<S: EventStore>(store: &S) {
     // Once c has stock, the same checkout commits every line in one write.
     restocked(store, "c", 2).await;
     let before = store.stats().snapshot();
-    assert_eq!(checkout(store, "cart", 3).await.expect("checkout"), 1);
+    assert_eq!(
+        checkout(store, "cart", es::Retry::attempts(3))
+            .await
+            .expect("checkout"),
+        1
+    );
     assert_eq!(
         cost(store, before).writes,
         1,
@@ -543,7 +548,7 @@ async fn checkout_on_flaky(
     let store = Flaky::new(failures);
     cart_of_two_lines(&store).await;
     let before = store.stats().snapshot();
-    let result = checkout(&store, "cart", 3).await;
+    let result = checkout(&store, "cart", es::Retry::attempts(3)).await;
     let cost = cost(&store, before);
     (store, result, cost)
 }

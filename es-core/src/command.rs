@@ -39,14 +39,22 @@ impl Default for Retry {
 impl Retry {
     /// No retries: the first conflict is returned.
     pub fn never() -> Self {
+        Self::attempts(1)
+    }
+
+    /// The default waits, with at most `max_attempts` attempts in all.
+    pub fn attempts(max_attempts: u32) -> Self {
         Retry {
-            max_attempts: 1,
+            max_attempts,
             ..Retry::default()
         }
     }
 
-    /// The jittered wait before retry number `retry` (1-based).
-    fn delay(&self, retry: u32) -> Duration {
+    /// The jittered wait before retry number `retry` (1-based): uniform
+    /// between zero and `base_delay * 2^(retry - 1)`, capped at `max_delay`.
+    /// Public so that code retrying its own operations, such as a
+    /// [`Transaction`](crate::Transaction), backs off the same way.
+    pub fn delay(&self, retry: u32) -> Duration {
         let ceiling = self
             .base_delay
             .saturating_mul(

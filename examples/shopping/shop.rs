@@ -213,7 +213,7 @@ impl CheckoutError {
 /// [`es::Transaction`]. Returns how many attempts it took.
 ///
 /// A failure that another attempt could fix (`is_retryable()`) is retried, up
-/// to `attempts` attempts in all, after a short jittered wait: a conflict
+/// to `retry.max_attempts` attempts in all, after `retry`'s jittered wait: a conflict
 /// (another buyer changed a product meanwhile), and on DynamoDB also a
 /// transient store failure such as a `TransactionConflict` cancellation when
 /// concurrent transactions touch the same items, or throttling. Each retry
@@ -228,7 +228,7 @@ impl CheckoutError {
 pub async fn checkout<S: EventStore>(
     store: &S,
     cart_id: &str,
-    attempts: u32,
+    retry: es::Retry,
 ) -> Result<u32, CheckoutError> {
     let mut cart = Cart::get(store, cart_id).await?;
     let mut products: BTreeMap<String, Root<Product, S>> = BTreeMap::new();
@@ -258,9 +258,9 @@ pub async fn checkout<S: EventStore>(
         tx.append(&mut cart, [CartCheckedOut])?;
         match tx.commit().await {
             Ok(()) => return Ok(attempt),
-            Err(e) if e.is_retryable() && attempt < attempts => {
+            Err(e) if e.is_retryable() && attempt < retry.max_attempts => {
                 let ambiguous = matches!(e, es::Error::Store(_));
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(retry.delay(attempt)).await;
                 cart.hydrate().await?;
                 if ambiguous && cart.checked_out && cart.version() == sent + 1 {
                     return Ok(attempt);
@@ -273,16 +273,4 @@ pub async fn checkout<S: EventStore>(
             Err(e) => return Err(e.into()),
         }
     }
-}
-
-/// A random wait of up to 2 ms before the first retry, doubling each time up
-/// to 64 ms, so that buyers who collided do not collide again in lockstep.
-fn backoff(attempt: u32) -> std::time::Duration {
-    use std::hash::{BuildHasher, Hasher};
-    let ceiling_micros = 2_000u64 << attempt.saturating_sub(1).min(5);
-    // A randomly keyed hasher is std's source of randomness.
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    std::time::Duration::from_micros(random % (ceiling_micros + 1))
 }

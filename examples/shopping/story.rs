@@ -130,7 +130,7 @@ pub async fn story<S: EventStore>(store: &S, run: &str, out: &mut impl Write) ->
         out,
         "\n5. Alice checks out: every line is reserved in one atomic commit."
     )?;
-    let attempts = checkout(store, &alice, 5).await?;
+    let attempts = checkout(store, &alice, es::Retry::attempts(5)).await?;
     let (t, m) = (
         Product::get(store, tea.clone()).await?,
         Product::get(store, mug.clone()).await?,
@@ -157,7 +157,7 @@ pub async fn story<S: EventStore>(store: &S, run: &str, out: &mut impl Write) ->
         },
     ])
     .await?;
-    match checkout(store, &carol, 5).await {
+    match checkout(store, &carol, es::Retry::attempts(5)).await {
         Err(e) if e.sold_out().is_some() => writeln!(out, "   refused: {e}")?,
         other => return Err(format!("expected a sold-out checkout, got {other:?}").into()),
     }
