@@ -224,16 +224,6 @@ fn map_keys<'a>(item: &'a Item, name: &str) -> BTreeSet<&'a str> {
     }
 }
 
-/// `2026-11-22T05:07:54.123Z`: ISO 8601 UTC with milliseconds.
-fn is_iso_millis(t: &str) -> bool {
-    let shape = "dddd-dd-ddTdd:dd:dd.dddZ";
-    t.len() == shape.len()
-        && t.chars().zip(shape.chars()).all(|(c, want)| match want {
-            'd' => c.is_ascii_digit(),
-            other => c == other,
-        })
-}
-
 /// Checks one event item against docs/dynamodb.md and returns its version.
 fn check_event(item: &Item) -> u64 {
     let key = string(item, "aggregateId");
@@ -269,7 +259,7 @@ fn check_event(item: &Item) -> u64 {
 
     let timestamp = string(item, "timestamp");
     assert!(
-        is_iso_millis(&timestamp),
+        es_dynamo::testing::is_timestamp(&timestamp),
         "{key:?} v{version}: {timestamp:?}"
     );
 

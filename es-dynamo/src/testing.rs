@@ -145,6 +145,17 @@ pub async fn scan(
     }
 }
 
+/// Whether `t` is a timestamp as castore and es store them: ISO 8601 in UTC
+/// with milliseconds, `2026-11-22T05:07:54.123Z`.
+pub fn is_timestamp(t: &str) -> bool {
+    let shape = "dddd-dd-ddTdd:dd:dd.dddZ";
+    t.len() == shape.len()
+        && t.chars().zip(shape.chars()).all(|(c, want)| match want {
+            'd' => c.is_ascii_digit(),
+            other => c == other,
+        })
+}
+
 /// A table name no other call in any process will use: the prefix (cut to
 /// DynamoDB's allowed characters), the process id, a counter and the time.
 pub fn unique_table_name(prefix: &str) -> String {
