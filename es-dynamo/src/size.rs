@@ -73,7 +73,7 @@ pub(crate) fn value_size(value: &AttributeValue) -> usize {
 /// significant digits, plus 1"; DynamoDB stores a number as base-100 digit
 /// pairs aligned on the decimal point, so `1.5` (`01.50`) and `110` (`01 10`)
 /// take 3 bytes, not 2. A negative number takes 1 byte more. This is the count
-/// DynamoDB Local bills, checked to the byte by `tests/sizes.rs`.
+/// DynamoDB Local bills, checked to the byte by `tests/dynamodb/sizes.rs`.
 pub(crate) fn number_size(n: &str) -> usize {
     let n = n.trim();
     let (negative, n) = match n.strip_prefix('-') {

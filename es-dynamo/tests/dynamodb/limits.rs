@@ -1,9 +1,7 @@
 //! Every limit is refused before anything is sent: the table stays empty and
 //! the stats show no request.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use es_core::conformance::model::*;
 use es_core::limits::MAX_ITEM_BYTES;
 use es_core::store::Commit;

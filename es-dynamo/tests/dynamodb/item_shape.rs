@@ -1,10 +1,8 @@
 //! The items on the table have exactly the documented attributes and types,
 //! read back raw through the SDK.
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::*;
 use es_core::conformance::model::*;
 use es_core::store::{CommandRecord, Commit, Committed};
 use es_core::{AggregateExt, EventStore, Metadata, Root};

@@ -7,9 +7,7 @@
 //! `removeUndefinedValues`, so there is no `schema` and no `snapshot`, and no
 //! `payload` when the event has none.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use es_core::conformance::model::*;
 use es_core::store::{Direction, ReadRequest};
 use es_core::{AggregateExt, Error, EventStore, Root};

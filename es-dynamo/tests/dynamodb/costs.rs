@@ -2,9 +2,7 @@
 //! units, asserted exactly. `docs/dynamodb.md` quotes these numbers; run with
 //! `-- --nocapture` to see them printed.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use es_core::conformance::model::*;
 use es_core::store::{CommandRecord, Commit, Committed};
 use es_core::{AggregateExt, Error, EventStore, Root, StatsSnapshot, Transaction};

@@ -1,8 +1,6 @@
 //! Ids are values, never expression text: ids full of DynamoDB expression
 //! syntax, quotes and emoji round-trip through every operation.
 
-mod common;
-
 use es_core::conformance::model::*;
 use es_core::{AggregateExt, Error, Root};
 use es_dynamo::testing::{legacy_store_on_new_table, skip_without_dynamodb, store_on_new_table};

@@ -1,9 +1,7 @@
 //! Items es cannot decode give `Error::Corrupt` naming the item, never a panic.
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::*;
 use es_core::conformance::model::*;
 use es_core::{AggregateExt, Error, EventStore};
 use es_dynamo::testing::{skip_without_dynamodb, store_on_new_table};

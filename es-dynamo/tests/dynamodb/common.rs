@@ -1,8 +1,6 @@
 //! Shared by the DynamoDB Local tests: raw access to the table, and
 //! hand-written aggregates for what the conformance model does not cover.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -1,11 +1,9 @@
 //! es's item sizes are the ones DynamoDB bills: an item es counts as 1024
 //! bytes costs 1 WCU, and one byte more costs 2, for every kind of value.
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
-use common::*;
 use es_dynamo::testing::{skip_without_dynamodb, store_on_new_table};
 use es_dynamo::DynamoStore;
 

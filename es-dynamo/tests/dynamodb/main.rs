@@ -1,0 +1,18 @@
+//! Every es-dynamo test that needs DynamoDB Local, in one test binary.
+//!
+//! Each file under `tests/` is its own binary, and each of those links the
+//! whole AWS SDK again: one binary instead of ten saves minutes of linking
+//! and gigabytes of disk on a clean build. Run one part with a filter, e.g.
+//! `cargo test -p es-dynamo --test dynamodb costs:: -- --nocapture`.
+
+mod castore;
+mod common;
+mod conformance;
+mod corrupt;
+mod costs;
+mod errors;
+mod history;
+mod item_shape;
+mod limits;
+mod odd_ids;
+mod sizes;
