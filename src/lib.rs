@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub use es_core::*;
 pub use es_derive::{handlers, on, Aggregate, Event};

@@ -8,6 +8,9 @@
 //! code, and `fallback` stands in when the input is invalid, so that every
 //! mistake is reported once, at the token that is wrong.
 
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
 mod ast;
 mod attr;
 mod ctxt;

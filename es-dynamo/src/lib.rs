@@ -43,6 +43,7 @@
 //! `docs/dynamodb.md`.
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod cursor;
 mod errors;
