@@ -11,6 +11,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # emulator setup can never pass as a green run.
 export ES_DYNAMODB=1
 
+# castore itself, in Node, runs against es's tables in es-dynamo's interop
+# tests; ES_CASTORE=1 makes them fail, not skip, if it cannot. `npm ci`
+# installs exactly the versions in interop/castore/package-lock.json, and only
+# when that lock is newer than the install.
+castore=interop/castore
+if [ ! -f "$castore/node_modules/.package-lock.json" ] ||
+    [ "$castore/package-lock.json" -nt "$castore/node_modules/.package-lock.json" ]; then
+    command -v npm >/dev/null 2>&1 ||
+        { echo "scripts/test.sh: npm is needed to install castore for the interop tests (e.g. apt-get install -y npm)" >&2; exit 1; }
+    (cd "$castore" && npm ci --no-audit --no-fund --loglevel=error) >&2
+fi
+export ES_CASTORE=1
+
 # `run` starts DynamoDB Local, exports its endpoint and credentials, runs
 # cargo, always stops the server, and exits with cargo's status.
 exec scripts/dynamodb-local.sh run -- cargo test --workspace --all-features "$@"

@@ -6,6 +6,7 @@
 //! `cargo test -p es-dynamo --test dynamodb costs:: -- --nocapture`.
 
 mod castore;
+mod castore_interop;
 mod common;
 mod conformance;
 mod corrupt;
