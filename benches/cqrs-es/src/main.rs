@@ -1,0 +1,658 @@
+//! es against cqrs-es 0.5 with dynamo-es 0.5, side by side on one DynamoDB
+//! Local, in one run. Prints a Markdown report; `docs/BENCHMARKS.md` quotes
+//! one.
+//!
+//! ```text
+//! cd /path/to/es
+//! scripts/dynamodb-local.sh run -- cargo run --release --manifest-path benches/cqrs-es/Cargo.toml
+//! scripts/dynamodb-local.sh run -- cargo run --release --manifest-path benches/cqrs-es/Cargo.toml -- --quick
+//! ```
+//!
+//! `--quick` is a smoke test (40 commands per contender after 100 warm-up
+//! rounds, a 1.3 MB history): its timings mean nothing, its counts and its
+//! long-history and snapshot findings do.
+//!
+//! This crate is a workspace of its own, so that the root workspace never
+//! builds cqrs-es or dynamo-es. It measures four things:
+//!
+//! 1. **A cold command** (load an aggregate of 10 events, decide, commit one
+//!    event): es `execute`, cqrs-es `CqrsFramework::execute` on dynamo-es's
+//!    event store, a hand-written conditional `PutItem` (the least a command
+//!    can write), and a hand-written copy of dynamo-es's requests (a Query,
+//!    then a one-item `TransactWriteItems`) on its table. They run
+//!    interleaved op by op, so that the emulator's drift hits all alike, and
+//!    every ratio divides medians from that same loop.
+//! 2. **What each command sends and costs**: requests per operation, and
+//!    WCU by DynamoDB's documented formulas (a standard write 1 WCU per KB, a
+//!    transactional one 2 WCU per KB of each item), counted by an SDK
+//!    interceptor on each client ([`counter`]), and for es also by its own
+//!    `Stats`.
+//! 3. **A history larger than 1 MB**: how many events each framework folds
+//!    into the state it loads, and whether the next command commits.
+//! 4. **Snapshots**: the state each framework's snapshotting store loads,
+//!    against the events stored.
+//!
+//! Timings on DynamoDB Local are not DynamoDB's, and they drift during a run
+//! (JIT warm-up, garbage collection, the host); ratios against a hand-written
+//! call timed in the same loop are what carry over. Request counts and
+//! capacity units are the same as on DynamoDB.
+
+mod counter;
+mod domain;
+mod raw;
+mod report;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::Client;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
+use cqrs_es::{AggregateError, CqrsFramework, EventStore as _};
+use dynamo_es::DynamoEventRepository;
+use es::dynamo::DynamoStore;
+use es::prelude::*;
+
+use counter::{trim, Counter, Counts};
+use domain::{
+    CqrsCommand, CqrsEvent, CqrsProduct, Product, ProductError, ProductEvent, Restocked,
+    SnappedProduct,
+};
+use report::{median, ms, print_blocks, ratio};
+
+/// dynamo-es's event store over the benchmark's tables.
+type CqrsStore = PersistedEventStore<DynamoEventRepository, CqrsProduct>;
+/// A cqrs-es framework on that store, with no queries.
+type Cqrs = CqrsFramework<CqrsProduct, CqrsStore>;
+
+/// Events that pad a history past 1 MB carry a note of this many bytes.
+const NOTE_BYTES: usize = 1_000;
+
+/// Everything the sections share.
+struct Bench {
+    iterations: usize,
+    /// The es store, on a client whose requests `es_counter` counts.
+    store: DynamoStore,
+    es_counter: Counter,
+    /// cqrs-es's framework and its client, counted by `cqrs_counter`.
+    cqrs_client: Client,
+    cqrs_counter: Counter,
+    cqrs: Cqrs,
+    events_table: String,
+    snapshots_table: String,
+    /// The baselines' clients, one each so that their counts stay apart.
+    put_client: Client,
+    put_counter: Counter,
+    tx_client: Client,
+    tx_counter: Counter,
+    /// The last version the PutItem baseline wrote to its partition.
+    put_version: u64,
+}
+
+/// A client built from the shared config, with a counter of its own.
+fn counted_client(config: &SdkConfig) -> (Client, Counter) {
+    let counter = Counter::default();
+    let conf = aws_sdk_dynamodb::config::Builder::from(config)
+        .interceptor(counter.clone())
+        .build();
+    (Client::from_conf(conf), counter)
+}
+
+impl Bench {
+    /// A fresh dynamo-es event store on the benchmark's tables.
+    fn cqrs_event_store(&self) -> CqrsStore {
+        PersistedEventStore::new_event_store(self.repo())
+    }
+
+    fn repo(&self) -> DynamoEventRepository {
+        DynamoEventRepository::new(self.cqrs_client.clone())
+            .with_tables(&self.events_table, &self.snapshots_table)
+    }
+
+    /// One PutItem baseline, appending the next version to its partition.
+    async fn put(&mut self) {
+        self.put_version += 1;
+        raw::put(
+            &self.put_client,
+            self.store.table(),
+            "Product#put-baseline",
+            self.put_version,
+        )
+        .await;
+    }
+
+    /// Seeds an es aggregate with `n` Restocked events of 1 unit, in
+    /// commits of at most 100 (DynamoDB's transaction limit).
+    async fn seed_es(&self, id: &str, n: usize, note: &str) {
+        let mut product = Product::load(&self.store, id).await.expect("load");
+        let mut left = n;
+        while left > 0 {
+            let chunk = left.min(100);
+            let events: Vec<ProductEvent> = (0..chunk)
+                .map(|_| {
+                    Restocked {
+                        amount: 1,
+                        note: note.to_owned(),
+                    }
+                    .into()
+                })
+                .collect();
+            product.commit_all(events).await.expect("seed es");
+            left -= chunk;
+        }
+    }
+
+    /// Seeds a cqrs-es aggregate with `n` Restocked events of 1 unit, in
+    /// commits of at most 25, dynamo-es's limit per command.
+    ///
+    /// It commits through dynamo-es's store with the sequence number it
+    /// tracks itself, not through `execute`: past 1 MB, `execute` loads too
+    /// few events to ever commit again, which is what section 3 shows.
+    async fn seed_cqrs(&self, id: &str, n: usize, note: &str) {
+        let store = self.cqrs_event_store();
+        let mut sequence = 0;
+        while sequence < n {
+            let chunk = (n - sequence).min(25);
+            let context = EventStoreAggregateContext {
+                aggregate_id: id.to_owned(),
+                aggregate: CqrsProduct::default(),
+                current_sequence: sequence,
+                current_snapshot: None,
+            };
+            let events = (0..chunk)
+                .map(|_| CqrsEvent::Restocked {
+                    amount: 1,
+                    note: note.to_owned(),
+                })
+                .collect();
+            store
+                .commit(events, context, HashMap::new())
+                .await
+                .expect("seed cqrs-es");
+            sequence += chunk;
+        }
+    }
+
+    /// Warms up the emulator's JIT and every client's connections on all
+    /// four contenders' requests; returns the PutItem's median in the first
+    /// and the last tenth of the warm-up.
+    async fn warm_up(&mut self, rounds: usize) -> (Duration, Duration) {
+        let mut put_t = Vec::with_capacity(rounds);
+        for round in 0..rounds {
+            let t = Instant::now();
+            self.put().await;
+            put_t.push(t.elapsed());
+            let id = format!("warm-{round}");
+            Product::execute(&self.store, id.as_str(), |_| {
+                Ok::<_, ProductError>(Restocked {
+                    amount: 1,
+                    note: String::new(),
+                })
+            })
+            .await
+            .expect("es warm-up");
+            self.cqrs
+                .execute(&id, restock(1))
+                .await
+                .expect("cqrs-es warm-up");
+            raw::query_then_transact(&self.tx_client, &self.events_table, &format!("raw-{id}"))
+                .await;
+        }
+        let tenth = (rounds / 10).max(1);
+        (
+            median(&put_t[..tenth]),
+            median(&put_t[put_t.len() - tenth..]),
+        )
+    }
+
+    /// Section 1 and 2: the cold command, interleaved. `round` keeps each
+    /// run's aggregates apart. Returns the es / cqrs-es ratio.
+    async fn cold_commands(&mut self, round: usize) -> f64 {
+        let n = self.iterations;
+        for i in 0..n {
+            self.seed_es(&format!("cold-{round}-{i}"), 10, "").await;
+            self.cqrs
+                .execute(&format!("cold-{round}-{i}"), restock(10))
+                .await
+                .expect("seed cqrs-es");
+            self.cqrs
+                .execute(&format!("raw-cold-{round}-{i}"), restock(10))
+                .await
+                .expect("seed the hand-written copy");
+        }
+
+        let (mut es_t, mut cqrs_t, mut put_t, mut tx_t) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let stats = self.store.stats().snapshot();
+        let (es0, cqrs0, put0, tx0) = (
+            self.es_counter.counts(),
+            self.cqrs_counter.counts(),
+            self.put_counter.counts(),
+            self.tx_counter.counts(),
+        );
+        for i in 0..n {
+            let id = format!("cold-{round}-{i}");
+
+            let t = Instant::now();
+            let done = Product::execute(&self.store, id.as_str(), |p| p.reserve(1))
+                .await
+                .expect("es execute");
+            es_t.push(t.elapsed());
+            assert_eq!(done.version, 11);
+
+            let t = Instant::now();
+            self.cqrs
+                .execute(&id, CqrsCommand::Reserve { quantity: 1 })
+                .await
+                .expect("cqrs-es execute");
+            cqrs_t.push(t.elapsed());
+
+            let t = Instant::now();
+            self.put().await;
+            put_t.push(t.elapsed());
+
+            let t = Instant::now();
+            raw::query_then_transact(
+                &self.tx_client,
+                &self.events_table,
+                &format!("raw-cold-{round}-{i}"),
+            )
+            .await;
+            tx_t.push(t.elapsed());
+        }
+        let stats = self.store.stats().snapshot() - stats;
+        let es_c = self.es_counter.counts().since(&es0);
+        let cqrs_c = self.cqrs_counter.counts().since(&cqrs0);
+        let put_c = self.put_counter.counts().since(&put0);
+        let tx_c = self.tx_counter.counts().since(&tx0);
+
+        // Both frameworks committed what they were asked to.
+        let loaded = self
+            .cqrs_event_store()
+            .load_aggregate(&format!("cold-{round}-0"))
+            .await
+            .expect("load");
+        assert_eq!((loaded.current_sequence, loaded.aggregate.on_hand), (11, 9));
+        let es_loaded = Product::load(&self.store, format!("cold-{round}-0"))
+            .await
+            .expect("load");
+        assert_eq!((es_loaded.version(), es_loaded.on_hand), (11, 9));
+
+        let (es_m, cqrs_m, put_m, tx_m) = (
+            median(&es_t),
+            median(&cqrs_t),
+            median(&put_t),
+            median(&tx_t),
+        );
+        let per = |c: &Counts| {
+            format!(
+                "{} | {} | {} + {}",
+                c.operations_per(n),
+                trim(c.requests as f64 / n as f64),
+                trim(c.read_units / n as f64),
+                trim(c.write_units / n as f64),
+            )
+        };
+        println!("| contender | median | × PutItem | calls per command | HTTP requests per command | RCU + WCU per command |");
+        println!("|---|---|---|---|---|---|");
+        println!(
+            "| es `execute` | {} | {:.3} | {} |",
+            ms(es_m),
+            ratio(es_m, put_m),
+            per(&es_c)
+        );
+        println!(
+            "| cqrs-es `CqrsFramework::execute` + dynamo-es | {} | {:.3} | {} |",
+            ms(cqrs_m),
+            ratio(cqrs_m, put_m),
+            per(&cqrs_c)
+        );
+        println!(
+            "| hand-written Query + one-item TransactWriteItems (dynamo-es's requests) | {} | {:.3} | {} |",
+            ms(tx_m),
+            ratio(tx_m, put_m),
+            per(&tx_c)
+        );
+        println!(
+            "| hand-written conditional PutItem | {} | 1 | {} |",
+            ms(put_m),
+            per(&put_c)
+        );
+        let es_vs_cqrs = ratio(es_m, cqrs_m);
+        println!(
+            "\nes / cqrs-es: **{es_vs_cqrs:.3}**. cqrs-es / its hand-written requests: **{:.3}**. \
+             es's own `Stats` for the same commands: {} requests ({} reads, {} writes), {} RCU + {} WCU per command.\n",
+            ratio(cqrs_m, tx_m),
+            trim(stats.requests as f64 / n as f64),
+            trim(stats.reads as f64 / n as f64),
+            trim(stats.writes as f64 / n as f64),
+            trim(stats.read_units / n as f64),
+            trim(stats.write_units / n as f64),
+        );
+        println!("By blocks of consecutive commands:\n");
+        print_blocks(
+            &[
+                ("es", &es_t),
+                ("cqrs-es", &cqrs_t),
+                ("hand Query + Tx", &tx_t),
+                ("PutItem", &put_t),
+            ],
+            &[(0, 3), (1, 3), (0, 1)],
+        );
+
+        println!("Bytes written per command, as DynamoDB sizes items: es {} in {} item(s); cqrs-es {} in {} item(s).\n",
+            trim(es_c.bytes_written as f64 / n as f64),
+            trim(es_c.items_written as f64 / n as f64),
+            trim(cqrs_c.bytes_written as f64 / n as f64),
+            trim(cqrs_c.items_written as f64 / n as f64),
+        );
+        es_vs_cqrs
+    }
+
+    /// Section 3: a history past 1 MB, loaded and then commanded by each.
+    async fn long_history(&self, events: usize) {
+        let note = "n".repeat(NOTE_BYTES);
+        let id = "long";
+        let es_before = self.es_counter.counts();
+        self.seed_es(id, events, &note).await;
+        let es_seed = self.es_counter.counts().since(&es_before);
+        let cqrs_before = self.cqrs_counter.counts();
+        self.seed_cqrs(id, events, &note).await;
+        let cqrs_seed = self.cqrs_counter.counts().since(&cqrs_before);
+        let es_stored = count_items(
+            self.store.client(),
+            self.store.table(),
+            "aggregateId",
+            &format!("Product#{id}"),
+        )
+        .await;
+        let cqrs_stored = count_items(
+            &self.cqrs_client,
+            &self.events_table,
+            "AggregateTypeAndId",
+            &format!("Product:{id}"),
+        )
+        .await;
+
+        // es: a load, then a command.
+        let before = self.es_counter.counts();
+        let product = Product::load(&self.store, id).await.expect("es load");
+        let es_load = self.es_counter.counts().since(&before);
+        let es_state = (product.version(), product.applied, product.on_hand);
+        let es_outcome = match Product::execute(&self.store, id, |p| p.reserve(1)).await {
+            Ok(done) => format!("committed at version {}", done.version),
+            Err(e) => format!("failed: {e}"),
+        };
+
+        // cqrs-es: a load through its event store, then a command three times,
+        // as a caller retrying a conflict would.
+        let before = self.cqrs_counter.counts();
+        let context = self
+            .cqrs_event_store()
+            .load_aggregate(id)
+            .await
+            .expect("cqrs-es load");
+        let cqrs_load = self.cqrs_counter.counts().since(&before);
+        let cqrs_state = (
+            context.current_sequence,
+            context.aggregate.applied,
+            context.aggregate.on_hand,
+        );
+        let mut cqrs_outcomes = Vec::new();
+        for _ in 0..3 {
+            let outcome = match self
+                .cqrs
+                .execute(id, CqrsCommand::Reserve { quantity: 1 })
+                .await
+            {
+                Ok(()) => "committed".to_owned(),
+                Err(AggregateError::AggregateConflict) => "AggregateConflict".to_owned(),
+                Err(e) => format!("failed: {e}"),
+            };
+            cqrs_outcomes.push(outcome);
+        }
+        let cqrs_after = count_items(
+            &self.cqrs_client,
+            &self.events_table,
+            "AggregateTypeAndId",
+            &format!("Product:{id}"),
+        )
+        .await;
+
+        println!(
+            "Each event carries a {NOTE_BYTES}-byte note. Stored: es {es_stored} events in {:.2} MB; \
+             cqrs-es {cqrs_stored} events in {:.2} MB (item bytes as DynamoDB sizes them).\n",
+            es_seed.bytes_written as f64 / 1e6,
+            cqrs_seed.bytes_written as f64 / 1e6,
+        );
+        println!("| | es | cqrs-es + dynamo-es |\n|---|---|---|");
+        println!(
+            "| events folded into the loaded state | {} | {} |",
+            es_state.1, cqrs_state.1
+        );
+        println!(
+            "| version / sequence the load ends at | {} | {} |",
+            es_state.0, cqrs_state.0
+        );
+        println!(
+            "| stock the load computes (true: {events}) | {} | {} |",
+            es_state.2, cqrs_state.2
+        );
+        println!(
+            "| Queries of the load | {} | {} |",
+            es_load.calls("Query"),
+            cqrs_load.calls("Query")
+        );
+        println!(
+            "| items and MB the load read | {} items, {:.2} MB | {} items, {:.2} MB |",
+            es_load.items_read,
+            es_load.bytes_read as f64 / 1e6,
+            cqrs_load.items_read,
+            cqrs_load.bytes_read as f64 / 1e6
+        );
+        println!(
+            "| next command (reserve 1) | {es_outcome} | 3 attempts: {} |",
+            cqrs_outcomes.join(", ")
+        );
+        println!(
+            "| events stored after it | {} | {cqrs_after} |\n",
+            count_items(
+                self.store.client(),
+                self.store.table(),
+                "aggregateId",
+                &format!("Product#{id}"),
+            )
+            .await
+        );
+    }
+
+    /// Section 4: ten one-unit restocks through each framework's
+    /// snapshotting store (a snapshot every 5 events), then loads.
+    async fn snapshots(&self) {
+        let id = "snap";
+        let snapshot_cqrs: Cqrs = CqrsFramework::new(
+            PersistedEventStore::new_snapshot_store(self.repo(), 5),
+            vec![],
+            (),
+        );
+        for _ in 0..10 {
+            snapshot_cqrs
+                .execute(id, restock(1))
+                .await
+                .expect("cqrs-es snapshot store");
+        }
+        let from_snapshot =
+            PersistedEventStore::<_, CqrsProduct>::new_snapshot_store(self.repo(), 5)
+                .load_aggregate(id)
+                .await
+                .expect("load with snapshots");
+        let from_events = self
+            .cqrs_event_store()
+            .load_aggregate(id)
+            .await
+            .expect("load from events");
+        let cqrs_stored = count_items(
+            &self.cqrs_client,
+            &self.events_table,
+            "AggregateTypeAndId",
+            &format!("Product:{id}"),
+        )
+        .await;
+
+        for _ in 0..10 {
+            SnappedProduct::execute(&self.store, id, |_| {
+                Ok::<_, ProductError>(Restocked {
+                    amount: 1,
+                    note: String::new(),
+                })
+            })
+            .await
+            .expect("es snapshots");
+        }
+        let before = self.es_counter.counts();
+        let es = SnappedProduct::load(&self.store, id).await.expect("load");
+        let es_load = self.es_counter.counts().since(&before);
+        let es_stored = count_items(
+            self.store.client(),
+            self.store.table(),
+            "aggregateId",
+            &format!("SnappedProduct#{id}"),
+        )
+        .await;
+
+        println!("| | es (`snapshot_every = 5`) | cqrs-es (`new_snapshot_store(repo, 5)`) |\n|---|---|---|");
+        println!("| events stored | {es_stored} | {cqrs_stored} |");
+        println!(
+            "| stock loaded with snapshots (true: 10) | {} (version {}; the load read {} item(s)) | {} (sequence {}) |",
+            es.on_hand,
+            es.version(),
+            es_load.items_read,
+            from_snapshot.aggregate.on_hand,
+            from_snapshot.current_sequence
+        );
+        println!(
+            "| stock replayed from the events alone | - | {} (sequence {}) |\n",
+            from_events.aggregate.on_hand, from_events.current_sequence
+        );
+    }
+}
+
+/// A cqrs-es command restocking `times` units, one event each.
+fn restock(times: usize) -> CqrsCommand {
+    CqrsCommand::Restock {
+        amount: 1,
+        times,
+        note: String::new(),
+    }
+}
+
+/// The items in one partition, counted with a paged `Select COUNT` Query
+/// that neither framework is involved in.
+async fn count_items(client: &Client, table: &str, key: &str, value: &str) -> u64 {
+    let mut count = 0;
+    let mut start = None;
+    loop {
+        let out = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("#k = :k")
+            .expression_attribute_names("#k", key)
+            .expression_attribute_values(":k", AttributeValue::S(value.to_owned()))
+            .select(Select::Count)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("count");
+        count += out.count() as u64;
+        match out.last_evaluated_key() {
+            Some(k) => start = Some(k.clone()),
+            None => return count,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_none() {
+        eprintln!(
+            "AWS_ENDPOINT_URL_DYNAMODB is not set: run `scripts/dynamodb-local.sh run -- \
+             cargo run --release --manifest-path benches/cqrs-es/Cargo.toml`"
+        );
+        std::process::exit(2);
+    }
+    let quick = std::env::args().any(|a| a == "--quick");
+    let iterations = if quick { 40 } else { 300 };
+    let warmup = if quick { 100 } else { 1_500 };
+    // Enough 1 KB events to pass 1 MB (quick) or 3 MB.
+    let long_events = if quick { 1_200 } else { 3_000 };
+
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let (es_client, es_counter) = counted_client(&config);
+    let (cqrs_client, cqrs_counter) = counted_client(&config);
+    let (put_client, put_counter) = counted_client(&config);
+    let (tx_client, tx_counter) = counted_client(&config);
+
+    let pid = std::process::id();
+    let store = DynamoStore::new(es_client, format!("es-vs-cqrs-{pid}"));
+    store.create_table().await.expect("create the es table");
+    let events_table = format!("cqrs-events-{pid}");
+    let snapshots_table = format!("cqrs-snapshots-{pid}");
+    raw::create_dynamo_es_tables(&cqrs_client, &events_table, &snapshots_table).await;
+    let cqrs = CqrsFramework::new(
+        PersistedEventStore::new_event_store(
+            DynamoEventRepository::new(cqrs_client.clone())
+                .with_tables(&events_table, &snapshots_table),
+        ),
+        vec![],
+        (),
+    );
+    let mut bench = Bench {
+        iterations,
+        store,
+        es_counter,
+        cqrs_client,
+        cqrs_counter,
+        cqrs,
+        events_table,
+        snapshots_table,
+        put_client,
+        put_counter,
+        tx_client,
+        tx_counter,
+        put_version: 0,
+    };
+
+    println!("# es vs cqrs-es 0.5 + dynamo-es 0.5 on DynamoDB Local\n");
+    println!(
+        "{iterations} commands per contender per comparison, interleaved op by op; \
+         exact crate versions in benches/cqrs-es/Cargo.lock.{}\n",
+        if quick {
+            " **Quick mode: the timings are not meaningful.**"
+        } else {
+            ""
+        }
+    );
+
+    let (first, last) = bench.warm_up(warmup).await;
+    println!(
+        "Warm-up: {warmup} rounds of all four contenders. Median PutItem in its first tenth: {}; in its last tenth: {}.\n",
+        ms(first),
+        ms(last)
+    );
+
+    println!("## 1–2. Cold command on an aggregate of 10 events: time, requests, capacity\n");
+    let first = bench.cold_commands(1).await;
+    println!("## 1–2 again, later in the same run, on fresh aggregates\n");
+    let again = bench.cold_commands(2).await;
+    println!("es / cqrs-es measured twice in this run: {first:.3}, then {again:.3}.\n");
+
+    println!("## 3. A history past 1 MB: {long_events} events, then one more command\n");
+    bench.long_history(long_events).await;
+
+    println!("## 4. Snapshots: ten one-unit restocks, a snapshot every 5 events\n");
+    bench.snapshots().await;
+}

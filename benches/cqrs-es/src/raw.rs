@@ -1,0 +1,137 @@
+//! Hand-written SDK calls: the baselines, and the tables dynamo-es expects.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
+    ScalarAttributeType, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+
+/// Creates the two tables dynamo-es reads and writes, with the keys its
+/// README's table script gives them: events keyed by `AggregateTypeAndId`
+/// (`"{TYPE}:{id}"`) and `AggregateIdSequence`, snapshots by
+/// `AggregateTypeAndId` alone.
+pub async fn create_dynamo_es_tables(client: &Client, events: &str, snapshots: &str) {
+    for (table, with_sequence) in [(events, true), (snapshots, false)] {
+        let mut create = client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("AggregateTypeAndId", KeyType::Hash))
+            .attribute_definitions(attribute("AggregateTypeAndId", ScalarAttributeType::S));
+        if with_sequence {
+            create = create
+                .key_schema(key("AggregateIdSequence", KeyType::Range))
+                .attribute_definitions(attribute("AggregateIdSequence", ScalarAttributeType::N));
+        }
+        create.send().await.expect("create a dynamo-es table");
+    }
+}
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("key schema")
+}
+
+fn attribute(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(kind)
+        .build()
+        .expect("attribute definition")
+}
+
+/// A Reserved event as es stores it, in castore's layout: the item the
+/// PutItem baseline writes.
+fn castore_item(key: &str, version: u64) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("aggregateId".to_owned(), AttributeValue::S(key.to_owned())),
+        ("version".to_owned(), AttributeValue::N(version.to_string())),
+        ("type".to_owned(), AttributeValue::S("Reserved".to_owned())),
+        ("timestamp".to_owned(), AttributeValue::S(es::time::now())),
+        (
+            "payload".to_owned(),
+            AttributeValue::M(HashMap::from([
+                ("cart_id".to_owned(), AttributeValue::S("cart".to_owned())),
+                ("quantity".to_owned(), AttributeValue::N("1".to_owned())),
+            ])),
+        ),
+    ])
+}
+
+/// The baseline: one conditional PutItem of the next version, the least a
+/// command can write.
+pub async fn put(client: &Client, table: &str, key: &str, version: u64) {
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(castore_item(key, version)))
+        .condition_expression("attribute_not_exists(#v)")
+        .expression_attribute_names("#v", "version")
+        .send()
+        .await
+        .expect("PutItem");
+}
+
+/// A hand-rolled version of the requests dynamo-es makes for a one-event
+/// command, on its own table layout: a consistent Query of the history
+/// (every page), then a one-item TransactWriteItems of the next sequence
+/// number. The difference between this and cqrs-es's `execute` is the
+/// framework, not the requests.
+pub async fn query_then_transact(client: &Client, table: &str, id: &str) {
+    let partition = format!("Product:{id}");
+    let mut last = 0u64;
+    let mut start = None;
+    loop {
+        let out = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("#k = :k")
+            .expression_attribute_names("#k", "AggregateTypeAndId")
+            .expression_attribute_values(":k", AttributeValue::S(partition.clone()))
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("Query");
+        if let Some(AttributeValue::N(n)) = out
+            .items()
+            .last()
+            .and_then(|i| i.get("AggregateIdSequence"))
+        {
+            last = n.parse().expect("sequence");
+        }
+        match out.last_evaluated_key() {
+            Some(k) => start = Some(k.clone()),
+            None => break,
+        }
+    }
+    let payload = serde_json::json!({"Reserved": {"cart_id": "cart", "quantity": 1}});
+    let put = Put::builder()
+        .table_name(table)
+        .item("AggregateTypeAndId", AttributeValue::S(partition))
+        .item(
+            "AggregateIdSequence",
+            AttributeValue::N((last + 1).to_string()),
+        )
+        .item("AggregateType", AttributeValue::S("Product".to_owned()))
+        .item("AggregateId", AttributeValue::S(id.to_owned()))
+        .item("EventVersion", AttributeValue::S("1".to_owned()))
+        .item("EventType", AttributeValue::S("Reserved".to_owned()))
+        .item("Payload", AttributeValue::B(Blob::new(payload.to_string())))
+        .item("Metadata", AttributeValue::B(Blob::new("{}")))
+        .condition_expression("attribute_not_exists(AggregateIdSequence)")
+        .build()
+        .expect("Put");
+    client
+        .transact_write_items()
+        .transact_items(TransactWriteItem::builder().put(put).build())
+        .send()
+        .await
+        .expect("TransactWriteItems");
+}
