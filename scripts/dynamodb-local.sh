@@ -344,9 +344,12 @@ start_server() {
 
 print_exports() {
     local name value
-    for name in AWS_ENDPOINT_URL_DYNAMODB AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION ES_DYNAMODB_PID; do
+    # DynamoDB Local serves the Streams API on the same port; the SDKs'
+    # config chain looks up each service's endpoint under its own name.
+    for name in AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_DYNAMODB_STREAMS AWS_ACCESS_KEY_ID \
+        AWS_SECRET_ACCESS_KEY AWS_REGION ES_DYNAMODB_PID; do
         case "$name" in
-            AWS_ENDPOINT_URL_DYNAMODB) value="http://127.0.0.1:$1" ;;
+            AWS_ENDPOINT_URL_DYNAMODB | AWS_ENDPOINT_URL_DYNAMODB_STREAMS) value="http://127.0.0.1:$1" ;;
             AWS_ACCESS_KEY_ID | AWS_SECRET_ACCESS_KEY) value="$ACCESS_KEY" ;;
             AWS_REGION) value="$REGION" ;;
             ES_DYNAMODB_PID) value="$2" ;;

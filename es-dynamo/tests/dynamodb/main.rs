@@ -17,3 +17,4 @@ mod item_shape;
 mod limits;
 mod odd_ids;
 mod sizes;
+mod stream;

@@ -1,0 +1,236 @@
+//! The table's DynamoDB Stream, read as a Lambda event source mapping reads
+//! it, carries every committed event; `decode_stream_image` turns the new
+//! images into typed events of one aggregate and passes over the rest.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use es_core::conformance::model::*;
+use es_core::{AggregateExt, Error, EventSet, Root};
+use es_dynamo::testing::{legacy_store_on_new_table, skip_without_dynamodb, store_on_new_table};
+use es_dynamo::DynamoStore;
+use futures::TryStreamExt;
+
+use crate::common::*;
+
+/// The new image of every INSERT record on the table's stream, in stream
+/// order, from the start of every shard.
+async fn inserted_images(store: &DynamoStore) -> Vec<HashMap<String, AttributeValue>> {
+    let table = store
+        .client()
+        .describe_table()
+        .table_name(store.table())
+        .send()
+        .await
+        .expect("DescribeTable");
+    let arn = table
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .expect("create_table turns the stream on");
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // scripts/dynamodb-local.sh sets AWS_ENDPOINT_URL_DYNAMODB_STREAMS too;
+    // an emulator started otherwise serves Streams where it serves DynamoDB.
+    let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(&config);
+    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").is_none() {
+        streams =
+            streams.endpoint_url(std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("an endpoint"));
+    }
+    let streams = aws_sdk_dynamodbstreams::Client::from_conf(streams.build());
+    let stream = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .expect("DescribeStream")
+        .stream_description
+        .expect("a description");
+    let mut images = Vec::new();
+    for shard in stream.shards.unwrap_or_default() {
+        let mut iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id.expect("a shard id"))
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("GetShardIterator")
+            .shard_iterator;
+        // An open shard always hands out a next iterator; an empty page
+        // means it has nothing more for now.
+        while let Some(current) = iterator {
+            let page = streams
+                .get_records()
+                .shard_iterator(current)
+                .send()
+                .await
+                .expect("GetRecords");
+            let records = page.records.unwrap_or_default();
+            if records.is_empty() {
+                break;
+            }
+            for record in records {
+                if record.event_name.as_ref().map(|e| e.as_str()) != Some("INSERT") {
+                    continue;
+                }
+                let image = record
+                    .dynamodb
+                    .and_then(|d| d.new_image)
+                    .expect("NEW_IMAGE");
+                images.push(serde_dynamo::Item::from(image).into());
+            }
+            iterator = page.next_shard_iterator;
+        }
+    }
+    images
+}
+
+fn decoded<A: es_core::Aggregate>(
+    store: &DynamoStore,
+    images: &[HashMap<String, AttributeValue>],
+) -> Vec<(String, u64, &'static str)> {
+    images
+        .iter()
+        .filter_map(|image| {
+            store
+                .decode_stream_image::<A>(image.clone())
+                .expect("decodes")
+        })
+        .map(|e| (e.id, e.recorded.version, e.recorded.event.name()))
+        .collect()
+}
+
+async fn commit_a_mixed_history(store: &DynamoStore) {
+    let mut sku1 = Root::<Product, _>::new(store, "sku-1");
+    sku1.commit(Restocked { amount: 5 }).await.expect("restock");
+    // An idempotent command also writes its command record to the table.
+    Product::command(store, "sku-1")
+        .idempotency_key("order-1")
+        .execute(|p| p.reserve("c1", 2))
+        .await
+        .expect("reserve");
+    // Another aggregate type, with snapshots inline on every 4th event.
+    let mut counter = Root::<Counter, _>::new(store, "c-1");
+    for n in 1..=5 {
+        counter.commit(Added { n }).await.expect("add");
+    }
+    let mut sku2 = Root::<Product, _>::new(store, "sku-2");
+    sku2.commit_all(vec![
+        ProductEvent::from(Restocked { amount: 1 }),
+        ProductEvent::from(Discontinued),
+    ])
+    .await
+    .expect("a batch");
+}
+
+#[tokio::test]
+async fn the_stream_carries_each_aggregates_events_in_order() {
+    if skip_without_dynamodb() {
+        return;
+    }
+    let store = store_on_new_table("stream").await;
+    commit_a_mixed_history(&store).await;
+
+    let images = inserted_images(&store).await;
+    assert_eq!(images.len(), 10, "9 events and 1 command record");
+    let mut products = decoded::<Product>(&store, &images);
+    // Stream order holds within an aggregate, not across aggregates.
+    products.sort();
+    assert_eq!(
+        products,
+        [
+            ("sku-1".into(), 1, "Restocked"),
+            ("sku-1".into(), 2, "Reserved"),
+            ("sku-2".into(), 1, "Restocked"),
+            ("sku-2".into(), 2, "Discontinued"),
+        ]
+    );
+    let counters = decoded::<Counter>(&store, &images);
+    assert_eq!(
+        counters.iter().map(|(_, v, _)| *v).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5],
+        "one shard keeps an aggregate's events in version order"
+    );
+
+    // What the stream carries is what a load reads: payload, timestamp and
+    // metadata alike.
+    let from_stream: Vec<_> = images
+        .iter()
+        .filter_map(|i| {
+            store
+                .decode_stream_image::<Product>(i.clone())
+                .expect("decodes")
+        })
+        .filter(|e| e.id == "sku-1")
+        .map(|e| e.recorded)
+        .collect();
+    let loaded: Vec<_> = Product::load(&store, "sku-1")
+        .await
+        .expect("load")
+        .history()
+        .try_collect()
+        .await
+        .expect("history");
+    assert_eq!(format!("{from_stream:?}"), format!("{loaded:?}"));
+}
+
+#[tokio::test]
+async fn in_the_legacy_layout_every_event_is_the_tables_aggregate() {
+    if skip_without_dynamodb() {
+        return;
+    }
+    let store = legacy_store_on_new_table("stream").await;
+    let mut sku1 = Root::<Product, _>::new(&store, "sku-1");
+    sku1.commit(Restocked { amount: 5 }).await.expect("restock");
+    Product::command(&store, "sku-1")
+        .idempotency_key("order-1")
+        .execute(|p| p.reserve("c1", 2))
+        .await
+        .expect("reserve");
+
+    let images = inserted_images(&store).await;
+    assert_eq!(images.len(), 3, "2 events and 1 command record");
+    assert_eq!(
+        decoded::<Product>(&store, &images),
+        [
+            ("sku-1".into(), 1, "Restocked"),
+            ("sku-1".into(), 2, "Reserved")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn images_that_are_not_events_fail_like_a_load() {
+    if skip_without_dynamodb() {
+        return;
+    }
+    let store = store_on_new_table("stream").await;
+    // A KEYS_ONLY stream's image: the key, and no event in it.
+    let keys_only = item([("aggregateId", s("Product#sku-1")), ("version", n(3))]);
+    match store.decode_stream_image::<Product>(keys_only) {
+        Err(Error::Corrupt {
+            aggregate_id,
+            version,
+            reason,
+        }) => {
+            assert_eq!((aggregate_id.as_str(), version), ("Product#sku-1", 3));
+            assert!(reason.contains("`type` is missing"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let unknown = item([
+        ("aggregateId", s("Product#sku-1")),
+        ("version", n(4)),
+        ("type", s("Teleported")),
+        ("timestamp", s("2026-01-01T00:00:00.000Z")),
+    ]);
+    assert!(matches!(
+        store.decode_stream_image::<Product>(unknown),
+        Err(Error::UnknownEvent { name, id, version: 4, .. }) if name == "Teleported" && id == "sku-1"
+    ));
+    let no_key = item([("version", n(1))]);
+    assert!(matches!(
+        store.decode_stream_image::<Product>(no_key),
+        Err(Error::Corrupt { reason, .. }) if reason.contains("`aggregateId` is missing")
+    ));
+}
