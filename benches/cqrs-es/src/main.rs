@@ -18,10 +18,11 @@
 //! 1. **A cold command** (load an aggregate of 10 events, decide, commit one
 //!    event): es `execute`, cqrs-es `CqrsFramework::execute` on dynamo-es's
 //!    event store, a hand-written conditional `PutItem` (the least a command
-//!    can write), and a hand-written copy of dynamo-es's requests (a Query,
-//!    then a one-item `TransactWriteItems`) on its table. They run
-//!    interleaved op by op, so that the emulator's drift hits all alike, and
-//!    every ratio divides medians from that same loop.
+//!    can write), and each framework's requests written by hand on its own
+//!    table layout: a Query then a `PutItem` (es), a Query then a one-item
+//!    `TransactWriteItems` (dynamo-es). The five run interleaved op by op,
+//!    so that the emulator's drift hits all alike, and every ratio divides
+//!    medians from that same loop. The comparison runs twice in a run.
 //! 2. **What each command sends and costs**: requests per operation, and
 //!    WCU by DynamoDB's documented formulas (a standard write 1 WCU per KB, a
 //!    transactional one 2 WCU per KB of each item), counted by an SDK
@@ -69,34 +70,49 @@ type Cqrs = CqrsFramework<CqrsProduct, CqrsStore>;
 /// Events that pad a history past 1 MB carry a note of this many bytes.
 const NOTE_BYTES: usize = 1_000;
 
+/// A client built from the shared config, with a counter of its own, so
+/// that every contender's requests are counted apart.
+struct Counted {
+    client: Client,
+    counter: Counter,
+}
+
+impl Counted {
+    fn new(config: &SdkConfig) -> Self {
+        let counter = Counter::default();
+        let conf = aws_sdk_dynamodb::config::Builder::from(config)
+            .interceptor(counter.clone())
+            .build();
+        Counted {
+            client: Client::from_conf(conf),
+            counter,
+        }
+    }
+
+    fn counts(&self) -> Counts {
+        self.counter.counts()
+    }
+}
+
 /// Everything the sections share.
 struct Bench {
     iterations: usize,
-    /// The es store, on a client whose requests `es_counter` counts.
+    /// The es store, on the `es` client.
     store: DynamoStore,
-    es_counter: Counter,
-    /// cqrs-es's framework and its client, counted by `cqrs_counter`.
-    cqrs_client: Client,
-    cqrs_counter: Counter,
+    es: Counted,
+    /// cqrs-es's framework on dynamo-es's event store, on the `cqrs` client.
     cqrs: Cqrs,
+    cqrs_client: Counted,
     events_table: String,
     snapshots_table: String,
-    /// The baselines' clients, one each so that their counts stay apart.
-    put_client: Client,
-    put_counter: Counter,
-    tx_client: Client,
-    tx_counter: Counter,
+    /// The hand-written baselines: a PutItem alone, es's requests (Query +
+    /// PutItem, castore's layout) and dynamo-es's (Query + one-item
+    /// TransactWriteItems, its layout).
+    put: Counted,
+    es_copy: Counted,
+    cqrs_copy: Counted,
     /// The last version the PutItem baseline wrote to its partition.
     put_version: u64,
-}
-
-/// A client built from the shared config, with a counter of its own.
-fn counted_client(config: &SdkConfig) -> (Client, Counter) {
-    let counter = Counter::default();
-    let conf = aws_sdk_dynamodb::config::Builder::from(config)
-        .interceptor(counter.clone())
-        .build();
-    (Client::from_conf(conf), counter)
 }
 
 impl Bench {
@@ -106,7 +122,7 @@ impl Bench {
     }
 
     fn repo(&self) -> DynamoEventRepository {
-        DynamoEventRepository::new(self.cqrs_client.clone())
+        DynamoEventRepository::new(self.cqrs_client.client.clone())
             .with_tables(&self.events_table, &self.snapshots_table)
     }
 
@@ -114,7 +130,7 @@ impl Bench {
     async fn put(&mut self) {
         self.put_version += 1;
         raw::put(
-            &self.put_client,
+            &self.put.client,
             self.store.table(),
             "Product#put-baseline",
             self.put_version,
@@ -175,7 +191,7 @@ impl Bench {
     }
 
     /// Warms up the emulator's JIT and every client's connections on all
-    /// four contenders' requests; returns the PutItem's median in the first
+    /// five contenders' requests; returns the PutItem's median in the first
     /// and the last tenth of the warm-up.
     async fn warm_up(&mut self, rounds: usize) -> (Duration, Duration) {
         let mut put_t = Vec::with_capacity(rounds);
@@ -196,8 +212,9 @@ impl Bench {
                 .execute(&id, restock(1))
                 .await
                 .expect("cqrs-es warm-up");
-            raw::query_then_transact(&self.tx_client, &self.events_table, &format!("raw-{id}"))
-                .await;
+            let copy = format!("copy-{id}");
+            raw::query_then_put(&self.es_copy.client, self.store.table(), &copy).await;
+            raw::query_then_transact(&self.cqrs_copy.client, &self.events_table, &copy).await;
         }
         let tenth = (rounds / 10).max(1);
         (
@@ -206,124 +223,111 @@ impl Bench {
         )
     }
 
-    /// Section 1 and 2: the cold command, interleaved. `round` keeps each
-    /// run's aggregates apart. Returns the es / cqrs-es ratio.
+    /// Sections 1 and 2: the cold command, interleaved. `round` keeps each
+    /// comparison's aggregates apart. Returns the es / cqrs-es ratio.
     async fn cold_commands(&mut self, round: usize) -> f64 {
         let n = self.iterations;
+        let id = |i: usize| format!("cold-{round}-{i}");
+        let copy = |i: usize| format!("copy-cold-{round}-{i}");
+        // Every contender's aggregate starts with 10 events, written by the
+        // framework whose layout it is in.
         for i in 0..n {
-            self.seed_es(&format!("cold-{round}-{i}"), 10, "").await;
-            self.cqrs
-                .execute(&format!("cold-{round}-{i}"), restock(10))
-                .await
-                .expect("seed cqrs-es");
-            self.cqrs
-                .execute(&format!("raw-cold-{round}-{i}"), restock(10))
-                .await
-                .expect("seed the hand-written copy");
+            self.seed_es(&id(i), 10, "").await;
+            self.seed_es(&copy(i), 10, "").await;
+            for id in [id(i), copy(i)] {
+                self.cqrs
+                    .execute(&id, restock(10))
+                    .await
+                    .expect("seed cqrs-es");
+            }
         }
 
-        let (mut es_t, mut cqrs_t, mut put_t, mut tx_t) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut times: [Vec<Duration>; 5] = Default::default();
         let stats = self.store.stats().snapshot();
-        let (es0, cqrs0, put0, tx0) = (
-            self.es_counter.counts(),
-            self.cqrs_counter.counts(),
-            self.put_counter.counts(),
-            self.tx_counter.counts(),
-        );
+        let before = [
+            self.es.counts(),
+            self.cqrs_client.counts(),
+            self.es_copy.counts(),
+            self.cqrs_copy.counts(),
+            self.put.counts(),
+        ];
         for i in 0..n {
-            let id = format!("cold-{round}-{i}");
-
             let t = Instant::now();
-            let done = Product::execute(&self.store, id.as_str(), |p| p.reserve(1))
+            let done = Product::execute(&self.store, id(i), |p| p.reserve(1))
                 .await
                 .expect("es execute");
-            es_t.push(t.elapsed());
+            times[0].push(t.elapsed());
             assert_eq!(done.version, 11);
 
             let t = Instant::now();
             self.cqrs
-                .execute(&id, CqrsCommand::Reserve { quantity: 1 })
+                .execute(&id(i), CqrsCommand::Reserve { quantity: 1 })
                 .await
                 .expect("cqrs-es execute");
-            cqrs_t.push(t.elapsed());
+            times[1].push(t.elapsed());
+
+            let t = Instant::now();
+            raw::query_then_put(&self.es_copy.client, self.store.table(), &copy(i)).await;
+            times[2].push(t.elapsed());
+
+            let t = Instant::now();
+            raw::query_then_transact(&self.cqrs_copy.client, &self.events_table, &copy(i)).await;
+            times[3].push(t.elapsed());
 
             let t = Instant::now();
             self.put().await;
-            put_t.push(t.elapsed());
-
-            let t = Instant::now();
-            raw::query_then_transact(
-                &self.tx_client,
-                &self.events_table,
-                &format!("raw-cold-{round}-{i}"),
-            )
-            .await;
-            tx_t.push(t.elapsed());
+            times[4].push(t.elapsed());
         }
         let stats = self.store.stats().snapshot() - stats;
-        let es_c = self.es_counter.counts().since(&es0);
-        let cqrs_c = self.cqrs_counter.counts().since(&cqrs0);
-        let put_c = self.put_counter.counts().since(&put0);
-        let tx_c = self.tx_counter.counts().since(&tx0);
+        let after = [
+            self.es.counts(),
+            self.cqrs_client.counts(),
+            self.es_copy.counts(),
+            self.cqrs_copy.counts(),
+            self.put.counts(),
+        ];
+        let costs: Vec<Counts> = after.iter().zip(&before).map(|(a, b)| a.since(b)).collect();
 
         // Both frameworks committed what they were asked to.
         let loaded = self
             .cqrs_event_store()
-            .load_aggregate(&format!("cold-{round}-0"))
+            .load_aggregate(&id(0))
             .await
             .expect("load");
         assert_eq!((loaded.current_sequence, loaded.aggregate.on_hand), (11, 9));
-        let es_loaded = Product::load(&self.store, format!("cold-{round}-0"))
-            .await
-            .expect("load");
+        let es_loaded = Product::load(&self.store, id(0)).await.expect("load");
         assert_eq!((es_loaded.version(), es_loaded.on_hand), (11, 9));
 
-        let (es_m, cqrs_m, put_m, tx_m) = (
-            median(&es_t),
-            median(&cqrs_t),
-            median(&put_t),
-            median(&tx_t),
-        );
-        let per = |c: &Counts| {
-            format!(
-                "{} | {} | {} + {}",
+        let m: Vec<Duration> = times.iter().map(|t| median(t)).collect();
+        let names = [
+            "es `execute`",
+            "cqrs-es `CqrsFramework::execute` on dynamo-es",
+            "es's requests by hand: Query + conditional PutItem",
+            "dynamo-es's requests by hand: Query + one-item TransactWriteItems",
+            "a conditional PutItem alone",
+        ];
+        println!("| contender | median | × PutItem | calls per command | HTTP requests per command | RCU + WCU per command | bytes written per command |");
+        println!("|---|---|---|---|---|---|---|");
+        for (k, name) in names.iter().enumerate() {
+            let c = &costs[k];
+            println!(
+                "| {name} | {} | {:.3} | {} | {} | {} + {} | {} |",
+                ms(m[k]),
+                ratio(m[k], m[4]),
                 c.operations_per(n),
                 trim(c.requests as f64 / n as f64),
                 trim(c.read_units / n as f64),
                 trim(c.write_units / n as f64),
-            )
-        };
-        println!("| contender | median | × PutItem | calls per command | HTTP requests per command | RCU + WCU per command |");
-        println!("|---|---|---|---|---|---|");
+                trim(c.bytes_written as f64 / n as f64),
+            );
+        }
+        let es_vs_cqrs = ratio(m[0], m[1]);
         println!(
-            "| es `execute` | {} | {:.3} | {} |",
-            ms(es_m),
-            ratio(es_m, put_m),
-            per(&es_c)
-        );
-        println!(
-            "| cqrs-es `CqrsFramework::execute` + dynamo-es | {} | {:.3} | {} |",
-            ms(cqrs_m),
-            ratio(cqrs_m, put_m),
-            per(&cqrs_c)
-        );
-        println!(
-            "| hand-written Query + one-item TransactWriteItems (dynamo-es's requests) | {} | {:.3} | {} |",
-            ms(tx_m),
-            ratio(tx_m, put_m),
-            per(&tx_c)
-        );
-        println!(
-            "| hand-written conditional PutItem | {} | 1 | {} |",
-            ms(put_m),
-            per(&put_c)
-        );
-        let es_vs_cqrs = ratio(es_m, cqrs_m);
-        println!(
-            "\nes / cqrs-es: **{es_vs_cqrs:.3}**. cqrs-es / its hand-written requests: **{:.3}**. \
-             es's own `Stats` for the same commands: {} requests ({} reads, {} writes), {} RCU + {} WCU per command.\n",
-            ratio(cqrs_m, tx_m),
+            "\nes / cqrs-es: **{es_vs_cqrs:.3}**. Each against its own requests written by hand: \
+             es **{:.3}**, cqrs-es **{:.3}**. es's own `Stats` for the same commands: \
+             {} requests ({} read, {} write), {} RCU + {} WCU per command.\n",
+            ratio(m[0], m[2]),
+            ratio(m[1], m[3]),
             trim(stats.requests as f64 / n as f64),
             trim(stats.reads as f64 / n as f64),
             trim(stats.writes as f64 / n as f64),
@@ -333,19 +337,13 @@ impl Bench {
         println!("By blocks of consecutive commands:\n");
         print_blocks(
             &[
-                ("es", &es_t),
-                ("cqrs-es", &cqrs_t),
-                ("hand Query + Tx", &tx_t),
-                ("PutItem", &put_t),
+                ("es", &times[0]),
+                ("cqrs-es", &times[1]),
+                ("es's by hand", &times[2]),
+                ("dynamo-es's by hand", &times[3]),
+                ("PutItem", &times[4]),
             ],
-            &[(0, 3), (1, 3), (0, 1)],
-        );
-
-        println!("Bytes written per command, as DynamoDB sizes items: es {} in {} item(s); cqrs-es {} in {} item(s).\n",
-            trim(es_c.bytes_written as f64 / n as f64),
-            trim(es_c.items_written as f64 / n as f64),
-            trim(cqrs_c.bytes_written as f64 / n as f64),
-            trim(cqrs_c.items_written as f64 / n as f64),
+            &[(0, 4), (1, 4), (0, 1)],
         );
         es_vs_cqrs
     }
@@ -354,12 +352,12 @@ impl Bench {
     async fn long_history(&self, events: usize) {
         let note = "n".repeat(NOTE_BYTES);
         let id = "long";
-        let es_before = self.es_counter.counts();
+        let es_before = self.es.counts();
         self.seed_es(id, events, &note).await;
-        let es_seed = self.es_counter.counts().since(&es_before);
-        let cqrs_before = self.cqrs_counter.counts();
+        let es_seed = self.es.counts().since(&es_before);
+        let cqrs_before = self.cqrs_client.counts();
         self.seed_cqrs(id, events, &note).await;
-        let cqrs_seed = self.cqrs_counter.counts().since(&cqrs_before);
+        let cqrs_seed = self.cqrs_client.counts().since(&cqrs_before);
         let es_stored = count_items(
             self.store.client(),
             self.store.table(),
@@ -368,7 +366,7 @@ impl Bench {
         )
         .await;
         let cqrs_stored = count_items(
-            &self.cqrs_client,
+            &self.cqrs_client.client,
             &self.events_table,
             "AggregateTypeAndId",
             &format!("Product:{id}"),
@@ -376,9 +374,9 @@ impl Bench {
         .await;
 
         // es: a load, then a command.
-        let before = self.es_counter.counts();
+        let before = self.es.counts();
         let product = Product::load(&self.store, id).await.expect("es load");
-        let es_load = self.es_counter.counts().since(&before);
+        let es_load = self.es.counts().since(&before);
         let es_state = (product.version(), product.applied, product.on_hand);
         let es_outcome = match Product::execute(&self.store, id, |p| p.reserve(1)).await {
             Ok(done) => format!("committed at version {}", done.version),
@@ -387,13 +385,13 @@ impl Bench {
 
         // cqrs-es: a load through its event store, then a command three times,
         // as a caller retrying a conflict would.
-        let before = self.cqrs_counter.counts();
+        let before = self.cqrs_client.counts();
         let context = self
             .cqrs_event_store()
             .load_aggregate(id)
             .await
             .expect("cqrs-es load");
-        let cqrs_load = self.cqrs_counter.counts().since(&before);
+        let cqrs_load = self.cqrs_client.counts().since(&before);
         let cqrs_state = (
             context.current_sequence,
             context.aggregate.applied,
@@ -413,7 +411,7 @@ impl Bench {
             cqrs_outcomes.push(outcome);
         }
         let cqrs_after = count_items(
-            &self.cqrs_client,
+            &self.cqrs_client.client,
             &self.events_table,
             "AggregateTypeAndId",
             &format!("Product:{id}"),
@@ -493,7 +491,7 @@ impl Bench {
             .await
             .expect("load from events");
         let cqrs_stored = count_items(
-            &self.cqrs_client,
+            &self.cqrs_client.client,
             &self.events_table,
             "AggregateTypeAndId",
             &format!("Product:{id}"),
@@ -510,9 +508,9 @@ impl Bench {
             .await
             .expect("es snapshots");
         }
-        let before = self.es_counter.counts();
+        let before = self.es.counts();
         let es = SnappedProduct::load(&self.store, id).await.expect("load");
-        let es_load = self.es_counter.counts().since(&before);
+        let es_load = self.es.counts().since(&before);
         let es_stored = count_items(
             self.store.client(),
             self.store.table(),
@@ -591,20 +589,18 @@ async fn main() {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
-    let (es_client, es_counter) = counted_client(&config);
-    let (cqrs_client, cqrs_counter) = counted_client(&config);
-    let (put_client, put_counter) = counted_client(&config);
-    let (tx_client, tx_counter) = counted_client(&config);
+    let es = Counted::new(&config);
+    let cqrs_client = Counted::new(&config);
 
     let pid = std::process::id();
-    let store = DynamoStore::new(es_client, format!("es-vs-cqrs-{pid}"));
+    let store = DynamoStore::new(es.client.clone(), format!("es-vs-cqrs-{pid}"));
     store.create_table().await.expect("create the es table");
     let events_table = format!("cqrs-events-{pid}");
     let snapshots_table = format!("cqrs-snapshots-{pid}");
-    raw::create_dynamo_es_tables(&cqrs_client, &events_table, &snapshots_table).await;
+    raw::create_dynamo_es_tables(&cqrs_client.client, &events_table, &snapshots_table).await;
     let cqrs = CqrsFramework::new(
         PersistedEventStore::new_event_store(
-            DynamoEventRepository::new(cqrs_client.clone())
+            DynamoEventRepository::new(cqrs_client.client.clone())
                 .with_tables(&events_table, &snapshots_table),
         ),
         vec![],
@@ -613,16 +609,14 @@ async fn main() {
     let mut bench = Bench {
         iterations,
         store,
-        es_counter,
-        cqrs_client,
-        cqrs_counter,
+        es,
         cqrs,
+        cqrs_client,
         events_table,
         snapshots_table,
-        put_client,
-        put_counter,
-        tx_client,
-        tx_counter,
+        put: Counted::new(&config),
+        es_copy: Counted::new(&config),
+        cqrs_copy: Counted::new(&config),
         put_version: 0,
     };
 
@@ -639,7 +633,7 @@ async fn main() {
 
     let (first, last) = bench.warm_up(warmup).await;
     println!(
-        "Warm-up: {warmup} rounds of all four contenders. Median PutItem in its first tenth: {}; in its last tenth: {}.\n",
+        "Warm-up: {warmup} rounds of all five contenders (on new aggregates). Median PutItem in its first tenth: {}; in its last tenth: {}.\n",
         ms(first),
         ms(last)
     );
@@ -649,6 +643,18 @@ async fn main() {
     println!("## 1–2 again, later in the same run, on fresh aggregates\n");
     let again = bench.cold_commands(2).await;
     println!("es / cqrs-es measured twice in this run: {first:.3}, then {again:.3}.\n");
+    let local = raw::local_transaction_capacity(
+        &bench.cqrs_copy.client,
+        &bench.events_table,
+        "consumed-capacity",
+    )
+    .await;
+    println!(
+        "The WCU above are DynamoDB's documented formulas applied to the items sent. For one \
+         one-item transaction of a command's event, DynamoDB Local itself reports {} WCU \
+         (`ReturnConsumedCapacity`).\n",
+        trim(local)
+    );
 
     println!("## 3. A history past 1 MB: {long_events} events, then one more command\n");
     bench.long_history(long_events).await;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
-    ScalarAttributeType, TransactWriteItem,
+    ReturnConsumedCapacity, ScalarAttributeType, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -78,6 +78,47 @@ pub async fn put(client: &Client, table: &str, key: &str, version: u64) {
         .expect("PutItem");
 }
 
+/// A hand-rolled version of the requests es makes for a one-event command:
+/// a consistent Query of the history in castore's layout (every page), then
+/// a conditional PutItem of the next version.
+pub async fn query_then_put(client: &Client, table: &str, id: &str) {
+    let key = format!("Product#{id}");
+    let last = last_sort_key(client, table, ("aggregateId", &key), "version").await;
+    put(client, table, &key, last + 1).await;
+}
+
+/// The sort key of the last item of a partition, read the way a load reads:
+/// a consistent Query that follows every page.
+async fn last_sort_key(
+    client: &Client,
+    table: &str,
+    (hash, value): (&str, &str),
+    range: &str,
+) -> u64 {
+    let mut last = 0;
+    let mut start = None;
+    loop {
+        let out = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("#k = :k")
+            .expression_attribute_names("#k", hash)
+            .expression_attribute_values(":k", AttributeValue::S(value.to_owned()))
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("Query");
+        if let Some(AttributeValue::N(n)) = out.items().last().and_then(|i| i.get(range)) {
+            last = n.parse().expect("sort key");
+        }
+        match out.last_evaluated_key() {
+            Some(k) => start = Some(k.clone()),
+            None => return last,
+        }
+    }
+}
+
 /// A hand-rolled version of the requests dynamo-es makes for a one-event
 /// command, on its own table layout: a consistent Query of the history
 /// (every page), then a one-item TransactWriteItems of the next sequence
@@ -85,39 +126,35 @@ pub async fn put(client: &Client, table: &str, key: &str, version: u64) {
 /// framework, not the requests.
 pub async fn query_then_transact(client: &Client, table: &str, id: &str) {
     let partition = format!("Product:{id}");
-    let mut last = 0u64;
-    let mut start = None;
-    loop {
-        let out = client
-            .query()
-            .table_name(table)
-            .key_condition_expression("#k = :k")
-            .expression_attribute_names("#k", "AggregateTypeAndId")
-            .expression_attribute_values(":k", AttributeValue::S(partition.clone()))
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("Query");
-        if let Some(AttributeValue::N(n)) = out
-            .items()
-            .last()
-            .and_then(|i| i.get("AggregateIdSequence"))
-        {
-            last = n.parse().expect("sequence");
-        }
-        match out.last_evaluated_key() {
-            Some(k) => start = Some(k.clone()),
-            None => break,
-        }
-    }
+    let last = last_sort_key(
+        client,
+        table,
+        ("AggregateTypeAndId", &partition),
+        "AggregateIdSequence",
+    )
+    .await;
+    client
+        .transact_write_items()
+        .transact_items(dynamo_es_put(table, id, last + 1))
+        .send()
+        .await
+        .expect("TransactWriteItems");
+}
+
+/// The one-item transaction dynamo-es writes for a one-event command: a
+/// Reserved event at `sequence`, in its attribute layout (JSON in binary
+/// attributes), conditional on the sequence being free.
+fn dynamo_es_put(table: &str, id: &str, sequence: u64) -> TransactWriteItem {
     let payload = serde_json::json!({"Reserved": {"cart_id": "cart", "quantity": 1}});
     let put = Put::builder()
         .table_name(table)
-        .item("AggregateTypeAndId", AttributeValue::S(partition))
+        .item(
+            "AggregateTypeAndId",
+            AttributeValue::S(format!("Product:{id}")),
+        )
         .item(
             "AggregateIdSequence",
-            AttributeValue::N((last + 1).to_string()),
+            AttributeValue::N(sequence.to_string()),
         )
         .item("AggregateType", AttributeValue::S("Product".to_owned()))
         .item("AggregateId", AttributeValue::S(id.to_owned()))
@@ -128,10 +165,21 @@ pub async fn query_then_transact(client: &Client, table: &str, id: &str) {
         .condition_expression("attribute_not_exists(AggregateIdSequence)")
         .build()
         .expect("Put");
-    client
+    TransactWriteItem::builder().put(put).build()
+}
+
+/// What DynamoDB Local itself reports as the consumed capacity of one such
+/// one-item transaction, for comparison with the documented formula.
+pub async fn local_transaction_capacity(client: &Client, table: &str, id: &str) -> f64 {
+    let out = client
         .transact_write_items()
-        .transact_items(TransactWriteItem::builder().put(put).build())
+        .transact_items(dynamo_es_put(table, id, 1))
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
         .send()
         .await
         .expect("TransactWriteItems");
+    out.consumed_capacity()
+        .iter()
+        .filter_map(|c| c.capacity_units())
+        .sum()
 }
