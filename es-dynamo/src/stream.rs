@@ -82,8 +82,11 @@ use crate::layout::attributes::{AGGREGATE_ID, VERSION};
 use crate::DynamoStore;
 
 /// One event of an aggregate, read from the table's stream.
+///
+/// Its fields are public so that a projection's unit tests can build one,
+/// for example from a [`MemoryStore`](es_core::MemoryStore) aggregate's
+/// [`history`](es_core::Root::history).
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct StreamEvent<E> {
     /// The aggregate's id, without the `Name#` prefix of the single-table
     /// layout.
