@@ -36,6 +36,19 @@ pub fn item<const K: usize>(entries: [(&str, AttributeValue); K]) -> Item {
 }
 
 /// The item at `version` of partition `key`, by a consistent GetItem.
+/// The store's table, as DescribeTable reports it.
+pub async fn describe(store: &DynamoStore) -> aws_sdk_dynamodb::types::TableDescription {
+    store
+        .client()
+        .describe_table()
+        .table_name(store.table())
+        .send()
+        .await
+        .expect("DescribeTable")
+        .table
+        .expect("a table")
+}
+
 pub async fn get(store: &DynamoStore, key: &str, version: u64) -> Option<Item> {
     store
         .client()

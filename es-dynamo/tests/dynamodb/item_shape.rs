@@ -172,15 +172,7 @@ async fn the_table_has_the_documented_keys_index_and_stream() {
         return;
     }
     let store = store_on_new_table("shape-table").await;
-    let table = store
-        .client()
-        .describe_table()
-        .table_name(store.table())
-        .send()
-        .await
-        .expect("describe")
-        .table
-        .expect("a table");
+    let table = describe(&store).await;
     let keys: Vec<_> = table
         .key_schema()
         .iter()

@@ -17,16 +17,9 @@ use crate::common::*;
 /// The new image of every INSERT record on the table's stream, in stream
 /// order, from the start of every shard.
 async fn inserted_images(store: &DynamoStore) -> Vec<HashMap<String, AttributeValue>> {
-    let table = store
-        .client()
-        .describe_table()
-        .table_name(store.table())
-        .send()
+    let arn = describe(store)
         .await
-        .expect("DescribeTable");
-    let arn = table
-        .table
-        .and_then(|t| t.latest_stream_arn)
+        .latest_stream_arn
         .expect("create_table turns the stream on");
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     // scripts/dynamodb-local.sh sets AWS_ENDPOINT_URL_DYNAMODB_STREAMS too;
