@@ -20,7 +20,9 @@
 //!    event store, a hand-written conditional `PutItem` (the least a command
 //!    can write), and each framework's requests written by hand on its own
 //!    table layout: a Query then a `PutItem` (es), a Query then a one-item
-//!    `TransactWriteItems` (dynamo-es). The five run interleaved op by op,
+//!    `TransactWriteItems` (dynamo-es); and the `PutItem` once more without
+//!    asking for its consumed capacity, which es does on every request and
+//!    dynamo-es never. The six run interleaved op by op,
 //!    so that the emulator's drift hits all alike, and every ratio divides
 //!    medians from that same loop. The comparison runs twice in a run.
 //! 2. **What each command sends and costs**: requests per operation, and
@@ -47,7 +49,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, Select};
 use aws_sdk_dynamodb::Client;
 use cqrs_es::persist::{
     EventStoreAggregateContext, PersistedEventRepository as _, PersistedEventStore,
@@ -107,14 +109,17 @@ struct Bench {
     cqrs_client: Counted,
     events_table: String,
     snapshots_table: String,
-    /// The hand-written baselines: a PutItem alone, es's requests (Query +
-    /// PutItem, castore's layout) and dynamo-es's (Query + one-item
-    /// TransactWriteItems, its layout).
-    put: Counted,
+    /// The hand-written baselines: es's requests (Query + PutItem,
+    /// castore's layout), dynamo-es's (Query + one-item TransactWriteItems,
+    /// its layout), and a PutItem alone, asking for its consumed capacity
+    /// (`put`, as es does and as benches/dynamodb.rs's baseline does) or not
+    /// (`bare_put`, as dynamo-es does).
     es_copy: Counted,
     cqrs_copy: Counted,
-    /// The last version the PutItem baseline wrote to its partition.
-    put_version: u64,
+    put: Counted,
+    bare_put: Counted,
+    /// The last version each PutItem baseline wrote to its partition.
+    put_versions: [u64; 2],
 }
 
 impl Bench {
@@ -128,16 +133,25 @@ impl Bench {
             .with_tables(&self.events_table, &self.snapshots_table)
     }
 
-    /// One PutItem baseline, appending the next version to its partition.
-    async fn put(&mut self) {
-        self.put_version += 1;
-        raw::put(
-            &self.put.client,
-            self.store.table(),
-            "Product#put-baseline",
-            self.put_version,
-        )
-        .await;
+    /// One PutItem baseline, appending the next version to its partition,
+    /// asking for the consumed capacity unless `bare`.
+    async fn put(&mut self, bare: bool) {
+        let (client, key, consumed) = if bare {
+            (
+                &self.bare_put.client,
+                "Product#put-bare",
+                ReturnConsumedCapacity::None,
+            )
+        } else {
+            (
+                &self.put.client,
+                "Product#put",
+                ReturnConsumedCapacity::Total,
+            )
+        };
+        let version = &mut self.put_versions[usize::from(bare)];
+        *version += 1;
+        raw::put(client, self.store.table(), key, *version, consumed).await;
     }
 
     /// Seeds an es aggregate with `n` Restocked events of 1 unit, in
@@ -199,8 +213,9 @@ impl Bench {
         let mut put_t = Vec::with_capacity(rounds);
         for round in 0..rounds {
             let t = Instant::now();
-            self.put().await;
+            self.put(false).await;
             put_t.push(t.elapsed());
+            self.put(true).await;
             let id = format!("warm-{round}");
             Product::execute(&self.store, id.as_str(), |_| {
                 Ok::<_, ProductError>(Restocked {
@@ -244,51 +259,78 @@ impl Bench {
             }
         }
 
-        let mut times: [Vec<Duration>; 5] = Default::default();
-        let stats = self.store.stats().snapshot();
-        let before = [
-            self.es.counts(),
-            self.cqrs_client.counts(),
-            self.es_copy.counts(),
-            self.cqrs_copy.counts(),
-            self.put.counts(),
+        // The contenders, in the order each round runs them.
+        let names = [
+            ("es `execute`", "es"),
+            ("cqrs-es `CqrsFramework::execute` on dynamo-es", "cqrs-es"),
+            (
+                "es's requests by hand: Query + conditional PutItem",
+                "es's by hand",
+            ),
+            (
+                "dynamo-es's requests by hand: Query + one-item TransactWriteItems",
+                "dynamo-es's by hand",
+            ),
+            ("a conditional PutItem alone", "PutItem"),
+            (
+                "a conditional PutItem alone, without `ReturnConsumedCapacity`",
+                "bare PutItem",
+            ),
         ];
+        const PUT: usize = 4;
+        let counted = |b: &Bench| {
+            [
+                &b.es,
+                &b.cqrs_client,
+                &b.es_copy,
+                &b.cqrs_copy,
+                &b.put,
+                &b.bare_put,
+            ]
+            .map(Counted::counts)
+        };
+        let mut times: [Vec<Duration>; 6] = Default::default();
+        let stats = self.store.stats().snapshot();
+        let before = counted(self);
         for i in 0..n {
-            let t = Instant::now();
-            let done = Product::execute(&self.store, id(i), |p| p.reserve(1))
-                .await
-                .expect("es execute");
-            times[0].push(t.elapsed());
-            assert_eq!(done.version, 11);
-
-            let t = Instant::now();
-            self.cqrs
-                .execute(&id(i), CqrsCommand::Reserve { quantity: 1 })
-                .await
-                .expect("cqrs-es execute");
-            times[1].push(t.elapsed());
-
-            let t = Instant::now();
-            raw::query_then_put(&self.es_copy.client, self.store.table(), &copy(i)).await;
-            times[2].push(t.elapsed());
-
-            let t = Instant::now();
-            raw::query_then_transact(&self.cqrs_copy.client, &self.events_table, &copy(i)).await;
-            times[3].push(t.elapsed());
-
-            let t = Instant::now();
-            self.put().await;
-            times[4].push(t.elapsed());
+            for (k, samples) in times.iter_mut().enumerate() {
+                let t = Instant::now();
+                match k {
+                    0 => {
+                        let done = Product::execute(&self.store, id(i), |p| p.reserve(1))
+                            .await
+                            .expect("es execute");
+                        assert_eq!(done.version, 11);
+                    }
+                    1 => self
+                        .cqrs
+                        .execute(&id(i), CqrsCommand::Reserve { quantity: 1 })
+                        .await
+                        .expect("cqrs-es execute"),
+                    2 => {
+                        raw::query_then_put(&self.es_copy.client, self.store.table(), &copy(i))
+                            .await
+                    }
+                    3 => {
+                        raw::query_then_transact(
+                            &self.cqrs_copy.client,
+                            &self.events_table,
+                            &copy(i),
+                        )
+                        .await
+                    }
+                    4 => self.put(false).await,
+                    _ => self.put(true).await,
+                }
+                samples.push(t.elapsed());
+            }
         }
         let stats = self.store.stats().snapshot() - stats;
-        let after = [
-            self.es.counts(),
-            self.cqrs_client.counts(),
-            self.es_copy.counts(),
-            self.cqrs_copy.counts(),
-            self.put.counts(),
-        ];
-        let costs: Vec<Counts> = after.iter().zip(&before).map(|(a, b)| a.since(b)).collect();
+        let costs: Vec<Counts> = counted(self)
+            .iter()
+            .zip(&before)
+            .map(|(a, b)| a.since(b))
+            .collect();
 
         // Both frameworks committed what they were asked to.
         let loaded = self
@@ -301,21 +343,14 @@ impl Bench {
         assert_eq!((es_loaded.version(), es_loaded.on_hand), (11, 9));
 
         let m: Vec<Duration> = times.iter().map(|t| median(t)).collect();
-        let names = [
-            "es `execute`",
-            "cqrs-es `CqrsFramework::execute` on dynamo-es",
-            "es's requests by hand: Query + conditional PutItem",
-            "dynamo-es's requests by hand: Query + one-item TransactWriteItems",
-            "a conditional PutItem alone",
-        ];
         println!("| contender | median | × PutItem | calls per command | HTTP requests per command | RCU + WCU per command | bytes written per command |");
         println!("|---|---|---|---|---|---|---|");
-        for (k, name) in names.iter().enumerate() {
+        for (k, (name, _)) in names.iter().enumerate() {
             let c = &costs[k];
             println!(
                 "| {name} | {} | {:.3} | {} | {} | {} + {} | {} |",
                 ms(m[k]),
-                ratio(m[k], m[4]),
+                ratio(m[k], m[PUT]),
                 c.operations_per(n),
                 trim(c.requests as f64 / n as f64),
                 trim(c.read_units / n as f64),
@@ -325,11 +360,17 @@ impl Bench {
         }
         let es_vs_cqrs = ratio(m[0], m[1]);
         println!(
+            "\n× PutItem divides by the PutItem that asks for its consumed capacity, as es's \
+             requests do and as the baseline of benches/dynamodb.rs does."
+        );
+        println!(
             "\nes / cqrs-es: **{es_vs_cqrs:.3}**. Each against its own requests written by hand: \
-             es **{:.3}**, cqrs-es **{:.3}**. es's own `Stats` for the same commands: \
+             es **{:.3}**, cqrs-es **{:.3}**. A PutItem that asks for its consumed capacity / one \
+             that does not: **{:.3}**. es's own `Stats` for the same commands: \
              {} requests ({} read, {} write), {} RCU + {} WCU per command.\n",
             ratio(m[0], m[2]),
             ratio(m[1], m[3]),
+            ratio(m[PUT], m[PUT + 1]),
             trim(stats.requests as f64 / n as f64),
             trim(stats.reads as f64 / n as f64),
             trim(stats.writes as f64 / n as f64),
@@ -337,16 +378,12 @@ impl Bench {
             trim(stats.write_units / n as f64),
         );
         println!("By blocks of consecutive commands:\n");
-        print_blocks(
-            &[
-                ("es", &times[0]),
-                ("cqrs-es", &times[1]),
-                ("es's by hand", &times[2]),
-                ("dynamo-es's by hand", &times[3]),
-                ("PutItem", &times[4]),
-            ],
-            &[(0, 4), (1, 4), (0, 1)],
-        );
+        let contenders: Vec<(&str, &[Duration])> = names
+            .iter()
+            .zip(&times)
+            .map(|((_, short), t)| (*short, t.as_slice()))
+            .collect();
+        print_blocks(&contenders, &[(0, PUT), (1, PUT), (0, 1)]);
         es_vs_cqrs
     }
 
@@ -643,10 +680,11 @@ async fn main() {
         cqrs_client,
         events_table,
         snapshots_table,
-        put: Counted::new(&config),
         es_copy: Counted::new(&config),
         cqrs_copy: Counted::new(&config),
-        put_version: 0,
+        put: Counted::new(&config),
+        bare_put: Counted::new(&config),
+        put_versions: [0; 2],
     };
 
     println!("# es vs cqrs-es 0.5 + dynamo-es 0.5 on DynamoDB Local\n");
@@ -662,7 +700,7 @@ async fn main() {
 
     let (first, last) = bench.warm_up(warmup).await;
     println!(
-        "Warm-up: {warmup} rounds of all five contenders (on new aggregates). Median PutItem in its first tenth: {}; in its last tenth: {}.\n",
+        "Warm-up: {warmup} rounds of all six contenders (on new aggregates). Median PutItem in its first tenth: {}; in its last tenth: {}.\n",
         ms(first),
         ms(last)
     );

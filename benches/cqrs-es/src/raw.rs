@@ -65,14 +65,22 @@ fn castore_item(key: &str, version: u64) -> HashMap<String, AttributeValue> {
 }
 
 /// The baseline: one conditional PutItem of the next version, the least a
-/// command can write.
-pub async fn put(client: &Client, table: &str, key: &str, version: u64) {
+/// command can write. `consumed` says whether it asks DynamoDB for the
+/// capacity it consumed, as es does on every request and dynamo-es never.
+pub async fn put(
+    client: &Client,
+    table: &str,
+    key: &str,
+    version: u64,
+    consumed: ReturnConsumedCapacity,
+) {
     client
         .put_item()
         .table_name(table)
         .set_item(Some(castore_item(key, version)))
         .condition_expression("attribute_not_exists(#v)")
         .expression_attribute_names("#v", "version")
+        .return_consumed_capacity(consumed)
         .send()
         .await
         .expect("PutItem");
@@ -80,11 +88,19 @@ pub async fn put(client: &Client, table: &str, key: &str, version: u64) {
 
 /// A hand-rolled version of the requests es makes for a one-event command:
 /// a consistent Query of the history in castore's layout (every page), then
-/// a conditional PutItem of the next version.
+/// a conditional PutItem of the next version, both asking for the consumed
+/// capacity as es does.
 pub async fn query_then_put(client: &Client, table: &str, id: &str) {
     let key = format!("Product#{id}");
-    let last = last_sort_key(client, table, ("aggregateId", &key), "version").await;
-    put(client, table, &key, last + 1).await;
+    let last = last_sort_key(
+        client,
+        table,
+        ("aggregateId", &key),
+        "version",
+        ReturnConsumedCapacity::Total,
+    )
+    .await;
+    put(client, table, &key, last + 1, ReturnConsumedCapacity::Total).await;
 }
 
 /// The sort key of the last item of a partition, read the way a load reads:
@@ -94,6 +110,7 @@ async fn last_sort_key(
     table: &str,
     (hash, value): (&str, &str),
     range: &str,
+    consumed: ReturnConsumedCapacity,
 ) -> u64 {
     let mut last = 0;
     let mut start = None;
@@ -105,6 +122,7 @@ async fn last_sort_key(
             .expression_attribute_names("#k", hash)
             .expression_attribute_values(":k", AttributeValue::S(value.to_owned()))
             .consistent_read(true)
+            .return_consumed_capacity(consumed.clone())
             .set_exclusive_start_key(start)
             .send()
             .await
@@ -131,6 +149,7 @@ pub async fn query_then_transact(client: &Client, table: &str, id: &str) {
         table,
         ("AggregateTypeAndId", &partition),
         "AggregateIdSequence",
+        ReturnConsumedCapacity::None,
     )
     .await;
     client
