@@ -145,7 +145,7 @@ impl Bench {
         } else {
             (
                 &self.put.client,
-                "Product#put",
+                "Product#put-with",
                 ReturnConsumedCapacity::Total,
             )
         };
