@@ -207,7 +207,7 @@ impl Bench {
     }
 
     /// Warms up the emulator's JIT and every client's connections on all
-    /// five contenders' requests; returns the PutItem's median in the first
+    /// six contenders' requests; returns the PutItem's median in the first
     /// and the last tenth of the warm-up.
     async fn warm_up(&mut self, rounds: usize) -> (Duration, Duration) {
         let mut put_t = Vec::with_capacity(rounds);
