@@ -367,7 +367,7 @@ async fn main() {
         cost.write_units / iterations as f64
     );
     println!(
-        "\nRatio es cold command / PutItem: **{:.3}** (target ≤ 2.2; cqrs-es + dynamo-es measured 2.9–3.1 on this kind of machine). \
+        "\nRatio es cold command / PutItem: **{:.3}** (target ≤ 2.2; benches/cqrs-es measures cqrs-es side by side). \
          Ratio es / hand-written Query + PutItem: **{:.3}**\n",
         es_m.as_secs_f64() / put_m.as_secs_f64(),
         es_m.as_secs_f64() / raw_m.as_secs_f64()
