@@ -147,3 +147,179 @@ impl DynamoStore {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Whatever a stream hands over, decoding answers with a value or an
+    //! error, never a panic: images are external data.
+
+    use std::collections::HashMap;
+
+    use aws_sdk_dynamodb::types::AttributeValue as Av;
+    use es_core::conformance::model::Product;
+    use proptest::prelude::*;
+
+    use crate::{DynamoStore, Layout};
+
+    fn store(layout: Layout) -> DynamoStore {
+        // No request is ever sent: decoding is local.
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build();
+        DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "t").with_layout(layout)
+    }
+
+    /// Any DynamoDB value, nested a few levels deep.
+    fn value() -> impl Strategy<Value = Av> {
+        let leaf = prop_oneof![
+            any::<String>().prop_map(Av::S),
+            prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                Just("1e400".to_owned()),
+                Just("-0.5".to_owned()),
+                Just("99999999999999999999999".to_owned()),
+                Just("".to_owned()),
+            ]
+            .prop_map(Av::N),
+            any::<bool>().prop_map(Av::Bool),
+            Just(Av::Null(true)),
+            proptest::collection::vec(any::<u8>(), 0..8)
+                .prop_map(|b| Av::B(aws_sdk_dynamodb::primitives::Blob::new(b))),
+            proptest::collection::vec("[a-z]{0,3}", 1..3).prop_map(Av::Ss),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Av::L),
+                proptest::collection::hash_map(
+                    prop_oneof![
+                        Just("amount".to_owned()),
+                        Just("cart_id".to_owned()),
+                        Just("quantity".to_owned()),
+                        Just("text".to_owned()),
+                        Just("correlationId".to_owned()),
+                        "[a-z]{1,4}",
+                    ],
+                    inner,
+                    0..4
+                )
+                .prop_map(Av::M),
+            ]
+        })
+    }
+
+    /// An attribute that is usually well-formed, sometimes missing, and
+    /// sometimes any value at all.
+    fn attribute(valid: impl Strategy<Value = Av> + 'static) -> impl Strategy<Value = Option<Av>> {
+        prop_oneof![
+            12 => valid.prop_map(Some),
+            1 => Just(None),
+            2 => value().prop_map(Some),
+        ]
+    }
+
+    fn image() -> impl Strategy<Value = HashMap<String, Av>> {
+        let key = prop_oneof![
+            Just("Product#sku-1"),
+            Just("Product#sku-2"),
+            Just("Product#🚀 #:'"),
+            Just("Product#"),
+            Just("Counter#c-1"),
+            Just("$command#k"),
+            Just("sku-1"),
+        ]
+        .prop_map(|k| Av::S(k.to_owned()));
+        let version = prop_oneof![
+            Just("0"),
+            Just("1"),
+            Just("2"),
+            Just("18446744073709551615")
+        ]
+        .prop_map(|v| Av::N(v.to_owned()));
+        // Usually a name with a payload of its event's shape, so that many
+        // images decode and the property also checks what they decode to.
+        let payload = |entries: Vec<(&str, Av)>| {
+            Some(Av::M(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+            ))
+        };
+        let event = prop_oneof![
+            (0..100u32).prop_map(move |n| {
+                ("Restocked", payload(vec![("amount", Av::N(n.to_string()))]))
+            }),
+            ("[a-z]{0,4}", 0..100u32).prop_map(move |(cart, n)| {
+                let fields = vec![("cart_id", Av::S(cart)), ("quantity", Av::N(n.to_string()))];
+                ("Reserved", payload(fields))
+            }),
+            Just(("Discontinued", None)),
+            Just(("Teleported", None)),
+        ]
+        .prop_map(|(name, payload)| (Some(Av::S(name.to_owned())), payload));
+        let metadata =
+            "[a-z]{0,4}".prop_map(|c| Av::M([("correlationId".to_owned(), Av::S(c))].into()));
+        let timestamp = Just(Av::S("2026-11-23T10:00:00.000Z".to_owned()));
+        let schema = prop_oneof![4 => Just("1"), 1 => Just("2"), 1 => Just("x")]
+            .prop_map(|s| Av::N(s.to_owned()));
+        (
+            attribute(key),
+            attribute(version),
+            prop_oneof![
+                6 => event,
+                1 => (attribute(value()), attribute(value())),
+            ],
+            attribute(timestamp),
+            attribute(metadata),
+            attribute(schema),
+            // A snapshot is rare: most events carry none.
+            prop_oneof![2 => Just(None), 1 => value().prop_map(Some)],
+            attribute(value()),
+        )
+            .prop_map(
+                |(
+                    key,
+                    version,
+                    (name, payload),
+                    timestamp,
+                    metadata,
+                    schema,
+                    snapshot,
+                    snapshot_schema,
+                )| {
+                    let attributes = [
+                        ("aggregateId", key),
+                        ("version", version),
+                        ("type", name),
+                        ("timestamp", timestamp),
+                        ("payload", payload),
+                        ("metadata", metadata),
+                        ("schema", schema),
+                        ("snapshot", snapshot),
+                        ("snapshotSchema", snapshot_schema),
+                    ];
+                    attributes
+                        .into_iter()
+                        .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v)))
+                        .collect()
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn any_image_decodes_or_fails_without_panicking(image in image()) {
+            let single = store(Layout::SingleTable).decode_stream_image::<Product>(image.clone());
+            if let Ok(Some(event)) = &single {
+                prop_assert_eq!(&image["aggregateId"], &Av::S(format!("Product#{}", event.id)));
+                prop_assert!(event.recorded.version >= 1);
+            }
+            let legacy = store(Layout::TablePerAggregate).decode_stream_image::<Product>(image);
+            if let Ok(Some(event)) = &legacy {
+                prop_assert!(event.recorded.version >= 1);
+            }
+        }
+    }
+}
