@@ -227,3 +227,61 @@ async fn images_that_are_not_events_fail_like_a_load() {
         Err(Error::Corrupt { reason, .. }) if reason.contains("`aggregateId` is missing")
     ));
 }
+
+/// On Lambda, a stream record arrives as JSON, its new image in DynamoDB's
+/// JSON format, which `aws_lambda_events` reads into a `serde_dynamo::Item`.
+/// The same path, from an item es wrote: JSON out, JSON in, decoded.
+#[tokio::test]
+async fn a_lambda_records_new_image_decodes() {
+    if skip_without_dynamodb() {
+        return;
+    }
+    let store = store_on_new_table("stream").await;
+    let mut product = Root::<Product, _>::new(&store, "sku-1");
+    product
+        .commit(Reserved {
+            cart_id: "c-🚀".into(),
+            quantity: 0,
+        })
+        .await
+        .expect("commit");
+    let stored = get(&store, "Product#sku-1", 1).await.expect("the item");
+
+    let record = serde_json::json!({
+        "Records": [{
+            "eventID": "1",
+            "eventName": "INSERT",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "eu-west-1",
+            "dynamodb": {
+                "Keys": serde_dynamo::Item::from(key_of(&stored)),
+                "NewImage": serde_dynamo::Item::from(stored.clone()),
+                "SequenceNumber": "100",
+                "SizeBytes": 200,
+                "StreamViewType": "NEW_IMAGE"
+            }
+        }]
+    })
+    .to_string();
+
+    let lambda: serde_json::Value = serde_json::from_str(&record).expect("JSON");
+    let image: serde_dynamo::Item =
+        serde_json::from_value(lambda["Records"][0]["dynamodb"]["NewImage"].clone())
+            .expect("DynamoDB JSON");
+    let change = store
+        .decode_stream_image::<Product>(image.into())
+        .expect("decodes")
+        .expect("a Product event");
+    assert_eq!((change.id.as_str(), change.recorded.version), ("sku-1", 1));
+    assert!(matches!(
+        change.recorded.event,
+        ProductEvent::Reserved(Reserved { ref cart_id, quantity: 0 }) if cart_id == "c-🚀"
+    ));
+}
+
+fn key_of(item: &HashMap<String, AttributeValue>) -> HashMap<String, AttributeValue> {
+    ["aggregateId", "version"]
+        .into_iter()
+        .map(|k| (k.to_owned(), item[k].clone()))
+        .collect()
+}
