@@ -74,10 +74,12 @@
 //! }
 //! ```
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use es_core::{Aggregate, Error, Recorded};
 
-use crate::item::{self, Item};
+use crate::item;
 use crate::layout::attributes::{AGGREGATE_ID, VERSION};
 use crate::DynamoStore;
 
@@ -114,7 +116,7 @@ impl DynamoStore {
     /// handler for.
     pub fn decode_stream_image<A: Aggregate>(
         &self,
-        image: Item,
+        image: HashMap<String, AttributeValue>,
     ) -> Result<Option<StreamEvent<A::Event>>, Error<A::Error>> {
         let key = match image.get(AGGREGATE_ID) {
             Some(AttributeValue::S(key)) => key.clone(),
