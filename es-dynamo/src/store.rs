@@ -161,3 +161,16 @@ impl EventStore for DynamoStore {
         &self.inner.stats
     }
 }
+
+#[cfg(test)]
+impl DynamoStore {
+    /// A store whose client never sends anything, for unit tests of what the
+    /// store decides before any request (planning, decoding).
+    pub(crate) fn offline(layout: Layout) -> Self {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .build();
+        DynamoStore::new(Client::from_conf(config), "events").with_layout(layout)
+    }
+}

@@ -367,15 +367,6 @@ fn invalid(message: String) -> Error {
 mod tests {
     use super::*;
 
-    /// A store whose client is never used: `plan` sends nothing.
-    fn offline_store() -> DynamoStore {
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-            .build();
-        DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "events")
-    }
-
     fn event(version: u64) -> es_core::store::StoredEvent<AttributeValue> {
         es_core::store::StoredEvent {
             version,
@@ -403,7 +394,7 @@ mod tests {
 
     #[test]
     fn an_append_past_u64_max_is_a_permanent_error_naming_the_aggregate() {
-        let store = offline_store();
+        let store = DynamoStore::offline(crate::Layout::SingleTable);
         for (expected, versions) in [
             (u64::MAX, &[0][..]),
             (u64::MAX, &[1][..]),
@@ -434,7 +425,7 @@ mod tests {
 
     #[test]
     fn idempotency_keys_are_checked_like_ids() {
-        let store = offline_store();
+        let store = DynamoStore::offline(crate::Layout::SingleTable);
         for key in [String::new(), "k".repeat(1025)] {
             let mut bad = commit(0, &[1]);
             bad.command = Some(CommandRecord {
