@@ -62,8 +62,11 @@ pub(crate) fn encode_event<A: Aggregate, S: EventStore>(
     })
 }
 
-/// Decodes a stored event of aggregate `A`.
-pub(crate) fn decode_event<A: Aggregate, S: EventStore>(
+/// Decodes a stored event of aggregate `A` with id `id`, as a load does:
+/// its name, payload, schema version and metadata are checked, and a failure
+/// names the aggregate, id and version. Public (as `es_core::store::decode_event`)
+/// for events a store hands out outside a load, such as a DynamoDB Stream's.
+pub fn decode_event<A: Aggregate, S: EventStore>(
     store: &S,
     id: &str,
     stored: StoredEvent<S::Payload>,

@@ -249,17 +249,7 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     fn stats(&self) -> &Stats;
 }
 
-/// Decodes one event of aggregate `A` with id `id` that `store` handed out
-/// outside a load: from a change feed such as a DynamoDB Stream. It checks
-/// what a load checks (the event's name, payload, schema version and
-/// metadata) and fails the same way, naming the aggregate, id and version.
-pub fn decode_event<A: crate::Aggregate, S: EventStore>(
-    store: &S,
-    id: &str,
-    stored: StoredEvent<S::Payload>,
-) -> Result<crate::Recorded<A::Event>, Error<A::Error>> {
-    crate::codec::decode_event::<A, S>(store, id, stored)
-}
+pub use crate::codec::decode_event;
 
 #[cfg(test)]
 mod tests {
