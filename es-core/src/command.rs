@@ -193,7 +193,6 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
         } = self;
         let recorder = span.clone();
         async move {
-            let span = recorder;
             if let Some(key) = &key {
                 check_idempotency_key(key).map_err(Error::widen)?;
             }
@@ -276,9 +275,9 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                     Err(e) => break Err(e.about(A::NAME, &id).widen()),
                 }
             };
-            span.record("attempts", attempt);
+            recorder.record("attempts", attempt);
             if let Ok(done) = &result {
-                span.record("version", done.version);
+                recorder.record("version", done.version);
             }
             result
         }
