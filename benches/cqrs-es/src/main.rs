@@ -49,7 +49,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, Select};
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use aws_sdk_dynamodb::Client;
 use cqrs_es::persist::{
     EventStoreAggregateContext, PersistedEventRepository as _, PersistedEventStore,
@@ -131,6 +131,30 @@ impl Bench {
     fn repo(&self) -> DynamoEventRepository {
         DynamoEventRepository::new(self.cqrs_client.client.clone())
             .with_tables(&self.events_table, &self.snapshots_table)
+    }
+
+    /// The events es stores for `id` of the aggregate named `aggregate`,
+    /// counted by a Query of its own.
+    async fn es_stored(&self, aggregate: &str, id: &str) -> u64 {
+        let partition = format!("{aggregate}#{id}");
+        raw::count_items(
+            self.store.client(),
+            self.store.table(),
+            ("aggregateId", &partition),
+        )
+        .await
+    }
+
+    /// The events dynamo-es stores for the product `id`, counted by a Query
+    /// of its own.
+    async fn cqrs_stored(&self, id: &str) -> u64 {
+        let partition = format!("Product:{id}");
+        raw::count_items(
+            &self.cqrs_client.client,
+            &self.events_table,
+            ("AggregateTypeAndId", &partition),
+        )
+        .await
     }
 
     /// One PutItem baseline, appending the next version to its partition,
@@ -397,20 +421,8 @@ impl Bench {
         let cqrs_before = self.cqrs_client.counts();
         self.seed_cqrs(id, events, &note).await;
         let cqrs_seed = self.cqrs_client.counts().since(&cqrs_before);
-        let es_stored = count_items(
-            self.store.client(),
-            self.store.table(),
-            "aggregateId",
-            &format!("Product#{id}"),
-        )
-        .await;
-        let cqrs_stored = count_items(
-            &self.cqrs_client.client,
-            &self.events_table,
-            "AggregateTypeAndId",
-            &format!("Product:{id}"),
-        )
-        .await;
+        let es_stored = self.es_stored("Product", id).await;
+        let cqrs_stored = self.cqrs_stored(id).await;
 
         // es: a load, then a command.
         let before = self.es.counts();
@@ -469,13 +481,7 @@ impl Bench {
             };
             cqrs_outcomes.push(outcome);
         }
-        let cqrs_after = count_items(
-            &self.cqrs_client.client,
-            &self.events_table,
-            "AggregateTypeAndId",
-            &format!("Product:{id}"),
-        )
-        .await;
+        let cqrs_after = self.cqrs_stored(id).await;
 
         println!(
             "Each event carries a {NOTE_BYTES}-byte note. Stored: es {es_stored} events in {:.2} MB; \
@@ -521,13 +527,7 @@ impl Bench {
         );
         println!(
             "| events stored after it | {} | {cqrs_after} |\n",
-            count_items(
-                self.store.client(),
-                self.store.table(),
-                "aggregateId",
-                &format!("Product#{id}"),
-            )
-            .await
+            self.es_stored("Product", id).await
         );
     }
 
@@ -556,13 +556,7 @@ impl Bench {
             .load_aggregate(id)
             .await
             .expect("load from events");
-        let cqrs_stored = count_items(
-            &self.cqrs_client.client,
-            &self.events_table,
-            "AggregateTypeAndId",
-            &format!("Product:{id}"),
-        )
-        .await;
+        let cqrs_stored = self.cqrs_stored(id).await;
 
         for _ in 0..10 {
             SnappedProduct::execute(&self.store, id, |_| {
@@ -577,13 +571,7 @@ impl Bench {
         let before = self.es.counts();
         let es = SnappedProduct::load(&self.store, id).await.expect("load");
         let es_load = self.es.counts().since(&before);
-        let es_stored = count_items(
-            self.store.client(),
-            self.store.table(),
-            "aggregateId",
-            &format!("SnappedProduct#{id}"),
-        )
-        .await;
+        let es_stored = self.es_stored("SnappedProduct", id).await;
 
         println!("| | es (`snapshot_every = 5`) | cqrs-es (`new_snapshot_store(repo, 5)`) |\n|---|---|---|");
         println!("| events stored | {es_stored} | {cqrs_stored} |");
@@ -608,32 +596,6 @@ fn restock(times: usize) -> CqrsCommand {
         amount: 1,
         times,
         note: String::new(),
-    }
-}
-
-/// The items in one partition, counted with a paged `Select COUNT` Query
-/// that neither framework is involved in.
-async fn count_items(client: &Client, table: &str, key: &str, value: &str) -> u64 {
-    let mut count = 0;
-    let mut start = None;
-    loop {
-        let out = client
-            .query()
-            .table_name(table)
-            .key_condition_expression("#k = :k")
-            .expression_attribute_names("#k", key)
-            .expression_attribute_values(":k", AttributeValue::S(value.to_owned()))
-            .select(Select::Count)
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("count");
-        count += out.count() as u64;
-        match out.last_evaluated_key() {
-            Some(k) => start = Some(k.clone()),
-            None => return count,
-        }
     }
 }
 

@@ -1,11 +1,13 @@
-//! Hand-written SDK calls: the baselines, and the tables dynamo-es expects.
+//! Hand-written SDK calls: the baselines, the tables dynamo-es expects, and
+//! the count of the items a partition holds.
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
-    ReturnConsumedCapacity, ScalarAttributeType, TransactWriteItem,
+    ReturnConsumedCapacity, ScalarAttributeType, Select, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -108,11 +110,42 @@ pub async fn query_then_put(client: &Client, table: &str, id: &str) {
 async fn last_sort_key(
     client: &Client,
     table: &str,
-    (hash, value): (&str, &str),
+    partition: (&str, &str),
     range: &str,
     consumed: ReturnConsumedCapacity,
 ) -> u64 {
     let mut last = 0;
+    each_page(client, table, partition, None, Some(consumed), |out| {
+        if let Some(AttributeValue::N(n)) = out.items().last().and_then(|i| i.get(range)) {
+            last = n.parse().expect("sort key");
+        }
+    })
+    .await;
+    last
+}
+
+/// The items in one partition, counted with a paged `Select COUNT` Query
+/// that neither framework is involved in.
+pub async fn count_items(client: &Client, table: &str, partition: (&str, &str)) -> u64 {
+    let mut count = 0;
+    each_page(client, table, partition, Some(Select::Count), None, |out| {
+        count += out.count() as u64;
+    })
+    .await;
+    count
+}
+
+/// A consistent Query of the partition whose `hash` attribute is `value`,
+/// every page of it, each handed to `page` in turn. `select` and `consumed`
+/// are sent only when given.
+async fn each_page(
+    client: &Client,
+    table: &str,
+    (hash, value): (&str, &str),
+    select: Option<Select>,
+    consumed: Option<ReturnConsumedCapacity>,
+    mut page: impl FnMut(&QueryOutput),
+) {
     let mut start = None;
     loop {
         let out = client
@@ -121,18 +154,17 @@ async fn last_sort_key(
             .key_condition_expression("#k = :k")
             .expression_attribute_names("#k", hash)
             .expression_attribute_values(":k", AttributeValue::S(value.to_owned()))
+            .set_select(select.clone())
             .consistent_read(true)
-            .return_consumed_capacity(consumed.clone())
+            .set_return_consumed_capacity(consumed.clone())
             .set_exclusive_start_key(start)
             .send()
             .await
             .expect("Query");
-        if let Some(AttributeValue::N(n)) = out.items().last().and_then(|i| i.get(range)) {
-            last = n.parse().expect("sort key");
-        }
+        page(&out);
         match out.last_evaluated_key() {
             Some(k) => start = Some(k.clone()),
-            None => return last,
+            None => return,
         }
     }
 }
