@@ -81,6 +81,7 @@ use es_core::{Aggregate, Error, Recorded};
 
 use crate::item;
 use crate::layout::attributes::{AGGREGATE_ID, VERSION};
+use crate::layout::COMMAND_VERSION;
 use crate::DynamoStore;
 
 /// One event of an aggregate, read from the table's stream.
@@ -135,7 +136,7 @@ impl DynamoStore {
         // Command records sit at version 0, below every event, in both
         // layouts; in the single-table layout their key also names no
         // aggregate.
-        if matches!(image.get(VERSION), Some(AttributeValue::N(n)) if n == "0") {
+        if matches!(image.get(VERSION), Some(AttributeValue::N(n)) if n == COMMAND_VERSION) {
             return Ok(None);
         }
         let Some(id) = self.layout().id_of(A::NAME, &key) else {
