@@ -3,8 +3,10 @@
 //! dynamo-es keeps no statistics and asks DynamoDB for no consumed capacity,
 //! so its requests and capacity are counted here, by an interceptor on the
 //! SDK client handed to it. The same interceptor sits on every client in the
-//! benchmark (es's too, where it cross-checks es's own `Stats`), so each
-//! contender pays the same few atomic additions per request.
+//! benchmark (es's too, whose counts the report prints beside es's own
+//! `Stats`), so each contender pays the same bookkeeping inside its timings:
+//! per request a mutex lock and a few additions, per call the sizing of the
+//! items it writes, and per Query the sizing of the items it returns.
 //!
 //! Capacity is computed with DynamoDB's documented formulas from the items on
 //! the wire, not read from DynamoDB Local's `ConsumedCapacity`, which is
