@@ -35,7 +35,6 @@ pub fn item<const K: usize>(entries: [(&str, AttributeValue); K]) -> Item {
         .collect()
 }
 
-/// The item at `version` of partition `key`, by a consistent GetItem.
 /// The store's table, as DescribeTable reports it.
 pub async fn describe(store: &DynamoStore) -> aws_sdk_dynamodb::types::TableDescription {
     store
@@ -49,6 +48,7 @@ pub async fn describe(store: &DynamoStore) -> aws_sdk_dynamodb::types::TableDesc
         .expect("a table")
 }
 
+/// The item at `version` of partition `key`, by a consistent GetItem.
 pub async fn get(store: &DynamoStore, key: &str, version: u64) -> Option<Item> {
     store
         .client()
