@@ -14,6 +14,8 @@ use futures::TryStreamExt;
 
 use crate::common::*;
 
+const T: &str = "2026-01-01T00:00:00.000Z";
+
 /// The new image of every INSERT record on the table's stream, in stream
 /// order, from the start of every shard.
 async fn inserted_images(store: &DynamoStore) -> Vec<HashMap<String, AttributeValue>> {
@@ -193,6 +195,38 @@ async fn in_the_legacy_layout_every_event_is_the_tables_aggregate() {
     );
 }
 
+/// Puts `image` on the table at `version` of `Product` `id`, after good
+/// events at the versions before it, and returns the error decoding it
+/// gives, having checked that a load of `id` fails with the same error.
+async fn decode_fails_like_a_load(
+    store: &DynamoStore,
+    id: &str,
+    version: u64,
+    image: Item,
+) -> Error<ProductError> {
+    let key = format!("Product#{id}");
+    for v in 1..version {
+        put(
+            store,
+            item([
+                ("aggregateId", s(&key)),
+                ("version", n(v)),
+                ("type", s("Noted")),
+                ("timestamp", s(T)),
+                ("payload", m([("text", s("fine"))])),
+            ]),
+        )
+        .await;
+    }
+    put(store, image.clone()).await;
+    let loaded = Product::load(store, id).await.expect_err("a load fails");
+    let decoded = store
+        .decode_stream_image::<Product>(image)
+        .expect_err("decoding fails");
+    assert_eq!(format!("{decoded:?}"), format!("{loaded:?}"));
+    decoded
+}
+
 #[tokio::test]
 async fn images_that_are_not_events_fail_like_a_load() {
     if skip_without_dynamodb() {
@@ -201,27 +235,28 @@ async fn images_that_are_not_events_fail_like_a_load() {
     let store = store_on_new_table("stream").await;
     // A KEYS_ONLY stream's image: the key, and no event in it.
     let keys_only = item([("aggregateId", s("Product#sku-1")), ("version", n(3))]);
-    match store.decode_stream_image::<Product>(keys_only) {
-        Err(Error::Corrupt {
+    match decode_fails_like_a_load(&store, "sku-1", 3, keys_only).await {
+        Error::Corrupt {
             aggregate_id,
             version,
             reason,
-        }) => {
+        } => {
             assert_eq!((aggregate_id.as_str(), version), ("Product#sku-1", 3));
             assert!(reason.contains("`type` is missing"), "{reason}");
         }
         other => panic!("expected Corrupt, got {other:?}"),
     }
     let unknown = item([
-        ("aggregateId", s("Product#sku-1")),
+        ("aggregateId", s("Product#sku-2")),
         ("version", n(4)),
         ("type", s("Teleported")),
-        ("timestamp", s("2026-01-01T00:00:00.000Z")),
+        ("timestamp", s(T)),
     ]);
     assert!(matches!(
-        store.decode_stream_image::<Product>(unknown),
-        Err(Error::UnknownEvent { name, id, version: 4, .. }) if name == "Teleported" && id == "sku-1"
+        decode_fails_like_a_load(&store, "sku-2", 4, unknown).await,
+        Error::UnknownEvent { name, id, version: 4, .. } if name == "Teleported" && id == "sku-2"
     ));
+    // An item without its key cannot be on the table to load.
     let no_key = item([("version", n(1))]);
     assert!(matches!(
         store.decode_stream_image::<Product>(no_key),
