@@ -51,13 +51,13 @@ fn skip_without_castore() -> bool {
 /// Runs one request through castore on `store`'s table, as castore's
 /// `Product` event store, and returns its answer: `Ok` with castore's
 /// result, or `Err` with castore's error (`name`, `code`, `message`).
-fn castore(store: &DynamoStore, request: Value) -> Result<Value, Value> {
-    let mut request = request;
+fn castore(store: &DynamoStore, mut request: Value) -> Result<Value, Value> {
     request["table"] = json!(store.table());
     request["eventStoreId"] = json!("Product");
     request["layout"] = json!(match store.layout() {
+        Layout::SingleTable => "single",
         Layout::TablePerAggregate => "legacy",
-        _ => "single",
+        other => panic!("castore has no adapter for {other:?}"),
     });
     let mut child = Command::new("node")
         .arg("castore.mjs")
