@@ -97,8 +97,9 @@ fn castore_get(store: &DynamoStore, id: &str) -> (Value, Vec<Value>) {
     (answer["aggregate"].take(), events)
 }
 
+/// castore's `listAggregateIds`, one id a page, through every page.
 fn castore_ids(store: &DynamoStore) -> Vec<String> {
-    let ids = castore(store, json!({ "op": "list", "limit": 2 })).expect("listAggregateIds");
+    let ids = castore(store, json!({ "op": "list", "limit": 1 })).expect("listAggregateIds");
     serde_json::from_value(ids).expect("ids")
 }
 
