@@ -287,27 +287,22 @@ async fn a_version_taken_by_one_conflicts_for_the_other(store: DynamoStore) {
     assert_eq!(product.version(), 3);
 }
 
+/// Each check as a test in each layout: `single_table::check` and
+/// `legacy::check`.
 macro_rules! in_both_layouts {
     ($($check:ident),* $(,)?) => {
-        mod single_table {
+        in_both_layouts!(@layout single_table, store_on_new_table, $($check),*);
+        in_both_layouts!(@layout legacy, legacy_store_on_new_table, $($check),*);
+    };
+    (@layout $layout:ident, $new_store:ident, $($check:ident),*) => {
+        mod $layout {
             $(
                 #[tokio::test]
                 async fn $check() {
                     if super::skip_without_castore() {
                         return;
                     }
-                    super::$check(super::store_on_new_table("castore-js").await).await;
-                }
-            )*
-        }
-        mod legacy {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    if super::skip_without_castore() {
-                        return;
-                    }
-                    super::$check(super::legacy_store_on_new_table("castore-js").await).await;
+                    super::$check(super::$new_store("castore-js").await).await;
                 }
             )*
         }
