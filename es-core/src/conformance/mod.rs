@@ -23,8 +23,9 @@ use std::future::Future;
 
 use futures::TryStreamExt;
 
+use crate::error::Error;
 use crate::root::Root;
-use crate::store::EventStore;
+use crate::store::{Append, CommandRecord, Commit, Committed, EventStore};
 pub use commands::*;
 use model::*;
 pub use reads::*;
@@ -184,4 +185,33 @@ async fn versions_of<S: EventStore>(store: &S, id: &str) -> Vec<u64> {
     let root = Root::<Product, S>::new(store, id);
     let history: Vec<_> = root.history().try_collect().await.expect("history");
     history.iter().map(|r| r.version).collect()
+}
+
+/// The (version, text) of each event in `id`'s history, which holds only
+/// `Noted` events.
+async fn notes_of<S: EventStore>(store: &S, id: &str) -> Vec<(u64, String)> {
+    let root = Root::<Product, S>::new(store, id);
+    let history: Vec<_> = root.history().try_collect().await.expect("history");
+    history
+        .into_iter()
+        .map(|r| match r.event {
+            ProductEvent::Noted(n) => (r.version, n.text),
+            other => panic!("expected only Noted events, got {other:?}"),
+        })
+        .collect()
+}
+
+/// Commits one append straight to the store, past `Root`'s checks.
+async fn commit_raw<S: EventStore>(
+    store: &S,
+    append: Append<S::Payload>,
+    command: Option<CommandRecord>,
+) -> Result<Committed, Error> {
+    store
+        .commit(Commit {
+            appends: vec![append],
+            command,
+            exact_conflict: true,
+        })
+        .await
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use futures::TryStreamExt;
 
 use super::model::*;
-use super::unique;
+use super::{commit_raw, notes_of, unique};
 use crate::error::Error;
 use crate::ops::AggregateExt;
 use crate::root::Root;
@@ -41,13 +41,10 @@ pub async fn loads_follow_every_page<S: EventStore>(store: &S) {
         cost.reads
     );
     assert_eq!(cost.items_read, 48, "each event is read once");
-    let history: Vec<_> = loaded.history().try_collect().await.expect("history");
-    let texts: Vec<_> = history
+    let texts: Vec<_> = notes_of(store, &id)
+        .await
         .iter()
-        .map(|r| match &r.event {
-            ProductEvent::Noted(n) => n.text.split('-').take(2).collect::<Vec<_>>().join("-"),
-            other => panic!("unexpected {other:?}"),
-        })
+        .map(|(_, text)| text.split('-').take(2).collect::<Vec<_>>().join("-"))
         .collect();
     let expected: Vec<_> = (0..6)
         .flat_map(|b| (0..8).map(move |n| format!("{b}-{n}")))
@@ -391,14 +388,7 @@ pub async fn loads_without_a_usable_snapshot_read_forward<S: EventStore>(store: 
     for event in &mut append.events {
         event.snapshot = None;
     }
-    store
-        .commit(crate::store::Commit {
-            appends: vec![append],
-            command: None,
-            exact_conflict: true,
-        })
-        .await
-        .expect("commit");
+    commit_raw(store, append, None).await.expect("commit");
     let before = store.stats().snapshot();
     let loaded = Counter::load(store, &id).await.expect("load");
     let cost = store.stats().snapshot() - before;

@@ -1,10 +1,8 @@
 //! Checks of commits: versions, conflicts, atomicity, rejections, limits and
 //! command records.
 
-use futures::TryStreamExt;
-
 use super::model::*;
-use super::{unique, versions_of};
+use super::{commit_raw, notes_of, unique, versions_of};
 use crate::error::{Error, Limit};
 use crate::limits::MAX_ITEM_BYTES;
 use crate::ops::AggregateExt;
@@ -253,18 +251,7 @@ pub async fn concurrent_commits_have_one_winner_per_version<S: EventStore>(store
         winners.extend(h.await.expect("task"));
     }
     winners.sort();
-    let history: Vec<_> = Root::<Product, S>::new(store, &id)
-        .history()
-        .try_collect()
-        .await
-        .expect("history");
-    let stored: Vec<_> = history
-        .iter()
-        .map(|r| match &r.event {
-            ProductEvent::Noted(n) => (r.version, n.text.clone()),
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect();
+    let stored = notes_of(store, &id).await;
     assert_eq!(
         stored, winners,
         "each version has exactly the one writer that was told it won"
@@ -483,21 +470,7 @@ pub async fn concurrent_transactions_are_all_or_nothing<S: EventStore>(store: &S
         winners.extend(h.await.expect("task"));
     }
     assert!(!winners.is_empty(), "at least one transaction lands");
-    let notes = |id: String| async move {
-        let history: Vec<_> = Root::<Product, S>::new(store, &id)
-            .history()
-            .try_collect()
-            .await
-            .expect("history");
-        history
-            .iter()
-            .map(|r| match &r.event {
-                ProductEvent::Noted(n) => (r.version, n.text.clone()),
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect::<Vec<_>>()
-    };
-    let (in_a, in_b) = (notes(a).await, notes(b).await);
+    let (in_a, in_b) = (notes_of(store, &a).await, notes_of(store, &b).await);
     assert_eq!(
         in_a, in_b,
         "every transaction wrote both aggregates, at the same versions, or neither"
@@ -573,21 +546,6 @@ fn restock<S: EventStore>(p: &Root<Product, S>) -> Append<S::Payload> {
     p.stage(&[Restocked { amount: 1 }.into()])
         .expect("stage")
         .append
-}
-
-/// Commits one append straight to the store, past `Root`'s checks.
-async fn commit_raw<S: EventStore>(
-    store: &S,
-    append: Append<S::Payload>,
-    command: Option<CommandRecord>,
-) -> Result<Committed, Error> {
-    store
-        .commit(Commit {
-            appends: vec![append],
-            command,
-            exact_conflict: true,
-        })
-        .await
 }
 
 /// The aggregate, id, expected and actual version of a conflict.
