@@ -109,17 +109,7 @@ pub async fn multi_event_commits_are_atomic<S: EventStore>(store: &S) {
         ])
         .await
         .expect_err("stale multi-event commit");
-    assert!(
-        matches!(
-            err,
-            Error::Conflict {
-                expected: 0,
-                actual: 1,
-                ..
-            }
-        ),
-        "got {err:?}"
-    );
+    assert_eq!(conflict(err), ("Product", id.clone(), 0, 1));
     assert_eq!(
         versions_of(store, &id).await,
         vec![1],
