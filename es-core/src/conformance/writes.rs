@@ -126,15 +126,21 @@ pub async fn multi_event_commits_are_atomic<S: EventStore>(store: &S) {
         .commit(Restocked { amount: 1 })
         .await
         .expect("commit");
-    let mut tx = Transaction::new(store);
-    tx.append(&mut fresh, [Restocked { amount: 5 }])
-        .expect("stage");
-    tx.append(
-        &mut behind,
-        [Restocked { amount: 5 }, Restocked { amount: 6 }],
-    )
-    .expect("stage");
-    let err = tx.commit().await.expect_err("one handle is stale");
+    /// One transaction: 5 units to `fresh`, 5 and 6 to `behind`.
+    async fn restock_both<S: EventStore>(
+        store: &S,
+        fresh: &mut Root<Product, S>,
+        behind: &mut Root<Product, S>,
+    ) -> Result<(), Error> {
+        let mut tx = Transaction::new(store);
+        tx.append(fresh, [Restocked { amount: 5 }]).expect("stage");
+        tx.append(behind, [Restocked { amount: 5 }, Restocked { amount: 6 }])
+            .expect("stage");
+        tx.commit().await
+    }
+    let err = restock_both(store, &mut fresh, &mut behind)
+        .await
+        .expect_err("one handle is stale");
     assert_eq!(
         conflict(err),
         ("Product", y.clone(), 0, 1),
@@ -148,15 +154,7 @@ pub async fn multi_event_commits_are_atomic<S: EventStore>(store: &S) {
     assert_eq!(versions_of(store, &y).await, vec![1]);
 
     behind.hydrate().await.expect("hydrate");
-    let mut tx = Transaction::new(store);
-    tx.append(&mut fresh, [Restocked { amount: 5 }])
-        .expect("stage");
-    tx.append(
-        &mut behind,
-        [Restocked { amount: 5 }, Restocked { amount: 6 }],
-    )
-    .expect("stage");
-    tx.commit()
+    restock_both(store, &mut fresh, &mut behind)
         .await
         .expect("a transaction at current versions commits");
     assert_eq!((fresh.version(), fresh.on_hand), (1, 5));
