@@ -9,7 +9,7 @@ use super::{commit_raw, notes_of, unique};
 use crate::error::Error;
 use crate::ops::AggregateExt;
 use crate::root::Root;
-use crate::store::{Cursor, Direction, EventStore, ReadRequest};
+use crate::store::{Cursor, Direction, EventStore, Page, ReadRequest, StoredEvent};
 
 /// See [`CHECKS`](super::CHECKS).
 pub async fn loads_follow_every_page<S: EventStore>(store: &S) {
@@ -92,27 +92,27 @@ pub async fn backward_reads_page_newest_first<S: EventStore>(store: &S) {
     )
     .await
     .expect("commit");
-    let mut seen = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .read(ReadRequest {
-                aggregate: "Product",
-                id: &id,
-                after: 2,
-                direction: Direction::Backward,
-                limit: Some(2),
-                cursor,
-            })
-            .await
-            .expect("read");
-        assert!(page.items.len() <= 2, "a page holds at most `limit` items");
-        seen.extend(page.items.iter().map(|e| e.version));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let pages = read_pages(
+        store,
+        ReadRequest {
+            aggregate: "Product",
+            id: &id,
+            after: 2,
+            direction: Direction::Backward,
+            limit: Some(2),
+            cursor: None,
+        },
+    )
+    .await;
+    assert!(
+        pages.iter().all(|page| page.items.len() <= 2),
+        "a page holds at most `limit` items"
+    );
+    let seen: Vec<u64> = pages
+        .iter()
+        .flat_map(|page| &page.items)
+        .map(|e| e.version)
+        .collect();
     assert_eq!(
         seen,
         vec![7, 6, 5, 4, 3],
@@ -248,31 +248,24 @@ pub async fn snapshots_bound_loads<S: EventStore>(store: &S) {
     for n in 1..=10u64 {
         c.commit(Added { n }).await.expect("commit");
     }
-    let mut with_snapshots = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .read(ReadRequest {
-                aggregate: "Counter",
-                id: &id,
-                after: 0,
-                direction: Direction::Forward,
-                limit: None,
-                cursor,
-            })
-            .await
-            .expect("read");
-        with_snapshots.extend(
-            page.items
-                .iter()
-                .filter(|e| e.snapshot.is_some())
-                .map(|e| e.version),
-        );
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let pages = read_pages(
+        store,
+        ReadRequest {
+            aggregate: "Counter",
+            id: &id,
+            after: 0,
+            direction: Direction::Forward,
+            limit: None,
+            cursor: None,
+        },
+    )
+    .await;
+    let with_snapshots: Vec<u64> = pages
+        .iter()
+        .flat_map(|page| &page.items)
+        .filter(|e| e.snapshot.is_some())
+        .map(|e| e.version)
+        .collect();
     assert_eq!(
         with_snapshots,
         vec![4, 8],
@@ -418,4 +411,21 @@ pub async fn loads_without_a_usable_snapshot_read_forward<S: EventStore>(store: 
         "read {} items through the snapshot at 12",
         cost.items_read
     );
+}
+
+/// Every page of `request`, from its first, following the store's cursors.
+async fn read_pages<S: EventStore>(
+    store: &S,
+    mut request: ReadRequest<'_>,
+) -> Vec<Page<StoredEvent<S::Payload>>> {
+    let mut pages = Vec::new();
+    loop {
+        let page = store.read(request.clone()).await.expect("read");
+        request.cursor = page.next.clone();
+        pages.push(page);
+        if request.cursor.is_none() {
+            return pages;
+        }
+        assert!(pages.len() < 1000, "the read never ends");
+    }
 }
