@@ -1,0 +1,217 @@
+//! Checkout against the store failures that DynamoDB produces and
+//! `MemoryStore` never does: a cancelled transaction, a timeout after the
+//! write landed, a permanent refusal.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use es::store::{CommandRecord, Commit, Committed, Cursor, Page, ReadRequest, StoredEvent};
+
+use super::*;
+
+/// How [`Flaky`] fails a transaction.
+#[derive(Clone, Copy, Debug)]
+enum Failure {
+    /// Cancelled before writing, retryably: DynamoDB's `TransactionConflict`
+    /// when concurrent transactions touch the same items, or throttling.
+    Cancelled,
+    /// Written, then reported as a retryable failure: a timeout after
+    /// DynamoDB committed.
+    CommittedThenTimedOut,
+    /// Refused, for good: a missing table or denied access.
+    Denied,
+}
+
+/// A `MemoryStore` whose next transactions (commits to several aggregates)
+/// fail as listed, to test how checkout handles store failures that
+/// `MemoryStore` itself never produces.
+#[derive(Clone)]
+struct Flaky {
+    inner: es::MemoryStore,
+    failures: Arc<Mutex<VecDeque<Failure>>>,
+    transactions: Arc<AtomicU32>,
+}
+
+impl Flaky {
+    fn new(failures: impl IntoIterator<Item = Failure>) -> Self {
+        Flaky {
+            inner: es::MemoryStore::new(),
+            failures: Arc::new(Mutex::new(failures.into_iter().collect())),
+            transactions: Default::default(),
+        }
+    }
+
+    /// How many transactions were sent, failed or not.
+    fn transactions(&self) -> u32 {
+        self.transactions.load(Ordering::SeqCst)
+    }
+}
+
+impl EventStore for Flaky {
+    type Payload = <es::MemoryStore as EventStore>::Payload;
+
+    fn encode<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<Self::Payload, String> {
+        self.inner.encode(value)
+    }
+
+    fn decode<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, String>
+    where
+        T: for<'de> serde::de::DeserializeSeed<'de, Value = V>,
+    {
+        self.inner.decode(seed, payload)
+    }
+
+    async fn read(
+        &self,
+        request: ReadRequest<'_>,
+    ) -> Result<Page<StoredEvent<Self::Payload>>, Error> {
+        self.inner.read(request).await
+    }
+
+    async fn commit(&self, commit: Commit<Self::Payload>) -> Result<Committed, Error> {
+        if commit.appends.len() < 2 {
+            return self.inner.commit(commit).await;
+        }
+        self.transactions.fetch_add(1, Ordering::SeqCst);
+        let failure = self.failures.lock().expect("lock").pop_front();
+        let transient = |message| es::StoreError::transient("TransactWriteItems", message);
+        match failure {
+            None => self.inner.commit(commit).await,
+            Some(Failure::Cancelled) => Err(transient("cancelled: TransactionConflict").into()),
+            Some(Failure::CommittedThenTimedOut) => {
+                self.inner.commit(commit).await?;
+                Err(transient("timed out").into())
+            }
+            Some(Failure::Denied) => {
+                Err(es::StoreError::permanent("TransactWriteItems", "access denied").into())
+            }
+        }
+    }
+
+    async fn list_ids(
+        &self,
+        aggregate: &'static str,
+        limit: Option<usize>,
+        cursor: Option<Cursor>,
+    ) -> Result<Page<String>, Error> {
+        self.inner.list_ids(aggregate, limit, cursor).await
+    }
+
+    async fn command(&self, key: &str) -> Result<Option<CommandRecord>, Error> {
+        self.inner.command(key).await
+    }
+
+    fn stats(&self) -> &es::Stats {
+        self.inner.stats()
+    }
+}
+
+/// Products a (5 on hand) and b (5), and an open cart of 2 a and 1 b.
+async fn cart_of_two_lines<S: EventStore>(store: &S) {
+    restocked(store, "a", 5).await;
+    restocked(store, "b", 5).await;
+    cart_of(store, [("a", 2), ("b", 1)]).await;
+}
+
+/// The (on hand, version) of a and b, and the cart's (checked out, version).
+type CheckoutState = ((u32, u64), (u32, u64), (bool, u64));
+
+/// [`cart_of_two_lines`] untouched: nothing reserved, the cart open.
+const NOT_CHECKED_OUT: CheckoutState = ((5, 1), (5, 1), (false, 2));
+
+/// After one checkout of [`cart_of_two_lines`]: every line reserved once, the
+/// cart checked out.
+const CHECKED_OUT_ONCE: CheckoutState = ((3, 2), (4, 2), (true, 3));
+
+async fn checkout_state<S: EventStore>(store: &S) -> CheckoutState {
+    let a = Product::get(store, "a").await.expect("load");
+    let b = Product::get(store, "b").await.expect("load");
+    let cart = Cart::get(store, "cart").await.expect("load");
+    (
+        (a.on_hand, a.version()),
+        (b.on_hand, b.version()),
+        (cart.checked_out, cart.version()),
+    )
+}
+
+/// Checks out [`cart_of_two_lines`], in up to 3 attempts, on a store whose
+/// transactions fail as listed. Returns the store, the checkout's result and
+/// what the checkout alone cost.
+async fn checkout_on_flaky(
+    failures: impl IntoIterator<Item = Failure>,
+) -> (Flaky, Result<u32, CheckoutError>, StatsSnapshot) {
+    let store = Flaky::new(failures);
+    cart_of_two_lines(&store).await;
+    let before = store.stats().snapshot();
+    let result = checkout(&store, "cart", es::Retry::attempts(3)).await;
+    let cost = cost(&store, before);
+    (store, result, cost)
+}
+
+/// The store's own failure that a checkout returned, after checking that the
+/// checkout wrote nothing.
+async fn store_failure(store: &Flaky, result: Result<u32, CheckoutError>) -> es::StoreError {
+    let err = result.expect_err("the store failed the checkout");
+    let CheckoutError::Store(Error::Store(e)) = err else {
+        panic!("expected the store's failure, got {err:?}");
+    };
+    assert_eq!(e.operation(), "TransactWriteItems", "{e}");
+    assert_eq!(
+        checkout_state(store).await,
+        NOT_CHECKED_OUT,
+        "nothing was written"
+    );
+    e
+}
+
+#[tokio::test]
+async fn checkout_retries_a_cancelled_transaction() {
+    let (store, result, cost) = checkout_on_flaky([Failure::Cancelled]).await;
+    assert_eq!(result.expect("checkout"), 2);
+    // The first attempt loads the cart (2 events) and both products (1 each);
+    // the retry catches each of them up with one read of nothing new, never
+    // a reload.
+    assert_eq!((cost.reads, cost.items_read), (3 + 3, 4));
+    assert_eq!(store.transactions(), 2, "the cancelled one and the retry");
+    assert_eq!(
+        checkout_state(&store).await,
+        CHECKED_OUT_ONCE,
+        "every line reserved once, the cart checked out"
+    );
+}
+
+#[tokio::test]
+async fn checkout_retries_are_bounded() {
+    let (store, result, _) = checkout_on_flaky([Failure::Cancelled; 3]).await;
+    let e = store_failure(&store, result).await;
+    assert!(
+        e.is_retryable() && e.to_string().contains("TransactionConflict"),
+        "the last attempt's retryable failure is returned: {e}"
+    );
+    assert_eq!(
+        store.transactions(),
+        3,
+        "three cancellations in three attempts"
+    );
+}
+
+#[tokio::test]
+async fn checkout_that_landed_before_a_timeout_is_not_applied_twice() {
+    let (store, result, _) = checkout_on_flaky([Failure::CommittedThenTimedOut]).await;
+    assert_eq!(result.expect("checkout"), 1, "the first attempt landed");
+    assert_eq!(store.transactions(), 1, "and nothing was sent again");
+    assert_eq!(
+        checkout_state(&store).await,
+        CHECKED_OUT_ONCE,
+        "every line reserved once"
+    );
+}
+
+#[tokio::test]
+async fn checkout_does_not_retry_a_permanent_failure() {
+    let (store, result, _) = checkout_on_flaky([Failure::Denied]).await;
+    let e = store_failure(&store, result).await;
+    assert!(!e.is_retryable(), "{e}");
+    assert_eq!(store.transactions(), 1, "no retry");
+}
