@@ -1,6 +1,7 @@
 //! The shopping story itself: stock, carts, a sold-out reservation, a conflict
-//! that is retried, an atomic checkout, a rush of buyers on the last units and
-//! a command delivered twice.
+//! that is retried, an atomic checkout, a rush of buyers on the last units, a
+//! command delivered twice, and a long history that snapshots keep cheap to
+//! load.
 //!
 //! The example (`main.rs`) and the story tests (`tests/shopping_story.rs`)
 //! share this file, as they share `shop.rs`: the tests run the very story the
