@@ -149,7 +149,7 @@ checks! {
     snapshots_bound_loads,
     /// Ids with `#`, `:`, quotes, spaces and emoji round-trip.
     odd_ids_round_trip,
-    /// Events without fields are stored without a payload and load back.
+    /// Events without fields commit and load back.
     events_without_fields_round_trip,
     /// Size and id limits are refused before anything is written.
     limits_are_checked_before_writing,
