@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub use es_core::*;
-pub use es_derive::{handlers, on, Aggregate, Event};
+pub use es_derive::{handlers, on, projection, Aggregate, Event};
 
 /// The DynamoDB event store, in castore's table layout.
 #[cfg(feature = "dynamo")]
@@ -12,10 +12,10 @@ pub use es_dynamo as dynamo;
 /// Everything a domain module needs: `use es::prelude::*;`.
 pub mod prelude {
     pub use es_core::{
-        Aggregate, AggregateExt, Error, Event, EventStore, IntoEvents, MemoryStore, Metadata,
-        Retry, Root, Transaction,
+        Aggregate, AggregateExt, Envelope, Error, Event, EventStore, IntoEvents, MemoryStore,
+        MemoryViews, Metadata, Projection, Retry, Root, Transaction, ViewTable, Views,
     };
-    pub use es_derive::{handlers, on, Aggregate, Event};
+    pub use es_derive::{handlers, on, projection, Aggregate, Event};
     pub use futures::{StreamExt as _, TryStreamExt as _};
 }
 

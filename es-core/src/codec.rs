@@ -10,6 +10,7 @@ use crate::aggregate::Aggregate;
 use crate::error::Error;
 use crate::event::{EmptyPayload, EventSeed, EventSet, Metadata, PayloadOf, Recorded};
 use crate::limits::stream_key;
+use crate::projection::Codec;
 use crate::store::{EventStore, StoredEvent, StoredSnapshot};
 
 /// Encodes one new event at `version`, with a snapshot of `state_after` when
@@ -71,13 +72,44 @@ pub fn decode_event<A: Aggregate, S: EventStore>(
     id: &str,
     stored: StoredEvent<S::Payload>,
 ) -> Result<Recorded<A::Event>, Error<A::Error>> {
+    decode_with::<A, _>(&StoreCodec(store), id, stored).map_err(Error::widen)
+}
+
+/// Checks that a stored event of `A` decodes, as [`decode_event`] would.
+pub(crate) fn check_event<A: Aggregate, C: Codec>(
+    codec: &C,
+    id: &str,
+    stored: StoredEvent<C::Payload>,
+) -> Result<(), Error> {
+    decode_with::<A, C>(codec, id, stored).map(drop)
+}
+
+/// A store, as the [`Codec`] of its own payloads.
+pub(crate) struct StoreCodec<'a, S>(pub(crate) &'a S);
+
+impl<S: EventStore> Codec for StoreCodec<'_, S> {
+    type Payload = S::Payload;
+
+    fn decode_payload<T, V>(&self, seed: T, payload: S::Payload) -> Result<V, String>
+    where
+        T: for<'de> DeserializeSeed<'de, Value = V>,
+    {
+        self.0.decode(seed, payload)
+    }
+}
+
+fn decode_with<A: Aggregate, C: Codec>(
+    codec: &C,
+    id: &str,
+    stored: StoredEvent<C::Payload>,
+) -> Result<Recorded<A::Event>, Error> {
     let corrupt = |reason: String| Error::Corrupt {
         aggregate_id: stream_key(A::NAME, id),
         version: stored.version,
         reason,
     };
     let decoded = match stored.payload {
-        Some(payload) => store.decode(EventSeed::<A::Event>::new(&stored.name), payload),
+        Some(payload) => codec.decode_payload(EventSeed::<A::Event>::new(&stored.name), payload),
         None => {
             A::Event::deserialize_payload(&stored.name, EmptyPayload).map_err(|e| e.to_string())
         }
@@ -104,8 +136,8 @@ pub fn decode_event<A: Aggregate, S: EventStore>(
         )));
     }
     let metadata = match stored.metadata {
-        Some(m) => store
-            .decode(PhantomData::<Metadata>, m)
+        Some(m) => codec
+            .decode_payload(PhantomData::<Metadata>, m)
             .map_err(|e| corrupt(format!("metadata: {e}")))?,
         None => Metadata::default(),
     };

@@ -44,12 +44,15 @@ mod event;
 pub mod limits;
 mod memory;
 mod ops;
+pub mod projection;
+mod rebuild;
 mod root;
 pub mod stats;
 pub mod store;
 pub mod testing;
 pub mod time;
 mod transaction;
+mod view;
 
 pub use aggregate::{Aggregate, Handlers};
 pub use command::{Command, Executed, Retry};
@@ -61,11 +64,17 @@ pub use root::Root;
 pub use stats::{Stats, StatsSnapshot};
 pub use store::EventStore;
 pub use transaction::Transaction;
+pub use projection::{Codec, Envelope, Projected, Projection, ProjectionError, RawEvent};
+pub use rebuild::{rebuild, Progress, Rebuild, RebuildCheckpoint, RebuildReport};
+pub use view::{MemoryViews, Saved, Updated, ViewRow, ViewTable, Views};
 
 /// Items the macros' generated code refers to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::aggregate::HandlerResult;
+    pub use crate::projection::{
+        aggregate_of, check_ignored, decode_as, handled, unreadable, EventOf, ProjectionResult,
+    };
     pub use crate::event::{
         deserialize_tagged, serialize_tagged, EmptyPayload, EventSeed, PayloadOf,
     };

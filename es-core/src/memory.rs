@@ -304,6 +304,17 @@ fn invalid_cursor(cursor: &Cursor) -> Error {
     .into()
 }
 
+impl crate::projection::Codec for MemoryStore {
+    type Payload = Value;
+
+    fn decode_payload<T, V>(&self, seed: T, payload: Value) -> Result<V, String>
+    where
+        T: for<'de> DeserializeSeed<'de, Value = V>,
+    {
+        EventStore::decode(self, seed, payload)
+    }
+}
+
 impl EventStore for MemoryStore {
     type Payload = Value;
 

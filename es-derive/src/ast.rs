@@ -18,6 +18,11 @@ impl<'a> Krate<'a> {
         Krate(given.as_ref().map(|k| &k.value))
     }
 
+    /// The path given with `crate = ..`, if any.
+    pub(crate) fn from_path(given: Option<&'a Path>) -> Self {
+        Krate(given)
+    }
+
     /// The path, as tokens located at `span`, to be followed by `::Item`.
     ///
     /// The default, `::es`, is spanned on `span` entirely, as the generated

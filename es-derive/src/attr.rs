@@ -34,7 +34,7 @@ pub(crate) const VIS: &str = "vis";
 pub(crate) const CRATE: &str = "crate";
 /// What `crate = ..` expects, in its errors: a path in module style (read
 /// with `Path::parse_mod_style`), without generic arguments.
-const CRATE_EXPECTED: &str =
+pub(crate) const CRATE_EXPECTED: &str =
     "a path to the es crate, like `crate = ::es` or `crate = my::reexported::es` (a path, not a string)";
 
 /// A value written in an attribute, with the key it was given under, so that
@@ -301,7 +301,7 @@ fn parse_keys(
     }
 }
 
-fn unknown_key(meta: &ParseNestedMeta, usage: &str, errors: &mut Errors) -> syn::Result<()> {
+pub(crate) fn unknown_key(meta: &ParseNestedMeta, usage: &str, errors: &mut Errors) -> syn::Result<()> {
     let key = meta.path.to_token_stream().to_string().replace(' ', "");
     errors.error_spanned(
         &meta.path,
@@ -312,7 +312,7 @@ fn unknown_key(meta: &ParseNestedMeta, usage: &str, errors: &mut Errors) -> syn:
 
 /// Parses the value after `key =`, recording an error that names what was
 /// `expected` when it is missing or malformed.
-fn value<T>(
+pub(crate) fn value<T>(
     meta: &ParseNestedMeta,
     errors: &mut Errors,
     expected: &str,
@@ -346,7 +346,7 @@ fn value<T>(
 }
 
 /// Stores a value, or records a duplicate key at its second occurrence.
-fn set<T>(
+pub(crate) fn set<T>(
     slot: &mut Option<Keyed<T>>,
     key: &Ident,
     value: Option<T>,

@@ -96,7 +96,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let enum_def = enum_def(&vis, &enum_ident, self_ty, &variants);
     let clone_debug = clone_debug(&enum_ident, &variants);
     let krate = input.krate();
-    let conversions = conversions(krate, &enum_ident, &variants);
+    let conversions = conversions(krate, self_ty, &enum_ident, &variants);
     let event_set = event_set(krate, &enum_ident, &variants);
     let dispatch = dispatch(&input, &enum_ident, &variants);
     let checks = checks(krate, self_ty, &variants);
@@ -133,8 +133,19 @@ fn borrows(event: &Path) -> bool {
 /// `#[es::handlers]` on a struct, fn or anything else but an impl block:
 /// reported at the keyword that says what the item is.
 fn not_an_impl(item: &syn::Item, tokens: TokenStream) -> TokenStream {
+    let error = syn::Error::new(
+        item_keyword(item),
+        "`#[es::handlers]` goes on the impl block that holds an aggregate's `#[on(..)]` handlers, \
+         like `#[es::handlers] impl Product { .. }`",
+    )
+    .into_compile_error();
+    quote!(#error #tokens)
+}
+
+/// The keyword an item starts with, where an error about the item belongs.
+pub(crate) fn item_keyword(item: &syn::Item) -> Span {
     use syn::Item;
-    let span = match item {
+    match item {
         Item::Struct(s) => s.struct_token.span,
         Item::Enum(e) => e.enum_token.span,
         Item::Union(u) => u.union_token.span,
@@ -151,14 +162,7 @@ fn not_an_impl(item: &syn::Item, tokens: TokenStream) -> TokenStream {
         Item::Macro(m) => m.mac.path.span(),
         // Anything else: its first token.
         other => other.span(),
-    };
-    let error = syn::Error::new(
-        span,
-        "`#[es::handlers]` goes on the impl block that holds an aggregate's `#[on(..)]` handlers, \
-         like `#[es::handlers] impl Product { .. }`",
-    )
-    .into_compile_error();
-    quote!(#error #tokens)
+    }
 }
 
 /// An item named after the enum, first in the output: a second
@@ -252,7 +256,12 @@ fn clone_debug(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
 
 /// `From` each event type, and `IntoEvents` so a decision can return one
 /// event, the enum, or (through es's blanket impls) a `Vec`, array or `Option`.
-fn conversions(krate: Krate, enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
+fn conversions(
+    krate: Krate,
+    self_ty: &syn::Type,
+    enum_ident: &Ident,
+    variants: &[Variant],
+) -> TokenStream {
     let each = variants.iter().map(|v| {
         let ty = v.ty;
         let es = krate.at(v.span);
@@ -274,6 +283,11 @@ fn conversions(krate: Krate, enum_ident: &Ident, variants: &[Variant]) -> TokenS
                     ::std::vec![#into]
                 }
             }
+
+            // Tells a projection's `#[on(..)]` which aggregate's stream
+            // this event comes from.
+            #[automatically_derived]
+            impl #es::__private::EventOf<#self_ty> for #ty {}
         }
     });
     let es = krate.at(enum_ident.span());

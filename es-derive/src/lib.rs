@@ -17,6 +17,7 @@ mod ctxt;
 mod expand;
 mod fallback;
 mod handlers;
+mod projection;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -208,6 +209,62 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn handlers(args: TokenStream, item: TokenStream) -> TokenStream {
     handlers::expand(args.into(), item.into()).into()
+}
+
+/// Implements `es::Projection` from the `#[on(Event)]` handlers of a
+/// projection's impl block.
+///
+/// ```
+/// use es::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// # #[derive(Event, Serialize, Deserialize, Clone, Debug)]
+/// # pub struct ProductRestocked { pub amount: u32 }
+/// # #[derive(Aggregate, Clone, Debug, Default)]
+/// # pub struct Product { pub on_hand: u32 }
+/// # #[es::handlers]
+/// # impl Product {
+/// #     #[on(ProductRestocked)]
+/// #     fn restocked(&mut self, e: &ProductRestocked) { self.on_hand += e.amount; }
+/// # }
+/// #[derive(Serialize, Deserialize, Clone, Debug, Default)]
+/// pub struct Stock { pub on_hand: u64 }
+///
+/// pub struct StockView<T> { pub views: Views<Stock, T> }
+///
+/// #[es::projection]
+/// impl<T: ViewTable> StockView<T> {
+///     #[on(ProductRestocked)]
+///     async fn restocked(&self, e: &ProductRestocked, at: &Envelope) -> Result<(), es::Error> {
+///         let amount = u64::from(e.amount);
+///         self.views.update(&at.id, at, |stock| stock.on_hand += amount).await?;
+///         Ok(())
+///     }
+/// }
+///
+/// assert_eq!(<StockView<MemoryViews> as Projection>::NAME, "StockView");
+/// assert_eq!(<StockView<MemoryViews> as Projection>::aggregates(), ["Product"]);
+/// ```
+///
+/// A handler is `async fn(&self, e: &E)` or `async fn(&self, e: &E, at:
+/// &Envelope)`, returning nothing, `()`, or `Result<(), Error>` where `Error`
+/// is the projection's error type. It takes `&self`, because drivers project
+/// several aggregates at once (each one's events in order): state lives in a
+/// view table or behind a lock.
+///
+/// Each `#[on(E)]` reads `E` from the stream of the aggregate whose
+/// `#[es::handlers]` handle `E`, so events of different aggregates that share
+/// a stored name are never confused. When several aggregates handle the same
+/// type, name one: `#[on(E, aggregate = Product)]`. The projection listens to
+/// the aggregates of its handlers; it decodes every event of those, and skips
+/// the events of any other without decoding them.
+///
+/// Options: `name = ".."`, the name its checkpoints are kept under (default:
+/// the type's name); `error = Type`, the handlers' error type (default
+/// `es::Error`); and `crate = path`, as for the other macros.
+#[proc_macro_attribute]
+pub fn projection(args: TokenStream, item: TokenStream) -> TokenStream {
+    projection::expand(args.into(), item.into()).into()
 }
 
 /// Marks an event handler inside an `#[es::handlers]` impl block, which reads

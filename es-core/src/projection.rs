@@ -1,0 +1,351 @@
+//! Projections: read models kept up to date from the events of one or more
+//! aggregates.
+//!
+//! A projection is a struct with async `#[on(Event)]` handlers in an
+//! `#[es::projection]` impl block. Each handler sees the event and its
+//! [`Envelope`]: the aggregate's name and id, the event's version, timestamp
+//! and metadata. The macro generates [`Projection::project`], which takes one
+//! still-encoded [`RawEvent`] of any aggregate, decodes it exactly as a load
+//! would, and runs the handler it belongs to.
+//!
+//! One code path, several drivers: the DynamoDB Stream (a Lambda function or
+//! es-dynamo's stream runner), and [`rebuild`](crate::rebuild()), which runs a
+//! projection over every stored aggregate. Delivery is at least once, in order
+//! per aggregate; a [`Views`](crate::Views) table turns that into an
+//! exactly-once effect by recording, in the same conditional write as each
+//! update, the last version it applied per aggregate.
+//!
+//! ```
+//! # mod doc { include!("../doc/product.rs"); }
+//! # use doc::*;
+//! use es::prelude::*;
+//! use serde::{Deserialize, Serialize};
+//!
+//! /// Units on hand, per product.
+//! #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+//! struct Stock { on_hand: i64 }
+//!
+//! struct StockView<T> { views: Views<Stock, T> }
+//!
+//! #[es::projection]
+//! impl<T: ViewTable> StockView<T> {
+//!     #[on(Restocked)]
+//!     async fn restocked(&self, e: &Restocked, at: &Envelope) -> Result<(), es::Error> {
+//!         self.views.update(&at.id, at, |s| s.on_hand += i64::from(e.amount)).await?;
+//!         Ok(())
+//!     }
+//!
+//!     #[on(Reserved)]
+//!     async fn reserved(&self, e: &Reserved, at: &Envelope) -> Result<(), es::Error> {
+//!         self.views.update(&at.id, at, |s| s.on_hand -= i64::from(e.quantity)).await?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let store = MemoryStore::new();
+//! Product::load(&store, "sku-1").await?.commit(Restocked { amount: 10 }).await?;
+//! Product::execute(&store, "sku-1", |p| p.reserve("cart-1", 3)).await?;
+//!
+//! let view = StockView { views: Views::new(MemoryViews::new(), "stock") };
+//! let report = es::rebuild(&store, &view).run().await?;
+//! assert_eq!(report.events, 2);
+//! assert_eq!(view.views.get("sku-1").await?, Some(Stock { on_hand: 7 }));
+//! # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+//! ```
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::marker::PhantomData;
+
+use serde::de::DeserializeSeed;
+
+use crate::aggregate::Aggregate;
+use crate::error::Error;
+use crate::event::{EmptyPayload, Event, Metadata};
+use crate::limits::stream_key;
+use crate::store::StoredEvent;
+
+/// Where an event sits: what a projection handler sees beside the event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope {
+    /// The aggregate's name, such as `"Product"`.
+    pub aggregate: &'static str,
+    /// The aggregate's id.
+    pub id: String,
+    /// The event's version in its aggregate, 1-based and contiguous.
+    pub version: u64,
+    /// When it was committed, ISO 8601 UTC with milliseconds.
+    pub timestamp: String,
+    /// Its metadata: correlation, causation and command ids, and the rest.
+    pub metadata: Metadata,
+}
+
+impl Envelope {
+    /// The aggregate's stored key, `"{aggregate}#{id}"`: what a view records
+    /// the last applied version under.
+    pub fn key(&self) -> String {
+        stream_key(self.aggregate, &self.id)
+    }
+}
+
+/// An event of any aggregate, still encoded, as a driver hands it to a
+/// projection: a stream record's new image, or an event read from the store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawEvent<P> {
+    /// The aggregate's name, from the stored key.
+    pub aggregate: String,
+    /// The aggregate's id.
+    pub id: String,
+    /// The stored event.
+    pub event: StoredEvent<P>,
+}
+
+/// Decodes a store's payloads, without the store: what a projection needs to
+/// read an event from a stream record as well as from the store.
+///
+/// [`MemoryStore`](crate::MemoryStore) implements it, and so do es-dynamo's
+/// `DynamoStore` and `DynamoCodec` (for stream images).
+pub trait Codec: Send + Sync {
+    /// The encoded form: a JSON value in memory, a DynamoDB attribute value
+    /// in DynamoDB.
+    type Payload: Clone + Debug + Send + Sync + 'static;
+
+    /// Decodes a payload with a seed.
+    fn decode_payload<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, String>
+    where
+        T: for<'de> DeserializeSeed<'de, Value = V>;
+}
+
+/// What a projection did with one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Projected {
+    /// A handler ran.
+    Applied,
+    /// The event is of an aggregate the projection listens to, it decoded,
+    /// and no handler wants it.
+    Ignored,
+    /// The event is of an aggregate the projection does not listen to.
+    NotListened,
+}
+
+/// A read model kept from events. Implement it with `#[es::projection]` on
+/// the impl block of its `#[on(Event)]` handlers.
+///
+/// Handlers take `&self`: a driver may project the events of different
+/// aggregates at once, and keeps each aggregate's events in order. State
+/// lives in a view table ([`Views`](crate::Views)), or behind a lock.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a projection",
+    label = "`{Self}` has no `#[es::projection]` impl block",
+    note = "add `#[es::projection] impl {Self} {{ #[on(SomeEvent)] async fn some(&self, e: &SomeEvent, at: &Envelope) {{ .. }} }}`"
+)]
+pub trait Projection: Send + Sync {
+    /// The projection's name, which its checkpoints are kept under. The
+    /// type's name unless `#[es::projection(name = "..")]` says otherwise.
+    const NAME: &'static str;
+
+    /// The error its handlers return; `es::Error` unless
+    /// `#[es::projection(error = ..)]` says otherwise.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The names of the aggregates it listens to, each once.
+    fn aggregates() -> Vec<&'static str>;
+
+    /// Decodes one event and runs its handler.
+    ///
+    /// An event of an aggregate it does not listen to is
+    /// [`Projected::NotListened`], without being decoded. An event of a
+    /// listened aggregate is decoded as a load decodes it, even when no
+    /// handler wants it: an event that does not decode, or that the
+    /// aggregate does not know, is an error for that event, never a skip.
+    fn project<'a, C: Codec>(
+        &'a self,
+        codec: &'a C,
+        event: RawEvent<C::Payload>,
+    ) -> impl Future<Output = Result<Projected, ProjectionError<Self::Error>>> + Send + 'a;
+}
+
+/// Why a projection failed on one event.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProjectionError<E> {
+    /// A handler returned an error.
+    #[error("{projection}: the {event} handler failed on {aggregate} {id:?} version {version}: {source}")]
+    Handler {
+        /// The projection's name.
+        projection: &'static str,
+        /// The event's name.
+        event: &'static str,
+        /// The aggregate's name.
+        aggregate: &'static str,
+        /// The aggregate's id.
+        id: String,
+        /// The event's version.
+        version: u64,
+        /// The handler's error.
+        #[source]
+        source: E,
+    },
+
+    /// The event could not be read: [`Error::Corrupt`] or
+    /// [`Error::UnknownEvent`], naming the aggregate, id and version, as a
+    /// load would fail on the same item; or a store failure of a driver.
+    #[error("{projection}: {source}")]
+    Event {
+        /// The projection's name.
+        projection: &'static str,
+        /// What went wrong.
+        #[source]
+        source: Error,
+    },
+}
+
+impl<E> ProjectionError<E> {
+    /// The aggregate, id and version of the event it failed on, when known.
+    pub fn event(&self) -> Option<(&str, &str, u64)> {
+        match self {
+            ProjectionError::Handler {
+                aggregate,
+                id,
+                version,
+                ..
+            } => Some((aggregate, id, *version)),
+            ProjectionError::Event { .. } => None,
+        }
+    }
+}
+
+// ---- What the generated code calls ----------------------------------------
+
+/// Ties an event type to the aggregate that handles it, so that a
+/// projection's `#[on(Event)]` knows which aggregate's stream to read it from.
+/// `#[es::handlers]` implements it for every handled event.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event of any aggregate",
+    label = "no aggregate's `#[es::handlers]` handles `{Self}`",
+    note = "a projection handles the events of aggregates: add a handler for `{Self}` to an aggregate's `#[es::handlers]` block"
+)]
+pub trait EventOf<A: Aggregate>: Event {}
+
+/// The aggregate of event `E`, inferred from its only [`EventOf`] impl.
+#[doc(hidden)]
+pub fn aggregate_of<E: EventOf<A>, A: Aggregate>() -> &'static str {
+    A::NAME
+}
+
+/// Decodes `raw` as an `E` of `A` when it is one (same aggregate name and
+/// event name), or gives it back.
+#[doc(hidden)]
+pub fn decode_as<E: EventOf<A>, A: Aggregate, C: Codec>(
+    codec: &C,
+    raw: RawEvent<C::Payload>,
+) -> Result<Result<(E, Envelope), RawEvent<C::Payload>>, Error> {
+    if raw.aggregate != A::NAME || raw.event.name != E::NAME {
+        return Ok(Err(raw));
+    }
+    let RawEvent { id, event, .. } = raw;
+    let corrupt = |reason: String| Error::Corrupt {
+        aggregate_id: stream_key(A::NAME, &id),
+        version: event.version,
+        reason,
+    };
+    let decoded = match event.payload {
+        Some(payload) => codec.decode_payload(PhantomData::<E>, payload),
+        None => E::deserialize(EmptyPayload).map_err(|e| e.to_string()),
+    };
+    let decoded = decoded.map_err(|reason| corrupt(format!("payload of {}: {reason}", E::NAME)))?;
+    if event.schema > E::VERSION {
+        return Err(corrupt(format!(
+            "{} has schema {}, newer than this build's {}",
+            E::NAME,
+            event.schema,
+            E::VERSION
+        )));
+    }
+    let metadata = decode_metadata(codec, event.metadata).map_err(corrupt)?;
+    Ok(Ok((
+        decoded,
+        Envelope {
+            aggregate: A::NAME,
+            id,
+            version: event.version,
+            timestamp: event.timestamp,
+            metadata,
+        },
+    )))
+}
+
+/// Checks that an event of a listened aggregate that no handler wants
+/// decodes as a load would decode it, or says why not.
+#[doc(hidden)]
+pub fn check_ignored<E: EventOf<A>, A: Aggregate, C: Codec>(
+    codec: &C,
+    raw: &RawEvent<C::Payload>,
+) -> Option<Result<Projected, Error>> {
+    if raw.aggregate != A::NAME {
+        return None;
+    }
+    Some(crate::codec::check_event::<A, C>(codec, &raw.id, raw.event.clone()).map(|()| Projected::Ignored))
+}
+
+fn decode_metadata<C: Codec>(codec: &C, metadata: Option<C::Payload>) -> Result<Metadata, String> {
+    match metadata {
+        Some(m) => codec
+            .decode_payload(PhantomData::<Metadata>, m)
+            .map_err(|e| format!("metadata: {e}")),
+        None => Ok(Metadata::default()),
+    }
+}
+
+/// Wraps a handler's outcome.
+#[doc(hidden)]
+pub fn handled<E>(
+    projection: &'static str,
+    event: &'static str,
+    envelope: Envelope,
+    outcome: Result<(), E>,
+) -> Result<Projected, ProjectionError<E>> {
+    outcome
+        .map(|()| Projected::Applied)
+        .map_err(|source| ProjectionError::Handler {
+            projection,
+            event,
+            aggregate: envelope.aggregate,
+            id: envelope.id,
+            version: envelope.version,
+            source,
+        })
+}
+
+/// Wraps a decoding failure.
+#[doc(hidden)]
+pub fn unreadable<E>(projection: &'static str, source: Error) -> ProjectionError<E> {
+    ProjectionError::Event { projection, source }
+}
+
+/// What a projection handler returns: `()` when it cannot fail, or
+/// `Result<(), E>` where `E` is the projection's error type.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "this projection handler returns `{Self}`, but the projection's error type is `{E}`",
+    label = "expected `()` or `Result<(), {E}>`",
+    note = "set the projection's error type with `#[es::projection(error = ..)]` (it is `es::Error` by default), \
+            or return `Result<(), {E}>`; a handler that cannot fail returns nothing"
+)]
+pub trait ProjectionResult<E> {
+    fn into_result(self) -> Result<(), E>;
+}
+
+impl<E> ProjectionResult<E> for () {
+    fn into_result(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+impl<E> ProjectionResult<E> for Result<(), E> {
+    fn into_result(self) -> Result<(), E> {
+        self
+    }
+}

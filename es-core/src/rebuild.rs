@@ -1,0 +1,331 @@
+//! Rebuilding a projection from history: every stored aggregate it listens
+//! to, each one's events in order, for a new or changed read model.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, TryStreamExt as _};
+use tracing::Instrument as _;
+
+use crate::codec::StoreCodec;
+use crate::error::Error;
+use crate::limits::stream_key;
+use crate::projection::{Projected, Projection, ProjectionError, RawEvent};
+use crate::store::{Cursor, Direction, EventStore, ReadRequest};
+use crate::view::ViewTable;
+
+/// Starts a rebuild of `projection` from every aggregate in `store` that it
+/// listens to. Set its options, then [`Rebuild::run`] it.
+///
+/// Aggregates are listed oldest first, a page of ids at a time, and up to
+/// [`concurrency`](Rebuild::concurrency) of them are projected at once, each
+/// one's events in version order. Progress goes to `tracing` (an `info`
+/// event per page of ids) and to [`on_progress`](Rebuild::on_progress).
+///
+/// A rebuild applies each event as the live stream would, so run it against
+/// views that skip what they applied already ([`Views`](crate::Views)): then
+/// it can run while the stream projection runs too, and an interrupted one
+/// can start again. With [`checkpoint`](Rebuild::checkpoint), it starts
+/// where it stopped instead of from the beginning.
+pub fn rebuild<'a, S: EventStore, P: Projection>(
+    store: &'a S,
+    projection: &'a P,
+) -> Rebuild<'a, S, P, ()> {
+    Rebuild {
+        store,
+        projection,
+        concurrency: 16,
+        page: 100,
+        checkpoint: (),
+        progress: None,
+    }
+}
+
+/// A rebuild being set up; see [`rebuild`].
+#[must_use = "a rebuild does nothing until it is run"]
+pub struct Rebuild<'a, S, P, C> {
+    store: &'a S,
+    projection: &'a P,
+    concurrency: usize,
+    page: usize,
+    checkpoint: C,
+    progress: Option<Box<dyn Fn(&Progress) + Send + Sync + 'a>>,
+}
+
+/// How far a rebuild has got, reported after each page of ids.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// The aggregate type being rebuilt.
+    pub aggregate: &'static str,
+    /// Aggregates projected so far, of every type, in this run.
+    pub aggregates: u64,
+    /// Events read so far in this run.
+    pub events: u64,
+    /// Time since this run started.
+    pub elapsed: Duration,
+}
+
+impl Progress {
+    /// Events per second so far.
+    pub fn events_per_second(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.events as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// What a finished rebuild did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RebuildReport {
+    /// Aggregates projected in this run.
+    pub aggregates: u64,
+    /// Events read in this run.
+    pub events: u64,
+    /// Events a handler ran for.
+    pub applied: u64,
+    /// Events of listened aggregates that no handler wants.
+    pub ignored: u64,
+    /// Whether this run resumed an interrupted one.
+    pub resumed: bool,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// Where a rebuild keeps its checkpoint: nowhere, or a view table.
+pub trait RebuildCheckpoint: Send + Sync {
+    #[doc(hidden)]
+    fn load(&self, name: &str) -> impl std::future::Future<Output = Result<Option<String>, Error>> + Send;
+    #[doc(hidden)]
+    fn store(
+        &self,
+        name: &str,
+        value: Option<&str>,
+    ) -> impl std::future::Future<Output = Result<(), Error>> + Send;
+}
+
+impl RebuildCheckpoint for () {
+    async fn load(&self, _: &str) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
+    async fn store(&self, _: &str, _: Option<&str>) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl<T: ViewTable> RebuildCheckpoint for &T {
+    async fn load(&self, name: &str) -> Result<Option<String>, Error> {
+        self.checkpoint(name).await
+    }
+    async fn store(&self, name: &str, value: Option<&str>) -> Result<(), Error> {
+        self.set_checkpoint(name, value).await
+    }
+}
+
+impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C> {
+    /// How many aggregates are projected at once (default 16, at least 1).
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// How many ids are listed per page, the unit of progress and of
+    /// checkpoints (default 100, at least 1).
+    pub fn page_size(mut self, ids: usize) -> Self {
+        self.page = ids.max(1);
+        self
+    }
+
+    /// Called after each page of ids.
+    pub fn on_progress(mut self, report: impl Fn(&Progress) + Send + Sync + 'a) -> Self {
+        self.progress = Some(Box::new(report));
+        self
+    }
+
+    /// Keeps a checkpoint in `table` after each page of ids, under
+    /// `$rebuild#{projection name}`, and starts from it when one is there: a
+    /// rebuild that was interrupted resumes at the page it was in. A rebuild
+    /// that finishes removes it.
+    pub fn checkpoint<T: ViewTable>(self, table: &'a T) -> Rebuild<'a, S, P, &'a T> {
+        Rebuild {
+            store: self.store,
+            projection: self.projection,
+            concurrency: self.concurrency,
+            page: self.page,
+            checkpoint: table,
+            progress: self.progress,
+        }
+    }
+
+    /// Runs the rebuild to the end.
+    ///
+    /// # Errors
+    ///
+    /// The first event that failed, naming its aggregate, id and version: a
+    /// handler's error, an event that does not decode, a history with a
+    /// gap, or a store failure. Events after it were not all projected; with
+    /// a checkpoint, the next run starts again at the page it failed in.
+    pub async fn run(self) -> Result<RebuildReport, ProjectionError<P::Error>> {
+        let span = tracing::info_span!("rebuild", projection = P::NAME);
+        self.run_in_span().instrument(span).await
+    }
+
+    async fn run_in_span(self) -> Result<RebuildReport, ProjectionError<P::Error>> {
+        let name = format!("$rebuild#{}", P::NAME);
+        let started = Instant::now();
+        let fail = |source: Error| ProjectionError::Event {
+            projection: P::NAME,
+            source,
+        };
+        let mut aggregates = P::aggregates();
+        aggregates.sort_unstable();
+        aggregates.dedup();
+        let resume = self.checkpoint.load(&name).await.map_err(fail)?;
+        let (mut from, mut cursor) = match resume.as_deref().map(parse_checkpoint) {
+            Some(Some((aggregate, cursor))) => {
+                match aggregates.iter().position(|a| *a == aggregate) {
+                    Some(i) => (i, cursor),
+                    None => (0, None),
+                }
+            }
+            _ => (0, None),
+        };
+        let resumed = resume.is_some();
+        let counts = Counts::default();
+        while let Some(&aggregate) = aggregates.get(from) {
+            loop {
+                let page = self
+                    .store
+                    .list_ids(aggregate, Some(self.page), cursor.clone())
+                    .await
+                    .map_err(fail)?;
+                stream::iter(page.items.iter().map(Ok))
+                    .try_for_each_concurrent(self.concurrency, |id| {
+                        self.project_one(aggregate, id, &counts)
+                    })
+                    .await?;
+                cursor = page.next;
+                let saved = cursor.as_ref().map(|c| format!("{aggregate}\n{}", c.0));
+                match &saved {
+                    Some(value) => self.checkpoint.store(&name, Some(value)).await,
+                    // This type is done: the next starts from its first page.
+                    None => match aggregates.get(from + 1) {
+                        Some(next) => self.checkpoint.store(&name, Some(&format!("{next}\n"))).await,
+                        None => Ok(()),
+                    },
+                }
+                .map_err(fail)?;
+                let progress = Progress {
+                    aggregate,
+                    aggregates: counts.aggregates.load(Ordering::Relaxed),
+                    events: counts.events.load(Ordering::Relaxed),
+                    elapsed: started.elapsed(),
+                };
+                tracing::info!(
+                    aggregate,
+                    aggregates = progress.aggregates,
+                    events = progress.events,
+                    events_per_second = progress.events_per_second() as u64,
+                    "rebuilding"
+                );
+                if let Some(report) = &self.progress {
+                    report(&progress);
+                }
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            from += 1;
+        }
+        self.checkpoint.store(&name, None).await.map_err(fail)?;
+        Ok(RebuildReport {
+            aggregates: counts.aggregates.load(Ordering::Relaxed),
+            events: counts.events.load(Ordering::Relaxed),
+            applied: counts.applied.load(Ordering::Relaxed),
+            ignored: counts.ignored.load(Ordering::Relaxed),
+            resumed,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Projects every event of one aggregate, in order, checking that
+    /// versions run 1, 2, 3, … as a load does.
+    async fn project_one(
+        &self,
+        aggregate: &'static str,
+        id: &str,
+        counts: &Counts,
+    ) -> Result<(), ProjectionError<P::Error>> {
+        let fail = |source: Error| ProjectionError::Event {
+            projection: P::NAME,
+            source,
+        };
+        let codec = StoreCodec(self.store);
+        let mut cursor: Option<Cursor> = None;
+        let mut last = 0u64;
+        loop {
+            let page = self
+                .store
+                .read(ReadRequest {
+                    aggregate,
+                    id,
+                    after: 0,
+                    direction: Direction::Forward,
+                    limit: None,
+                    cursor: cursor.take(),
+                })
+                .await
+                .map_err(|e| fail(e.about(aggregate, id)))?;
+            for event in page.items {
+                if Some(event.version) != last.checked_add(1) {
+                    return Err(fail(Error::Corrupt {
+                        aggregate_id: stream_key(aggregate, id),
+                        version: event.version,
+                        reason: format!(
+                            "the history skips from version {last} to {}",
+                            event.version
+                        ),
+                    }));
+                }
+                last = event.version;
+                counts.events.fetch_add(1, Ordering::Relaxed);
+                let raw = RawEvent {
+                    aggregate: aggregate.to_owned(),
+                    id: id.to_owned(),
+                    event,
+                };
+                match self.projection.project(&codec, raw).await? {
+                    Projected::Applied => counts.applied.fetch_add(1, Ordering::Relaxed),
+                    Projected::Ignored | Projected::NotListened => {
+                        counts.ignored.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        counts.aggregates.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    aggregates: AtomicU64,
+    events: AtomicU64,
+    applied: AtomicU64,
+    ignored: AtomicU64,
+}
+
+/// `"{aggregate}\n{cursor}"`, the cursor empty at a type's first page.
+fn parse_checkpoint(value: &str) -> Option<(&str, Option<Cursor>)> {
+    let (aggregate, cursor) = value.split_once('\n')?;
+    Some((
+        aggregate,
+        (!cursor.is_empty()).then(|| Cursor(cursor.to_owned())),
+    ))
+}
