@@ -45,21 +45,28 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod batch;
 mod cursor;
 mod errors;
 mod item;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 mod layout;
 mod payload;
 mod read;
+pub mod records;
 mod size;
 mod store;
 pub mod stream;
 mod table;
 pub mod testing;
 mod trace;
+mod views;
 mod write;
 
 pub use layout::{attributes, Layout};
 pub use size::item_size;
 pub use store::DynamoStore;
+pub use records::DynamoCodec;
 pub use stream::StreamEvent;
+pub use views::DynamoViews;

@@ -1,0 +1,241 @@
+//! Projecting one batch of stream records: what the Lambda entry point and
+//! the stream runner share.
+//!
+//! Records of one aggregate are projected in order, one at a time; records
+//! of different aggregates may be projected at once. When a record fails,
+//! the later records of its aggregate in the batch are not projected: they
+//! come back with it, since a stream is retried from the failed record on,
+//! and so nothing is applied out of order, and nothing is lost.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use es_core::projection::{Projected, Projection, ProjectionError, RawEvent};
+use futures::stream::{self, StreamExt as _};
+
+use crate::item;
+use crate::layout::Layout;
+use crate::records::{kind_of, DynamoCodec, RecordKind};
+
+/// How many aggregates of one batch are projected at once.
+const CONCURRENCY: usize = 16;
+
+/// One stream record, whichever SDK or event type it came from.
+#[derive(Clone, Debug)]
+pub struct StreamRecord {
+    /// Its sequence number, which Lambda retries from.
+    pub sequence_number: Option<String>,
+    /// `INSERT`, `MODIFY` or `REMOVE`.
+    pub event_name: String,
+    /// Its new image; empty when the stream carries none.
+    pub new_image: HashMap<String, AttributeValue>,
+}
+
+/// A record a projection failed on.
+#[derive(Debug, thiserror::Error)]
+#[error("stream record {}{}: {source}", .sequence_number.as_deref().unwrap_or("(without a sequence number)"), Subject(.event.as_ref()))]
+pub struct RecordError<E: std::error::Error + 'static> {
+    /// The record's sequence number.
+    pub sequence_number: Option<String>,
+    /// The aggregate's name and id, and the event's version, when the
+    /// record's keys could be read.
+    pub event: Option<(String, String, u64)>,
+    /// What went wrong.
+    #[source]
+    pub source: ProjectionError<E>,
+}
+
+struct Subject<'a>(Option<&'a (String, String, u64)>);
+
+impl std::fmt::Display for Subject<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some((aggregate, id, version)) => write!(f, " ({aggregate} {id:?} version {version})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What projecting a batch did.
+#[derive(Debug)]
+pub struct BatchReport<E: std::error::Error + 'static> {
+    /// Records a handler ran for.
+    pub applied: usize,
+    /// Records that are not events of a listened aggregate, or that no
+    /// handler wants.
+    pub skipped: usize,
+    /// Records left for the retry because an earlier record of their
+    /// aggregate failed.
+    pub deferred: usize,
+    /// The records that failed, in batch order: one per aggregate at most.
+    pub failures: Vec<RecordError<E>>,
+}
+
+impl<E: std::error::Error + 'static> BatchReport<E> {
+    /// The sequence numbers to report as failed: the stream is retried from
+    /// the first of them, and every later record of a failed aggregate is
+    /// after it. `None` when a failed record has no sequence number, so that
+    /// only retrying the whole batch is safe.
+    pub fn retry(&self) -> Option<Vec<String>> {
+        self.failures
+            .iter()
+            .map(|f| f.sequence_number.clone())
+            .collect()
+    }
+}
+
+/// Projects a batch of records, in the table's `layout`.
+pub async fn project_batch<P: Projection>(
+    projection: &P,
+    layout: Layout,
+    records: Vec<StreamRecord>,
+) -> BatchReport<P::Error> {
+    let listened = P::aggregates();
+    let table_aggregate = match listened.as_slice() {
+        [only] => Some(*only),
+        _ => None,
+    };
+    // Records grouped by aggregate, each group in batch order; a record whose
+    // keys cannot be read is a group of its own, and fails.
+    let mut groups: Vec<Vec<Entry>> = Vec::new();
+    let mut by_key: HashMap<(String, String), usize> = HashMap::new();
+    for (position, record) in records.into_iter().enumerate() {
+        let kind = kind_of(&record.event_name, &record.new_image, layout, table_aggregate);
+        let key = aggregate_of(&kind);
+        let entry = (position, record, kind);
+        match key {
+            Some(key) => match by_key.get(&key) {
+                Some(&i) => groups[i].push(entry),
+                None => {
+                    by_key.insert(key, groups.len());
+                    groups.push(vec![entry]);
+                }
+            },
+            None => groups.push(vec![entry]),
+        }
+    }
+    let outcomes: Vec<GroupOutcome<P::Error>> = stream::iter(groups)
+        .map(|group| project_group(projection, &listened, layout, group))
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut report = BatchReport {
+        applied: 0,
+        skipped: 0,
+        deferred: 0,
+        failures: Vec::new(),
+    };
+    let mut failures = Vec::new();
+    for outcome in outcomes {
+        report.applied += outcome.applied;
+        report.skipped += outcome.skipped;
+        report.deferred += outcome.deferred;
+        failures.extend(outcome.failure);
+    }
+    failures.sort_by_key(|(position, _)| *position);
+    report.failures = failures.into_iter().map(|(_, f)| f).collect();
+    report
+}
+
+fn aggregate_of(kind: &Result<RecordKind, es_core::Error>) -> Option<(String, String)> {
+    match kind {
+        Ok(RecordKind::Event { aggregate, id, .. }) => Some((aggregate.clone(), id.clone())),
+        _ => None,
+    }
+}
+
+/// A record, its place in the batch, and what its keys say it is.
+type Entry = (usize, StreamRecord, Result<RecordKind, es_core::Error>);
+
+struct GroupOutcome<E: std::error::Error + 'static> {
+    applied: usize,
+    skipped: usize,
+    deferred: usize,
+    failure: Option<(usize, RecordError<E>)>,
+}
+
+async fn project_group<P: Projection>(
+    projection: &P,
+    listened: &[&'static str],
+    layout: Layout,
+    group: Vec<Entry>,
+) -> GroupOutcome<P::Error> {
+    let mut outcome = GroupOutcome {
+        applied: 0,
+        skipped: 0,
+        deferred: 0,
+        failure: None,
+    };
+    let total = group.len();
+    for (done, (position, record, kind)) in group.into_iter().enumerate() {
+        let fail = |event: Option<(String, String, u64)>, source: ProjectionError<P::Error>| {
+            tracing::error!(
+                projection = P::NAME,
+                sequence_number = record.sequence_number.as_deref().unwrap_or(""),
+                error = %source,
+                "stream record failed; it and the later records of its aggregate will be retried"
+            );
+            RecordError {
+                sequence_number: record.sequence_number.clone(),
+                event,
+                source,
+            }
+        };
+        let (aggregate, id, version) = match kind {
+            Err(source) => {
+                outcome.failure = Some((
+                    position,
+                    fail(
+                        None,
+                        ProjectionError::Event {
+                            projection: P::NAME,
+                            source,
+                        },
+                    ),
+                ));
+                outcome.deferred = total - done - 1;
+                return outcome;
+            }
+            Ok(RecordKind::Other(why)) => {
+                tracing::trace!(projection = P::NAME, why, "skipped a stream record");
+                outcome.skipped += 1;
+                continue;
+            }
+            Ok(RecordKind::Event {
+                aggregate,
+                id,
+                version,
+            }) => (aggregate, id, version),
+        };
+        if !listened.contains(&aggregate.as_str()) {
+            outcome.skipped += 1;
+            continue;
+        }
+        let subject = Some((aggregate.clone(), id.clone(), version));
+        let key = layout.key(&aggregate, &id);
+        let projected = match item::decode_event(&key, record.new_image.clone()) {
+            Ok(event) => {
+                let raw = RawEvent {
+                    aggregate,
+                    id,
+                    event,
+                };
+                projection.project(&DynamoCodec, raw).await
+            }
+            Err(source) => Err(ProjectionError::Event {
+                projection: P::NAME,
+                source,
+            }),
+        };
+        match projected {
+            Ok(Projected::Applied) => outcome.applied += 1,
+            Ok(Projected::Ignored | Projected::NotListened) => outcome.skipped += 1,
+            Err(source) => {
+                outcome.failure = Some((position, fail(subject, source)));
+                outcome.deferred = total - done - 1;
+                return outcome;
+            }
+        }
+    }
+    outcome
+}

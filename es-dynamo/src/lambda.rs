@@ -1,0 +1,128 @@
+//! A projection as an AWS Lambda function on the table's DynamoDB Stream
+//! (feature `lambda`).
+//!
+//! Give the function's event source mapping `FunctionResponseTypes:
+//! [ReportBatchItemFailures]`. [`handle`] projects a batch and answers with
+//! the records that failed: Lambda then retries the stream from the first of
+//! them, so a failed record comes back with everything after it, in order,
+//! and nothing is lost. Records of other aggregates that had succeeded come
+//! back too, and a [`Views`](es_core::Views) table skips them at no write
+//! cost.
+//!
+//! ```no_run
+//! use es::prelude::*;
+//! use es::dynamo::{lambda, DynamoViews};
+//! # use serde::{Deserialize, Serialize};
+//! # #[derive(Event, Serialize, Deserialize, Clone, Debug)]
+//! # pub struct Restocked { pub amount: u32 }
+//! # #[derive(Aggregate, Clone, Debug, Default)]
+//! # pub struct Product { pub on_hand: u32 }
+//! # #[es::handlers]
+//! # impl Product {
+//! #     #[on(Restocked)]
+//! #     fn restocked(&mut self, e: &Restocked) { self.on_hand += e.amount; }
+//! # }
+//! # #[derive(Serialize, Deserialize, Clone, Debug, Default)]
+//! # struct Stock { on_hand: i64 }
+//! struct StockView { views: Views<Stock, DynamoViews> }
+//!
+//! #[es::projection]
+//! impl StockView {
+//!     #[on(Restocked)]
+//!     async fn restocked(&self, e: &Restocked, at: &Envelope) -> Result<(), es::Error> {
+//!         self.views.update(&at.id, at, |s| s.on_hand += i64::from(e.amount)).await?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), lambda_runtime::Error> {
+//!     let table = std::env::var("VIEW_TABLE")?;
+//!     let view = StockView { views: Views::new(DynamoViews::from_env(table).await, "stock") };
+//!     lambda::run(view, es::dynamo::Layout::SingleTable).await
+//! }
+//! ```
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use es_core::projection::Projection;
+use lambda_runtime::{service_fn, LambdaEvent};
+
+use crate::batch::{project_batch, BatchReport, StreamRecord};
+use crate::layout::Layout;
+
+/// A Lambda event's record, as a [`StreamRecord`].
+pub fn record(record: EventRecord) -> StreamRecord {
+    StreamRecord {
+        sequence_number: record.change.sequence_number,
+        event_name: record.event_name,
+        new_image: record.change.new_image.into(),
+    }
+}
+
+/// Projects a Lambda event's batch, in order per aggregate.
+pub async fn project<P: Projection>(
+    projection: &P,
+    layout: Layout,
+    event: Event,
+) -> BatchReport<P::Error> {
+    let records = event.records.into_iter().map(record).collect();
+    project_batch(projection, layout, records).await
+}
+
+/// Projects a Lambda event's batch and answers with the records to retry.
+///
+/// # Errors
+///
+/// When a record that failed has no sequence number to report, the whole
+/// batch fails, so that Lambda retries all of it.
+pub async fn handle<P: Projection>(
+    projection: &P,
+    layout: Layout,
+    event: Event,
+) -> Result<DynamoDbEventResponse, lambda_runtime::Error> {
+    let report = project(projection, layout, event).await;
+    response(&report)
+}
+
+/// The answer to Lambda for a projected batch: its failed records.
+///
+/// # Errors
+///
+/// When a failed record has no sequence number.
+pub fn response<E: std::error::Error + 'static>(
+    report: &BatchReport<E>,
+) -> Result<DynamoDbEventResponse, lambda_runtime::Error> {
+    let Some(retry) = report.retry() else {
+        return Err(format!(
+            "a failed record has no sequence number, so the whole batch is retried: {}",
+            report
+                .failures
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+        .into());
+    };
+    let mut response = DynamoDbEventResponse::default();
+    response.batch_item_failures = retry
+        .into_iter()
+        .map(|sequence_number| {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(sequence_number);
+            failure
+        })
+        .collect();
+    Ok(response)
+}
+
+/// Runs `projection` as the Lambda function's handler, until the runtime
+/// stops it.
+pub async fn run<P: Projection>(projection: P, layout: Layout) -> Result<(), lambda_runtime::Error> {
+    let projection = &projection;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
+        handle(projection, layout, event.payload).await
+    }))
+    .await
+}

@@ -1,0 +1,455 @@
+//! [`DynamoViews`]: read models in a DynamoDB table of their own, and the
+//! checkpoints of the drivers that keep them.
+//!
+//! One item per view, keyed `id` = `"{kind}#{view id}"` (S, the only key):
+//!
+//! | attribute | type | meaning |
+//! |---|---|---|
+//! | `id` | S | `"{kind}#{view id}"`; `$checkpoint#..` and `$shard#..` for checkpoints |
+//! | `state` | M | the view, as a native DynamoDB map |
+//! | `revision` | N | how many times it was written; each write is conditional on it |
+//! | `applied` | M | the last version applied per aggregate key, `{"Product#sku-1": 7}` |
+//!
+//! An update is one consistent `GetItem` and one conditional `PutItem` of
+//! the state, the revision and the applied versions together: a record
+//! delivered twice is seen on the read and written never.
+
+use std::collections::{BTreeMap, HashMap};
+use std::marker::PhantomData;
+
+use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ReturnConsumedCapacity, ScalarAttributeType, TableStatus,
+};
+use aws_sdk_dynamodb::Client;
+use es_core::stats::capacity;
+use es_core::store::{Cursor, Page};
+use es_core::{Error, Saved, Stats, StoreError, ViewRow, ViewTable};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tracing::Instrument as _;
+
+use crate::errors::store_error;
+use crate::size::item_size;
+use crate::{item, payload, trace};
+
+/// The key attribute of a view table.
+pub const VIEW_ID: &str = "id";
+const STATE: &str = "state";
+const REVISION: &str = "revision";
+const APPLIED: &str = "applied";
+const VALUE: &str = "value";
+
+/// A [`ViewTable`] on DynamoDB: one item per view, keyed `id`. Clones are
+/// cheap and share the client and the [`Stats`].
+///
+/// ```no_run
+/// use es::dynamo::DynamoViews;
+/// use es::prelude::*;
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize, Clone, Debug, Default)]
+/// # struct Stock { on_hand: i64 }
+///
+/// # async fn run() -> Result<(), es::Error> {
+/// let table = DynamoViews::from_env("shop-views").await;
+/// table.ensure_table().await?;
+/// let stock: Views<Stock, _> = Views::new(table, "stock");
+/// println!("{:?}", stock.get("sku-1").await?);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct DynamoViews {
+    inner: std::sync::Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    table: String,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for DynamoViews {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoViews")
+            .field("table", &self.inner.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DynamoViews {
+    /// Views in `table`, through `client`. Nothing is sent until the first call.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoViews {
+            inner: std::sync::Arc::new(Inner {
+                client,
+                table: table.into(),
+                stats: Stats::default(),
+            }),
+        }
+    }
+
+    /// Views in `table`, with a client from the AWS config chain.
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        DynamoViews::new(Client::new(&config), table)
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.inner.table
+    }
+
+    /// The SDK client.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// Creates the table unless it exists (on-demand, key `id` (S)), and
+    /// waits until it is ACTIVE.
+    pub async fn ensure_table(&self) -> Result<(), Error> {
+        let built = (|| {
+            Ok::<_, aws_sdk_dynamodb::error::BuildError>((
+                AttributeDefinition::builder()
+                    .attribute_name(VIEW_ID)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()?,
+                KeySchemaElement::builder()
+                    .attribute_name(VIEW_ID)
+                    .key_type(KeyType::Hash)
+                    .build()?,
+            ))
+        })();
+        let (definition, key) = built.map_err(|e| {
+            Error::from(StoreError::permanent("CreateTable", e.to_string()))
+        })?;
+        let sent = self
+            .client()
+            .create_table()
+            .table_name(self.table())
+            .attribute_definitions(definition)
+            .key_schema(key)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(CreateTableError::is_resource_in_use_exception) => {}
+            Err(e) => return Err(store_error("CreateTable", self.table(), e).into()),
+        }
+        for _ in 0..600 {
+            let described = self
+                .client()
+                .describe_table()
+                .table_name(self.table())
+                .send()
+                .await
+                .map_err(|e| store_error("DescribeTable", self.table(), e))?;
+            if described
+                .table
+                .and_then(|t| t.table_status)
+                .is_some_and(|s| s == TableStatus::Active)
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        Err(StoreError::transient("DescribeTable", format!("table {:?} is not ACTIVE after 5 minutes", self.table())).into())
+    }
+
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<HashMap<String, AttributeValue>>, Error> {
+        let span = trace::request(self.table(), "GetItem", "view", key);
+        let output = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(VIEW_ID, AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .instrument(span.clone())
+            .await
+            .map_err(|e| store_error("GetItem", self.table(), e))?;
+        let units = output
+            .consumed_capacity
+            .as_ref()
+            .and_then(|c| c.capacity_units)
+            .unwrap_or_else(|| capacity::consistent_read(output.item.as_ref().map_or(1, item_size)));
+        let found = u64::from(output.item.is_some());
+        self.inner.stats.record_read(found, units);
+        trace::done(&span, "ok", found, units);
+        Ok(output.item)
+    }
+
+    /// Puts `item` if `condition` holds; `Ok(false)` when it does not.
+    pub(crate) async fn put_if(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool, Error> {
+        let key = match item.get(VIEW_ID) {
+            Some(AttributeValue::S(key)) => key.clone(),
+            _ => String::new(),
+        };
+        let bytes = item_size(&item);
+        let span = trace::request(self.table(), "PutItem", "view", &key);
+        let mut put = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        for (name, attribute) in names {
+            put = put.expression_attribute_names(*name, *attribute);
+        }
+        for (name, value) in values {
+            put = put.expression_attribute_values(name, value);
+        }
+        match put.send().instrument(span.clone()).await {
+            Ok(output) => {
+                let units = output
+                    .consumed_capacity
+                    .and_then(|c| c.capacity_units)
+                    .unwrap_or_else(|| capacity::write(bytes));
+                self.inner.stats.record_write(1, units);
+                trace::done(&span, "written", 1, units);
+                Ok(true)
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                self.inner.stats.record_failed_write(capacity::write(bytes));
+                trace::done(&span, "condition failed", 0, 0.0);
+                Ok(false)
+            }
+            Err(e) => Err(store_error("PutItem", self.table(), e).into()),
+        }
+    }
+}
+
+fn view_key(kind: &str, id: &str) -> String {
+    format!("{kind}#{id}")
+}
+
+fn decode_row<V: DeserializeOwned>(
+    key: &str,
+    mut item: HashMap<String, AttributeValue>,
+) -> Result<ViewRow<V>, Error> {
+    let revision = match item.remove(REVISION) {
+        Some(AttributeValue::N(n)) => n
+            .parse::<u64>()
+            .map_err(|_| item::corrupt(key, 0, format!("`{REVISION}` {n:?} is not a whole number")))?,
+        other => return Err(item::corrupt(key, 0, describe(REVISION, "N", other.as_ref()))),
+    };
+    let state = match item.remove(STATE) {
+        Some(state) => payload::decode(PhantomData::<V>, state)
+            .map_err(|e| item::corrupt(key, revision, format!("view state: {e}")))?,
+        None => return Err(item::corrupt(key, revision, format!("`{STATE}` is missing"))),
+    };
+    let applied = match item.remove(APPLIED) {
+        Some(AttributeValue::M(map)) => map
+            .into_iter()
+            .map(|(aggregate, version)| match version {
+                AttributeValue::N(n) => n.parse::<u64>().map(|v| (aggregate.clone(), v)).map_err(|_| {
+                    item::corrupt(key, revision, format!("`{APPLIED}` of {aggregate:?} is {n:?}, not a version"))
+                }),
+                other => Err(item::corrupt(
+                    key,
+                    revision,
+                    format!("`{APPLIED}` of {aggregate:?} is {}, not N", item::type_name(&other)),
+                )),
+            })
+            .collect::<Result<BTreeMap<_, _>, _>>()?,
+        None => BTreeMap::new(),
+        Some(other) => {
+            return Err(item::corrupt(
+                key,
+                revision,
+                format!("`{APPLIED}` is {}, not M", item::type_name(&other)),
+            ))
+        }
+    };
+    Ok(ViewRow {
+        state,
+        revision,
+        applied,
+    })
+}
+
+fn describe(name: &str, expected: &str, found: Option<&AttributeValue>) -> String {
+    match found {
+        None => format!("`{name}` is missing"),
+        Some(v) => format!("`{name}` is {}, not {expected}", item::type_name(v)),
+    }
+}
+
+impl ViewTable for DynamoViews {
+    async fn load<V: DeserializeOwned>(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<ViewRow<V>>, Error> {
+        let key = view_key(kind, id);
+        match self.get(&key).await? {
+            Some(item) => decode_row(&key, item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn save<V: Serialize + Sync>(
+        &self,
+        kind: &str,
+        id: &str,
+        row: &ViewRow<V>,
+    ) -> Result<Saved, Error> {
+        let key = view_key(kind, id);
+        let state = payload::encode(&row.state).map_err(|e| {
+            Error::from(StoreError::permanent(
+                "PutItem",
+                format!("view {key:?}: cannot encode the state: {e}"),
+            ))
+        })?;
+        let applied = row
+            .applied
+            .iter()
+            .map(|(k, v)| (k.clone(), AttributeValue::N(v.to_string())))
+            .collect();
+        let item: HashMap<String, AttributeValue> = [
+            (VIEW_ID.to_owned(), AttributeValue::S(key.clone())),
+            (STATE.to_owned(), state),
+            (REVISION.to_owned(), AttributeValue::N(row.revision.to_string())),
+            (APPLIED.to_owned(), AttributeValue::M(applied)),
+        ]
+        .into();
+        let size = item_size(&item);
+        if size > es_core::limits::MAX_ITEM_BYTES {
+            return Err(StoreError::permanent(
+                "PutItem",
+                format!(
+                    "view {key:?} is {size} bytes, over DynamoDB's {} byte item limit",
+                    es_core::limits::MAX_ITEM_BYTES
+                ),
+            )
+            .into());
+        }
+        let previous = row.revision.saturating_sub(1);
+        let written = if previous == 0 {
+            self.put_if(item, "attribute_not_exists(#id)", &[("#id", VIEW_ID)], Vec::new())
+                .await?
+        } else {
+            self.put_if(
+                item,
+                "#r = :previous",
+                &[("#r", REVISION)],
+                vec![(":previous", AttributeValue::N(previous.to_string()))],
+            )
+            .await?
+        };
+        Ok(if written { Saved::Written } else { Saved::Stale })
+    }
+
+    async fn list<V: DeserializeOwned>(
+        &self,
+        kind: &str,
+        limit: Option<usize>,
+        cursor: Option<Cursor>,
+    ) -> Result<Page<(String, ViewRow<V>)>, Error> {
+        let prefix = format!("{kind}#");
+        let span = trace::request(self.table(), "Scan", "view", kind);
+        let output = self
+            .client()
+            .scan()
+            .table_name(self.table())
+            .filter_expression("begins_with(#id, :prefix)")
+            .expression_attribute_names("#id", VIEW_ID)
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone()))
+            .consistent_read(true)
+            .set_limit(limit.map(|l| i32::try_from(l.max(1)).unwrap_or(i32::MAX)))
+            .set_exclusive_start_key(
+                cursor.map(|c| [(VIEW_ID.to_owned(), AttributeValue::S(c.0))].into()),
+            )
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .instrument(span.clone())
+            .await
+            .map_err(|e| store_error("Scan", self.table(), e))?;
+        let items = output.items.unwrap_or_default();
+        let units = output
+            .consumed_capacity
+            .and_then(|c| c.capacity_units)
+            .unwrap_or_else(|| capacity::consistent_read(items.iter().map(item_size).sum()));
+        self.inner.stats.record_read(items.len() as u64, units);
+        trace::done(&span, "ok", items.len() as u64, units);
+        let mut rows = Vec::with_capacity(items.len());
+        for item in items {
+            let key = match item.get(VIEW_ID) {
+                Some(AttributeValue::S(key)) => key.clone(),
+                _ => continue,
+            };
+            let Some(id) = key.strip_prefix(&prefix) else {
+                continue;
+            };
+            rows.push((id.to_owned(), decode_row(&key, item)?));
+        }
+        let next = output
+            .last_evaluated_key
+            .and_then(|mut k| match k.remove(VIEW_ID) {
+                Some(AttributeValue::S(key)) => Some(Cursor(key)),
+                _ => None,
+            });
+        Ok(Page { items: rows, next })
+    }
+
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, Error> {
+        let key = format!("$checkpoint#{name}");
+        match self.get(&key).await? {
+            None => Ok(None),
+            Some(mut item) => match item.remove(VALUE) {
+                Some(AttributeValue::S(value)) => Ok(Some(value)),
+                other => Err(item::corrupt(&key, 0, describe(VALUE, "S", other.as_ref()))),
+            },
+        }
+    }
+
+    async fn set_checkpoint(&self, name: &str, value: Option<&str>) -> Result<(), Error> {
+        let key = format!("$checkpoint#{name}");
+        let span = trace::request(self.table(), "PutItem", "checkpoint", &key);
+        let sent = match value {
+            Some(value) => self
+                .client()
+                .put_item()
+                .table_name(self.table())
+                .item(VIEW_ID, AttributeValue::S(key.clone()))
+                .item(VALUE, AttributeValue::S(value.to_owned()))
+                .send()
+                .instrument(span.clone())
+                .await
+                .map(drop)
+                .map_err(|e| store_error("PutItem", self.table(), e)),
+            None => self
+                .client()
+                .delete_item()
+                .table_name(self.table())
+                .key(VIEW_ID, AttributeValue::S(key.clone()))
+                .send()
+                .instrument(span.clone())
+                .await
+                .map(drop)
+                .map_err(|e| store_error("DeleteItem", self.table(), e)),
+        };
+        sent?;
+        self.inner.stats.record_write(1, 1.0);
+        trace::done(&span, "written", 1, 1.0);
+        Ok(())
+    }
+
+    fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+}
