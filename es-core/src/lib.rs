@@ -60,23 +60,24 @@ pub use error::{Error, Limit, StoreError};
 pub use event::{Event, EventSet, IntoEvents, Metadata, Recorded};
 pub use memory::MemoryStore;
 pub use ops::AggregateExt;
+pub use projection::{Codec, Envelope, Projected, Projection, ProjectionError, RawEvent};
+pub use rebuild::{rebuild, Progress, Rebuild, RebuildCheckpoint, RebuildReport};
 pub use root::Root;
 pub use stats::{Stats, StatsSnapshot};
 pub use store::EventStore;
 pub use transaction::Transaction;
-pub use projection::{Codec, Envelope, Projected, Projection, ProjectionError, RawEvent};
-pub use rebuild::{rebuild, Progress, Rebuild, RebuildCheckpoint, RebuildReport};
 pub use view::{MemoryViews, Saved, Updated, ViewRow, ViewTable, Views};
 
 /// Items the macros' generated code refers to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::aggregate::HandlerResult;
-    pub use crate::projection::{
-        aggregate_of, check_ignored, decode_as, handled, unreadable, EventOf, ProjectionResult,
-    };
     pub use crate::event::{
         deserialize_tagged, serialize_tagged, EmptyPayload, EventSeed, PayloadOf,
+    };
+    pub use crate::projection::{
+        aggregate_of, check_ignored, decode_as, handled, unreadable, which_aggregate, EventOf,
+        ProjectionResult, Route,
     };
     pub use serde;
 

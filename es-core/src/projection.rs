@@ -227,48 +227,82 @@ impl<E> ProjectionError<E> {
     label = "no aggregate's `#[es::handlers]` handles `{Self}`",
     note = "a projection handles the events of aggregates: add a handler for `{Self}` to an aggregate's `#[es::handlers]` block"
 )]
-pub trait EventOf<A: Aggregate>: Event {}
+///
+/// It has no bounds of its own, so that a mistake in the aggregate or the
+/// event is reported once, where it is, and not again here.
+pub trait EventOf<A> {}
 
-/// The aggregate of event `E`, inferred from its only [`EventOf`] impl.
+/// An event type and the aggregate whose stream it is read from. The macro
+/// generates one function per handler that returns it, `fn() -> impl
+/// Route<Event = E>`, so that the aggregate is inferred, and a mistake
+/// reported, in one place.
 #[doc(hidden)]
-pub fn aggregate_of<E: EventOf<A>, A: Aggregate>() -> &'static str {
-    A::NAME
+pub trait Route: Send + Sync + 'static {
+    type Event: Event;
+    type Aggregate: Aggregate;
 }
 
-/// Decodes `raw` as an `E` of `A` when it is one (same aggregate name and
-/// event name), or gives it back.
 #[doc(hidden)]
-pub fn decode_as<E: EventOf<A>, A: Aggregate, C: Codec>(
+pub struct Marker<E, A>(PhantomData<fn() -> (E, A)>);
+
+impl<E: Event, A: Aggregate> Route for Marker<E, A> {
+    type Event = E;
+    type Aggregate = A;
+}
+
+/// The route of event `E`: from the aggregate that handles it, inferred from
+/// its only [`EventOf`] impl, or given.
+#[doc(hidden)]
+pub fn which_aggregate<E: Event + EventOf<Aggregate>, Aggregate: self::Aggregate>(
+) -> Marker<E, Aggregate> {
+    Marker(PhantomData)
+}
+
+/// The name of a route's aggregate.
+#[doc(hidden)]
+pub fn aggregate_of<R: Route>(_: R) -> &'static str {
+    <R::Aggregate as Aggregate>::NAME
+}
+
+/// Decodes `raw` as the route's event when it is one (same aggregate name
+/// and event name), or gives it back.
+#[doc(hidden)]
+pub fn decode_as<R: Route, C: Codec>(
+    _: R,
     codec: &C,
     raw: RawEvent<C::Payload>,
-) -> Result<Result<(E, Envelope), RawEvent<C::Payload>>, Error> {
-    if raw.aggregate != A::NAME || raw.event.name != E::NAME {
+) -> Result<Result<(R::Event, Envelope), RawEvent<C::Payload>>, Error> {
+    let name = <R::Aggregate as Aggregate>::NAME;
+    if raw.aggregate != name || raw.event.name != <R::Event as Event>::NAME {
         return Ok(Err(raw));
     }
     let RawEvent { id, event, .. } = raw;
     let corrupt = |reason: String| Error::Corrupt {
-        aggregate_id: stream_key(A::NAME, &id),
+        aggregate_id: stream_key(name, &id),
         version: event.version,
         reason,
     };
     let decoded = match event.payload {
-        Some(payload) => codec.decode_payload(PhantomData::<E>, payload),
-        None => E::deserialize(EmptyPayload).map_err(|e| e.to_string()),
+        Some(payload) => codec.decode_payload(PhantomData::<R::Event>, payload),
+        None => {
+            <R::Event as serde::Deserialize>::deserialize(EmptyPayload).map_err(|e| e.to_string())
+        }
     };
-    let decoded = decoded.map_err(|reason| corrupt(format!("payload of {}: {reason}", E::NAME)))?;
-    if event.schema > E::VERSION {
+    let event_name = <R::Event as Event>::NAME;
+    let decoded =
+        decoded.map_err(|reason| corrupt(format!("payload of {event_name}: {reason}")))?;
+    let version = <R::Event as Event>::VERSION;
+    if event.schema > version {
         return Err(corrupt(format!(
-            "{} has schema {}, newer than this build's {}",
-            E::NAME,
+            "{event_name} has schema {}, newer than this build's {version}",
             event.schema,
-            E::VERSION
         )));
     }
     let metadata = decode_metadata(codec, event.metadata).map_err(corrupt)?;
     Ok(Ok((
         decoded,
         Envelope {
-            aggregate: A::NAME,
+            aggregate: name,
             id,
             version: event.version,
             timestamp: event.timestamp,
@@ -280,14 +314,18 @@ pub fn decode_as<E: EventOf<A>, A: Aggregate, C: Codec>(
 /// Checks that an event of a listened aggregate that no handler wants
 /// decodes as a load would decode it, or says why not.
 #[doc(hidden)]
-pub fn check_ignored<E: EventOf<A>, A: Aggregate, C: Codec>(
+pub fn check_ignored<R: Route, C: Codec>(
+    _: R,
     codec: &C,
     raw: &RawEvent<C::Payload>,
 ) -> Option<Result<Projected, Error>> {
-    if raw.aggregate != A::NAME {
+    if raw.aggregate != <R::Aggregate as Aggregate>::NAME {
         return None;
     }
-    Some(crate::codec::check_event::<A, C>(codec, &raw.id, raw.event.clone()).map(|()| Projected::Ignored))
+    Some(
+        crate::codec::check_event::<R::Aggregate, C>(codec, &raw.id, raw.event.clone())
+            .map(|()| Projected::Ignored),
+    )
 }
 
 fn decode_metadata<C: Codec>(codec: &C, metadata: Option<C::Payload>) -> Result<Metadata, String> {

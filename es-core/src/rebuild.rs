@@ -97,7 +97,10 @@ pub struct RebuildReport {
 /// Where a rebuild keeps its checkpoint: nowhere, or a view table.
 pub trait RebuildCheckpoint: Send + Sync {
     #[doc(hidden)]
-    fn load(&self, name: &str) -> impl std::future::Future<Output = Result<Option<String>, Error>> + Send;
+    fn load(
+        &self,
+        name: &str,
+    ) -> impl std::future::Future<Output = Result<Option<String>, Error>> + Send;
     #[doc(hidden)]
     fn store(
         &self,
@@ -212,7 +215,11 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
                     Some(value) => self.checkpoint.store(&name, Some(value)).await,
                     // This type is done: the next starts from its first page.
                     None => match aggregates.get(from + 1) {
-                        Some(next) => self.checkpoint.store(&name, Some(&format!("{next}\n"))).await,
+                        Some(next) => {
+                            self.checkpoint
+                                .store(&name, Some(&format!("{next}\n")))
+                                .await
+                        }
                         None => Ok(()),
                     },
                 }

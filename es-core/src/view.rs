@@ -281,8 +281,9 @@ impl MemoryViews {
 }
 
 fn to_json<V: Serialize>(operation: &'static str, value: &V) -> Result<serde_json::Value, Error> {
-    serde_json::to_value(value)
-        .map_err(|e| StoreError::permanent(operation, format!("cannot encode the view: {e}")).into())
+    serde_json::to_value(value).map_err(|e| {
+        StoreError::permanent(operation, format!("cannot encode the view: {e}")).into()
+    })
 }
 
 fn from_json<V: DeserializeOwned>(

@@ -301,7 +301,11 @@ fn parse_keys(
     }
 }
 
-pub(crate) fn unknown_key(meta: &ParseNestedMeta, usage: &str, errors: &mut Errors) -> syn::Result<()> {
+pub(crate) fn unknown_key(
+    meta: &ParseNestedMeta,
+    usage: &str,
+    errors: &mut Errors,
+) -> syn::Result<()> {
     let key = meta.path.to_token_stream().to_string().replace(' ', "");
     errors.error_spanned(
         &meta.path,

@@ -109,25 +109,28 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
     let self_ty = &item.self_ty;
-    let aggregate_of = |h: &Handler| {
+    // One function per handler names its route, `fn() -> impl Route<Event =
+    // E>`: the aggregate is inferred there, once, so a type that no
+    // aggregate handles (or several do) is reported once, at its `#[on(..)]`.
+    let route_fns: Vec<Ident> = (0..handlers.len())
+        .map(|i| quote::format_ident!("__es_route_{}", i))
+        .collect();
+    let route_defs = handlers.iter().zip(&route_fns).map(|(h, f)| {
         let event = &h.event;
-        let span = h.event.span();
-        let es = krate.at(span);
-        match &h.aggregate {
-            Some(a) => quote_spanned!(span=> #es::__private::aggregate_of::<#event, #a>()),
-            None => quote_spanned!(span=> #es::__private::aggregate_of::<#event, _>()),
-        }
-    };
-    let aggregate_arg = |h: &Handler| match &h.aggregate {
-        Some(a) => a.to_token_stream(),
-        None => quote!(_),
-    };
-    let names = handlers.iter().map(aggregate_of);
-    let routes = handlers.iter().map(|h| {
-        let event = &h.event;
-        let agg = aggregate_arg(h);
         let span = h.event.span();
         let es_at = krate.at(span);
+        let aggregate = match &h.aggregate {
+            Some(a) => a.to_token_stream(),
+            None => quote_spanned!(span=> _),
+        };
+        quote_spanned! {span=>
+            fn #f() -> impl #es_at::__private::Route<Event = #event> {
+                #es_at::__private::which_aggregate::<#event, #aggregate>()
+            }
+        }
+    });
+    let routes = handlers.iter().zip(&route_fns).map(|(h, f)| {
+        let event = &h.event;
         let call = if h.callable {
             let ident = &h.sig.ident;
             let ret_span = match &h.sig.output {
@@ -146,43 +149,44 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         } else {
             quote!(::core::result::Result::Ok(()))
         };
-        quote_spanned! {span=>
-            let __raw = match #es_at::__private::decode_as::<#event, #agg, __C>(__codec, __raw) {
+        quote! {
+            let __raw = match #es::__private::decode_as(#f(), __codec, __raw) {
                 ::core::result::Result::Ok(::core::result::Result::Ok((__event, __envelope))) => {
                     let __outcome: ::core::result::Result<(), #error_ty> = #call;
-                    return #es_at::__private::handled(
+                    return #es::__private::handled(
                         __NAME,
-                        <#event as #es_at::Event>::NAME,
+                        <#event as #es::Event>::NAME,
                         __envelope,
                         __outcome,
                     );
                 }
                 ::core::result::Result::Ok(::core::result::Result::Err(__raw)) => __raw,
                 ::core::result::Result::Err(__error) => {
-                    return ::core::result::Result::Err(#es_at::__private::unreadable(__NAME, __error));
+                    return ::core::result::Result::Err(#es::__private::unreadable(__NAME, __error));
                 }
             };
         }
     });
-    let checks = handlers.iter().map(|h| {
-        let event = &h.event;
-        let agg = aggregate_arg(h);
-        let span = h.event.span();
-        let es_at = krate.at(span);
-        quote_spanned! {span=>
+    let checks = route_fns.iter().map(|f| {
+        quote! {
             if let ::core::option::Option::Some(__checked) =
-                #es_at::__private::check_ignored::<#event, #agg, __C>(__codec, &__raw)
+                #es::__private::check_ignored(#f(), __codec, &__raw)
             {
-                return __checked.map_err(|__error| #es_at::__private::unreadable(__NAME, __error));
+                return __checked.map_err(|__error| #es::__private::unreadable(__NAME, __error));
             }
         }
     });
+    let names = route_fns
+        .iter()
+        .map(|f| quote!(#es::__private::aggregate_of(#f())));
     let alias = krate.alias();
     quote! {
         #errors_tokens
         #item
         const _: () = {
             #alias
+            #(#route_defs)*
+
             #[automatically_derived]
             impl #impl_generics #es::Projection for #self_ty #where_clause {
                 const NAME: &'static str = #name;
@@ -252,12 +256,7 @@ fn parse_args(args: TokenStream, errors: &mut Errors) -> Args {
                 attr::set(&mut parsed.error, &key, value, PROJECTION, errors);
             }
             attr::CRATE => {
-                let value = attr::value(
-                    &meta,
-                    errors,
-                    attr::CRATE_EXPECTED,
-                    Path::parse_mod_style,
-                );
+                let value = attr::value(&meta, errors, attr::CRATE_EXPECTED, Path::parse_mod_style);
                 attr::set(&mut parsed.krate, &key, value, PROJECTION, errors);
             }
             _ => return attr::unknown_key(&meta, USAGE, errors),
@@ -437,12 +436,17 @@ fn duplicates(handlers: &[Handler], errors: &mut Errors) {
     for (i, handler) in handlers.iter().enumerate() {
         let key = (
             path_text(&handler.event),
-            handler.aggregate.as_ref().map(|a| a.to_token_stream().to_string()),
+            handler
+                .aggregate
+                .as_ref()
+                .map(|a| a.to_token_stream().to_string()),
         );
         let first = handlers[..i].iter().find(|h| {
             (
                 path_text(&h.event),
-                h.aggregate.as_ref().map(|a| a.to_token_stream().to_string()),
+                h.aggregate
+                    .as_ref()
+                    .map(|a| a.to_token_stream().to_string()),
             ) == key
         });
         if let Some(first) = first {

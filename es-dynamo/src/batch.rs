@@ -100,7 +100,12 @@ pub async fn project_batch<P: Projection>(
     let mut groups: Vec<Vec<Entry>> = Vec::new();
     let mut by_key: HashMap<(String, String), usize> = HashMap::new();
     for (position, record) in records.into_iter().enumerate() {
-        let kind = kind_of(&record.event_name, &record.new_image, layout, table_aggregate);
+        let kind = kind_of(
+            &record.event_name,
+            &record.new_image,
+            layout,
+            table_aggregate,
+        );
         let key = aggregate_of(&kind);
         let entry = (position, record, kind);
         match key {

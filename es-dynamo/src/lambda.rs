@@ -119,7 +119,10 @@ pub fn response<E: std::error::Error + 'static>(
 
 /// Runs `projection` as the Lambda function's handler, until the runtime
 /// stops it.
-pub async fn run<P: Projection>(projection: P, layout: Layout) -> Result<(), lambda_runtime::Error> {
+pub async fn run<P: Projection>(
+    projection: P,
+    layout: Layout,
+) -> Result<(), lambda_runtime::Error> {
     let projection = &projection;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
         handle(projection, layout, event.payload).await

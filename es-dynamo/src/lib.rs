@@ -65,8 +65,8 @@ mod views;
 mod write;
 
 pub use layout::{attributes, Layout};
+pub use records::DynamoCodec;
 pub use size::item_size;
 pub use store::DynamoStore;
-pub use records::DynamoCodec;
 pub use stream::StreamEvent;
 pub use views::DynamoViews;

@@ -198,7 +198,9 @@ pub fn from_streams_image(
         .collect()
 }
 
-fn convert(value: aws_sdk_dynamodbstreams::types::AttributeValue) -> Result<AttributeValue, String> {
+fn convert(
+    value: aws_sdk_dynamodbstreams::types::AttributeValue,
+) -> Result<AttributeValue, String> {
     use aws_sdk_dynamodbstreams::types::AttributeValue as S;
     Ok(match value {
         S::S(s) => AttributeValue::S(s),
@@ -248,14 +250,29 @@ mod tests {
                 Ok(RecordKind::Other(_))
             ));
         }
-        for (key, version) in [("$command#k", "0"), ("$checkpoint#x", "0"), ("k", "0"), ("nohash", "1"), ("#x", "1")] {
+        for (key, version) in [
+            ("$command#k", "0"),
+            ("$checkpoint#x", "0"),
+            ("k", "0"),
+            ("nohash", "1"),
+            ("#x", "1"),
+        ] {
             assert!(
-                matches!(kind_of("INSERT", &image(key, version), single, None), Ok(RecordKind::Other(_))),
+                matches!(
+                    kind_of("INSERT", &image(key, version), single, None),
+                    Ok(RecordKind::Other(_))
+                ),
                 "{key}"
             );
         }
         assert_eq!(
-            kind_of("INSERT", &image("sku-1", "2"), Layout::TablePerAggregate, Some("Product")).unwrap(),
+            kind_of(
+                "INSERT",
+                &image("sku-1", "2"),
+                Layout::TablePerAggregate,
+                Some("Product")
+            )
+            .unwrap(),
             RecordKind::Event {
                 aggregate: "Product".into(),
                 id: "sku-1".into(),
@@ -268,7 +285,16 @@ mod tests {
     fn an_insert_without_keys_is_an_error_naming_what_is_missing() {
         let err = kind_of("INSERT", &HashMap::new(), Layout::SingleTable, None).unwrap_err();
         assert!(err.to_string().contains("NEW_IMAGE"), "{err}");
-        let err = kind_of("INSERT", &image("Product#a", "x"), Layout::SingleTable, None).unwrap_err();
-        assert!(err.to_string().contains("\"x\" is not a whole number"), "{err}");
+        let err = kind_of(
+            "INSERT",
+            &image("Product#a", "x"),
+            Layout::SingleTable,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("\"x\" is not a whole number"),
+            "{err}"
+        );
     }
 }

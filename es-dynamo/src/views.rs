@@ -120,9 +120,8 @@ impl DynamoViews {
                     .build()?,
             ))
         })();
-        let (definition, key) = built.map_err(|e| {
-            Error::from(StoreError::permanent("CreateTable", e.to_string()))
-        })?;
+        let (definition, key) =
+            built.map_err(|e| Error::from(StoreError::permanent("CreateTable", e.to_string())))?;
         let sent = self
             .client()
             .create_table()
@@ -156,10 +155,17 @@ impl DynamoViews {
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
-        Err(StoreError::transient("DescribeTable", format!("table {:?} is not ACTIVE after 5 minutes", self.table())).into())
+        Err(StoreError::transient(
+            "DescribeTable",
+            format!("table {:?} is not ACTIVE after 5 minutes", self.table()),
+        )
+        .into())
     }
 
-    pub(crate) async fn get(&self, key: &str) -> Result<Option<HashMap<String, AttributeValue>>, Error> {
+    pub(crate) async fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, Error> {
         let span = trace::request(self.table(), "GetItem", "view", key);
         let output = self
             .client()
@@ -176,7 +182,9 @@ impl DynamoViews {
             .consumed_capacity
             .as_ref()
             .and_then(|c| c.capacity_units)
-            .unwrap_or_else(|| capacity::consistent_read(output.item.as_ref().map_or(1, item_size)));
+            .unwrap_or_else(|| {
+                capacity::consistent_read(output.item.as_ref().map_or(1, item_size))
+            });
         let found = u64::from(output.item.is_some());
         self.inner.stats.record_read(found, units);
         trace::done(&span, "ok", found, units);
@@ -242,30 +250,53 @@ fn decode_row<V: DeserializeOwned>(
     mut item: HashMap<String, AttributeValue>,
 ) -> Result<ViewRow<V>, Error> {
     let revision = match item.remove(REVISION) {
-        Some(AttributeValue::N(n)) => n
-            .parse::<u64>()
-            .map_err(|_| item::corrupt(key, 0, format!("`{REVISION}` {n:?} is not a whole number")))?,
-        other => return Err(item::corrupt(key, 0, describe(REVISION, "N", other.as_ref()))),
+        Some(AttributeValue::N(n)) => n.parse::<u64>().map_err(|_| {
+            item::corrupt(key, 0, format!("`{REVISION}` {n:?} is not a whole number"))
+        })?,
+        other => {
+            return Err(item::corrupt(
+                key,
+                0,
+                describe(REVISION, "N", other.as_ref()),
+            ))
+        }
     };
     let state = match item.remove(STATE) {
         Some(state) => payload::decode(PhantomData::<V>, state)
             .map_err(|e| item::corrupt(key, revision, format!("view state: {e}")))?,
-        None => return Err(item::corrupt(key, revision, format!("`{STATE}` is missing"))),
+        None => {
+            return Err(item::corrupt(
+                key,
+                revision,
+                format!("`{STATE}` is missing"),
+            ))
+        }
     };
     let applied = match item.remove(APPLIED) {
-        Some(AttributeValue::M(map)) => map
-            .into_iter()
-            .map(|(aggregate, version)| match version {
-                AttributeValue::N(n) => n.parse::<u64>().map(|v| (aggregate.clone(), v)).map_err(|_| {
-                    item::corrupt(key, revision, format!("`{APPLIED}` of {aggregate:?} is {n:?}, not a version"))
-                }),
-                other => Err(item::corrupt(
-                    key,
-                    revision,
-                    format!("`{APPLIED}` of {aggregate:?} is {}, not N", item::type_name(&other)),
-                )),
-            })
-            .collect::<Result<BTreeMap<_, _>, _>>()?,
+        Some(AttributeValue::M(map)) => {
+            map.into_iter()
+                .map(|(aggregate, version)| match version {
+                    AttributeValue::N(n) => n
+                        .parse::<u64>()
+                        .map(|v| (aggregate.clone(), v))
+                        .map_err(|_| {
+                            item::corrupt(
+                                key,
+                                revision,
+                                format!("`{APPLIED}` of {aggregate:?} is {n:?}, not a version"),
+                            )
+                        }),
+                    other => Err(item::corrupt(
+                        key,
+                        revision,
+                        format!(
+                            "`{APPLIED}` of {aggregate:?} is {}, not N",
+                            item::type_name(&other)
+                        ),
+                    )),
+                })
+                .collect::<Result<BTreeMap<_, _>, _>>()?
+        }
         None => BTreeMap::new(),
         Some(other) => {
             return Err(item::corrupt(
@@ -323,7 +354,10 @@ impl ViewTable for DynamoViews {
         let item: HashMap<String, AttributeValue> = [
             (VIEW_ID.to_owned(), AttributeValue::S(key.clone())),
             (STATE.to_owned(), state),
-            (REVISION.to_owned(), AttributeValue::N(row.revision.to_string())),
+            (
+                REVISION.to_owned(),
+                AttributeValue::N(row.revision.to_string()),
+            ),
             (APPLIED.to_owned(), AttributeValue::M(applied)),
         ]
         .into();
@@ -340,8 +374,13 @@ impl ViewTable for DynamoViews {
         }
         let previous = row.revision.saturating_sub(1);
         let written = if previous == 0 {
-            self.put_if(item, "attribute_not_exists(#id)", &[("#id", VIEW_ID)], Vec::new())
-                .await?
+            self.put_if(
+                item,
+                "attribute_not_exists(#id)",
+                &[("#id", VIEW_ID)],
+                Vec::new(),
+            )
+            .await?
         } else {
             self.put_if(
                 item,
@@ -351,7 +390,11 @@ impl ViewTable for DynamoViews {
             )
             .await?
         };
-        Ok(if written { Saved::Written } else { Saved::Stale })
+        Ok(if written {
+            Saved::Written
+        } else {
+            Saved::Stale
+        })
     }
 
     async fn list<V: DeserializeOwned>(
