@@ -12,6 +12,7 @@ use crate::error::{Error, StoreError};
 use crate::limits::{
     check_id, check_idempotency_key, check_name, check_write, stream_key, PAGE_BYTES,
 };
+use crate::projection::{Projection, ProjectionError, RawEvent};
 use crate::stats::{capacity, Stats};
 use crate::store::{
     CommandRecord, Commit, Committed, Cursor, Direction, EventStore, Page, ReadRequest, StoredEvent,
@@ -52,6 +53,9 @@ struct Data {
     created: HashMap<String, BTreeMap<(String, u64), String>>,
     commands: HashMap<String, CommandRecord>,
     next_seq: u64,
+    // The change feed: every event in commit order, as (aggregate, id,
+    // version), like a table's stream.
+    log: Vec<(&'static str, String, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -222,6 +226,8 @@ impl MemoryStore {
                         .insert((event.timestamp.clone(), seq), append.id.clone());
                 }
                 let bytes = size.next().copied().unwrap_or_default();
+                data.log
+                    .push((append.aggregate, append.id.clone(), event.version));
                 data.streams
                     .entry(key.clone())
                     .or_default()
@@ -302,6 +308,70 @@ fn invalid_cursor(cursor: &Cursor) -> Error {
         ),
     )
     .into()
+}
+
+/// One event of a [`MemoryStore`]'s change feed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    /// Its place in the feed, from 1: pass it back to read what came after.
+    pub position: u64,
+    /// The event, still encoded.
+    pub event: RawEvent<Value>,
+}
+
+impl MemoryStore {
+    /// The events committed after feed position `after`, at most `limit`
+    /// of them, in commit order: what a table's stream carries, for
+    /// projections in memory. The events of one commit are in one run, in
+    /// version order.
+    pub fn changes(&self, after: u64, limit: usize) -> Vec<Change> {
+        let data = self.data();
+        let start = usize::try_from(after).unwrap_or(usize::MAX);
+        data.log
+            .iter()
+            .enumerate()
+            .skip(start)
+            .take(limit)
+            .filter_map(|(i, (aggregate, id, version))| {
+                let row = data.streams.get(&stream_key(aggregate, id))?.get(version)?;
+                Some(Change {
+                    position: i as u64 + 1,
+                    event: RawEvent {
+                        aggregate: (*aggregate).to_owned(),
+                        id: id.clone(),
+                        event: row.event.clone(),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Projects the change feed after `position` into `projection`, and
+    /// moves `position` past each event it projected: the in-memory
+    /// counterpart of a stream runner. Returns how many events it read.
+    ///
+    /// # Errors
+    ///
+    /// The first event that failed; `position` stays before it, so the
+    /// next call starts with it again.
+    pub async fn catch_up<P: Projection>(
+        &self,
+        projection: &P,
+        position: &mut u64,
+    ) -> Result<u64, ProjectionError<P::Error>> {
+        let mut read = 0;
+        loop {
+            let changes = self.changes(*position, 256);
+            if changes.is_empty() {
+                return Ok(read);
+            }
+            for change in changes {
+                projection.project(self, change.event).await?;
+                *position = change.position;
+                read += 1;
+            }
+        }
+    }
 }
 
 impl crate::projection::Codec for MemoryStore {

@@ -55,6 +55,7 @@ mod layout;
 mod payload;
 mod read;
 pub mod records;
+pub mod runner;
 mod size;
 mod store;
 pub mod stream;
@@ -66,6 +67,7 @@ mod write;
 
 pub use layout::{attributes, Layout};
 pub use records::DynamoCodec;
+pub use runner::StreamRunner;
 pub use size::item_size;
 pub use store::DynamoStore;
 pub use stream::StreamEvent;

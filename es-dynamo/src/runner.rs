@@ -1,0 +1,717 @@
+//! [`StreamRunner`]: a projection kept up to date from the table's DynamoDB
+//! Stream by a long-running process, such as a worker in a container or a
+//! development machine on DynamoDB Local.
+//!
+//! It does what Lambda's event source mapping does for a function:
+//!
+//! - it reads every shard of the stream, a parent before its children, so
+//!   that an aggregate's events, which move to a child shard when a shard
+//!   splits, are projected in order;
+//! - it keeps a checkpoint per shard (the last sequence number projected) in
+//!   a [`DynamoViews`] table, behind conditional writes: a runner holds a
+//!   shard by a lease, and advances its checkpoint only while it still holds
+//!   it, so two runners never both advance one shard;
+//! - after a restart it resumes after its checkpoint, so nothing is missed,
+//!   and with views that record what they applied, nothing is applied twice;
+//! - it stops cleanly when told to: between two batches, with the
+//!   checkpoint of the last one written, and its leases released.
+//!
+//! A record that fails is retried, with the later records of its
+//! aggregate, after a pause, until it passes: nothing is skipped.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::pin;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodbstreams::operation::get_records::GetRecordsError;
+use aws_sdk_dynamodbstreams::types::{Shard, ShardIteratorType};
+use es_core::projection::Projection;
+use es_core::{Error, StoreError};
+use futures::FutureExt as _;
+
+use crate::batch::{project_batch, RecordError, StreamRecord};
+use crate::errors::store_error;
+use crate::records::from_streams_image;
+use crate::views::VIEW_ID;
+use crate::{DynamoStore, DynamoViews};
+
+const SEQUENCE: &str = "sequence";
+const OWNER: &str = "owner";
+const LEASE_UNTIL: &str = "leaseUntil";
+const DONE: &str = "done";
+
+/// Keeps a projection up to date from a table's DynamoDB Stream; see the
+/// [module docs](self).
+///
+/// ```no_run
+/// # use es::prelude::*;
+/// # use es::dynamo::{DynamoStore, DynamoViews, StreamRunner};
+/// # async fn run<P: es::Projection>(projection: P) -> Result<(), Box<dyn std::error::Error>> {
+/// let store = DynamoStore::from_env("events").await;
+/// let checkpoints = DynamoViews::from_env("views").await;
+/// let runner = StreamRunner::new(&store, checkpoints, projection).await;
+/// // Until Ctrl-C: then the batch in hand is finished and checkpointed.
+/// runner.run_until(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+/// # Ok(()) }
+/// ```
+pub struct StreamRunner<P> {
+    store: DynamoStore,
+    streams: aws_sdk_dynamodbstreams::Client,
+    checkpoints: DynamoViews,
+    projection: P,
+    owner: String,
+    lease: Duration,
+    idle: Duration,
+    batch_size: i32,
+}
+
+/// What a runner did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Batches read (GetRecords calls that returned records).
+    pub batches: u64,
+    /// Records read.
+    pub records: u64,
+    /// Records a handler ran for.
+    pub applied: u64,
+    /// Records passed over: not events of a listened aggregate, or events no
+    /// handler wants.
+    pub skipped: u64,
+    /// Shards read to their end.
+    pub shards_finished: u64,
+}
+
+/// Why a runner stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunnerError<E: std::error::Error + 'static> {
+    /// The stream or the checkpoint table failed in a way retrying cannot
+    /// fix, such as a table without a stream.
+    #[error("stream runner: {0}")]
+    Store(#[from] Error),
+    /// During [`StreamRunner::catch_up`], a record failed; it was not
+    /// checkpointed, and will be projected again.
+    #[error("stream runner: {0}")]
+    Record(#[source] RecordError<E>),
+}
+
+/// Where a shard's checkpoint stands.
+#[derive(Clone, Debug, Default)]
+struct Checkpoint {
+    sequence: Option<String>,
+    done: bool,
+}
+
+/// The future that tells a runner to stop, and whether it did: a fused
+/// future answers `Pending` once it has completed, so the answer is kept.
+struct Stop<'a, F: Future<Output = ()>> {
+    future: std::pin::Pin<&'a mut futures::future::Fuse<F>>,
+    stopped: bool,
+}
+
+impl<'a, F: Future<Output = ()>> Stop<'a, F> {
+    fn new(future: std::pin::Pin<&'a mut futures::future::Fuse<F>>) -> Self {
+        Stop {
+            future,
+            stopped: false,
+        }
+    }
+
+    /// Whether stopping was asked for, without waiting.
+    fn requested(&mut self) -> bool {
+        if !self.stopped && self.future.as_mut().now_or_never().is_some() {
+            self.stopped = true;
+        }
+        self.stopped
+    }
+}
+
+/// Whether a pass stops at the first empty read of an open shard.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Until {
+    CaughtUp,
+    Stopped,
+}
+
+impl<P: Projection> StreamRunner<P> {
+    /// A runner of `projection` on `store`'s table, with its checkpoints in
+    /// `checkpoints`, and a Streams client from the AWS config chain
+    /// (`AWS_ENDPOINT_URL_DYNAMODB_STREAMS`, or else the DynamoDB endpoint).
+    pub async fn new(store: &DynamoStore, checkpoints: DynamoViews, projection: P) -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(&config);
+        // DynamoDB Local serves Streams on its DynamoDB port.
+        if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").is_none() {
+            if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+                streams = streams.endpoint_url(endpoint);
+            }
+        }
+        let streams = aws_sdk_dynamodbstreams::Client::from_conf(streams.build());
+        StreamRunner::with_client(store, streams, checkpoints, projection)
+    }
+
+    /// A runner with the given Streams client.
+    pub fn with_client(
+        store: &DynamoStore,
+        streams: aws_sdk_dynamodbstreams::Client,
+        checkpoints: DynamoViews,
+        projection: P,
+    ) -> Self {
+        StreamRunner {
+            store: store.clone(),
+            streams,
+            checkpoints,
+            projection,
+            owner: default_owner(),
+            lease: Duration::from_secs(30),
+            idle: Duration::from_millis(500),
+            batch_size: 100,
+        }
+    }
+
+    /// Names this runner in its leases (default: the host name and process
+    /// id). A runner that restarts under the same name takes its shards back
+    /// at once; one under another name waits for their leases to run out.
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = owner.into();
+        self
+    }
+
+    /// How long a shard stays this runner's after its last checkpoint
+    /// (default 30 s). Another runner takes over a shard whose lease ran out.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The pause between reads of a stream that has nothing new, and before
+    /// a failed record is retried (default 500 ms).
+    pub fn idle(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// Records per GetRecords call, 1 to 1000 (default 100).
+    pub fn batch_size(mut self, records: u16) -> Self {
+        self.batch_size = i32::from(records.clamp(1, 1000));
+        self
+    }
+
+    /// The projection.
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
+    /// Projects everything on the stream now, then returns: each shard is
+    /// read until it has nothing more. For tests, scripts and development.
+    ///
+    /// # Errors
+    ///
+    /// The first record that failed (it is not checkpointed), or a failure
+    /// of the stream or the checkpoint table.
+    pub async fn catch_up(&self) -> Result<RunReport, RunnerError<P::Error>> {
+        let mut report = RunReport::default();
+        let never = pin!(std::future::pending::<()>().fuse());
+        let mut stop = Stop::new(never);
+        self.pass(&mut report, Until::CaughtUp, &mut stop).await?;
+        Ok(report)
+    }
+
+    /// Projects the stream until `stop` completes, then finishes the batch
+    /// in hand, checkpoints it, releases its leases and returns.
+    ///
+    /// A failed record is logged and retried after a pause; a failure of the
+    /// stream or of the checkpoint table that retrying may fix likewise.
+    ///
+    /// # Errors
+    ///
+    /// A failure that retrying cannot fix, such as a table without a stream.
+    pub async fn run_until(
+        &self,
+        stop: impl Future<Output = ()>,
+    ) -> Result<RunReport, RunnerError<P::Error>> {
+        let stop = pin!(stop.fuse());
+        let mut stop = Stop::new(stop);
+        let mut report = RunReport::default();
+        loop {
+            match self.pass(&mut report, Until::Stopped, &mut stop).await {
+                Ok(()) => {}
+                Err(RunnerError::Record(e)) => {
+                    tracing::warn!(error = %e, "a record failed; retrying it after a pause");
+                }
+                Err(RunnerError::Store(e)) if e.is_retryable() => {
+                    tracing::warn!(error = %e, "the stream failed; retrying after a pause");
+                }
+                Err(e) => {
+                    self.release_all().await;
+                    return Err(e);
+                }
+            }
+            if stop.requested() {
+                break;
+            }
+            tokio::select! {
+                () = stop.future.as_mut() => break,
+                () = tokio::time::sleep(self.idle) => {}
+            }
+        }
+        self.release_all().await;
+        Ok(report)
+    }
+
+    /// One round over every shard.
+    async fn pass<F: Future<Output = ()>>(
+        &self,
+        report: &mut RunReport,
+        until: Until,
+        stop: &mut Stop<'_, F>,
+    ) -> Result<(), RunnerError<P::Error>> {
+        let arn = self.stream_arn().await?;
+        let shards = self.shards(&arn).await?;
+        let present: HashSet<&str> = shards
+            .iter()
+            .filter_map(|s| s.shard_id.as_deref())
+            .collect();
+        let mut done: HashMap<String, bool> = HashMap::new();
+        // Parents first: a shard waits for its parent, unless the parent
+        // has left the stream (24 hours after it closed).
+        let mut pending: Vec<&Shard> = shards.iter().collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut waiting = Vec::new();
+            for shard in pending {
+                let Some(id) = shard.shard_id.as_deref() else {
+                    continue;
+                };
+                let parent_ready = match shard.parent_shard_id.as_deref() {
+                    Some(parent) if present.contains(parent) => match done.get(parent) {
+                        Some(finished) => *finished,
+                        None => {
+                            waiting.push(shard);
+                            continue;
+                        }
+                    },
+                    _ => true,
+                };
+                if !parent_ready {
+                    done.insert(id.to_owned(), false);
+                    continue;
+                }
+                if until == Until::Stopped && stop.requested() {
+                    return Ok(());
+                }
+                let finished = self.read_shard(&arn, id, report, until, stop).await?;
+                done.insert(id.to_owned(), finished);
+            }
+            if waiting.len() == before {
+                // A cycle, or parents the stream does not list: read them anyway.
+                for shard in &waiting {
+                    if let Some(id) = shard.shard_id.as_deref() {
+                        done.insert(id.to_owned(), true);
+                    }
+                }
+            }
+            pending = waiting;
+        }
+        Ok(())
+    }
+
+    /// Reads one shard from its checkpoint while this runner holds it.
+    /// Returns whether the shard is finished (closed and fully projected).
+    async fn read_shard<F: Future<Output = ()>>(
+        &self,
+        arn: &str,
+        shard: &str,
+        report: &mut RunReport,
+        until: Until,
+        stop: &mut Stop<'_, F>,
+    ) -> Result<bool, RunnerError<P::Error>> {
+        let Some(mut checkpoint) = self.claim(shard).await? else {
+            tracing::debug!(shard, "another runner holds this shard");
+            return Ok(false);
+        };
+        if checkpoint.done {
+            return Ok(true);
+        }
+        let mut iterator = self
+            .iterator(arn, shard, checkpoint.sequence.as_deref())
+            .await?;
+        let mut trimmed = false;
+        loop {
+            let Some(current) = iterator else {
+                // The shard is closed and everything in it was projected.
+                self.advance(shard, &checkpoint, checkpoint.sequence.clone(), true)
+                    .await?;
+                report.shards_finished += 1;
+                return Ok(true);
+            };
+            let page = match self
+                .streams
+                .get_records()
+                .shard_iterator(current)
+                .limit(self.batch_size)
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(GetRecordsError::is_expired_iterator_exception) =>
+                {
+                    iterator = self
+                        .iterator(arn, shard, checkpoint.sequence.as_deref())
+                        .await?;
+                    continue;
+                }
+                // An iterator from before the shard's oldest record: DynamoDB
+                // Local hands out such TRIM_HORIZON iterators on a shard that
+                // was still empty. A fresh one starts at the oldest record.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(GetRecordsError::is_trimmed_data_access_exception)
+                        && !trimmed =>
+                {
+                    trimmed = true;
+                    iterator = self
+                        .iterator(arn, shard, checkpoint.sequence.as_deref())
+                        .await?;
+                    continue;
+                }
+                // Records after the checkpoint left the stream (it keeps 24
+                // hours): they cannot be projected from here on.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(GetRecordsError::is_trimmed_data_access_exception) =>
+                {
+                    return Err(Error::from(
+                        StoreError::permanent(
+                            "GetRecords",
+                            format!(
+                                "table {:?}, shard {shard}: the records after checkpoint {:?} \
+                                 left the stream, which keeps 24 hours; rebuild the projection \
+                                 (es::rebuild), then remove its checkpoint `{}`",
+                                self.store.table(),
+                                checkpoint.sequence,
+                                self.key(shard)
+                            ),
+                        )
+                        .with_source(e),
+                    )
+                    .into());
+                }
+                Err(e) => {
+                    return Err(
+                        Error::from(store_error("GetRecords", self.store.table(), e)).into(),
+                    )
+                }
+            };
+            let records = page.records.unwrap_or_default();
+            if records.is_empty() {
+                if page.next_shard_iterator.is_some() && until == Until::CaughtUp {
+                    return Ok(false);
+                }
+                if page.next_shard_iterator.is_some() {
+                    // Nothing new; the caller pauses.
+                    return Ok(false);
+                }
+                iterator = None;
+                continue;
+            }
+            trimmed = false;
+            report.batches += 1;
+            report.records += records.len() as u64;
+            let mut batch = Vec::with_capacity(records.len());
+            for record in records {
+                let Some(change) = record.dynamodb else {
+                    continue;
+                };
+                let new_image = from_streams_image(change.new_image.unwrap_or_default())
+                    .map_err(RunnerError::Store)?;
+                batch.push(StreamRecord {
+                    sequence_number: change.sequence_number,
+                    event_name: record
+                        .event_name
+                        .map(|n| n.as_str().to_owned())
+                        .unwrap_or_default(),
+                    new_image,
+                });
+            }
+            let sequences: Vec<Option<String>> =
+                batch.iter().map(|r| r.sequence_number.clone()).collect();
+            let mut outcome = project_batch(&self.projection, self.store.layout(), batch).await;
+            report.applied += outcome.applied as u64;
+            report.skipped += outcome.skipped as u64;
+            // The checkpoint moves to the last record before the first
+            // failure: the failed record and all after it come again.
+            let first_failure = outcome.failures.first().and_then(|f| {
+                sequences
+                    .iter()
+                    .position(|s| s.is_some() && *s == f.sequence_number)
+            });
+            let upto = if outcome.failures.is_empty() {
+                sequences.last().cloned().flatten()
+            } else {
+                match first_failure {
+                    Some(i) if i > 0 => sequences[i - 1].clone(),
+                    _ => None,
+                }
+            };
+            if let Some(upto) = upto {
+                if !self
+                    .advance(shard, &checkpoint, Some(upto.clone()), false)
+                    .await?
+                {
+                    tracing::warn!(shard, "lost the lease of this shard to another runner");
+                    return Ok(false);
+                }
+                checkpoint.sequence = Some(upto);
+            }
+            if !outcome.failures.is_empty() {
+                return Err(RunnerError::Record(outcome.failures.remove(0)));
+            }
+            if until == Until::Stopped && stop.requested() {
+                return Ok(false);
+            }
+            iterator = page.next_shard_iterator;
+        }
+    }
+
+    async fn stream_arn(&self) -> Result<String, RunnerError<P::Error>> {
+        let table = self
+            .store
+            .client()
+            .describe_table()
+            .table_name(self.store.table())
+            .send()
+            .await
+            .map_err(|e| Error::from(store_error("DescribeTable", self.store.table(), e)))?
+            .table;
+        table.and_then(|t| t.latest_stream_arn).ok_or_else(|| {
+            RunnerError::Store(
+                StoreError::permanent(
+                    "DescribeTable",
+                    format!(
+                        "table {:?} has no stream: turn on DynamoDB Streams with NEW_IMAGE",
+                        self.store.table()
+                    ),
+                )
+                .into(),
+            )
+        })
+    }
+
+    /// Every shard of the stream, page by page.
+    async fn shards(&self, arn: &str) -> Result<Vec<Shard>, RunnerError<P::Error>> {
+        let mut shards = Vec::new();
+        let mut start: Option<String> = None;
+        loop {
+            let description = self
+                .streams
+                .describe_stream()
+                .stream_arn(arn)
+                .set_exclusive_start_shard_id(start.take())
+                .send()
+                .await
+                .map_err(|e| Error::from(store_error("DescribeStream", self.store.table(), e)))?
+                .stream_description;
+            let Some(description) = description else {
+                break;
+            };
+            shards.extend(description.shards.unwrap_or_default());
+            match description.last_evaluated_shard_id {
+                Some(last) => start = Some(last),
+                None => break,
+            }
+        }
+        Ok(shards)
+    }
+
+    async fn iterator(
+        &self,
+        arn: &str,
+        shard: &str,
+        after: Option<&str>,
+    ) -> Result<Option<String>, RunnerError<P::Error>> {
+        let request = self
+            .streams
+            .get_shard_iterator()
+            .stream_arn(arn)
+            .shard_id(shard);
+        let request = match after {
+            Some(sequence) => request
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .sequence_number(sequence),
+            None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+        };
+        let output = request
+            .send()
+            .await
+            .map_err(|e| Error::from(store_error("GetShardIterator", self.store.table(), e)))?;
+        Ok(output.shard_iterator)
+    }
+
+    fn key(&self, shard: &str) -> String {
+        format!("$shard#{}#{shard}", P::NAME)
+    }
+
+    /// Takes or renews the lease of a shard; `None` when another runner
+    /// holds it.
+    async fn claim(&self, shard: &str) -> Result<Option<Checkpoint>, RunnerError<P::Error>> {
+        let now = now_millis();
+        let sent = self
+            .checkpoints
+            .client()
+            .update_item()
+            .table_name(self.checkpoints.table())
+            .key(VIEW_ID, AttributeValue::S(self.key(shard)))
+            .update_expression("SET #owner = :me, #until = :until")
+            .condition_expression(
+                "attribute_not_exists(#id) OR #owner = :me OR attribute_not_exists(#owner) OR #until < :now",
+            )
+            .expression_attribute_names("#id", VIEW_ID)
+            .expression_attribute_names("#owner", OWNER)
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
+            .expression_attribute_values(":until", AttributeValue::N(self.lease_until(now).to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match sent {
+            Ok(output) => {
+                let mut item = output.attributes.unwrap_or_default();
+                Ok(Some(Checkpoint {
+                    sequence: match item.remove(SEQUENCE) {
+                        Some(AttributeValue::S(s)) => Some(s),
+                        _ => None,
+                    },
+                    done: matches!(item.remove(DONE), Some(AttributeValue::Bool(true))),
+                }))
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => {
+                Err(Error::from(store_error("UpdateItem", self.checkpoints.table(), e)).into())
+            }
+        }
+    }
+
+    /// Moves a shard's checkpoint from `from` to `to` and renews the lease,
+    /// if this runner still holds it. Returns whether it did.
+    async fn advance(
+        &self,
+        shard: &str,
+        from: &Checkpoint,
+        to: Option<String>,
+        done: bool,
+    ) -> Result<bool, RunnerError<P::Error>> {
+        let now = now_millis();
+        let mut update = self
+            .checkpoints
+            .client()
+            .update_item()
+            .table_name(self.checkpoints.table())
+            .key(VIEW_ID, AttributeValue::S(self.key(shard)))
+            .expression_attribute_names("#owner", OWNER)
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_names("#done", DONE)
+            .expression_attribute_names("#seq", SEQUENCE)
+            .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
+            .expression_attribute_values(
+                ":until",
+                AttributeValue::N(self.lease_until(now).to_string()),
+            )
+            .expression_attribute_values(":done", AttributeValue::Bool(done));
+        let set = match &to {
+            Some(sequence) => {
+                update =
+                    update.expression_attribute_values(":to", AttributeValue::S(sequence.clone()));
+                "SET #until = :until, #done = :done, #seq = :to"
+            }
+            None => "SET #until = :until, #done = :done",
+        };
+        let condition = match &from.sequence {
+            Some(sequence) => {
+                update = update
+                    .expression_attribute_values(":from", AttributeValue::S(sequence.clone()));
+                "#owner = :me AND #seq = :from"
+            }
+            None => "#owner = :me AND attribute_not_exists(#seq)",
+        };
+        match update
+            .update_expression(set)
+            .condition_expression(condition)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => {
+                Err(Error::from(store_error("UpdateItem", self.checkpoints.table(), e)).into())
+            }
+        }
+    }
+
+    /// Gives up every lease this runner holds, so that another runner can
+    /// take its shards at once. Failures only delay that until the leases
+    /// run out, so they are logged, not returned.
+    async fn release_all(&self) {
+        let Ok(arn) = self.stream_arn().await else {
+            return;
+        };
+        let Ok(shards) = self.shards(&arn).await else {
+            return;
+        };
+        for shard in shards.iter().filter_map(|s| s.shard_id.as_deref()) {
+            let released = self
+                .checkpoints
+                .client()
+                .update_item()
+                .table_name(self.checkpoints.table())
+                .key(VIEW_ID, AttributeValue::S(self.key(shard)))
+                .update_expression("REMOVE #owner SET #until = :zero")
+                .condition_expression("#owner = :me")
+                .expression_attribute_names("#owner", OWNER)
+                .expression_attribute_names("#until", LEASE_UNTIL)
+                .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
+                .expression_attribute_values(":zero", AttributeValue::N("0".to_owned()))
+                .send()
+                .await;
+            if let Err(e) = released {
+                if !e
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception())
+                {
+                    tracing::warn!(shard, error = %e, "could not release a lease");
+                }
+            }
+        }
+    }
+
+    fn lease_until(&self, now: u128) -> u128 {
+        now + self.lease.as_millis()
+    }
+}
+
+fn now_millis() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+fn default_owner() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "runner".to_owned());
+    format!("{host}-{}", std::process::id())
+}

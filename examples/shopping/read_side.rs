@@ -1,0 +1,72 @@
+//! The story's read side: the stock-and-carts view (`views.rs`) as it was
+//! kept while the story ran, checked against the aggregates, and rebuilt
+//! from history.
+//!
+//! On DynamoDB a stream runner keeps the view while the story runs; in
+//! memory the store's change feed does, through the same projection.
+
+use std::io::Write;
+
+use es::prelude::*;
+
+use crate::story::Fallible;
+use crate::views::{ShopViews, Shown};
+
+/// Shows the live view of the story's run, checks it against a replay of
+/// the aggregates, then rebuilds the view from history into a fresh table
+/// and checks that the rebuild equals the live view.
+pub async fn read_side<S: EventStore, T: ViewTable>(
+    store: &S,
+    live: &ShopViews<T>,
+    how: &str,
+    run: &str,
+    out: &mut impl Write,
+) -> Fallible<Shown> {
+    writeln!(out, "\n10. The read side: a stock-and-carts view, {how}.")?;
+    let shown = live.read().await?.without_empty().of_run(run);
+    for (sku, stock) in &shown.stock {
+        writeln!(
+            out,
+            "   {sku}: {} on hand, {} reserved",
+            stock.on_hand, stock.reserved
+        )?;
+    }
+    for (cart, view) in shown.carts.iter().filter(|(id, _)| id.starts_with("cart-")) {
+        writeln!(
+            out,
+            "   {cart}: lines {:?}, reserved {:?}, checked out: {}",
+            view.lines, view.reserved, view.checked_out
+        )?;
+    }
+    let replayed = Shown::replayed(store).await?.of_run(run);
+    if shown != replayed {
+        return Err(format!(
+            "the live view differs from the aggregates' states: {}",
+            shown.differences(&replayed)
+        )
+        .into());
+    }
+    writeln!(
+        out,
+        "   {} stock views and {} cart views, each equal to its aggregates' state.",
+        shown.stock.len(),
+        shown.carts.len()
+    )?;
+
+    let fresh = ShopViews::new(MemoryViews::new());
+    let report = es::rebuild(store, &fresh).concurrency(8).run().await?;
+    let rebuilt = fresh.read().await?.without_empty().of_run(run);
+    if rebuilt != shown {
+        return Err(format!(
+            "the rebuilt view differs from the live one: {}",
+            rebuilt.differences(&shown)
+        )
+        .into());
+    }
+    writeln!(
+        out,
+        "   Rebuilt from history into a fresh table: {} aggregates, {} events, the same view.",
+        report.aggregates, report.events
+    )?;
+    Ok(shown)
+}

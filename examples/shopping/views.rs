@@ -1,0 +1,235 @@
+//! The shop's read side: a stock-and-carts view kept from the products' and
+//! carts' events.
+//!
+//! `ShopViews` is one projection over two aggregates. It keeps two kinds of
+//! view in one table: `stock`, one per product, and `cart`, one per cart,
+//! which both the cart's own events and the products' reservations feed. Each
+//! update records the version it applied, so a redelivered event changes
+//! nothing, wherever it comes from: the stream runner, a Lambda retry, or a
+//! rebuild.
+//!
+//! The example (`main.rs`, `read_side.rs`), the service (`examples/shop-service`)
+//! and the projection tests (`tests/projections/`) share this file.
+
+use std::collections::BTreeMap;
+
+use es::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::shop::*;
+
+/// One product's stock, as the read side shows it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stock {
+    /// Units on the shelf.
+    pub on_hand: u32,
+    /// Units reserved by carts.
+    pub reserved: u32,
+}
+
+/// One cart, as the read side shows it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct CartView {
+    /// The cart's lines: units wanted, per product.
+    pub lines: BTreeMap<String, u32>,
+    /// Units reserved for the cart, per product.
+    pub reserved: BTreeMap<String, u32>,
+    /// Whether the cart was checked out.
+    pub checked_out: bool,
+}
+
+/// The stock and cart views, in one view table.
+pub struct ShopViews<T> {
+    pub stock: Views<Stock, T>,
+    pub carts: Views<CartView, T>,
+}
+
+impl<T: ViewTable> ShopViews<T> {
+    /// The shop's views in `table`.
+    pub fn new(table: T) -> Self {
+        ShopViews {
+            stock: Views::new(table.clone(), "stock"),
+            carts: Views::new(table, "cart"),
+        }
+    }
+
+    /// Every view, by id: what the read side holds now.
+    pub async fn read(&self) -> Result<Shown, Error> {
+        Ok(Shown {
+            stock: self.stock.list().try_collect().await?,
+            carts: self.carts.list().try_collect().await?,
+        })
+    }
+}
+
+#[es::projection(name = "ShopViews")]
+impl<T: ViewTable> ShopViews<T> {
+    #[on(ProductRestocked)]
+    async fn restocked(&self, e: &ProductRestocked, at: &Envelope) -> Result<(), Error> {
+        self.stock
+            .update(&at.id, at, |s| {
+                s.on_hand = s.on_hand.saturating_add(e.amount)
+            })
+            .await?;
+        Ok(())
+    }
+
+    #[on(ProductReserved)]
+    async fn reserved(&self, e: &ProductReserved, at: &Envelope) -> Result<(), Error> {
+        self.stock
+            .update(&at.id, at, |s| {
+                s.on_hand = s.on_hand.saturating_sub(e.quantity);
+                s.reserved = s.reserved.saturating_add(e.quantity);
+            })
+            .await?;
+        self.carts
+            .update(&e.cart_id, at, |c| {
+                let held = c.reserved.entry(at.id.clone()).or_default();
+                *held = held.saturating_add(e.quantity);
+            })
+            .await?;
+        Ok(())
+    }
+
+    #[on(ProductReleased)]
+    async fn released(&self, e: &ProductReleased, at: &Envelope) -> Result<(), Error> {
+        self.stock
+            .update(&at.id, at, |s| {
+                s.on_hand = s.on_hand.saturating_add(e.quantity);
+                s.reserved = s.reserved.saturating_sub(e.quantity);
+            })
+            .await?;
+        self.carts
+            .update(&e.cart_id, at, |c| {
+                if let Some(held) = c.reserved.get_mut(&at.id) {
+                    *held = held.saturating_sub(e.quantity);
+                    if *held == 0 {
+                        c.reserved.remove(&at.id);
+                    }
+                }
+            })
+            .await?;
+        Ok(())
+    }
+
+    #[on(ItemAdded)]
+    async fn added(&self, e: &ItemAdded, at: &Envelope) -> Result<(), Error> {
+        self.carts
+            .update(&at.id, at, |c| {
+                let line = c.lines.entry(e.sku.clone()).or_default();
+                *line = line.saturating_add(e.quantity);
+            })
+            .await?;
+        Ok(())
+    }
+
+    #[on(ItemRemoved)]
+    async fn removed(&self, e: &ItemRemoved, at: &Envelope) -> Result<(), Error> {
+        self.carts
+            .update(&at.id, at, |c| {
+                c.lines.remove(&e.sku);
+            })
+            .await?;
+        Ok(())
+    }
+
+    #[on(CartCheckedOut)]
+    async fn checked_out(&self, _: &CartCheckedOut, at: &Envelope) -> Result<(), Error> {
+        self.carts
+            .update(&at.id, at, |c| c.checked_out = true)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The views by id, as read from a table or worked out from the aggregates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Shown {
+    pub stock: BTreeMap<String, Stock>,
+    pub carts: BTreeMap<String, CartView>,
+}
+
+impl Shown {
+    /// What the views must hold, worked out from the aggregates' current
+    /// states (a replay): a product's stock, and for each cart its lines and
+    /// what each product holds for it. Views with nothing in them are left
+    /// out, as [`Shown::without_empty`] leaves them out of a table's.
+    pub async fn replayed<S: EventStore>(
+        store: &S,
+    ) -> Result<Shown, Box<dyn std::error::Error + Send + Sync>> {
+        let mut shown = Shown::default();
+        let products: Vec<Root<Product, S>> = Product::find_all(store).try_collect().await?;
+        for product in &products {
+            let reserved = product.reserved.values().sum();
+            shown.stock.insert(
+                product.id().to_owned(),
+                Stock {
+                    on_hand: product.on_hand,
+                    reserved,
+                },
+            );
+            for (cart, quantity) in &product.reserved {
+                shown
+                    .carts
+                    .entry(cart.clone())
+                    .or_default()
+                    .reserved
+                    .insert(product.id().to_owned(), *quantity);
+            }
+        }
+        let carts: Vec<Root<Cart, S>> = Cart::find_all(store).try_collect().await?;
+        for cart in &carts {
+            let view = shown.carts.entry(cart.id().to_owned()).or_default();
+            view.lines = cart.lines.clone();
+            view.checked_out = cart.checked_out;
+        }
+        Ok(shown.without_empty())
+    }
+
+    /// The same views without the empty ones: a cart whose every reservation
+    /// was released leaves an empty view behind, and a replay has none.
+    pub fn without_empty(mut self) -> Shown {
+        self.carts.retain(|_, c| *c != CartView::default());
+        self
+    }
+
+    /// The first few views that differ from `other`'s, for an error message.
+    pub fn differences(&self, other: &Shown) -> String {
+        fn diff<V: PartialEq + std::fmt::Debug>(
+            kind: &str,
+            mine: &BTreeMap<String, V>,
+            theirs: &BTreeMap<String, V>,
+            out: &mut Vec<String>,
+        ) {
+            let ids: std::collections::BTreeSet<&String> =
+                mine.keys().chain(theirs.keys()).collect();
+            for id in ids {
+                let (a, b) = (mine.get(id), theirs.get(id));
+                if a != b {
+                    out.push(format!("{kind} {id:?}: {a:?} against {b:?}"));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        diff("stock", &self.stock, &other.stock, &mut out);
+        diff("cart", &self.carts, &other.carts, &mut out);
+        let total = out.len();
+        out.truncate(5);
+        format!("{total} differ; {}", out.join("; "))
+    }
+
+    /// Only what concerns the products and carts whose ids end with `run`,
+    /// for a table shared by runs: a cart id without the suffix (a walk-in
+    /// buyer's) may hold reservations of several runs' products.
+    pub fn of_run(mut self, run: &str) -> Shown {
+        self.stock.retain(|id, _| id.ends_with(run));
+        for (id, cart) in &mut self.carts {
+            cart.reserved.retain(|sku, _| sku.ends_with(run));
+            if !id.ends_with(run) {
+                cart.lines.clear();
+                cart.checked_out = false;
+            }
+        }
+        self.without_empty()
+    }
+}
