@@ -416,11 +416,18 @@ pub async fn checkout<S: EventStore>(
     let result = shop::checkout_with(&app.store, &cart_id, app.retry, metadata).await;
     let (attempts, duplicate) = match result {
         Ok(attempts) => (attempts, false),
-        Err(shop::CheckoutError::Cart(es::Error::Rejected(CartError::CheckedOut)))
-            if key.is_some() && checked_out_by(&app.store, &cart_id, key.as_deref()).await? =>
-        {
-            (0, true)
-        }
+        // A rejection, from the cart or a product, of a cart that turns out
+        // to be checked out already: the checkout ran before. Once by this
+        // very request (the same key) is a success; otherwise the cart's
+        // state is the reason, whichever product would also refuse now.
+        Err(
+            e @ (shop::CheckoutError::Cart(es::Error::Rejected(_))
+            | shop::CheckoutError::Product(es::Error::Rejected(_))),
+        ) => match checked_out_by(&app.store, &cart_id).await? {
+            Some(by) if key.is_some() && by == key => (0, true),
+            Some(_) => return Err(CartError::CheckedOut.into()),
+            None => return Err(e.into()),
+        },
         Err(e) => return Err(e.into()),
     };
     let cart = Cart::load(&app.store, cart_id).await?;
@@ -432,18 +439,24 @@ pub async fn checkout<S: EventStore>(
     })))
 }
 
-/// Whether the cart's last event (its `CartCheckedOut`: nothing follows
-/// it) was written by a request with this idempotency key.
+/// For a checked-out cart, the idempotency key (if any) of the request
+/// that checked it out: the command id of its last event, `CartCheckedOut`,
+/// which nothing follows. `None` for a cart still open.
 async fn checked_out_by<S: EventStore>(
     store: &S,
     cart_id: &str,
-    key: Option<&str>,
-) -> Result<bool, Problem> {
+) -> Result<Option<Option<String>>, Problem> {
     let cart = Cart::load(store, cart_id).await?;
+    if !cart.checked_out {
+        return Ok(None);
+    }
     let history: Vec<_> = cart.history().try_collect().await?;
-    Ok(history
-        .last()
-        .is_some_and(|last| last.metadata.command_id.as_deref() == key))
+    Ok(Some(
+        history
+            .into_iter()
+            .last()
+            .and_then(|last| last.metadata.command_id),
+    ))
 }
 
 /// Any path no route matches.
