@@ -265,6 +265,18 @@ async fn idempotency_key_applies_once<S: EventStore>(store: S) {
     );
 }
 
+/// A bad request and its answer: method, path, headers, body, then the
+/// status, the rule, and a word the detail must name.
+type Case<'a> = (
+    &'a str,
+    String,
+    &'a [(&'a str, &'a str)],
+    Option<String>,
+    u16,
+    &'a str,
+    &'a str,
+);
+
 async fn bad_input_is_a_clear_4xx<S: EventStore>(store: S) {
     let server = serve(shop_service::router(store.clone())).await;
     let http = Http::new(&server);
@@ -289,16 +301,7 @@ async fn bad_input_is_a_clear_4xx<S: EventStore>(store: S) {
         ("content-type", "application/json"),
         ("idempotency-key", ""),
     ];
-    // (method, path, headers, body, status, rule, a word the detail names)
-    let cases: Vec<(
-        &str,
-        String,
-        &[(&str, &str)],
-        Option<String>,
-        u16,
-        &str,
-        &str,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             "POST",
             buy.into(),
