@@ -78,8 +78,13 @@ pub struct Http {
 
 impl Http {
     pub fn new(server: &Server) -> Self {
+        Http::at(server.addr)
+    }
+
+    /// A client of the server at `addr`.
+    pub fn at(addr: SocketAddr) -> Self {
         Http {
-            base: format!("http://{}", server.addr),
+            base: format!("http://{addr}"),
             client: Client::builder(TokioExecutor::new()).build_http(),
         }
     }
