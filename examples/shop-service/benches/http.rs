@@ -87,13 +87,14 @@ fn median(mut values: Vec<Duration>) -> Duration {
 }
 
 /// `clients` clients sending `per_client` buys each, each client on
-/// `product(client)`; returns (requests per second, p50, p99, non-2xx).
+/// `product(client)`; returns requests per second, p50, p99, and the
+/// answers other than 200, as `count × status`.
 async fn load(
     http: &Http,
     clients: usize,
     per_client: usize,
     product: impl Fn(usize) -> String,
-) -> (f64, Duration, Duration, usize) {
+) -> (f64, Duration, Duration, String) {
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
@@ -101,7 +102,7 @@ async fn load(
             let path = format!("/products/{}/buy", product(c));
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(per_client);
-                let mut failed = 0;
+                let mut failed = Vec::new();
                 for _ in 0..per_client {
                     let sent = Instant::now();
                     let reply = http
@@ -112,7 +113,7 @@ async fn load(
                         .await;
                     latencies.push(sent.elapsed());
                     if reply.status != 200 {
-                        failed += 1;
+                        failed.push(reply.status);
                     }
                 }
                 (latencies, failed)
@@ -120,12 +121,23 @@ async fn load(
         })
         .collect();
     let mut latencies = Vec::new();
-    let mut failed = 0;
+    let mut failed = std::collections::BTreeMap::<u16, usize>::new();
     for task in tasks {
         let (l, f) = task.await.expect("a client");
         latencies.extend(l);
-        failed += f;
+        for status in f {
+            *failed.entry(status).or_default() += 1;
+        }
     }
+    let failed = if failed.is_empty() {
+        "none".to_owned()
+    } else {
+        failed
+            .iter()
+            .map(|(status, n)| format!("{n} × {status}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let elapsed = started.elapsed();
     latencies.sort();
     let rate = latencies.len() as f64 / elapsed.as_secs_f64();
@@ -159,7 +171,6 @@ async fn main() {
     let size = std::fs::metadata(BINARY).expect("the binary").len();
     let table = es::dynamo::testing::unique_table_name("shop-bench");
     println!("## shop-service on DynamoDB Local, over loopback HTTP\n");
-    println!("binary: {BINARY}");
     println!(
         "release binary size: {size} bytes ({:.1} MiB)\n",
         size as f64 / (1024.0 * 1024.0)
@@ -205,7 +216,7 @@ async fn main() {
         "### Buys, {total} per row after a warm-up of {} \n",
         total / 4
     );
-    println!("| clients | products | buys/s | p50 ms | p99 ms | not 200 |");
+    println!("| clients | products | buys/s | p50 ms | p99 ms | answers other than 200 |");
     println!("|---|---|---|---|---|---|");
     // Warm-up: the JIT of DynamoDB Local and the connection pool.
     restock(&http, "warm").await;
