@@ -24,6 +24,13 @@ if [ ! -f "$castore/node_modules/.package-lock.json" ] ||
 fi
 export ES_CASTORE=1
 
+# cfn-lint, from the Python package registry at the version pinned in
+# scripts/cfn-lint.sh, into a cached venv (only when missing), for the
+# shop-service's template_passes_cfn_lint; ES_CFN_LINT=1 makes that test
+# fail, not skip, if it cannot run cfn-lint.
+scripts/cfn-lint.sh install
+export ES_CFN_LINT=1
+
 # `run` starts DynamoDB Local, exports its endpoint and credentials, runs
 # cargo, always stops the server, and exits with cargo's status.
 exec scripts/dynamodb-local.sh run -- cargo test --workspace --all-features "$@"

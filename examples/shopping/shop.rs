@@ -40,6 +40,9 @@ pub enum ProductError {
     EmptyRestock,
     #[error("cart {0} holds no reservation of this product")]
     NothingReserved(String),
+    /// A count would pass `u32::MAX`: refused rather than wrapped or panicked on.
+    #[error("too many units: a count would pass {}", u32::MAX)]
+    TooManyUnits,
 }
 
 #[derive(Aggregate, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -56,7 +59,10 @@ impl Product {
         if e.amount == 0 {
             return Err(ProductError::EmptyRestock);
         }
-        self.on_hand += e.amount;
+        self.on_hand = self
+            .on_hand
+            .checked_add(e.amount)
+            .ok_or(ProductError::TooManyUnits)?;
         Ok(())
     }
 
@@ -68,8 +74,12 @@ impl Product {
                 requested: e.quantity,
             });
         }
+        let held = self.reserved.get(&e.cart_id).copied().unwrap_or(0);
+        let held = held
+            .checked_add(e.quantity)
+            .ok_or(ProductError::TooManyUnits)?;
         self.on_hand -= e.quantity;
-        *self.reserved.entry(e.cart_id.clone()).or_default() += e.quantity;
+        self.reserved.insert(e.cart_id.clone(), held);
         Ok(())
     }
 
@@ -82,11 +92,15 @@ impl Product {
         let Some(held) = held else {
             return Err(ProductError::NothingReserved(e.cart_id.clone()));
         };
+        let on_hand = self
+            .on_hand
+            .checked_add(e.quantity)
+            .ok_or(ProductError::TooManyUnits)?;
         *held -= e.quantity;
         if *held == 0 {
             self.reserved.remove(&e.cart_id);
         }
-        self.on_hand += e.quantity;
+        self.on_hand = on_hand;
         Ok(())
     }
 }
@@ -99,6 +113,10 @@ impl Product {
                 available: self.on_hand,
                 requested: quantity,
             });
+        }
+        let held = self.reserved.get(cart_id).copied().unwrap_or(0);
+        if held.checked_add(quantity).is_none() {
+            return Err(ProductError::TooManyUnits);
         }
         Ok(ProductReserved {
             cart_id: cart_id.to_owned(),
@@ -134,6 +152,9 @@ pub enum CartError {
     Empty,
     #[error("a line needs at least one unit")]
     ZeroQuantity,
+    /// A line's count would pass `u32::MAX`.
+    #[error("too many units: a line would pass {}", u32::MAX)]
+    TooManyUnits,
 }
 
 #[derive(Aggregate, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -151,7 +172,11 @@ impl Cart {
         if e.quantity == 0 {
             return Err(CartError::ZeroQuantity);
         }
-        *self.lines.entry(e.sku.clone()).or_default() += e.quantity;
+        let line = self.lines.get(&e.sku).copied().unwrap_or(0);
+        let line = line
+            .checked_add(e.quantity)
+            .ok_or(CartError::TooManyUnits)?;
+        self.lines.insert(e.sku.clone(), line);
         Ok(())
     }
 
@@ -230,7 +255,20 @@ pub async fn checkout<S: EventStore>(
     cart_id: &str,
     retry: es::Retry,
 ) -> Result<u32, CheckoutError> {
-    let mut cart = Cart::get(store, cart_id).await?;
+    checkout_with(store, cart_id, retry, es::Metadata::default()).await
+}
+
+/// [`checkout`], storing `metadata` (correlation and causation ids, say)
+/// with every event it writes: the cart's and each product's.
+pub async fn checkout_with<S: EventStore>(
+    store: &S,
+    cart_id: &str,
+    retry: es::Retry,
+    metadata: es::Metadata,
+) -> Result<u32, CheckoutError> {
+    let mut cart = Cart::get(store, cart_id)
+        .await?
+        .with_metadata(metadata.clone());
     let mut products: BTreeMap<String, Root<Product, S>> = BTreeMap::new();
     let mut attempt = 1;
     loop {
@@ -239,7 +277,9 @@ pub async fn checkout<S: EventStore>(
         products.retain(|sku, _| cart.lines.contains_key(sku));
         for sku in cart.lines.keys() {
             if !products.contains_key(sku) {
-                let product = Product::load(store, sku.clone()).await?;
+                let product = Product::load(store, sku.clone())
+                    .await?
+                    .with_metadata(metadata.clone());
                 products.insert(sku.clone(), product);
             }
         }

@@ -1,0 +1,39 @@
+//! The binary's command line.
+
+use shop_service::cli::{parse, Command, Options};
+
+#[test]
+fn the_command_line_takes_listen_and_dynamodb() {
+    let serve = |listen: &str, dynamodb| {
+        Command::Serve(Options {
+            listen: listen.parse().expect("an address"),
+            dynamodb,
+        })
+    };
+    assert_eq!(
+        parse(Vec::<String>::new()),
+        Ok(serve("127.0.0.1:3000", false))
+    );
+    assert_eq!(
+        parse(["--listen", "127.0.0.1:0", "--dynamodb"]),
+        Ok(serve("127.0.0.1:0", true))
+    );
+    assert_eq!(
+        parse(["--dynamodb", "--listen=[::1]:8080"]),
+        Ok(serve("[::1]:8080", true))
+    );
+    assert_eq!(parse(["--help"]), Ok(Command::Help));
+    for (args, says) in [
+        (vec!["--listen"], "--listen needs an address"),
+        (vec!["--listen", "localhost"], "is not an IP:PORT address"),
+        (
+            vec!["--lisen", "127.0.0.1:1"],
+            "unknown argument \"--lisen\"",
+        ),
+        (vec!["--dynamodb=yes"], "unknown argument"),
+        (vec!["serve"], "unknown argument \"serve\""),
+    ] {
+        let err = parse(args.clone()).expect_err("a usage error");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
