@@ -99,6 +99,21 @@ pub async fn legacy_store_on_new_table(prefix: &str) -> DynamoStore {
     new_table(prefix, Layout::TablePerAggregate).await
 }
 
+/// A view table of its own, new, empty and ACTIVE, for a test's read
+/// models and checkpoints.
+///
+/// # Panics
+///
+/// When the table cannot be created.
+pub async fn views_on_new_table(prefix: &str) -> crate::DynamoViews {
+    let table = unique_table_name(prefix);
+    let views = crate::DynamoViews::from_env(table.clone()).await;
+    if let Err(e) = views.ensure_table().await {
+        panic!("creating view table {table:?} failed: {e}");
+    }
+    views
+}
+
 async fn new_table(prefix: &str, layout: Layout) -> DynamoStore {
     let table = unique_table_name(prefix);
     let store = DynamoStore::from_env(table.clone())

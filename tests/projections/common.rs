@@ -1,0 +1,275 @@
+//! Shared by the projection tests: a shopping workload, a projection that
+//! counts deliveries, and the table's stream read as Lambda would get it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use es::dynamo::batch::StreamRecord;
+use es::dynamo::DynamoStore;
+use es::prelude::*;
+use futures::future::join_all;
+
+use crate::shop::*;
+
+/// A small deterministic generator, so a failing workload can be replayed.
+pub struct Lcg(u64);
+
+impl Lcg {
+    pub fn new(seed: u64) -> Self {
+        Lcg(seed.wrapping_mul(6364136223846793005).wrapping_add(1))
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n.max(1)
+    }
+}
+
+/// Runs a shopping workload on `store`: `products` products restocked,
+/// `carts` carts filled, and then, per cart, a checkout, a walk-in
+/// reservation and release, or nothing. Commands run 16 at a time.
+/// Returns how many aggregates it wrote to.
+pub async fn workload<S: EventStore>(store: &S, products: usize, carts: usize, seed: u64) -> usize {
+    let mut rng = Lcg::new(seed);
+    let skus: Vec<String> = (0..products).map(|p| format!("sku-{p}")).collect();
+    for chunk in skus.chunks(16) {
+        join_all(chunk.iter().map(|sku| {
+            let amount = 5 + rng.below(20) as u32;
+            async move {
+                Product::execute(store, sku.clone(), |_| {
+                    Ok::<_, ProductError>(ProductRestocked { amount })
+                })
+                .await
+                .expect("restock");
+            }
+        }))
+        .await;
+    }
+    let plans: Vec<(String, Vec<(String, u32)>, u64)> = (0..carts)
+        .map(|c| {
+            let lines = (0..1 + rng.below(3))
+                .map(|_| (skus[rng.below(products as u64) as usize].clone(), 1 + rng.below(3) as u32))
+                .collect();
+            (format!("cart-{c}"), lines, rng.below(3))
+        })
+        .collect();
+    for chunk in plans.chunks(16) {
+        join_all(chunk.iter().map(|(cart_id, lines, plan)| async move {
+            let mut cart = Cart::load(store, cart_id.clone()).await.expect("load cart");
+            for (sku, quantity) in lines {
+                let _ = cart
+                    .commit(ItemAdded {
+                        sku: sku.clone(),
+                        quantity: *quantity,
+                    })
+                    .await;
+            }
+            match plan {
+                0 => {
+                    // Sold out is a fine outcome: the view must show it too.
+                    let _ = checkout(store, cart_id, es::Retry::attempts(30)).await;
+                }
+                1 => {
+                    let (sku, quantity) = &lines[0];
+                    let reserved = Product::execute(store, sku.clone(), |p| p.reserve(cart_id, *quantity)).await;
+                    if reserved.is_ok() && quantity % 2 == 1 {
+                        Product::execute(store, sku.clone(), |_| {
+                            Ok::<_, ProductError>(ProductReleased {
+                                cart_id: cart_id.clone(),
+                                quantity: *quantity,
+                            })
+                        })
+                        .await
+                        .expect("release");
+                    }
+                }
+                _ => {}
+            }
+        }))
+        .await;
+    }
+    products + carts
+}
+
+/// A projection that counts how many times each event reached a handler,
+/// by aggregate key and version, without deduplicating anything.
+#[derive(Default)]
+pub struct Deliveries {
+    pub seen: Mutex<BTreeMap<(String, u64), u32>>,
+}
+
+impl Deliveries {
+    fn count(&self, at: &Envelope) {
+        *self
+            .seen
+            .lock()
+            .expect("lock")
+            .entry((at.key(), at.version))
+            .or_default() += 1;
+    }
+
+    pub fn counts(&self) -> BTreeMap<(String, u64), u32> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+#[es::projection]
+impl Deliveries {
+    #[on(ProductRestocked)]
+    async fn restocked(&self, _: &ProductRestocked, at: &Envelope) {
+        self.count(at);
+    }
+    #[on(ProductReserved)]
+    async fn reserved(&self, _: &ProductReserved, at: &Envelope) {
+        self.count(at);
+    }
+    #[on(ProductReleased)]
+    async fn released(&self, _: &ProductReleased, at: &Envelope) {
+        self.count(at);
+    }
+    #[on(ItemAdded)]
+    async fn added(&self, _: &ItemAdded, at: &Envelope) {
+        self.count(at);
+    }
+    #[on(ItemRemoved)]
+    async fn removed(&self, _: &ItemRemoved, at: &Envelope) {
+        self.count(at);
+    }
+    #[on(CartCheckedOut)]
+    async fn checked_out(&self, _: &CartCheckedOut, at: &Envelope) {
+        self.count(at);
+    }
+}
+
+/// Every event in `store`, by aggregate key and version: what each must be
+/// delivered once.
+pub async fn every_event<S: EventStore>(store: &S) -> Vec<(String, u64)> {
+    let mut all = Vec::new();
+    let products: Vec<Root<Product, S>> = Product::find_all(store).try_collect().await.expect("products");
+    for p in products {
+        all.extend((1..=p.version()).map(|v| (format!("Product#{}", p.id()), v)));
+    }
+    let carts: Vec<Root<Cart, S>> = Cart::find_all(store).try_collect().await.expect("carts");
+    for c in carts {
+        all.extend((1..=c.version()).map(|v| (format!("Cart#{}", c.id()), v)));
+    }
+    all.sort();
+    all
+}
+
+/// A Streams client for DynamoDB Local, where the runner's would point.
+pub async fn streams_client() -> aws_sdk_dynamodbstreams::Client {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(&config);
+    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").is_none() {
+        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+            streams = streams.endpoint_url(endpoint);
+        }
+    }
+    aws_sdk_dynamodbstreams::Client::from_conf(streams.build())
+}
+
+/// Every record on the table's stream, from the start of every shard, in
+/// stream order, as es's batch code takes them.
+pub async fn stream_records(store: &DynamoStore) -> Vec<StreamRecord> {
+    let table = store
+        .client()
+        .describe_table()
+        .table_name(store.table())
+        .send()
+        .await
+        .expect("DescribeTable")
+        .table
+        .expect("a table");
+    let arn = table.latest_stream_arn.expect("a stream");
+    let streams = streams_client().await;
+    let shards = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .expect("DescribeStream")
+        .stream_description
+        .and_then(|d| d.shards)
+        .unwrap_or_default();
+    let mut records = Vec::new();
+    for shard in shards {
+        let mut iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id.expect("a shard id"))
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("GetShardIterator")
+            .shard_iterator;
+        while let Some(current) = iterator {
+            let page = streams
+                .get_records()
+                .shard_iterator(current)
+                .send()
+                .await
+                .expect("GetRecords");
+            let batch = page.records.unwrap_or_default();
+            if batch.is_empty() {
+                break;
+            }
+            for record in batch {
+                let change = record.dynamodb.expect("a change");
+                records.push(StreamRecord {
+                    sequence_number: change.sequence_number,
+                    event_name: record.event_name.expect("a name").as_str().to_owned(),
+                    new_image: es::dynamo::records::from_streams_image(
+                        change.new_image.unwrap_or_default(),
+                    )
+                    .expect("an image"),
+                });
+            }
+            iterator = page.next_shard_iterator;
+        }
+    }
+    records
+}
+
+/// A Lambda event, in the JSON shape AWS documents for DynamoDB Streams,
+/// carrying `records`, parsed as a Lambda function gets it.
+pub fn lambda_event(records: &[StreamRecord]) -> aws_lambda_events::event::dynamodb::Event {
+    let records: Vec<serde_json::Value> = records
+        .iter()
+        .enumerate()
+        .map(|(n, r)| {
+            let keys: HashMap<String, AttributeValue> = r
+                .new_image
+                .iter()
+                .filter(|(k, _)| *k == "aggregateId" || *k == "version")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let image = serde_dynamo::Item::from(r.new_image.clone());
+            let mut dynamodb = serde_json::json!({
+                "ApproximateCreationDateTime": 1796190000,
+                "Keys": serde_dynamo::Item::from(keys),
+                "SequenceNumber": r.sequence_number,
+                "SizeBytes": 100,
+                "StreamViewType": "NEW_IMAGE",
+            });
+            if r.event_name != "REMOVE" {
+                dynamodb["NewImage"] = serde_json::to_value(image).expect("an image as JSON");
+            }
+            serde_json::json!({
+                "eventID": format!("e{n}"),
+                "eventName": r.event_name,
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": dynamodb,
+                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/events/stream/2026-12-02T00:00:00.000",
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("a DynamoDB event")
+}

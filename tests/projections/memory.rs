@@ -1,0 +1,192 @@
+//! Projections on the in-memory store: its change feed stands in for the
+//! table's stream, and MemoryViews for the view table.
+
+use es::prelude::*;
+
+use crate::common::*;
+use crate::views::{ShopViews, Shown};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn projection_applies_each_event_once_in_order() {
+    let store = MemoryStore::new();
+    workload(&store, 12, 30, 7).await;
+    let changes = store.changes(0, usize::MAX);
+    assert_eq!(changes.len(), every_event(&store).await.len());
+
+    // Delivered at least once: every window of the feed is delivered, then
+    // delivered again from an earlier point, as a retried batch would be,
+    // and single records are repeated.
+    let view = ShopViews::new(MemoryViews::new());
+    let mut applied = 0;
+    let mut start = 0;
+    while start < changes.len() {
+        let end = (start + 7).min(changes.len());
+        let replay_from = start.saturating_sub(3);
+        for change in changes[start..end].iter().chain(&changes[replay_from..end]) {
+            if view.project(&store, change.event.clone()).await.expect("project") == es::Projected::Applied {
+                applied += 1;
+            }
+        }
+        if let Some(change) = changes.get(start) {
+            view.project(&store, change.event.clone()).await.expect("a duplicate");
+        }
+        start = end;
+    }
+    assert!(applied >= changes.len(), "every event reached a handler");
+
+    let shown = view.read().await.expect("read").without_empty();
+    let replayed = Shown::replayed(&store).await.expect("replay");
+    assert_eq!(shown, replayed, "{}", shown.differences(&replayed));
+
+    // The duplicates were seen on the read and never written: each view was
+    // written once per event that changed it.
+    let writes = view.stock.table().stats().snapshot().writes;
+    let once = ShopViews::new(MemoryViews::new());
+    store.catch_up(&once, &mut 0).await.expect("catch up once");
+    assert_eq!(writes, once.stock.table().stats().snapshot().writes);
+    assert_eq!(once.read().await.expect("read").without_empty(), replayed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rebuild_projects_every_aggregate() {
+    let store = MemoryStore::with_page_items(5);
+    let aggregates = workload(&store, 100, 120, 11).await;
+    assert!(aggregates >= 200);
+
+    // The live view, kept from the feed in steps as a stream would keep it.
+    let live = ShopViews::new(MemoryViews::new());
+    let mut position = 0;
+    while store.catch_up(&live, &mut position).await.expect("catch up") > 0 {}
+
+    let rebuilt = ShopViews::new(MemoryViews::new());
+    let progress = std::sync::Mutex::new(Vec::new());
+    let report = es::rebuild(&store, &rebuilt)
+        .concurrency(8)
+        .page_size(25)
+        .on_progress(|p| progress.lock().expect("lock").push(p.aggregates))
+        .run()
+        .await
+        .expect("rebuild");
+    assert_eq!(report.aggregates, aggregates as u64);
+    assert_eq!(report.events as usize, every_event(&store).await.len());
+    assert_eq!(report.applied, report.events, "the view handles every shop event");
+    let progress = progress.into_inner().expect("lock");
+    // The store's pages hold at most 5 ids, fewer than the 25 asked for:
+    // one report per page it gave, 100 / 5 products and 120 / 5 carts.
+    assert_eq!(progress.len(), 20 + 24, "one report per page of ids");
+    assert_eq!(progress.last(), Some(&(aggregates as u64)));
+
+    let live = live.read().await.expect("live");
+    let rebuilt = rebuilt.read().await.expect("rebuilt");
+    assert_eq!(rebuilt, live, "{}", rebuilt.differences(&live));
+    let replayed = Shown::replayed(&store).await.expect("replay");
+    assert_eq!(rebuilt.without_empty(), replayed);
+}
+
+/// A view table that fails every save after the first `n`, as a table
+/// throttling or going away mid-rebuild would.
+#[derive(Clone)]
+struct FailingAfter {
+    inner: MemoryViews,
+    left: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl ViewTable for FailingAfter {
+    async fn load<V: serde::de::DeserializeOwned>(&self, kind: &str, id: &str) -> Result<Option<es::ViewRow<V>>, Error> {
+        self.inner.load(kind, id).await
+    }
+    async fn save<V: serde::Serialize + Sync>(&self, kind: &str, id: &str, row: &es::ViewRow<V>) -> Result<es::Saved, Error> {
+        if self.left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) <= 0 {
+            return Err(es::StoreError::transient("PutItem", "the view table is away").into());
+        }
+        self.inner.save(kind, id, row).await
+    }
+    async fn list<V: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+        limit: Option<usize>,
+        cursor: Option<es::store::Cursor>,
+    ) -> Result<es::store::Page<(String, es::ViewRow<V>)>, Error> {
+        self.inner.list(kind, limit, cursor).await
+    }
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, Error> {
+        self.inner.checkpoint(name).await
+    }
+    async fn set_checkpoint(&self, name: &str, value: Option<&str>) -> Result<(), Error> {
+        self.inner.set_checkpoint(name, value).await
+    }
+    fn stats(&self) -> &es::Stats {
+        self.inner.stats()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_interrupted_rebuild_resumes_from_its_checkpoint() {
+    let store = MemoryStore::new();
+    let aggregates = workload(&store, 40, 40, 3).await;
+    let table = FailingAfter {
+        inner: MemoryViews::new(),
+        left: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(150)),
+    };
+    let view = ShopViews::new(table.clone());
+
+    let err = es::rebuild(&store, &view)
+        .page_size(10)
+        .checkpoint(&table)
+        .run()
+        .await
+        .expect_err("the table goes away after 150 writes");
+    assert!(err.to_string().contains("the view table is away"), "{err}");
+    let saved = table.checkpoint("$rebuild#ShopViews").await.expect("checkpoint");
+    assert!(saved.is_some(), "the pages done are checkpointed");
+
+    // Back again: the rebuild starts at the page it stopped in.
+    table.left.store(i64::MAX, std::sync::atomic::Ordering::SeqCst);
+    let report = es::rebuild(&store, &view)
+        .page_size(10)
+        .checkpoint(&table)
+        .run()
+        .await
+        .expect("resumed");
+    assert!(report.resumed);
+    assert!(
+        report.aggregates < aggregates as u64,
+        "the resumed run skipped the pages done: {} of {aggregates}",
+        report.aggregates
+    );
+    assert_eq!(table.checkpoint("$rebuild#ShopViews").await.expect("checkpoint"), None);
+    let shown = view.read().await.expect("read").without_empty();
+    let replayed = Shown::replayed(&store).await.expect("replay");
+    assert_eq!(shown, replayed, "{}", shown.differences(&replayed));
+}
+
+#[tokio::test]
+async fn a_handler_error_names_the_event_and_the_feed_does_not_move_past_it() {
+    let store = MemoryStore::new();
+    workload(&store, 3, 3, 1).await;
+    let table = FailingAfter {
+        inner: MemoryViews::new(),
+        left: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(2)),
+    };
+    let view = ShopViews::new(table.clone());
+    let mut position = 0;
+    let err = store.catch_up(&view, &mut position).await.expect_err("the third save fails");
+    assert_eq!(position, 2, "the feed stops before the failed event");
+    let third = store.changes(2, 1).remove(0).event;
+    let (aggregate, id, version) = err.event().expect("a handler error names its event");
+    assert_eq!((aggregate, id, version), ("Product", third.id.as_str(), 1));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "ShopViews: the ProductRestocked handler failed on Product {:?} version 1: \
+             PutItem failed: the view table is away",
+            third.id
+        )
+    );
+    table.left.store(i64::MAX, std::sync::atomic::Ordering::SeqCst);
+    store.catch_up(&view, &mut position).await.expect("resumed");
+    assert_eq!(
+        view.read().await.expect("read").without_empty(),
+        Shown::replayed(&store).await.expect("replay")
+    );
+}
