@@ -53,7 +53,12 @@ pub async fn workload<S: EventStore>(store: &S, products: usize, carts: usize, s
     let plans: Vec<(String, Vec<(String, u32)>, u64)> = (0..carts)
         .map(|c| {
             let lines = (0..1 + rng.below(3))
-                .map(|_| (skus[rng.below(products as u64) as usize].clone(), 1 + rng.below(3) as u32))
+                .map(|_| {
+                    (
+                        skus[rng.below(products as u64) as usize].clone(),
+                        1 + rng.below(3) as u32,
+                    )
+                })
                 .collect();
             (format!("cart-{c}"), lines, rng.below(3))
         })
@@ -76,7 +81,9 @@ pub async fn workload<S: EventStore>(store: &S, products: usize, carts: usize, s
                 }
                 1 => {
                     let (sku, quantity) = &lines[0];
-                    let reserved = Product::execute(store, sku.clone(), |p| p.reserve(cart_id, *quantity)).await;
+                    let reserved =
+                        Product::execute(store, sku.clone(), |p| p.reserve(cart_id, *quantity))
+                            .await;
                     if reserved.is_ok() && quantity % 2 == 1 {
                         Product::execute(store, sku.clone(), |_| {
                             Ok::<_, ProductError>(ProductReleased {
@@ -150,7 +157,10 @@ impl Deliveries {
 /// delivered once.
 pub async fn every_event<S: EventStore>(store: &S) -> Vec<(String, u64)> {
     let mut all = Vec::new();
-    let products: Vec<Root<Product, S>> = Product::find_all(store).try_collect().await.expect("products");
+    let products: Vec<Root<Product, S>> = Product::find_all(store)
+        .try_collect()
+        .await
+        .expect("products");
     for p in products {
         all.extend((1..=p.version()).map(|v| (format!("Product#{}", p.id()), v)));
     }

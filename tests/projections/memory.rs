@@ -23,12 +23,19 @@ async fn projection_applies_each_event_once_in_order() {
         let end = (start + 7).min(changes.len());
         let replay_from = start.saturating_sub(3);
         for change in changes[start..end].iter().chain(&changes[replay_from..end]) {
-            if view.project(&store, change.event.clone()).await.expect("project") == es::Projected::Applied {
+            if view
+                .project(&store, change.event.clone())
+                .await
+                .expect("project")
+                == es::Projected::Applied
+            {
                 applied += 1;
             }
         }
         if let Some(change) = changes.get(start) {
-            view.project(&store, change.event.clone()).await.expect("a duplicate");
+            view.project(&store, change.event.clone())
+                .await
+                .expect("a duplicate");
         }
         start = end;
     }
@@ -56,7 +63,12 @@ async fn rebuild_projects_every_aggregate() {
     // The live view, kept from the feed in steps as a stream would keep it.
     let live = ShopViews::new(MemoryViews::new());
     let mut position = 0;
-    while store.catch_up(&live, &mut position).await.expect("catch up") > 0 {}
+    while store
+        .catch_up(&live, &mut position)
+        .await
+        .expect("catch up")
+        > 0
+    {}
 
     let rebuilt = ShopViews::new(MemoryViews::new());
     let progress = std::sync::Mutex::new(Vec::new());
@@ -69,7 +81,10 @@ async fn rebuild_projects_every_aggregate() {
         .expect("rebuild");
     assert_eq!(report.aggregates, aggregates as u64);
     assert_eq!(report.events as usize, every_event(&store).await.len());
-    assert_eq!(report.applied, report.events, "the view handles every shop event");
+    assert_eq!(
+        report.applied, report.events,
+        "the view handles every shop event"
+    );
     let progress = progress.into_inner().expect("lock");
     // The store's pages hold at most 5 ids, fewer than the 25 asked for:
     // one report per page it gave, 100 / 5 products and 120 / 5 carts.
@@ -92,10 +107,19 @@ struct FailingAfter {
 }
 
 impl ViewTable for FailingAfter {
-    async fn load<V: serde::de::DeserializeOwned>(&self, kind: &str, id: &str) -> Result<Option<es::ViewRow<V>>, Error> {
+    async fn load<V: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<es::ViewRow<V>>, Error> {
         self.inner.load(kind, id).await
     }
-    async fn save<V: serde::Serialize + Sync>(&self, kind: &str, id: &str, row: &es::ViewRow<V>) -> Result<es::Saved, Error> {
+    async fn save<V: serde::Serialize + Sync>(
+        &self,
+        kind: &str,
+        id: &str,
+        row: &es::ViewRow<V>,
+    ) -> Result<es::Saved, Error> {
         if self.left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) <= 0 {
             return Err(es::StoreError::transient("PutItem", "the view table is away").into());
         }
@@ -137,11 +161,16 @@ async fn an_interrupted_rebuild_resumes_from_its_checkpoint() {
         .await
         .expect_err("the table goes away after 150 writes");
     assert!(err.to_string().contains("the view table is away"), "{err}");
-    let saved = table.checkpoint("$rebuild#ShopViews").await.expect("checkpoint");
+    let saved = table
+        .checkpoint("$rebuild#ShopViews")
+        .await
+        .expect("checkpoint");
     assert!(saved.is_some(), "the pages done are checkpointed");
 
     // Back again: the rebuild starts at the page it stopped in.
-    table.left.store(i64::MAX, std::sync::atomic::Ordering::SeqCst);
+    table
+        .left
+        .store(i64::MAX, std::sync::atomic::Ordering::SeqCst);
     let report = es::rebuild(&store, &view)
         .page_size(10)
         .checkpoint(&table)
@@ -154,7 +183,13 @@ async fn an_interrupted_rebuild_resumes_from_its_checkpoint() {
         "the resumed run skipped the pages done: {} of {aggregates}",
         report.aggregates
     );
-    assert_eq!(table.checkpoint("$rebuild#ShopViews").await.expect("checkpoint"), None);
+    assert_eq!(
+        table
+            .checkpoint("$rebuild#ShopViews")
+            .await
+            .expect("checkpoint"),
+        None
+    );
     let shown = view.read().await.expect("read").without_empty();
     let replayed = Shown::replayed(&store).await.expect("replay");
     assert_eq!(shown, replayed, "{}", shown.differences(&replayed));
@@ -170,7 +205,10 @@ async fn a_handler_error_names_the_event_and_the_feed_does_not_move_past_it() {
     };
     let view = ShopViews::new(table.clone());
     let mut position = 0;
-    let err = store.catch_up(&view, &mut position).await.expect_err("the third save fails");
+    let err = store
+        .catch_up(&view, &mut position)
+        .await
+        .expect_err("the third save fails");
     assert_eq!(position, 2, "the feed stops before the failed event");
     let third = store.changes(2, 1).remove(0).event;
     let (aggregate, id, version) = err.event().expect("a handler error names its event");
@@ -183,7 +221,9 @@ async fn a_handler_error_names_the_event_and_the_feed_does_not_move_past_it() {
             third.id
         )
     );
-    table.left.store(i64::MAX, std::sync::atomic::Ordering::SeqCst);
+    table
+        .left
+        .store(i64::MAX, std::sync::atomic::Ordering::SeqCst);
     store.catch_up(&view, &mut position).await.expect("resumed");
     assert_eq!(
         view.read().await.expect("read").without_empty(),

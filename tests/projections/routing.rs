@@ -98,12 +98,18 @@ impl Log {
 impl Log {
     #[on(shelf::Moved)]
     async fn shelf_moved(&self, e: &shelf::Moved, at: &Envelope) {
-        self.push(format!("shelf {} to aisle {} (v{})", at.id, e.aisle, at.version));
+        self.push(format!(
+            "shelf {} to aisle {} (v{})",
+            at.id, e.aisle, at.version
+        ));
     }
 
     #[on(crates::Moved)]
     async fn crate_moved(&self, e: &crates::Moved, at: &Envelope) {
-        self.push(format!("crate {} onto {} (v{})", at.id, e.truck, at.version));
+        self.push(format!(
+            "crate {} onto {} (v{})",
+            at.id, e.truck, at.version
+        ));
     }
 
     // One type, two aggregates: each handler names its aggregate.
@@ -118,7 +124,13 @@ impl Log {
     }
 }
 
-fn raw(aggregate: &str, id: &str, version: u64, name: &str, payload: Option<serde_json::Value>) -> RawEvent<serde_json::Value> {
+fn raw(
+    aggregate: &str,
+    id: &str,
+    version: u64,
+    name: &str,
+    payload: Option<serde_json::Value>,
+) -> RawEvent<serde_json::Value> {
     RawEvent {
         aggregate: aggregate.to_owned(),
         id: id.to_owned(),
@@ -137,7 +149,12 @@ fn raw(aggregate: &str, id: &str, version: u64, name: &str, payload: Option<serd
 #[tokio::test]
 async fn events_of_two_aggregates_with_one_name_are_not_confused() {
     let store = MemoryStore::new();
-    shelf::Shelf::load(&store, "s1").await.unwrap().commit(shelf::Moved { aisle: 4 }).await.unwrap();
+    shelf::Shelf::load(&store, "s1")
+        .await
+        .unwrap()
+        .commit(shelf::Moved { aisle: 4 })
+        .await
+        .unwrap();
     crates::Crate::load(&store, "c1")
         .await
         .unwrap()
@@ -145,10 +162,25 @@ async fn events_of_two_aggregates_with_one_name_are_not_confused() {
         .await
         .unwrap();
     let mut crate_root = crates::Crate::load(&store, "c1").await.unwrap();
-    crate_root.commit(Labelled { text: "fragile".into() }).await.unwrap();
+    crate_root
+        .commit(Labelled {
+            text: "fragile".into(),
+        })
+        .await
+        .unwrap();
     crate_root.commit(crates::Sealed).await.unwrap();
-    Pallet::load(&store, "p1").await.unwrap().commit(PalletMoved).await.unwrap();
-    shelf::Shelf::load(&store, "s1").await.unwrap().commit(Labelled { text: "A".into() }).await.unwrap();
+    Pallet::load(&store, "p1")
+        .await
+        .unwrap()
+        .commit(PalletMoved)
+        .await
+        .unwrap();
+    shelf::Shelf::load(&store, "s1")
+        .await
+        .unwrap()
+        .commit(Labelled { text: "A".into() })
+        .await
+        .unwrap();
 
     assert_eq!(Log::aggregates(), ["Shelf", "Crate"]);
     let log = Log::default();
@@ -184,8 +216,17 @@ async fn events_of_two_aggregates_with_one_name_are_not_confused() {
 async fn an_event_of_a_listened_aggregate_that_does_not_decode_is_an_error() {
     let store = MemoryStore::new();
     let log = Log::default();
-    let bad = raw("Shelf", "s1", 3, "Moved", Some(serde_json::json!({ "aisle": "four" })));
-    let err = log.project(&store, bad).await.expect_err("a string is no aisle");
+    let bad = raw(
+        "Shelf",
+        "s1",
+        3,
+        "Moved",
+        Some(serde_json::json!({ "aisle": "four" })),
+    );
+    let err = log
+        .project(&store, bad)
+        .await
+        .expect_err("a string is no aisle");
     assert!(
         err.to_string().starts_with("warehouse: Shelf#s1 version 3 is corrupt: payload of Moved: invalid type: string \"four\""),
         "{err}"
@@ -199,11 +240,29 @@ async fn an_event_of_a_listened_aggregate_that_does_not_decode_is_an_error() {
     );
     // An ignored event is checked as well.
     let sealed = raw("Crate", "c1", 5, "Sealed", None);
-    assert_eq!(log.project(&store, sealed).await.expect("a unit event"), Projected::Ignored);
-    let wrong = raw("Crate", "c1", 5, "Moved", Some(serde_json::json!({ "truck": 7 })));
+    assert_eq!(
+        log.project(&store, sealed).await.expect("a unit event"),
+        Projected::Ignored
+    );
+    let wrong = raw(
+        "Crate",
+        "c1",
+        5,
+        "Moved",
+        Some(serde_json::json!({ "truck": 7 })),
+    );
     assert!(log.project(&store, wrong).await.is_err());
     // Events of aggregates it does not listen to are not even decoded.
-    let other = raw("Invoice", "i1", 1, "Moved", Some(serde_json::json!("not a map")));
-    assert_eq!(log.project(&store, other).await.expect("skipped"), Projected::NotListened);
+    let other = raw(
+        "Invoice",
+        "i1",
+        1,
+        "Moved",
+        Some(serde_json::json!("not a map")),
+    );
+    assert_eq!(
+        log.project(&store, other).await.expect("skipped"),
+        Projected::NotListened
+    );
     assert!(log.0.lock().unwrap().is_empty());
 }
