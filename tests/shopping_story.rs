@@ -3,18 +3,22 @@
 //! have the layout docs/dynamodb.md documents, and every aggregate's versions
 //! must run from 1 with no gaps.
 
+#[path = "../examples/shopping/read_side.rs"]
+mod read_side;
 #[path = "../examples/shopping/shop.rs"]
 #[allow(dead_code)]
 mod shop;
 #[path = "../examples/shopping/story.rs"]
 mod story;
+#[path = "../examples/shopping/views.rs"]
+mod views;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use es::prelude::*;
 use shop::*;
-use story::{run_suffix, story, Told};
+use story::{run_suffix, Told};
 
 type Item = std::collections::HashMap<String, AttributeValue>;
 
@@ -40,10 +44,12 @@ fn expected_aggregates(run: &str) -> Vec<(&'static str, String, u64)> {
 async fn the_story_runs_in_memory() {
     let store = MemoryStore::new();
     let mut out = Vec::new();
-    let told = story(&store, "", &mut out).await.expect("the story");
+    let (told, shown) = read_side::in_memory(&store, &mut out)
+        .await
+        .expect("the story");
     let out = String::from_utf8(out).expect("utf-8");
 
-    for step in 1..=9 {
+    for step in 1..=10 {
         let heading = format!("{step}. ");
         assert!(
             out.lines().any(|line| line.starts_with(&heading)),
@@ -61,6 +67,12 @@ async fn the_story_runs_in_memory() {
         "delivery 2: version 5, already applied, nothing written",
         "tea: 16 on hand at version 51",
         "Read back 5 aggregates",
+        "10. The read side: a stock-and-carts view, kept from the store's change feed.",
+        "sku-lamp: 0 on hand, 10 reserved",
+        "sku-tea: 16 on hand, 47 reserved",
+        "cart-alice: lines {\"sku-mug\": 1, \"sku-tea\": 2}, reserved {\"sku-mug\": 1, \"sku-tea\": 2}, checked out: true",
+        "3 stock views and 57 cart views, each equal to its aggregates' state.",
+        "Rebuilt from history into a fresh table: 5 aggregates, 69 events, the same view.",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
@@ -83,6 +95,13 @@ async fn the_story_runs_in_memory() {
     }
     let lamp = Product::get(&store, "sku-lamp").await.expect("load");
     assert_eq!((lamp.on_hand, lamp.reserved.len()), (0, 10));
+    assert_eq!(
+        shown.stock["sku-lamp"],
+        views::Stock {
+            on_hand: 0,
+            reserved: 10
+        }
+    );
 }
 
 /// The versions in `id`'s history, read from the store without loading it.
@@ -113,11 +132,25 @@ async fn the_story_leaves_the_documented_layout_on_dynamodb() {
         return;
     }
     let store = es_dynamo::testing::store_on_new_table("story").await;
+    let views = es_dynamo::testing::views_on_new_table("story-views").await;
     let run = run_suffix();
     let mut out = Vec::new();
-    let told = story(&store, &run, &mut out)
+    // The story, with a stream runner keeping its read side as it runs.
+    let (told, shown) = read_side::on_dynamodb(&store, views, &run, &mut out)
         .await
         .unwrap_or_else(|e| panic!("the story failed: {e}\n{}", String::from_utf8_lossy(&out)));
+    assert_eq!(
+        shown.stock[&format!("sku-tea{run}")],
+        views::Stock {
+            on_hand: 16,
+            reserved: 47
+        }
+    );
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        out.contains("10. The read side: a stock-and-carts view, kept by a stream runner while the story ran."),
+        "{out}"
+    );
     assert_eq!(told.aggregates, expected_aggregates(&run));
     let dave_key = format!("restock-dave{run}");
     assert_eq!(told.command_keys, std::slice::from_ref(&dave_key));

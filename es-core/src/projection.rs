@@ -264,6 +264,10 @@ pub fn aggregate_of<R: Route>(_: R) -> &'static str {
     <R::Aggregate as Aggregate>::NAME
 }
 
+/// The event and its envelope, or the raw event back when it is another.
+#[doc(hidden)]
+pub type Decoded<E, P> = Result<(E, Envelope), RawEvent<P>>;
+
 /// Decodes `raw` as the route's event when it is one (same aggregate name
 /// and event name), or gives it back.
 #[doc(hidden)]
@@ -271,7 +275,7 @@ pub fn decode_as<R: Route, C: Codec>(
     _: R,
     codec: &C,
     raw: RawEvent<C::Payload>,
-) -> Result<Result<(R::Event, Envelope), RawEvent<C::Payload>>, Error> {
+) -> Result<Decoded<R::Event, C::Payload>, Error> {
     let name = <R::Aggregate as Aggregate>::NAME;
     if raw.aggregate != name || raw.event.name != <R::Event as Event>::NAME {
         return Ok(Err(raw));

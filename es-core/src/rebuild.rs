@@ -49,8 +49,11 @@ pub struct Rebuild<'a, S, P, C> {
     concurrency: usize,
     page: usize,
     checkpoint: C,
-    progress: Option<Box<dyn Fn(&Progress) + Send + Sync + 'a>>,
+    progress: Option<OnProgress<'a>>,
 }
+
+/// A caller's progress report.
+type OnProgress<'a> = Box<dyn Fn(&Progress) + Send + Sync + 'a>;
 
 /// How far a rebuild has got, reported after each page of ids.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,11 +6,59 @@
 //! memory the store's change feed does, through the same projection.
 
 use std::io::Write;
+use std::time::Duration;
 
+use es::dynamo::{DynamoStore, DynamoViews, StreamRunner};
 use es::prelude::*;
 
-use crate::story::Fallible;
+use crate::story::{story, Fallible, Told};
 use crate::views::{ShopViews, Shown};
+
+/// The story in memory, then its read side: the store's change feed plays
+/// the part of the table's stream.
+pub async fn in_memory(store: &MemoryStore, out: &mut impl Write) -> Fallible<(Told, Shown)> {
+    let told = story(store, "", out).await?;
+    let live = ShopViews::new(MemoryViews::new());
+    store.catch_up(&live, &mut 0).await?;
+    let how = "kept from the store's change feed";
+    let shown = read_side(store, &live, how, "", out).await?;
+    Ok((told, shown))
+}
+
+/// The story on DynamoDB, with a stream runner keeping the read side in
+/// `views` while it runs, then its read side.
+pub async fn on_dynamodb(
+    store: &DynamoStore,
+    views: DynamoViews,
+    run: &str,
+    out: &mut (impl Write + Send),
+) -> Fallible<(Told, Shown)> {
+    let runner = StreamRunner::new(store, views.clone(), ShopViews::new(views))
+        .await
+        // One name for every run: a run that follows an interrupted one
+        // takes its shards back at once, not when their lease ends.
+        .owner("shopping-example")
+        .idle(Duration::from_millis(100));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        let report = runner
+            .run_until(async {
+                let _ = stopped.await;
+            })
+            .await;
+        (runner, report)
+    });
+    let told = story(store, run, out).await;
+    let _ = stop.send(());
+    let (runner, report) = running.await?;
+    let told = told?;
+    report?;
+    // Whatever the story wrote after the runner's last read.
+    runner.catch_up().await?;
+    let how = "kept by a stream runner while the story ran";
+    let shown = read_side(store, runner.projection(), how, run, out).await?;
+    Ok((told, shown))
+}
 
 /// Shows the live view of the story's run, checks it against a replay of
 /// the aggregates, then rebuilds the view from history into a fresh table

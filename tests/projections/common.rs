@@ -50,7 +50,9 @@ pub async fn workload<S: EventStore>(store: &S, products: usize, carts: usize, s
         }))
         .await;
     }
-    let plans: Vec<(String, Vec<(String, u32)>, u64)> = (0..carts)
+    // Per cart: its id, its lines (product, units), and what happens next.
+    type Plan = (String, Vec<(String, u32)>, u64);
+    let plans: Vec<Plan> = (0..carts)
         .map(|c| {
             let lines = (0..1 + rng.below(3))
                 .map(|_| {
