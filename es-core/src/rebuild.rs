@@ -150,6 +150,35 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
         self
     }
 
+    /// Shows a progress line on stderr while the rebuild runs, when stderr
+    /// is a terminal (feature `progress`); elsewhere, such as on Lambda or
+    /// in CI, the `tracing` events are the report. It takes the place of an
+    /// [`on_progress`](Rebuild::on_progress) callback.
+    #[cfg(feature = "progress")]
+    pub fn progress_bar(self) -> Self {
+        use std::io::IsTerminal as _;
+        if !std::io::stderr().is_terminal() {
+            return self;
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        let style = indicatif::ProgressStyle::with_template(
+            "{spinner} rebuilding {prefix}: {msg} [{elapsed}]",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+        bar.set_style(style);
+        bar.set_prefix(P::NAME);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        self.on_progress(move |p| {
+            bar.set_message(format!(
+                "{}, {} aggregates, {} events, {:.0} events/s",
+                p.aggregate,
+                p.aggregates,
+                p.events,
+                p.events_per_second()
+            ));
+        })
+    }
+
     /// Keeps a checkpoint in `table` after each page of ids, under
     /// `$rebuild#{projection name}`, and starts from it when one is there: a
     /// rebuild that was interrupted resumes at the page it was in. A rebuild
