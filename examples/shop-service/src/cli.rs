@@ -164,9 +164,11 @@ where
     if !dynamodb {
         // There is no stream in memory: the in-memory service keeps its
         // views itself. Say so rather than start and do nothing.
-        return Err("locally, shop-projection needs --dynamodb: it follows a DynamoDB \
+        return Err(
+            "locally, shop-projection needs --dynamodb: it follows a DynamoDB \
                     table's stream (the in-memory shop-service keeps its views itself)"
-            .to_owned());
+                .to_owned(),
+        );
     }
     Ok(ProjectionCommand::Follow { catch_up })
 }

@@ -86,9 +86,7 @@ async fn serve(options: Options) -> Fallible {
             .await
             .map_err(|e| format!("DynamoDB view table {view_table:?}: {e}"))?;
         tracing::info!(table = %table, view_table = %view_table, "store: DynamoDB");
-        App::new(store)
-            .with_views(ReadSide::dynamo(views))
-            .router()
+        App::new(store).with_views(ReadSide::dynamo(views)).router()
     } else {
         tracing::info!("store: in memory");
         let store = es::MemoryStore::new();

@@ -36,7 +36,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    run(tokio::runtime::Builder::new_multi_thread(), follow(catch_up))
+    run(
+        tokio::runtime::Builder::new_multi_thread(),
+        follow(catch_up),
+    )
 }
 
 type Fallible = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -68,7 +71,9 @@ async fn on_lambda() -> Fallible {
 /// Locally: the stream runner, on the tables `shop-service --dynamodb` uses.
 async fn follow(catch_up: bool) -> Fallible {
     let table = cli::table();
-    let store = DynamoStore::from_env(table.clone()).await.with_layout(LAYOUT);
+    let store = DynamoStore::from_env(table.clone())
+        .await
+        .with_layout(LAYOUT);
     // Both created if missing, as `shop-service --dynamodb` does, so that
     // either may start first.
     store
