@@ -1,4 +1,5 @@
-//! The command line of the `shop-service` binary, when it is not on Lambda.
+//! The command lines of the `shop-service` and `shop-projection` binaries,
+//! when they are not on Lambda.
 
 use std::net::SocketAddr;
 
@@ -16,6 +17,11 @@ arguments and serves API Gateway's events instead.
                   AWS configuration (AWS_ENDPOINT_URL_DYNAMODB for DynamoDB
                   Local); without it, events are kept in memory
   -h, --help      this text
+
+The view routes (GET /products/{id}/stock, GET /carts/{id}/view) read the
+shop's views: with --dynamodb from the view table ES_VIEW_TABLE (default
+ES_TABLE with -views appended, created if missing), which shop-projection
+keeps; in memory, from views the service keeps from its own events.
 
 RUST_LOG sets the log level (default info); logs are JSON lines on stdout.";
 
@@ -88,4 +94,81 @@ pub fn table() -> String {
         .ok()
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| DEFAULT_TABLE.to_owned())
+}
+
+/// The view table `--dynamodb` uses, in both binaries: `ES_VIEW_TABLE`, or
+/// the events table's name with `-views` appended. One rule for both, so
+/// that locally the API reads the table the projection writes.
+pub fn view_table() -> String {
+    std::env::var(crate::projection::VIEW_TABLE_VAR)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| format!("{}-views", table()))
+}
+
+/// What `shop-projection --help` prints, and what a bad or missing argument
+/// is shown with.
+pub const PROJECTION_USAGE: &str = "\
+usage: shop-projection --dynamodb [--catch-up]
+
+Keeps the shop's views (stock per product, cart per cart) from the events
+table's DynamoDB Stream. On AWS Lambda (AWS_LAMBDA_RUNTIME_API set) it takes
+no arguments and handles the stream batches of its event source mapping,
+writing to the view table ES_VIEW_TABLE.
+
+Locally it reads the stream itself, as Lambda would, with es's stream
+runner, until Ctrl-C:
+
+  --dynamodb      follow the stream of the events table ES_TABLE (default
+                  es-shop) into the view table ES_VIEW_TABLE (default
+                  ES_TABLE with -views appended), both created if missing,
+                  through the usual AWS configuration
+                  (AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local); the
+                  runner's per-shard checkpoints go in the view table too
+  --catch-up      project what the stream holds now, then exit
+  -h, --help      this text
+
+Run `shop-service --dynamodb` beside it, with the same ES_TABLE, and its
+GET /products/{id}/stock and GET /carts/{id}/view show the views as this
+process updates them. RUST_LOG sets the log level (default info); logs are
+JSON lines on stdout, one per event applied.";
+
+/// A parsed `shop-projection` command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectionCommand {
+    /// Follow the stream: until Ctrl-C, or only until caught up.
+    Follow {
+        /// Stop once everything on the stream now is projected.
+        catch_up: bool,
+    },
+    /// Print the usage and exit.
+    Help,
+}
+
+/// Parses `shop-projection`'s arguments after the program name. The error
+/// says what was wrong, to print above [`PROJECTION_USAGE`].
+pub fn parse_projection<I, A>(args: I) -> Result<ProjectionCommand, String>
+where
+    I: IntoIterator<Item = A>,
+    A: Into<String>,
+{
+    let (mut dynamodb, mut catch_up) = (false, false);
+    for arg in args.into_iter().map(Into::into) {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(ProjectionCommand::Help),
+            "--dynamodb" => dynamodb = true,
+            "--catch-up" => catch_up = true,
+            _ => return Err(format!("unknown argument {arg:?}")),
+        }
+    }
+    if !dynamodb {
+        // There is no stream in memory: the in-memory service keeps its
+        // views itself. Say so rather than start and do nothing.
+        return Err(
+            "locally, shop-projection needs --dynamodb: it follows a DynamoDB \
+                    table's stream (the in-memory shop-service keeps its views itself)"
+                .to_owned(),
+        );
+    }
+    Ok(ProjectionCommand::Follow { catch_up })
 }

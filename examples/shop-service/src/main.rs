@@ -2,13 +2,18 @@
 //!
 //! On Lambda (the runtime sets `AWS_LAMBDA_RUNTIME_API`) it serves API
 //! Gateway HTTP API events through `lambda_http`, on DynamoDB, in the table
-//! `ES_TABLE` that the deployment template creates. Elsewhere it parses its
-//! command line (`shop-service --help`) and serves HTTP itself, on the same
-//! router.
+//! `ES_TABLE` that the deployment template creates, and reads the views from
+//! the view table `ES_VIEW_TABLE`, which the `shop-projection` function
+//! keeps. Elsewhere it parses its command line (`shop-service --help`) and
+//! serves HTTP itself, on the same router.
 
 use std::process::ExitCode;
 
+use es::dynamo::{DynamoStore, DynamoViews};
 use shop_service::cli::{self, Command, Options};
+use shop_service::projection::VIEW_TABLE_VAR;
+use shop_service::read_side::ReadSide;
+use shop_service::App;
 
 fn main() -> ExitCode {
     shop_service::init_logging();
@@ -55,25 +60,38 @@ fn run(
 async fn on_lambda() -> Fallible {
     let table =
         std::env::var("ES_TABLE").map_err(|_| "ES_TABLE must name the events table on Lambda")?;
-    // No `ensure_table` here: the template owns the table, and the
+    let view_table = std::env::var(VIEW_TABLE_VAR)
+        .map_err(|_| format!("{VIEW_TABLE_VAR} must name the view table on Lambda"))?;
+    // No `ensure_table` here: the template owns both tables, and the
     // function's role may only read and write items.
-    let store = es::dynamo::DynamoStore::from_env(table).await;
-    lambda_http::run(shop_service::router(store)).await
+    let store = DynamoStore::from_env(table).await;
+    let views = ReadSide::dynamo(DynamoViews::from_env(view_table).await);
+    lambda_http::run(App::new(store).with_views(views).router()).await
 }
 
 async fn serve(options: Options) -> Fallible {
     let app = if options.dynamodb {
         let table = cli::table();
-        let store = es::dynamo::DynamoStore::from_env(table.clone()).await;
+        let store = DynamoStore::from_env(table.clone()).await;
         store
             .ensure_table()
             .await
             .map_err(|e| format!("DynamoDB table {table:?}: {e}"))?;
-        tracing::info!(table = %table, "store: DynamoDB");
-        shop_service::router(store)
+        // Created here too, so that the view routes answer (404 until
+        // `shop-projection --dynamodb` writes a view) before it first runs.
+        let view_table = cli::view_table();
+        let views = DynamoViews::from_env(view_table.clone()).await;
+        views
+            .ensure_table()
+            .await
+            .map_err(|e| format!("DynamoDB view table {view_table:?}: {e}"))?;
+        tracing::info!(table = %table, view_table = %view_table, "store: DynamoDB");
+        App::new(store).with_views(ReadSide::dynamo(views)).router()
     } else {
         tracing::info!("store: in memory");
-        shop_service::router(es::MemoryStore::new())
+        let store = es::MemoryStore::new();
+        let views = ReadSide::memory(&store);
+        App::new(store).with_views(views).router()
     };
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await

@@ -102,6 +102,22 @@ impl Problem {
         .with("id", shorten(id))
     }
 
+    /// 404 for a view the read side does not have: no event of it was
+    /// projected, or none yet (the projection lags the writes).
+    pub fn view_not_found(kind: &'static str, id: &str) -> Self {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "view-not-found",
+            "No view",
+            format!(
+                "no {kind} view of {:?}: it has no events, or the projection has not applied them yet",
+                shorten(id)
+            ),
+        )
+        .with("view", kind)
+        .with("id", shorten(id))
+    }
+
     /// 503 with `Retry-After`: the store failed in a way that may pass.
     pub fn unavailable(rule: &'static str, detail: impl Into<String>) -> Self {
         Problem::new(

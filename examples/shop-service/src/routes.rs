@@ -8,6 +8,7 @@
 //! | `POST /carts/{id}/checkout` | reserves every line of the cart and closes it, atomically |
 //! | `GET /products/{id}`, `GET /carts/{id}` | the current state; 404 with no events |
 //! | `GET /products?limit=n&cursor=..` | a page of products, oldest first |
+//! | `GET /products/{id}/stock`, `GET /carts/{id}/view` | the read side's view; 404 before the projection has one |
 //!
 //! Buying and checking out are two ways to reserve stock, as in the shopping
 //! domain (`examples/shopping/shop.rs`): `buy` is the single-product
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::problem::{shorten, Problem};
+use crate::read_side::ReadSide;
 use crate::shop::{self, Cart, CartError, ItemAdded, Product, ProductError, ProductRestocked};
 use crate::trace::RequestIds;
 use crate::App;
@@ -457,6 +459,36 @@ async fn checked_out_by<S: EventStore>(
             .last()
             .and_then(|last| last.metadata.command_id),
     ))
+}
+
+/// `GET /products/{id}/stock`: the product's stock view, `{"on_hand",
+/// "reserved"}`, as the projection keeps it (eventually consistent on
+/// DynamoDB; see [`crate::read_side`]). 404 while it has none.
+pub async fn get_stock(
+    State(views): State<ReadSide>,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let Path(product_id) = path?;
+    id(Product::NAME, &product_id)?;
+    match views.stock(&product_id).await? {
+        Some(stock) => Ok(Json(serde_json::json!(stock))),
+        None => Err(Problem::view_not_found("stock", &product_id)),
+    }
+}
+
+/// `GET /carts/{id}/view`: the cart's view, `{"lines", "reserved",
+/// "checked_out"}`, where `reserved` is what products hold for the cart
+/// (from `buy` as well as `checkout`). 404 while it has none.
+pub async fn get_cart_view(
+    State(views): State<ReadSide>,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let Path(cart_id) = path?;
+    id(Cart::NAME, &cart_id)?;
+    match views.cart(&cart_id).await? {
+        Some(cart) => Ok(Json(serde_json::json!(cart))),
+        None => Err(Problem::view_not_found("cart", &cart_id)),
+    }
 }
 
 /// Any path no route matches.

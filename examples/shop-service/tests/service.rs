@@ -1,7 +1,9 @@
 //! The shopping service's tests, in one test binary (each binary links the
 //! AWS SDK, which costs link time and disk): the HTTP API over a real
 //! loopback socket on both stores, the Lambda path on an API Gateway event,
-//! the command line, and the deployment template.
+//! the read side (the views in memory, and the projection function's
+//! handler on a DynamoDB Streams event), the command lines, and the
+//! deployment template.
 //!
 //! The DynamoDB variants run on DynamoDB Local when `AWS_ENDPOINT_URL_DYNAMODB`
 //! is set (`scripts/test.sh` starts it), each on a new table of its own; with
@@ -15,5 +17,7 @@ mod client;
 mod http;
 #[path = "service/lambda.rs"]
 mod lambda;
+#[path = "service/projection.rs"]
+mod projection;
 #[path = "service/template.rs"]
 mod template;

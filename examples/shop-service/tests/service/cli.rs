@@ -37,3 +37,28 @@ fn the_command_line_takes_listen_and_dynamodb() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn the_projection_command_line_needs_dynamodb() {
+    use shop_service::cli::{parse_projection, ProjectionCommand};
+    assert_eq!(
+        parse_projection(["--dynamodb"]),
+        Ok(ProjectionCommand::Follow { catch_up: false })
+    );
+    assert_eq!(
+        parse_projection(["--catch-up", "--dynamodb"]),
+        Ok(ProjectionCommand::Follow { catch_up: true })
+    );
+    assert_eq!(parse_projection(["-h"]), Ok(ProjectionCommand::Help));
+    for (args, says) in [
+        (vec![], "needs --dynamodb"),
+        (vec!["--catch-up"], "needs --dynamodb"),
+        (
+            vec!["--dynamodb", "--listen"],
+            "unknown argument \"--listen\"",
+        ),
+    ] {
+        let err = parse_projection(args.clone()).expect_err("a usage error");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}

@@ -1,0 +1,150 @@
+//! `shop-projection`: the shop's views, kept from the events table's
+//! DynamoDB Stream.
+//!
+//! On Lambda (the runtime sets `AWS_LAMBDA_RUNTIME_API`) it is the stream's
+//! function: each batch the event source mapping hands it is projected into
+//! the view table `ES_VIEW_TABLE`, and it answers with the records to retry
+//! (`ReportBatchItemFailures`). Locally, `shop-projection --dynamodb` reads
+//! the stream itself with es's stream runner, so a developer on DynamoDB
+//! Local sees the views follow the API's writes (`shop-projection --help`).
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use es::dynamo::{DynamoStore, DynamoViews, StreamRunner};
+use es::projection::{Codec, Projected, Projection, ProjectionError, RawEvent};
+use shop_service::cli::{self, ProjectionCommand};
+use shop_service::projection::{stream_projection, LAYOUT, VIEW_TABLE_VAR};
+use shop_service::views::ShopViews;
+
+fn main() -> ExitCode {
+    shop_service::init_logging();
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        // Lambda hands an instance one batch at a time: one thread is all it
+        // can use, and it starts faster.
+        return run(tokio::runtime::Builder::new_current_thread(), on_lambda());
+    }
+    let catch_up = match cli::parse_projection(std::env::args().skip(1)) {
+        Ok(ProjectionCommand::Follow { catch_up }) => catch_up,
+        Ok(ProjectionCommand::Help) => {
+            println!("{}", cli::PROJECTION_USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("shop-projection: {e}\n\n{}", cli::PROJECTION_USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    run(
+        tokio::runtime::Builder::new_multi_thread(),
+        follow(catch_up),
+    )
+}
+
+type Fallible = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+fn run(mut builder: tokio::runtime::Builder, main: impl Future<Output = Fallible>) -> ExitCode {
+    let result = builder
+        .enable_all()
+        .build()
+        .map_err(Into::into)
+        .and_then(|runtime| runtime.block_on(main));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "shop-projection failed");
+            eprintln!("shop-projection: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn on_lambda() -> Fallible {
+    let view_table = std::env::var(VIEW_TABLE_VAR)
+        .map_err(|_| format!("{VIEW_TABLE_VAR} must name the view table on Lambda"))?;
+    // No `ensure_table`: the template owns the view table, and the
+    // function's role may only read and write its items.
+    es::dynamo::lambda::run(stream_projection(view_table).await, LAYOUT).await
+}
+
+/// Locally: the stream runner, on the tables `shop-service --dynamodb` uses.
+async fn follow(catch_up: bool) -> Fallible {
+    let table = cli::table();
+    let store = DynamoStore::from_env(table.clone())
+        .await
+        .with_layout(LAYOUT);
+    // Both created if missing, as `shop-service --dynamodb` does, so that
+    // either may start first.
+    store
+        .ensure_table()
+        .await
+        .map_err(|e| format!("DynamoDB table {table:?}: {e}"))?;
+    let view_table = cli::view_table();
+    let views = DynamoViews::from_env(view_table.clone()).await;
+    views
+        .ensure_table()
+        .await
+        .map_err(|e| format!("DynamoDB view table {view_table:?}: {e}"))?;
+    let runner = StreamRunner::new(&store, views.clone(), Logged(ShopViews::new(views)))
+        .await
+        // One name across restarts: a runner started after a stopped or
+        // killed one takes its shards back at once, rather than when their
+        // leases run out (30 s).
+        .owner("shop-projection")
+        // A developer is watching: new events show within a fifth of a second.
+        .idle(Duration::from_millis(200));
+    tracing::info!(table = %table, view_table = %view_table, "following the stream");
+    eprintln!("shop-projection: following the stream of {table:?} into {view_table:?}");
+    let report = if catch_up {
+        runner.catch_up().await?
+    } else {
+        eprintln!("shop-projection: Ctrl-C stops it, after the batch in hand");
+        runner
+            .run_until(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?
+    };
+    tracing::info!(
+        records = report.records,
+        applied = report.applied,
+        skipped = report.skipped,
+        "stopped"
+    );
+    eprintln!(
+        "shop-projection: {} events applied, {} records skipped",
+        report.applied, report.skipped
+    );
+    Ok(())
+}
+
+/// A projection that logs each event it applied: locally, one JSON line per
+/// event shows the views moving. On Lambda the projection runs without it,
+/// as a line per event would cost more in CloudWatch than the function.
+struct Logged<P>(P);
+
+impl<P: Projection> Projection for Logged<P> {
+    const NAME: &'static str = P::NAME;
+    type Error = P::Error;
+
+    fn aggregates() -> Vec<&'static str> {
+        P::aggregates()
+    }
+
+    fn project<'a, C: Codec>(
+        &'a self,
+        codec: &'a C,
+        event: RawEvent<C::Payload>,
+    ) -> impl Future<Output = Result<Projected, ProjectionError<Self::Error>>> + Send + 'a {
+        let (aggregate, id) = (event.aggregate.clone(), event.id.clone());
+        let (name, version) = (event.event.name.clone(), event.event.version);
+        async move {
+            let projected = self.0.project(codec, event).await?;
+            if projected == Projected::Applied {
+                tracing::info!(%aggregate, %id, version, event = %name, "applied");
+            }
+            Ok(projected)
+        }
+    }
+}
