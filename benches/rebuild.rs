@@ -91,14 +91,18 @@ impl StockView {
     #[on(ProductRestocked)]
     async fn restocked(&self, e: &ProductRestocked, at: &Envelope) -> Result<(), Error> {
         let amount = i64::from(e.amount);
-        self.views.update(&at.id, at, |s| s.on_hand += amount).await?;
+        self.views
+            .update(&at.id, at, |s| s.on_hand += amount)
+            .await?;
         Ok(())
     }
 
     #[on(ProductReserved)]
     async fn reserved(&self, e: &ProductReserved, at: &Envelope) -> Result<(), Error> {
         let quantity = i64::from(e.quantity);
-        self.views.update(&at.id, at, |s| s.on_hand -= quantity).await?;
+        self.views
+            .update(&at.id, at, |s| s.on_hand -= quantity)
+            .await?;
         Ok(())
     }
 }
@@ -166,7 +170,10 @@ async fn main() {
             .expect("rebuild");
         rebuild_times.push(started.elapsed());
         requests.0 = (store.stats().snapshot() - before).reads;
-        assert_eq!((report.events, counter.0.load(Ordering::Relaxed)), (events, events));
+        assert_eq!(
+            (report.events, counter.0.load(Ordering::Relaxed)),
+            (events, events)
+        );
 
         let counter = Counter::default();
         let started = Instant::now();
@@ -197,7 +204,11 @@ async fn main() {
         assert_eq!(items, events);
     }
     let per_second = |d: Duration| events as f64 / d.as_secs_f64();
-    let (rebuild, view, scan) = (median(&rebuild_times), median(&view_times), median(&scan_times));
+    let (rebuild, view, scan) = (
+        median(&rebuild_times),
+        median(&view_times),
+        median(&scan_times),
+    );
     let wide = median(&wide_times);
     println!("| contender | median time | events/s | requests | vs Scan |");
     println!("|---|---|---|---|---|");
