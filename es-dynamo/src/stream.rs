@@ -1,11 +1,21 @@
-//! Reading the table's DynamoDB Stream, for projections.
+//! Decoding one stream image into a typed event of one aggregate: the lower
+//! level of projections.
+//!
+//! Most projections need none of this: an `#[es::projection]` run by
+//! `es_dynamo::lambda` (feature `lambda`), [`StreamRunner`](crate::StreamRunner)
+//! or `es::rebuild` decodes records by the rules of [`records`](crate::records),
+//! in order per aggregate, and its [`Views`](es_core::Views) skip redeliveries.
+//! What follows is for code that handles records itself.
 //!
 //! `create_table` turns the stream on with `NEW_IMAGE`, and every event es or
 //! castore commits arrives there as one `INSERT` record whose new image is the
 //! event's item. [`DynamoStore::decode_stream_image`] turns such an image into
 //! a typed event of one aggregate, checked exactly as a load checks it, and
-//! passes over everything else in the table: other aggregate types, and the
-//! command records of idempotent commands.
+//! passes over other aggregate types and the command records of idempotent
+//! commands. Give it the new images of `INSERT` records only: a `MODIFY`
+//! image would decode as the event it is an image of, and a `REMOVE` has
+//! none ([`records::kind_of`](crate::records::kind_of) says which records
+//! are events).
 //!
 //! On AWS Lambda, the event source mapping reads the shards, keeps each
 //! aggregate's events in version order (a partition key's records stay in
