@@ -22,7 +22,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::pin;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodbstreams::operation::get_records::GetRecordsError;
@@ -103,6 +103,30 @@ struct Checkpoint {
     sequence: Option<String>,
     done: bool,
 }
+
+/// What a runner keeps between passes over the stream, so that a pass over
+/// a quiet stream costs one GetRecords per shard and nothing else: the
+/// stream's shards, listed again only every [`SHARD_REFRESH`] or when one
+/// closes, and, per shard it holds, where it is reading and when it last
+/// renewed the lease.
+#[derive(Default)]
+struct Session {
+    arn: Option<String>,
+    listed: Option<Instant>,
+    shards: Vec<Shard>,
+    reading: HashMap<String, Reading>,
+    finished: HashSet<String>,
+}
+
+/// A shard this runner holds.
+struct Reading {
+    checkpoint: Checkpoint,
+    iterator: Option<String>,
+    renewed: Instant,
+}
+
+/// How often a runner lists the stream's shards again, to find new ones.
+const SHARD_REFRESH: Duration = Duration::from_secs(60);
 
 /// The future that tells a runner to stop, and whether it did: a fused
 /// future answers `Pending` once it has completed, so the answer is kept.
@@ -215,7 +239,9 @@ impl<P: Projection> StreamRunner<P> {
         let mut report = RunReport::default();
         let never = pin!(std::future::pending::<()>().fuse());
         let mut stop = Stop::new(never);
-        self.pass(&mut report, Until::CaughtUp, &mut stop).await?;
+        let mut session = Session::default();
+        self.pass(&mut session, &mut report, Until::CaughtUp, &mut stop)
+            .await?;
         Ok(report)
     }
 
@@ -235,14 +261,21 @@ impl<P: Projection> StreamRunner<P> {
         let stop = pin!(stop.fuse());
         let mut stop = Stop::new(stop);
         let mut report = RunReport::default();
+        let mut session = Session::default();
         loop {
-            match self.pass(&mut report, Until::Stopped, &mut stop).await {
+            match self
+                .pass(&mut session, &mut report, Until::Stopped, &mut stop)
+                .await
+            {
                 Ok(()) => {}
                 Err(RunnerError::Record(e)) => {
                     tracing::warn!(error = %e, "a record failed; retrying it after a pause");
                 }
                 Err(RunnerError::Store(e)) if e.is_retryable() => {
                     tracing::warn!(error = %e, "the stream failed; retrying after a pause");
+                    // Start the next pass afresh: list the shards and read
+                    // each from its checkpoint.
+                    session = Session::default();
                 }
                 Err(e) => {
                     self.release_all().await;
@@ -264,16 +297,35 @@ impl<P: Projection> StreamRunner<P> {
     /// One round over every shard.
     async fn pass<F: Future<Output = ()>>(
         &self,
+        session: &mut Session,
         report: &mut RunReport,
         until: Until,
         stop: &mut Stop<'_, F>,
     ) -> Result<(), RunnerError<P::Error>> {
-        let arn = self.stream_arn().await?;
-        let shards = self.shards(&arn).await?;
+        let stale = match session.listed {
+            Some(at) => at.elapsed() >= SHARD_REFRESH,
+            None => true,
+        };
+        let arn = match &session.arn {
+            Some(arn) if !stale => arn.clone(),
+            _ => {
+                let arn = self.stream_arn().await?;
+                session.shards = self.shards(&arn).await?;
+                session.listed = Some(Instant::now());
+                session.arn = Some(arn.clone());
+                arn
+            }
+        };
+        let shards = std::mem::take(&mut session.shards);
         let present: HashSet<&str> = shards
             .iter()
             .filter_map(|s| s.shard_id.as_deref())
             .collect();
+        // The shards' holders may change between passes: forget those no
+        // longer listed.
+        session
+            .reading
+            .retain(|id, _| present.contains(id.as_str()));
         let mut done: HashMap<String, bool> = HashMap::new();
         // Parents first: a shard waits for its parent, unless the parent
         // has left the stream (24 hours after it closed).
@@ -300,9 +352,23 @@ impl<P: Projection> StreamRunner<P> {
                     continue;
                 }
                 if until == Until::Stopped && stop.requested() {
+                    session.shards = shards;
                     return Ok(());
                 }
-                let finished = self.read_shard(&arn, id, report, until, stop).await?;
+                let finished = match self
+                    .read_shard(session, &arn, id, report, until, stop)
+                    .await
+                {
+                    Ok(finished) => finished,
+                    Err(e) => {
+                        session.shards = shards;
+                        return Err(e);
+                    }
+                };
+                if finished && session.finished.insert(id.to_owned()) {
+                    // A shard closed: its children may be new.
+                    session.listed = None;
+                }
                 done.insert(id.to_owned(), finished);
             }
             if waiting.len() == before {
@@ -315,6 +381,7 @@ impl<P: Projection> StreamRunner<P> {
             }
             pending = waiting;
         }
+        session.shards = shards;
         Ok(())
     }
 
@@ -322,22 +389,48 @@ impl<P: Projection> StreamRunner<P> {
     /// Returns whether the shard is finished (closed and fully projected).
     async fn read_shard<F: Future<Output = ()>>(
         &self,
+        session: &mut Session,
         arn: &str,
         shard: &str,
         report: &mut RunReport,
         until: Until,
         stop: &mut Stop<'_, F>,
     ) -> Result<bool, RunnerError<P::Error>> {
-        let Some(mut checkpoint) = self.claim(shard).await? else {
-            tracing::debug!(shard, "another runner holds this shard");
-            return Ok(false);
-        };
-        if checkpoint.done {
+        if session.finished.contains(shard) {
             return Ok(true);
         }
-        let mut iterator = self
-            .iterator(arn, shard, checkpoint.sequence.as_deref())
-            .await?;
+        // A shard held with a fresh lease goes on where it stopped; any
+        // other is claimed (or its lease renewed) first.
+        let (mut checkpoint, mut iterator) = match session.reading.remove(shard) {
+            Some(held) if held.renewed.elapsed() < self.lease / 3 => {
+                (held.checkpoint, held.iterator)
+            }
+            held => {
+                let Some(claimed) = self.claim(shard).await? else {
+                    tracing::debug!(shard, "another runner holds this shard");
+                    return Ok(false);
+                };
+                if claimed.done {
+                    return Ok(true);
+                }
+                // The iterator in hand is good only if nobody moved the
+                // checkpoint while this runner did not hold the shard.
+                let iterator = match held {
+                    Some(held)
+                        if held.checkpoint.sequence == claimed.sequence
+                            && held.iterator.is_some() =>
+                    {
+                        held.iterator
+                    }
+                    _ => {
+                        self.iterator(arn, shard, claimed.sequence.as_deref())
+                            .await?
+                    }
+                };
+                (claimed, iterator)
+            }
+        };
+        let mut renewed = Instant::now();
         let mut trimmed = false;
         loop {
             let Some(current) = iterator else {
@@ -409,11 +502,16 @@ impl<P: Projection> StreamRunner<P> {
             };
             let records = page.records.unwrap_or_default();
             if records.is_empty() {
-                if page.next_shard_iterator.is_some() && until == Until::CaughtUp {
-                    return Ok(false);
-                }
                 if page.next_shard_iterator.is_some() {
-                    // Nothing new; the caller pauses.
+                    // Nothing new for now: the next pass reads on from here.
+                    session.reading.insert(
+                        shard.to_owned(),
+                        Reading {
+                            checkpoint,
+                            iterator: page.next_shard_iterator,
+                            renewed,
+                        },
+                    );
                     return Ok(false);
                 }
                 iterator = None;
@@ -467,6 +565,7 @@ impl<P: Projection> StreamRunner<P> {
                     return Ok(false);
                 }
                 checkpoint.sequence = Some(upto);
+                renewed = Instant::now();
             }
             if !outcome.failures.is_empty() {
                 return Err(RunnerError::Record(outcome.failures.remove(0)));
