@@ -52,8 +52,9 @@ const DONE: &str = "done";
 /// let store = DynamoStore::from_env("events").await;
 /// let checkpoints = DynamoViews::from_env("views").await;
 /// let runner = StreamRunner::new(&store, checkpoints, projection).await;
-/// // Until Ctrl-C: then the batch in hand is finished and checkpointed.
-/// runner.run_until(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+/// // Until Ctrl-C or SIGTERM: then the batch in hand is finished and
+/// // checkpointed, and the leases released.
+/// runner.run_until(es::dynamo::runner::shutdown_signal()).await?;
 /// # Ok(()) }
 /// ```
 pub struct StreamRunner<P> {
@@ -800,6 +801,39 @@ impl<P: Projection> StreamRunner<P> {
 
     fn lease_until(&self, now: u128) -> u128 {
         now + self.lease.as_millis()
+    }
+}
+
+/// Completes when the process is asked to stop: on Ctrl-C (SIGINT), and on
+/// Unix on SIGTERM too, which container platforms (ECS, Kubernetes) send
+/// before they kill a task. Give it to [`StreamRunner::run_until`].
+///
+/// When the handlers cannot be installed it logs why and never completes:
+/// the runner then runs until the process is killed, rather than stopping
+/// at once.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    interrupted = tokio::signal::ctrl_c() => {
+                        if let Err(e) = interrupted {
+                            tracing::warn!(error = %e, "cannot listen for Ctrl-C; waiting for SIGTERM");
+                            terminate.recv().await;
+                        }
+                    }
+                    _ = terminate.recv() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM"),
+        }
+    }
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::warn!(error = %e, "cannot listen for Ctrl-C; the runner runs until it is killed");
+        std::future::pending::<()>().await;
     }
 }
 

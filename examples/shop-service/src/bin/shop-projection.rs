@@ -99,11 +99,9 @@ async fn follow(catch_up: bool) -> Fallible {
     let report = if catch_up {
         runner.catch_up().await?
     } else {
-        eprintln!("shop-projection: Ctrl-C stops it, after the batch in hand");
+        eprintln!("shop-projection: Ctrl-C or SIGTERM stops it, after the batch in hand");
         runner
-            .run_until(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+            .run_until(es::dynamo::runner::shutdown_signal())
             .await?
     };
     tracing::info!(

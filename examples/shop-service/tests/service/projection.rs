@@ -305,3 +305,104 @@ async fn lambda_stream_records_update_the_view_the_api_reads() {
     );
     assert_eq!(row("mug").await, Some(before));
 }
+
+/// The projection binary, run locally as a worker would run it, follows the
+/// stream, and a SIGTERM (what ECS or Kubernetes sends before killing a
+/// task) stops it cleanly: exit status 0, the batch in hand checkpointed, and
+/// its shard leases released so that its successor starts at once.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shop_projection_stops_cleanly_on_sigterm() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use es::prelude::*;
+
+    if es::dynamo::testing::skip_without_dynamodb() {
+        return;
+    }
+    let store = es::dynamo::testing::store_on_new_table("shop-sigterm").await;
+    let view_table = es::dynamo::testing::unique_table_name("shop-sigterm-views");
+    let mut product = shop_service::shop::Product::load(&store, "lamp")
+        .await
+        .expect("load");
+    product
+        .commit(shop_service::shop::ProductRestocked { amount: 7 })
+        .await
+        .expect("restock");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shop-projection"))
+        .arg("--dynamodb")
+        .env("ES_TABLE", store.table())
+        .env("ES_VIEW_TABLE", &view_table)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("shop-projection starts");
+
+    // It creates the view table, then follows the stream into it.
+    let views = DynamoViews::from_env(view_table.clone()).await;
+    let stock: Views<shop_service::views::Stock, _> = Views::new(views.clone(), "stock");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(seen)) = stock.get("lamp").await {
+            assert_eq!(seen.on_hand, 7);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the view never showed the restock"
+        );
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "shop-projection exited early"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "shop-projection did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert!(exit.success(), "{exit:?}: {stderr}");
+    assert!(stderr.contains("1 events applied"), "{stderr}");
+
+    // Its shard checkpoints hold the last record, and no owner.
+    let items = views
+        .client()
+        .scan()
+        .table_name(&view_table)
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .unwrap_or_default();
+    let shards: Vec<_> = items
+        .iter()
+        .filter(|i| matches!(i.get("id"), Some(AttributeValue::S(id)) if id.starts_with("$shard#ShopViews#")))
+        .collect();
+    assert!(!shards.is_empty(), "a checkpoint per shard read: {items:?}");
+    for shard in shards {
+        assert!(shard.contains_key("sequence"), "{shard:?}");
+        assert!(
+            !shard.contains_key("owner"),
+            "the lease was released: {shard:?}"
+        );
+    }
+}
