@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use es_core::projection::{Projected, Projection, ProjectionError, RawEvent};
 use futures::stream::{self, StreamExt as _};
+use tracing::Instrument as _;
 
 use crate::item;
 use crate::layout::Layout;
@@ -86,6 +87,26 @@ impl<E: std::error::Error + 'static> BatchReport<E> {
 
 /// Projects a batch of records, in the table's `layout`.
 pub async fn project_batch<P: Projection>(
+    projection: &P,
+    layout: Layout,
+    records: Vec<StreamRecord>,
+) -> BatchReport<P::Error> {
+    let span = tracing::info_span!(
+        "project_batch",
+        projection = P::NAME,
+        records = records.len(),
+        applied = tracing::field::Empty,
+        failed = tracing::field::Empty
+    );
+    let report = project_in_order(projection, layout, records)
+        .instrument(span.clone())
+        .await;
+    span.record("applied", report.applied);
+    span.record("failed", report.failures.len());
+    report
+}
+
+async fn project_in_order<P: Projection>(
     projection: &P,
     layout: Layout,
     records: Vec<StreamRecord>,

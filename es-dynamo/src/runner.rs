@@ -30,6 +30,7 @@ use aws_sdk_dynamodbstreams::types::{Shard, ShardIteratorType};
 use es_core::projection::Projection;
 use es_core::{Error, StoreError};
 use futures::FutureExt as _;
+use tracing::Instrument as _;
 
 use crate::batch::{project_batch, RecordError, StreamRecord};
 use crate::errors::store_error;
@@ -242,6 +243,7 @@ impl<P: Projection> StreamRunner<P> {
         let mut stop = Stop::new(never);
         let mut session = Session::default();
         self.pass(&mut session, &mut report, Until::CaughtUp, &mut stop)
+            .instrument(self.span("catch_up"))
             .await?;
         Ok(report)
     }
@@ -266,6 +268,7 @@ impl<P: Projection> StreamRunner<P> {
         loop {
             match self
                 .pass(&mut session, &mut report, Until::Stopped, &mut stop)
+                .instrument(self.span("run"))
                 .await
             {
                 Ok(()) => {}
@@ -797,6 +800,17 @@ impl<P: Projection> StreamRunner<P> {
                 }
             }
         }
+    }
+
+    /// The span of one pass over the stream.
+    fn span(&self, mode: &'static str) -> tracing::Span {
+        tracing::debug_span!(
+            "stream_runner",
+            mode,
+            projection = P::NAME,
+            table = self.store.table(),
+            owner = %self.owner
+        )
     }
 
     fn lease_until(&self, now: u128) -> u128 {
