@@ -32,6 +32,49 @@ pub struct StreamRecord {
     pub new_image: HashMap<String, AttributeValue>,
 }
 
+impl TryFrom<aws_sdk_dynamodbstreams::types::Record> for StreamRecord {
+    type Error = es_core::Error;
+
+    /// A record as the DynamoDB Streams API's `GetRecords` returns it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`](es_core::Error::Corrupt) for a record without its
+    /// `dynamodb` part, or with a value of a type this SDK does not know.
+    fn try_from(record: aws_sdk_dynamodbstreams::types::Record) -> Result<Self, Self::Error> {
+        let Some(change) = record.dynamodb else {
+            return Err(item::corrupt(
+                "(a stream record)",
+                0,
+                format!(
+                    "record {:?} has no `dynamodb` part",
+                    record.event_id.unwrap_or_default()
+                ),
+            ));
+        };
+        Ok(StreamRecord {
+            sequence_number: change.sequence_number,
+            event_name: record
+                .event_name
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default(),
+            new_image: crate::records::from_streams_image(change.new_image.unwrap_or_default())?,
+        })
+    }
+}
+
+#[cfg(feature = "lambda")]
+impl From<aws_lambda_events::event::dynamodb::EventRecord> for StreamRecord {
+    /// A record as Lambda hands it to a function.
+    fn from(record: aws_lambda_events::event::dynamodb::EventRecord) -> Self {
+        StreamRecord {
+            sequence_number: record.change.sequence_number,
+            event_name: record.event_name,
+            new_image: record.change.new_image.into(),
+        }
+    }
+}
+
 /// A record a projection failed on.
 #[derive(Debug, thiserror::Error)]
 #[error("stream record {}{}: {source}", .sequence_number.as_deref().unwrap_or("(without a sequence number)"), Subject(.event.as_ref()))]

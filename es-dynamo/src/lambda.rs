@@ -53,11 +53,7 @@ use crate::layout::Layout;
 
 /// A Lambda event's record, as a [`StreamRecord`].
 pub fn record(record: EventRecord) -> StreamRecord {
-    StreamRecord {
-        sequence_number: record.change.sequence_number,
-        event_name: record.event_name,
-        new_image: record.change.new_image.into(),
-    }
+    record.into()
 }
 
 /// Projects a Lambda event's batch, in order per aggregate.

@@ -34,7 +34,6 @@ use tracing::Instrument as _;
 
 use crate::batch::{project_batch, RecordError, StreamRecord};
 use crate::errors::store_error;
-use crate::records::from_streams_image;
 use crate::views::VIEW_ID;
 use crate::{DynamoStore, DynamoViews};
 
@@ -524,22 +523,11 @@ impl<P: Projection> StreamRunner<P> {
             trimmed = false;
             report.batches += 1;
             report.records += records.len() as u64;
-            let mut batch = Vec::with_capacity(records.len());
-            for record in records {
-                let Some(change) = record.dynamodb else {
-                    continue;
-                };
-                let new_image = from_streams_image(change.new_image.unwrap_or_default())
-                    .map_err(RunnerError::Store)?;
-                batch.push(StreamRecord {
-                    sequence_number: change.sequence_number,
-                    event_name: record
-                        .event_name
-                        .map(|n| n.as_str().to_owned())
-                        .unwrap_or_default(),
-                    new_image,
-                });
-            }
+            let batch = records
+                .into_iter()
+                .map(StreamRecord::try_from)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(RunnerError::Store)?;
             let sequences: Vec<Option<String>> =
                 batch.iter().map(|r| r.sequence_number.clone()).collect();
             let mut outcome = project_batch(&self.projection, self.store.layout(), batch).await;

@@ -232,15 +232,7 @@ pub async fn stream_records(store: &DynamoStore) -> Vec<StreamRecord> {
                 break;
             }
             for record in batch {
-                let change = record.dynamodb.expect("a change");
-                records.push(StreamRecord {
-                    sequence_number: change.sequence_number,
-                    event_name: record.event_name.expect("a name").as_str().to_owned(),
-                    new_image: es::dynamo::records::from_streams_image(
-                        change.new_image.unwrap_or_default(),
-                    )
-                    .expect("an image"),
-                });
+                records.push(StreamRecord::try_from(record).expect("a stream record"));
             }
             iterator = page.next_shard_iterator;
         }
