@@ -62,3 +62,16 @@ fn the_projection_command_line_needs_dynamodb() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// The README's `cargo run -p shop-service -- --listen ..` needs cargo to
+/// know which of the package's two binaries to run.
+#[test]
+fn cargo_run_runs_the_api() {
+    let manifest = include_str!("../../Cargo.toml");
+    assert!(
+        manifest
+            .lines()
+            .any(|line| line.trim() == r#"default-run = "shop-service""#),
+        "Cargo.toml must say `default-run = \"shop-service\"`"
+    );
+}
