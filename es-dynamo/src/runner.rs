@@ -330,59 +330,40 @@ impl<P: Projection> StreamRunner<P> {
             .reading
             .retain(|id, _| present.contains(id.as_str()));
         let mut done: HashMap<String, bool> = HashMap::new();
-        // Parents first: a shard waits for its parent, unless the parent
-        // has left the stream (24 hours after it closed).
-        let mut pending: Vec<&Shard> = shards.iter().collect();
-        while !pending.is_empty() {
-            let before = pending.len();
-            let mut waiting = Vec::new();
-            for shard in pending {
-                let Some(id) = shard.shard_id.as_deref() else {
-                    continue;
-                };
-                let parent_ready = match shard.parent_shard_id.as_deref() {
-                    Some(parent) if present.contains(parent) => match done.get(parent) {
-                        Some(finished) => *finished,
-                        None => {
-                            waiting.push(shard);
-                            continue;
-                        }
-                    },
-                    _ => true,
-                };
-                if !parent_ready {
-                    done.insert(id.to_owned(), false);
-                    continue;
+        // Parents first: a shard waits until its parent is finished, unless
+        // the parent has left the stream (24 hours after it closed).
+        for shard in in_parent_order(&shards) {
+            let Some(id) = shard.shard_id.as_deref() else {
+                continue;
+            };
+            let parent_finished = match shard.parent_shard_id.as_deref() {
+                Some(parent) if present.contains(parent) => {
+                    done.get(parent).copied().unwrap_or(false)
                 }
-                if until == Until::Stopped && stop.requested() {
+                _ => true,
+            };
+            if !parent_finished {
+                done.insert(id.to_owned(), false);
+                continue;
+            }
+            if until == Until::Stopped && stop.requested() {
+                break;
+            }
+            let finished = match self
+                .read_shard(session, &arn, id, report, until, stop)
+                .await
+            {
+                Ok(finished) => finished,
+                Err(e) => {
                     session.shards = shards;
-                    return Ok(());
+                    return Err(e);
                 }
-                let finished = match self
-                    .read_shard(session, &arn, id, report, until, stop)
-                    .await
-                {
-                    Ok(finished) => finished,
-                    Err(e) => {
-                        session.shards = shards;
-                        return Err(e);
-                    }
-                };
-                if finished && session.finished.insert(id.to_owned()) {
-                    // A shard closed: its children may be new.
-                    session.listed = None;
-                }
-                done.insert(id.to_owned(), finished);
+            };
+            if finished && session.finished.insert(id.to_owned()) {
+                // A shard closed: its children may be new.
+                session.listed = None;
             }
-            if waiting.len() == before {
-                // A cycle, or parents the stream does not list: read them anyway.
-                for shard in &waiting {
-                    if let Some(id) = shard.shard_id.as_deref() {
-                        done.insert(id.to_owned(), true);
-                    }
-                }
-            }
-            pending = waiting;
+            done.insert(id.to_owned(), finished);
         }
         session.shards = shards;
         Ok(())
@@ -806,6 +787,39 @@ impl<P: Projection> StreamRunner<P> {
     }
 }
 
+/// The shards with every parent before its children. A parent the list
+/// does not hold (it left the stream) counts as none; shards that form a
+/// cycle, which DynamoDB never returns, keep their listed order.
+fn in_parent_order(shards: &[Shard]) -> Vec<&Shard> {
+    let mut ordered: Vec<&Shard> = Vec::with_capacity(shards.len());
+    let mut placed: HashSet<&str> = HashSet::new();
+    let listed: HashSet<&str> = shards
+        .iter()
+        .filter_map(|s| s.shard_id.as_deref())
+        .collect();
+    let mut pending: Vec<&Shard> = shards.iter().collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(|shard| {
+            let ready = match shard.parent_shard_id.as_deref() {
+                Some(parent) => !listed.contains(parent) || placed.contains(parent),
+                None => true,
+            };
+            if ready {
+                ordered.push(shard);
+                if let Some(id) = shard.shard_id.as_deref() {
+                    placed.insert(id);
+                }
+            }
+            !ready
+        });
+        if pending.len() == before {
+            ordered.append(&mut pending);
+        }
+    }
+    ordered
+}
+
 /// Completes when the process is asked to stop: on Ctrl-C (SIGINT), and on
 /// Unix on SIGTERM too, which container platforms (ECS, Kubernetes) send
 /// before they kill a task. Give it to [`StreamRunner::run_until`].
@@ -849,4 +863,49 @@ fn now_millis() -> u128 {
 fn default_owner() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "runner".to_owned());
     format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(id: &str, parent: Option<&str>) -> Shard {
+        Shard::builder()
+            .shard_id(id)
+            .set_parent_shard_id(parent.map(str::to_owned))
+            .build()
+    }
+
+    fn ids(shards: Vec<&Shard>) -> Vec<&str> {
+        shards
+            .iter()
+            .filter_map(|s| s.shard_id.as_deref())
+            .collect()
+    }
+
+    #[test]
+    fn parents_come_before_their_children() {
+        // As DescribeStream may list them after two splits: children first.
+        let shards = [
+            shard("grandchild", Some("child-a")),
+            shard("child-b", Some("root")),
+            shard("child-a", Some("root")),
+            shard("root", None),
+            shard("orphan", Some("trimmed-away")),
+        ];
+        assert_eq!(
+            ids(in_parent_order(&shards)),
+            ["root", "orphan", "child-b", "child-a", "grandchild"]
+        );
+    }
+
+    #[test]
+    fn a_cycle_does_not_hang() {
+        let shards = [
+            shard("a", Some("b")),
+            shard("b", Some("a")),
+            shard("c", None),
+        ];
+        assert_eq!(ids(in_parent_order(&shards)), ["c", "a", "b"]);
+    }
 }
