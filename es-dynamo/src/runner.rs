@@ -126,6 +126,10 @@ struct Reading {
     renewed: Instant,
 }
 
+/// How many batches a runner reads from one shard before it turns to the
+/// next: each shard gets its turn however busy the others are.
+const BATCHES_PER_TURN: u32 = 10;
+
 /// How often a runner lists the stream's shards again, to find new ones.
 const SHARD_REFRESH: Duration = Duration::from_secs(60);
 
@@ -241,10 +245,17 @@ impl<P: Projection> StreamRunner<P> {
         let never = pin!(std::future::pending::<()>().fuse());
         let mut stop = Stop::new(never);
         let mut session = Session::default();
-        self.pass(&mut session, &mut report, Until::CaughtUp, &mut stop)
-            .instrument(self.span("catch_up"))
-            .await?;
-        Ok(report)
+        // A pass reads a few batches of each shard in turn; the stream is
+        // caught up when a pass finds nothing new.
+        loop {
+            let before = report.records;
+            self.pass(&mut session, &mut report, Until::CaughtUp, &mut stop)
+                .instrument(self.span("catch_up"))
+                .await?;
+            if report.records == before {
+                return Ok(report);
+            }
+        }
     }
 
     /// Projects the stream until `stop` completes, then finishes the batch
@@ -265,11 +276,13 @@ impl<P: Projection> StreamRunner<P> {
         let mut report = RunReport::default();
         let mut session = Session::default();
         loop {
-            match self
+            let before = report.records;
+            let passed = self
                 .pass(&mut session, &mut report, Until::Stopped, &mut stop)
                 .instrument(self.span("run"))
-                .await
-            {
+                .await;
+            let busy = passed.is_ok() && report.records > before;
+            match passed {
                 Ok(()) => {}
                 Err(RunnerError::Record(e)) => {
                     tracing::warn!(error = %e, "a record failed; retrying it after a pause");
@@ -287,6 +300,10 @@ impl<P: Projection> StreamRunner<P> {
             }
             if stop.requested() {
                 break;
+            }
+            if busy {
+                // More may be waiting: no pause.
+                continue;
             }
             tokio::select! {
                 () = stop.future.as_mut() => break,
@@ -416,6 +433,7 @@ impl<P: Projection> StreamRunner<P> {
         };
         let mut renewed = Instant::now();
         let mut trimmed = false;
+        let mut batches = 0;
         loop {
             let Some(current) = iterator else {
                 // The shard is closed and everything in it was projected.
@@ -547,6 +565,19 @@ impl<P: Projection> StreamRunner<P> {
                 return Ok(false);
             }
             iterator = page.next_shard_iterator;
+            batches += 1;
+            if batches == BATCHES_PER_TURN && iterator.is_some() {
+                // The other shards' turn: a busy shard must not starve them.
+                session.reading.insert(
+                    shard.to_owned(),
+                    Reading {
+                        checkpoint,
+                        iterator,
+                        renewed,
+                    },
+                );
+                return Ok(false);
+            }
         }
     }
 
