@@ -55,11 +55,14 @@ pub struct Rebuild<'a, S, P, C> {
 /// A caller's progress report.
 type OnProgress<'a> = Box<dyn Fn(&Progress) + Send + Sync + 'a>;
 
-/// How far a rebuild has got, reported after each page of ids.
+/// How far a rebuild has got: reported after each page of ids, and at most
+/// four times a second while a page is in progress.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Progress {
     /// The aggregate type being rebuilt.
     pub aggregate: &'static str,
+    /// Pages of ids finished so far, of every type, in this run.
+    pub pages: u64,
     /// Aggregates projected so far, of every type, in this run.
     pub aggregates: u64,
     /// Events read so far in this run.
@@ -144,7 +147,8 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
         self
     }
 
-    /// Called after each page of ids.
+    /// Called after each page of ids, and at most four times a second while
+    /// a page is in progress (after an aggregate is done).
     pub fn on_progress(mut self, report: impl Fn(&Progress) + Send + Sync + 'a) -> Self {
         self.progress = Some(Box::new(report));
         self
@@ -228,7 +232,7 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
             _ => (0, None),
         };
         let resumed = resume.is_some();
-        let counts = Counts::default();
+        let counts = Counts::new();
         while let Some(&aggregate) = aggregates.get(from) {
             loop {
                 let page = self
@@ -256,12 +260,8 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
                     },
                 }
                 .map_err(fail)?;
-                let progress = Progress {
-                    aggregate,
-                    aggregates: counts.aggregates.load(Ordering::Relaxed),
-                    events: counts.events.load(Ordering::Relaxed),
-                    elapsed: started.elapsed(),
-                };
+                counts.pages.fetch_add(1, Ordering::Relaxed);
+                let progress = counts.progress(aggregate);
                 tracing::info!(
                     aggregate,
                     aggregates = progress.aggregates,
@@ -348,16 +348,67 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
             }
         }
         counts.aggregates.fetch_add(1, Ordering::Relaxed);
+        if let Some(report) = &self.progress {
+            if counts.due() {
+                report(&counts.progress(aggregate));
+            }
+        }
         Ok(())
     }
 }
 
-#[derive(Default)]
 struct Counts {
+    started: Instant,
     aggregates: AtomicU64,
     events: AtomicU64,
     applied: AtomicU64,
     ignored: AtomicU64,
+    pages: AtomicU64,
+    /// When progress was last reported between pages.
+    reported: std::sync::Mutex<Instant>,
+}
+
+/// The least time between two reports while a page is in progress.
+const REPORT_EVERY: Duration = Duration::from_millis(250);
+
+impl Counts {
+    fn new() -> Self {
+        let now = Instant::now();
+        Counts {
+            started: now,
+            aggregates: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            applied: AtomicU64::new(0),
+            ignored: AtomicU64::new(0),
+            pages: AtomicU64::new(0),
+            reported: std::sync::Mutex::new(now),
+        }
+    }
+
+    fn progress(&self, aggregate: &'static str) -> Progress {
+        Progress {
+            aggregate,
+            pages: self.pages.load(Ordering::Relaxed),
+            aggregates: self.aggregates.load(Ordering::Relaxed),
+            events: self.events.load(Ordering::Relaxed),
+            elapsed: self.started.elapsed(),
+        }
+    }
+
+    /// Whether a report between pages is due, and if so, marks it made.
+    fn due(&self) -> bool {
+        // A poisoned lock only means another task panicked mid-report:
+        // the instant in it is still an instant.
+        let mut last = self
+            .reported
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if last.elapsed() < REPORT_EVERY {
+            return false;
+        }
+        *last = Instant::now();
+        true
+    }
 }
 
 /// `"{aggregate}\n{cursor}"`, the cursor empty at a type's first page.

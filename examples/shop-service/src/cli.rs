@@ -109,7 +109,7 @@ pub fn view_table() -> String {
 /// What `shop-projection --help` prints, and what a bad or missing argument
 /// is shown with.
 pub const PROJECTION_USAGE: &str = "\
-usage: shop-projection --dynamodb [--catch-up]
+usage: shop-projection --dynamodb [--catch-up | --rebuild]
 
 Keeps the shop's views (stock per product, cart per cart) from the events
 table's DynamoDB Stream. On AWS Lambda (AWS_LAMBDA_RUNTIME_API set) it takes
@@ -126,6 +126,11 @@ runner, until Ctrl-C:
                   (AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local); the
                   runner's per-shard checkpoints go in the view table too
   --catch-up      project what the stream holds now, then exit
+  --rebuild       project the whole history of the events table (every
+                  product and cart, not only the stream's last 24 hours)
+                  into the view table, then exit: for a new or changed view.
+                  It shows its progress (a live line on a terminal), and an
+                  interrupted rebuild started again resumes where it stopped
   -h, --help      this text
 
 Run `shop-service --dynamodb` beside it, with the same ES_TABLE, and its
@@ -141,6 +146,8 @@ pub enum ProjectionCommand {
         /// Stop once everything on the stream now is projected.
         catch_up: bool,
     },
+    /// Project the whole history, then exit.
+    Rebuild,
     /// Print the usage and exit.
     Help,
 }
@@ -152,12 +159,13 @@ where
     I: IntoIterator<Item = A>,
     A: Into<String>,
 {
-    let (mut dynamodb, mut catch_up) = (false, false);
+    let (mut dynamodb, mut catch_up, mut rebuild) = (false, false, false);
     for arg in args.into_iter().map(Into::into) {
         match arg.as_str() {
             "-h" | "--help" => return Ok(ProjectionCommand::Help),
             "--dynamodb" => dynamodb = true,
             "--catch-up" => catch_up = true,
+            "--rebuild" => rebuild = true,
             _ => return Err(format!("unknown argument {arg:?}")),
         }
     }
@@ -170,5 +178,9 @@ where
                 .to_owned(),
         );
     }
-    Ok(ProjectionCommand::Follow { catch_up })
+    match (catch_up, rebuild) {
+        (true, true) => Err("--catch-up and --rebuild are two ways to run: give one".to_owned()),
+        (false, true) => Ok(ProjectionCommand::Rebuild),
+        (catch_up, false) => Ok(ProjectionCommand::Follow { catch_up }),
+    }
 }

@@ -27,6 +27,9 @@ fn main() -> ExitCode {
     }
     let catch_up = match cli::parse_projection(std::env::args().skip(1)) {
         Ok(ProjectionCommand::Follow { catch_up }) => catch_up,
+        Ok(ProjectionCommand::Rebuild) => {
+            return run(tokio::runtime::Builder::new_multi_thread(), rebuild());
+        }
         Ok(ProjectionCommand::Help) => {
             println!("{}", cli::PROJECTION_USAGE);
             return ExitCode::SUCCESS;
@@ -68,8 +71,9 @@ async fn on_lambda() -> Fallible {
     es::dynamo::lambda::run(stream_projection(view_table).await, LAYOUT).await
 }
 
-/// Locally: the stream runner, on the tables `shop-service --dynamodb` uses.
-async fn follow(catch_up: bool) -> Fallible {
+/// The events and view tables `shop-service --dynamodb` uses, created if
+/// missing.
+async fn tables() -> Result<(DynamoStore, DynamoViews), Box<dyn std::error::Error + Send + Sync>> {
     let table = cli::table();
     let store = DynamoStore::from_env(table.clone())
         .await
@@ -86,6 +90,49 @@ async fn follow(catch_up: bool) -> Fallible {
         .ensure_table()
         .await
         .map_err(|e| format!("DynamoDB view table {view_table:?}: {e}"))?;
+    Ok((store, views))
+}
+
+/// Locally: the whole history into the view table, with its progress shown
+/// and kept as a checkpoint, so that an interrupted rebuild resumes.
+async fn rebuild() -> Fallible {
+    let (store, views) = tables().await?;
+    eprintln!(
+        "shop-projection: rebuilding the views of {:?} into {:?}",
+        store.table(),
+        views.table()
+    );
+    let projection = ShopViews::new(views.clone());
+    let report = es::rebuild(&store, &projection)
+        .concurrency(16)
+        .checkpoint(&views)
+        .progress_bar()
+        .run()
+        .await?;
+    tracing::info!(
+        aggregates = report.aggregates,
+        events = report.events,
+        resumed = report.resumed,
+        "rebuilt"
+    );
+    eprintln!(
+        "shop-projection: rebuilt {} aggregates, {} events, in {:.1} s{}",
+        report.aggregates,
+        report.events,
+        report.elapsed.as_secs_f64(),
+        if report.resumed {
+            ", resuming an interrupted rebuild"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// Locally: the stream runner, on the tables `shop-service --dynamodb` uses.
+async fn follow(catch_up: bool) -> Fallible {
+    let (store, views) = tables().await?;
+    let (table, view_table) = (store.table().to_owned(), views.table().to_owned());
     let runner = StreamRunner::new(&store, views.clone(), Logged(ShopViews::new(views)))
         .await
         // One name across restarts: a runner started after a stopped or

@@ -49,6 +49,10 @@ fn the_projection_command_line_needs_dynamodb() {
         parse_projection(["--catch-up", "--dynamodb"]),
         Ok(ProjectionCommand::Follow { catch_up: true })
     );
+    assert_eq!(
+        parse_projection(["--dynamodb", "--rebuild"]),
+        Ok(ProjectionCommand::Rebuild)
+    );
     assert_eq!(parse_projection(["-h"]), Ok(ProjectionCommand::Help));
     for (args, says) in [
         (vec![], "needs --dynamodb"),
@@ -57,6 +61,7 @@ fn the_projection_command_line_needs_dynamodb() {
             vec!["--dynamodb", "--listen"],
             "unknown argument \"--listen\"",
         ),
+        (vec!["--dynamodb", "--rebuild", "--catch-up"], "give one"),
     ] {
         let err = parse_projection(args.clone()).expect_err("a usage error");
         assert!(err.contains(says), "{args:?}: {err}");
