@@ -159,6 +159,40 @@ async fn project_in_order<P: Projection>(
         [only] => Some(*only),
         _ => None,
     };
+    // A table of castore's older layout holds one aggregate type and its
+    // keys name none: a projection over several could not tell its events
+    // apart, and skipping them all would lose them silently.
+    if layout == Layout::TablePerAggregate && table_aggregate.is_none() {
+        let deferred = records.len().saturating_sub(1);
+        let failures = records
+            .into_iter()
+            .take(1)
+            .map(|record| RecordError {
+                sequence_number: record.sequence_number,
+                event: None,
+                source: ProjectionError::Event {
+                    projection: P::NAME,
+                    source: es_core::StoreError::permanent(
+                        "project",
+                        format!(
+                            "a table in the table-per-aggregate layout holds one aggregate \
+                             type, and {} listens to {}: give each such table a projection \
+                             of its own",
+                            P::NAME,
+                            listened.join(", ")
+                        ),
+                    )
+                    .into(),
+                },
+            })
+            .collect();
+        return BatchReport {
+            applied: 0,
+            skipped: 0,
+            deferred,
+            failures,
+        };
+    }
     // Records grouped by aggregate, each group in batch order; a record whose
     // keys cannot be read is a group of its own, and fails.
     let mut groups: Vec<Vec<Entry>> = Vec::new();

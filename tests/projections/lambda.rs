@@ -251,3 +251,47 @@ async fn a_failed_record_is_retried_with_what_follows_it_and_nothing_is_lost() {
     let replayed = Shown::replayed(&store).await.expect("replay");
     assert_eq!(shown, replayed, "{}", shown.differences(&replayed));
 }
+
+#[tokio::test]
+async fn a_projection_over_several_aggregates_refuses_a_table_per_aggregate() {
+    // castore's older layout keys items by the bare id: a table holds one
+    // aggregate type, and nothing in a record says which. A projection over
+    // two cannot tell them apart, and must say so rather than skip them.
+    let view = ShopViews::new(MemoryViews::new());
+    let report = lambda::project(&view, Layout::TablePerAggregate, fixture()).await;
+    assert_eq!((report.applied, report.skipped, report.deferred), (0, 0, 7));
+    assert_eq!(report.failures.len(), 1);
+    let failure = report.failures[0].to_string();
+    assert!(
+        failure.starts_with(
+            "stream record 111000000000000000000001: ShopViews: project failed: \
+             a table in the table-per-aggregate layout holds one aggregate type, and ShopViews \
+             listens to Product, Cart"
+        ),
+        "{failure}"
+    );
+    // One aggregate's projection reads such a table.
+    let recorder = Recorder::default();
+    let legacy: Event = serde_json::from_value(serde_json::json!({ "Records": [
+        serde_json::to_value(&fixture().records[0]).unwrap()
+    ]}))
+    .unwrap();
+    let mut legacy = legacy;
+    legacy.records[0].change.new_image.insert(
+        "aggregateId".into(),
+        serde_dynamo::AttributeValue::S("sku-1".into()),
+    );
+    let report = lambda::project(&ProductsOnly(recorder), Layout::TablePerAggregate, legacy).await;
+    assert_eq!((report.applied, report.failures.len()), (1, 0));
+}
+
+/// A projection of one aggregate, for a table of castore's older layout.
+struct ProductsOnly(Recorder);
+
+#[es::projection]
+impl ProductsOnly {
+    #[on(ProductRestocked)]
+    async fn restocked(&self, e: &ProductRestocked, at: &Envelope) {
+        self.0.push(at, format!("{e:?}"));
+    }
+}
