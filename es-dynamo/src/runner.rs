@@ -236,6 +236,10 @@ impl<P: Projection> StreamRunner<P> {
     /// Projects everything on the stream now, then returns: each shard is
     /// read until it has nothing more. For tests, scripts and development.
     ///
+    /// It keeps the leases it took until they run out, so that a runner of
+    /// another name does not take over a shard in the meantime; a runner of
+    /// the same name goes on at once.
+    ///
     /// # Errors
     ///
     /// The first record that failed (it is not checkpointed), or a failure
