@@ -7,7 +7,7 @@ use futures::stream::{self, Stream, StreamExt, TryStreamExt};
 use tracing::Instrument;
 
 use crate::aggregate::Aggregate;
-use crate::codec::{decode_event, decode_snapshot, encode_event};
+use crate::codec::{check_version, decode_event, decode_snapshot, encode_event};
 use crate::error::Error;
 use crate::event::{IntoEvents, Metadata, Recorded};
 use crate::limits::{check_id, check_name, stream_key};
@@ -223,6 +223,9 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     }
 
     fn apply_stored(&mut self, stored: StoredEvent<S::Payload>) -> Result<(), Error<A::Error>> {
+        // Before contiguity, so that an item at version 0 is named for what
+        // it is rather than as a gap.
+        check_version(A::NAME, &self.id, stored.version).map_err(Error::widen)?;
         let Some(expected) = self.version.checked_add(1) else {
             return Err(Error::Corrupt {
                 aggregate_id: stream_key(A::NAME, &self.id),

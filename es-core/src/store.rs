@@ -251,6 +251,14 @@ pub trait EventStore: Clone + Send + Sync + 'static {
 
 pub use crate::codec::decode_event;
 
+/// Why an item at `version`, 0 or below, in an aggregate's partition is no
+/// event: every store reports it as [`Error::Corrupt`] in these words. Such
+/// an item is never skipped, because skipping it could load a state no
+/// replay of the real history gives.
+pub fn below_first_version(version: impl std::fmt::Display) -> String {
+    format!("version {version} is below 1: an aggregate's events start at version 1")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -169,6 +169,9 @@ checks! {
     repeated_commands_report_their_first_run,
     /// A load with no usable snapshot near the end reads forward, page by page.
     loads_without_a_usable_snapshot_read_forward,
+    /// An event at version 0 is refused by a commit, and one read anyway is
+    /// `Corrupt`, in the same words on every store.
+    version_zero_items_are_corrupt,
 }
 
 fn unique(prefix: &str) -> String {

@@ -431,3 +431,42 @@ async fn read_pages<S: EventStore>(
         assert!(pages.len() < 1000, "the read never ends");
     }
 }
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn version_zero_items_are_corrupt<S: EventStore>(store: &S) {
+    let id = unique("v0");
+    // No store takes an event at version 0 through a commit...
+    let at_zero = StoredEvent {
+        version: 0,
+        name: "Restocked".to_owned(),
+        schema: 1,
+        timestamp: "2026-01-01T00:00:00.000Z".to_owned(),
+        payload: Some(store.encode(&Restocked { amount: 1 }).expect("encode")),
+        metadata: None,
+        snapshot: None,
+    };
+    let append = crate::store::Append {
+        aggregate: "Product",
+        id: id.clone(),
+        expected: 0,
+        events: vec![at_zero.clone()],
+    };
+    commit_raw(store, append, None)
+        .await
+        .expect_err("an event at version 0");
+    // ...and one that is read anyway (put there by another writer) is
+    // corrupt, in the same words on every store.
+    let err = crate::store::decode_event::<Product, S>(store, &id, at_zero)
+        .expect_err("an event at version 0");
+    match err {
+        Error::Corrupt {
+            aggregate_id,
+            version: 0,
+            reason,
+        } => {
+            assert_eq!(aggregate_id, format!("Product#{id}"));
+            assert_eq!(reason, crate::store::below_first_version(0));
+        }
+        other => panic!("expected Corrupt at version 0, got {other:?}"),
+    }
+}
