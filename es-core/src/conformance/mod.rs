@@ -172,6 +172,9 @@ checks! {
     /// An event at version 0 is refused by a commit, and one read anyway is
     /// `Corrupt`, in the same words on every store.
     version_zero_items_are_corrupt,
+    /// Metadata ids that are not strings (a castore service may store
+    /// numbers) load, and are written back with their types.
+    non_string_metadata_ids_round_trip,
 }
 
 fn unique(prefix: &str) -> String {

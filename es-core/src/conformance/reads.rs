@@ -470,3 +470,61 @@ pub async fn version_zero_items_are_corrupt<S: EventStore>(store: &S) {
         other => panic!("expected Corrupt at version 0, got {other:?}"),
     }
 }
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn non_string_metadata_ids_round_trip<S: EventStore>(store: &S) {
+    let id = unique("meta");
+    // What a castore service may store: ids that are not strings.
+    let original = serde_json::json!({
+        "correlationId": 42,
+        "causationId": {"kind": "timer", "n": 7},
+        "commandId": "cmd-1",
+        "attempt": 2,
+    });
+    let first = StoredEvent {
+        version: 1,
+        name: "Restocked".to_owned(),
+        schema: 1,
+        timestamp: "2026-01-01T00:00:00.000Z".to_owned(),
+        payload: Some(store.encode(&Restocked { amount: 1 }).expect("encode")),
+        metadata: Some(store.encode(&original).expect("encode")),
+        snapshot: None,
+    };
+    let append = crate::store::Append {
+        aggregate: "Product",
+        id: id.clone(),
+        expected: 0,
+        events: vec![first],
+    };
+    commit_raw(store, append, None).await.expect("a raw commit");
+    let mut p = Product::load(store, &id).await.expect("loads");
+    let history: Vec<_> = p.history().try_collect().await.expect("history");
+    let metadata = history[0].metadata.clone();
+    assert_eq!(metadata.correlation_id, None);
+    assert_eq!(metadata.causation_id, None);
+    assert_eq!(metadata.command_id.as_deref(), Some("cmd-1"));
+    assert_eq!(metadata.extra["correlationId"], 42);
+    assert_eq!(
+        metadata.extra["causationId"],
+        serde_json::json!({"kind": "timer", "n": 7})
+    );
+    // Committing with the same metadata writes every value back as it was.
+    p = p.with_metadata(metadata);
+    p.commit(Restocked { amount: 1 }).await.expect("commit");
+    let page = store
+        .read(ReadRequest {
+            aggregate: "Product",
+            id: &id,
+            after: 1,
+            direction: Direction::Forward,
+            limit: None,
+            cursor: None,
+        })
+        .await
+        .expect("read");
+    let written = page.items[0].metadata.clone().expect("metadata");
+    let written: serde_json::Value = store
+        .decode(std::marker::PhantomData::<serde_json::Value>, written)
+        .expect("decode");
+    assert_eq!(written, original);
+}
