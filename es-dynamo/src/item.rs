@@ -52,6 +52,15 @@ pub(crate) fn event_item(
     item
 }
 
+/// What the inline snapshot of an event item adds to its size, if it has one.
+pub(crate) fn snapshot_bytes(item: &Item) -> Option<usize> {
+    let state = item.get(SNAPSHOT)?;
+    let schema = item.get(SNAPSHOT_SCHEMA).map_or(0, |schema| {
+        SNAPSHOT_SCHEMA.len() + crate::size::value_size(schema)
+    });
+    Some(SNAPSHOT.len() + crate::size::value_size(state) + schema)
+}
+
 /// Whether a payload holds nothing: null, or an empty map.
 fn is_empty(value: &AttributeValue) -> bool {
     match value {

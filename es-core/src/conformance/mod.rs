@@ -175,6 +175,12 @@ checks! {
     /// Metadata ids that are not strings (a castore service may store
     /// numbers) load, and are written back with their types.
     non_string_metadata_ids_round_trip,
+    /// A snapshot too large for its item, or for its transaction, is left
+    /// out; the commit succeeds, and loads give the same state.
+    oversized_snapshot_never_blocks_a_commit,
+    /// A newest-first page cut at 1 MB before the snapshot: the load reads
+    /// on to it, still at most `SNAPSHOT_EVERY` events.
+    cut_backward_pages_still_bound_loads,
 }
 
 fn unique(prefix: &str) -> String {

@@ -528,3 +528,118 @@ pub async fn non_string_metadata_ids_round_trip<S: EventStore>(store: &S) {
         .expect("decode");
     assert_eq!(written, original);
 }
+
+/// The versions of `id`'s events of `A` that carry a snapshot.
+async fn snapshot_versions<S: EventStore>(
+    store: &S,
+    aggregate: &'static str,
+    id: &str,
+) -> Vec<u64> {
+    let pages = read_pages(
+        store,
+        ReadRequest {
+            aggregate,
+            id,
+            after: 0,
+            direction: Direction::Forward,
+            limit: None,
+            cursor: None,
+        },
+    )
+    .await;
+    pages
+        .iter()
+        .flat_map(|page| &page.items)
+        .filter(|e| e.snapshot.is_some())
+        .map(|e| e.version)
+        .collect()
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn oversized_snapshot_never_blocks_a_commit<S: EventStore>(store: &S) {
+    // A state that outgrows the item: each event keeps a 150 KB line, so at
+    // version 4 the state is 600 KB, and the item could never hold it.
+    let id = unique("big-state");
+    let line = |n: u64| Wrote {
+        text: format!("{n}-{}", "s".repeat(150 * 1024)),
+        keep: true,
+    };
+    let mut j = Journal::load(store, &id).await.expect("load");
+    for n in 1..=4 {
+        j.commit(line(n))
+            .await
+            .expect("a commit is never blocked by its snapshot");
+    }
+    assert_eq!(j.version(), 4);
+    assert_eq!(
+        snapshot_versions(store, "Journal", &id).await,
+        Vec::<u64>::new(),
+        "the snapshot at version 4 was left out"
+    );
+    let loaded = Journal::load(store, &id)
+        .await
+        .expect("load without the snapshot");
+    assert_eq!((loaded.version(), loaded.state()), (4, j.state()));
+    // Later commits go on; a load is still a full replay's state.
+    j.commit(line(5)).await.expect("commit");
+    let loaded = Journal::load(store, &id).await.expect("load");
+    assert_eq!((loaded.version(), loaded.state()), (5, j.state()));
+
+    // A transaction whose snapshots would take it past 4 MB, though each
+    // item fits: a 350 KB state, then 48 small events in one commit, with
+    // 12 snapshots of it. Enough of them are left out for it to fit.
+    let id = unique("big-tx");
+    let mut j = Journal::load(store, &id).await.expect("load");
+    j.commit(Wrote {
+        text: "t".repeat(350 * 1024),
+        keep: true,
+    })
+    .await
+    .expect("commit");
+    let small: Vec<JournalEvent> = (0..48)
+        .map(|n| {
+            Wrote {
+                text: n.to_string(),
+                keep: false,
+            }
+            .into()
+        })
+        .collect();
+    j.commit_all(small)
+        .await
+        .expect("a transaction is never blocked by its snapshots");
+    assert_eq!((j.version(), j.written), (49, 49));
+    let kept = snapshot_versions(store, "Journal", &id).await;
+    assert!(
+        !kept.is_empty() && kept.len() < 12,
+        "some snapshots were left out, not all: {kept:?}"
+    );
+    let loaded = Journal::load(store, &id).await.expect("load");
+    assert_eq!((loaded.version(), loaded.state()), (49, j.state()));
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn cut_backward_pages_still_bound_loads<S: EventStore>(store: &S) {
+    // Events of 390 KB: a 1 MB page holds about three, so the newest-first
+    // page of a load is cut before it reaches the snapshot at version 4.
+    let id = unique("cut");
+    let mut j = Journal::load(store, &id).await.expect("load");
+    for n in 1..=7 {
+        j.commit(Wrote {
+            text: format!("{n}-{}", "c".repeat(390 * 1024)),
+            keep: false,
+        })
+        .await
+        .expect("commit");
+    }
+    assert_eq!(snapshot_versions(store, "Journal", &id).await, vec![4]);
+    let before = store.stats().snapshot();
+    let loaded = Journal::load(store, &id).await.expect("load");
+    let cost = store.stats().snapshot() - before;
+    assert_eq!((loaded.version(), loaded.state()), (7, j.state()));
+    assert!(
+        cost.items_read <= 4,
+        "a load reads at most SNAPSHOT_EVERY items however its pages are cut, read {}",
+        cost.items_read
+    );
+}
