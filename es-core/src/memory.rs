@@ -415,7 +415,7 @@ impl EventStore for MemoryStore {
     where
         T: for<'de> DeserializeSeed<'de, Value = V>,
     {
-        seed.deserialize(payload).map_err(|e| e.to_string())
+        crate::store::decode_json(seed, payload)
     }
 
     async fn read(&self, request: ReadRequest<'_>) -> Result<Page<StoredEvent<Value>>, Error> {

@@ -181,6 +181,9 @@ checks! {
     /// A newest-first page cut at 1 MB before the snapshot: the load reads
     /// on to it, still at most `SNAPSHOT_EVERY` events.
     cut_backward_pages_still_bound_loads,
+    /// A payload that does not fit its type names the field's path, what
+    /// was found and what was expected, in the same words on every store.
+    decode_errors_name_the_field_and_what_was_found,
 }
 
 fn unique(prefix: &str) -> String {

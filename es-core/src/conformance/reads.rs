@@ -643,3 +643,46 @@ pub async fn cut_backward_pages_still_bound_loads<S: EventStore>(store: &S) {
         cost.items_read
     );
 }
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn decode_errors_name_the_field_and_what_was_found<S: EventStore>(store: &S) {
+    let id = unique("bad-field");
+    let restocked = |version: u64, payload: serde_json::Value| StoredEvent {
+        version,
+        name: "Restocked".to_owned(),
+        schema: 1,
+        timestamp: "2026-01-01T00:00:00.000Z".to_owned(),
+        payload: Some(store.encode(&payload).expect("encode")),
+        metadata: None,
+        snapshot: None,
+    };
+    let append = crate::store::Append {
+        aggregate: "Product",
+        id: id.clone(),
+        expected: 0,
+        events: vec![
+            restocked(1, serde_json::json!({"amount": 3})),
+            restocked(2, serde_json::json!({"amount": "one"})),
+        ],
+    };
+    commit_raw(store, append, None).await.expect("a raw commit");
+    let err = Product::load(store, &id)
+        .await
+        .expect_err("a payload that does not fit");
+    match err {
+        Error::Corrupt {
+            aggregate_id,
+            version: 2,
+            reason,
+        } => {
+            assert_eq!(aggregate_id, format!("Product#{id}"));
+            // The same words on every store: the event, the field's path,
+            // what was found and what was expected.
+            assert_eq!(
+                reason,
+                "payload of Restocked: field `amount`: invalid type: string \"one\", expected u32"
+            );
+        }
+        other => panic!("expected Corrupt at version 2, got {other:?}"),
+    }
+}

@@ -97,7 +97,8 @@ async fn mistyped_or_missing_attributes_are_corrupt_and_named() {
             |i| {
                 i.insert("payload".into(), m([("amount", s("one"))]));
             },
-            "payload of Restocked",
+            // The field and what was found, as MemoryStore says it.
+            "payload of Restocked: field `amount`: invalid type: string \"one\", expected u32",
         ),
     ];
     for (id, spoil, reason_part) in cases {
