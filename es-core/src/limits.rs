@@ -157,7 +157,7 @@ pub fn warn_snapshot_left_out(aggregate: &str, id: &str, version: u64, item_byte
         version,
         item_bytes,
         "leaving out a snapshot the item cannot hold (400 KB an item, 4 MB a transaction); \
-         the commit goes ahead, and loads read back to an older snapshot"
+         the event is written without it, and loads read back further"
     );
 }
 
