@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::event::{EmptyPayload, EventSeed, EventSet, Metadata, PayloadOf, Recorded};
 use crate::limits::stream_key;
 use crate::projection::Codec;
-use crate::store::{EventStore, StoredEvent, StoredSnapshot};
+use crate::store::{below_first_version, EventStore, StoredEvent, StoredSnapshot};
 
 /// Encodes one new event at `version`, with a snapshot of `state_after` when
 /// the version is a multiple of the aggregate's `SNAPSHOT_EVERY`.
@@ -98,11 +98,26 @@ impl<S: EventStore> Codec for StoreCodec<'_, S> {
     }
 }
 
+/// Refuses version 0, which no event has: versions start at 1. A store that
+/// cannot hold versions below 0 (a `u64`) reports those itself, in the same
+/// words ([`below_first_version`]).
+pub(crate) fn check_version(aggregate: &str, id: &str, version: u64) -> Result<(), Error> {
+    if version == 0 {
+        return Err(Error::Corrupt {
+            aggregate_id: stream_key(aggregate, id),
+            version,
+            reason: below_first_version(version),
+        });
+    }
+    Ok(())
+}
+
 fn decode_with<A: Aggregate, C: Codec>(
     codec: &C,
     id: &str,
     stored: StoredEvent<C::Payload>,
 ) -> Result<Recorded<A::Event>, Error> {
+    check_version(A::NAME, id, stored.version)?;
     let corrupt = |reason: String| Error::Corrupt {
         aggregate_id: stream_key(A::NAME, id),
         version: stored.version,

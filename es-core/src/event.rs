@@ -80,23 +80,97 @@ impl<E, T: Into<E>> IntoEvents<E> for Option<T> {
 
 /// Data stored beside an event: who or what caused it.
 ///
-/// Stored as the `metadata` map, which castore also uses.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Stored as the `metadata` map, which castore also uses. castore types its
+/// ids as strings but stores whatever a service gives it, so an id stored as
+/// a number (or anything else but a string) is kept, as it was, in
+/// [`extra`](Metadata::extra) under its own key (`correlationId`, say), and
+/// the typed field stays `None`. Nothing is lost: committing the same
+/// metadata writes the value back with its type.
+///
+/// ```
+/// let metadata: es_core::Metadata =
+///     serde_json::from_str(r#"{"correlationId": 42, "causationId": "c-1"}"#).unwrap();
+/// assert_eq!(metadata.correlation_id, None);
+/// assert_eq!(metadata.extra["correlationId"], 42);
+/// assert_eq!(metadata.causation_id.as_deref(), Some("c-1"));
+/// assert_eq!(
+///     serde_json::to_string(&metadata).unwrap(),
+///     r#"{"causationId":"c-1","correlationId":42}"#
+/// );
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Metadata {
-    /// Ties together every event of one business flow.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Ties together every event of one business flow; stored as
+    /// `correlationId`.
     pub correlation_id: Option<String>,
-    /// The message or event that caused this one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The message or event that caused this one; stored as `causationId`.
     pub causation_id: Option<String>,
-    /// The command that emitted the event.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The command that emitted the event; stored as `commandId`.
     pub command_id: Option<String>,
     /// Anything else. castore lets services store any JSON-like value here,
-    /// so es reads and writes any value too.
-    #[serde(flatten)]
+    /// so es reads and writes any value too. It also holds a
+    /// `correlationId`, `causationId` or `commandId` that is not a string.
+    /// When a typed field is set, it is written and an entry of the same
+    /// key here is not.
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// The stored keys of the typed fields of [`Metadata`].
+const CORRELATION_ID: &str = "correlationId";
+const CAUSATION_ID: &str = "causationId";
+const COMMAND_ID: &str = "commandId";
+
+impl Metadata {
+    fn typed(&self) -> [(&'static str, Option<&String>); 3] {
+        [
+            (CORRELATION_ID, self.correlation_id.as_ref()),
+            (CAUSATION_ID, self.causation_id.as_ref()),
+            (COMMAND_ID, self.command_id.as_ref()),
+        ]
+    }
+}
+
+impl Serialize for Metadata {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let typed = self.typed();
+        let set = |key: &str| typed.iter().any(|(k, v)| *k == key && v.is_some());
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in typed {
+            if let Some(value) = value {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        // A map must not hold a key twice: the typed field wins.
+        for (key, value) in &self.extra {
+            if !set(key) {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Metadata {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut extra = BTreeMap::<String, serde_json::Value>::deserialize(deserializer)?;
+        // A string goes to its typed field; any other value stays in `extra`
+        // as it was, so that writing it back keeps its type.
+        let mut take = |key: &str| match extra.remove(key) {
+            Some(serde_json::Value::String(s)) => Some(s),
+            Some(other) => {
+                extra.insert(key.to_owned(), other);
+                None
+            }
+            None => None,
+        };
+        Ok(Metadata {
+            correlation_id: take(CORRELATION_ID),
+            causation_id: take(CAUSATION_ID),
+            command_id: take(COMMAND_ID),
+            extra,
+        })
+    }
 }
 
 impl Metadata {

@@ -105,6 +105,62 @@ pub fn check_write(aggregate: &'static str, id: &str, item_bytes: &[usize]) -> R
     Ok(())
 }
 
+/// The items of a write whose snapshots must be left out for it to fit
+/// DynamoDB's limits. `items` holds, for each item of one request, its size
+/// and, when it carries a snapshot, its size without it.
+///
+/// A snapshot is only ever a shortcut: a load without it reads further back
+/// and gives the same state. So a snapshot never makes a commit fail: every
+/// snapshot whose item would be over 400 KB is left out, and then, while a
+/// transaction would be over 4 MB, the largest ones left. A write that is
+/// still too large is refused by [`check_write`] for its events alone.
+/// Both stores call this, so they leave out the same snapshots.
+pub fn snapshots_to_leave_out(items: &[(usize, Option<usize>)]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut sizes: Vec<usize> = items.iter().map(|&(size, _)| size).collect();
+    for (i, &(size, bare)) in items.iter().enumerate() {
+        if let Some(bare) = bare {
+            if size > MAX_ITEM_BYTES {
+                out.push(i);
+                sizes[i] = bare;
+            }
+        }
+    }
+    if items.len() > 1 {
+        let mut total: usize = sizes.iter().sum();
+        // The largest snapshots first: the fewest left out.
+        let mut candidates: Vec<(usize, usize)> = items
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !out.contains(i))
+            .filter_map(|(i, &(size, bare))| bare.map(|bare| (size.saturating_sub(bare), i)))
+            .collect();
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        for (saved, i) in candidates {
+            if total <= MAX_TRANSACTION_BYTES {
+                break;
+            }
+            out.push(i);
+            total -= saved;
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Logs a snapshot left out of a commit (see [`snapshots_to_leave_out`]), in
+/// the same words for every store.
+pub fn warn_snapshot_left_out(aggregate: &str, id: &str, version: u64, item_bytes: usize) {
+    tracing::warn!(
+        aggregate,
+        id,
+        version,
+        item_bytes,
+        "leaving out a snapshot the item cannot hold (400 KB an item, 4 MB a transaction); \
+         the event is written without it, and loads read back further"
+    );
+}
+
 /// The stored key of an aggregate: `"{name}#{id}"`, castore's `aggregateId`.
 pub fn stream_key(aggregate: &str, id: &str) -> String {
     let mut key = String::with_capacity(aggregate.len() + 1 + id.len());
@@ -117,6 +173,34 @@ pub fn stream_key(aggregate: &str, id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshots_are_left_out_to_fit_the_limits() {
+        let kb = 1024;
+        // Fits: nothing left out.
+        assert!(snapshots_to_leave_out(&[(300 * kb, Some(10 * kb))]).is_empty());
+        // Over 400 KB with its snapshot, not without.
+        assert_eq!(snapshots_to_leave_out(&[(450 * kb, Some(100 * kb))]), [0]);
+        // Over 400 KB without it too: left out, and `check_write` refuses.
+        assert_eq!(snapshots_to_leave_out(&[(900 * kb, Some(500 * kb))]), [0]);
+        // A transaction over 4 MB: the largest snapshots go first.
+        let mut items = vec![(390 * kb, Some(kb)); 11];
+        items.push((100 * kb, None));
+        let out = snapshots_to_leave_out(&items);
+        let total = |out: &[usize]| -> usize {
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, &(size, bare))| match bare {
+                    Some(bare) if out.contains(&i) => bare,
+                    _ => size,
+                })
+                .sum()
+        };
+        assert!(total(&out) <= MAX_TRANSACTION_BYTES);
+        assert!(!out.is_empty() && out.len() < 11, "{out:?}");
+        assert!(!out.contains(&11), "an item without a snapshot");
+    }
 
     #[test]
     fn ids_of_one_to_1024_bytes_are_valid() {

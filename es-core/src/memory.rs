@@ -10,12 +10,14 @@ use serde_json::Value;
 
 use crate::error::{Error, StoreError};
 use crate::limits::{
-    check_id, check_idempotency_key, check_name, check_write, stream_key, PAGE_BYTES,
+    check_id, check_idempotency_key, check_name, check_write, snapshots_to_leave_out, stream_key,
+    warn_snapshot_left_out, PAGE_BYTES,
 };
 use crate::projection::{Projection, ProjectionError, RawEvent};
 use crate::stats::{capacity, Stats};
 use crate::store::{
-    CommandRecord, Commit, Committed, Cursor, Direction, EventStore, Page, ReadRequest, StoredEvent,
+    CommandRecord, Commit, Committed, Cursor, Direction, EventStore, Page, ReadRequest,
+    StoredEvent, StoredSnapshot,
 };
 
 /// A thread-safe in-memory event store that behaves like `DynamoStore`:
@@ -152,23 +154,40 @@ impl MemoryStore {
         Ok(Page { items, next })
     }
 
-    fn write(&self, commit: Commit<Value>) -> Result<Committed, Error> {
+    fn write(&self, mut commit: Commit<Value>) -> Result<Committed, Error> {
         commit.check()?;
         let Some(first) = commit.appends.first() else {
             return Ok(Committed::Written);
         };
         let (first_name, first_id) = (first.aggregate, first.id.clone());
-        let mut sizes = Vec::new();
+        // Sizes with and without each snapshot, in the order of the items,
+        // so that the snapshots that do not fit are left out as DynamoStore
+        // leaves them out.
+        let mut fits = Vec::new();
         for append in &commit.appends {
             let key = stream_key(append.aggregate, &append.id);
-            sizes.extend(
-                append
-                    .events
-                    .iter()
-                    .map(|event| item_size(&key, append.aggregate, event)),
-            );
+            fits.extend(append.events.iter().map(|event| {
+                let size = item_size(&key, append.aggregate, event);
+                (
+                    size,
+                    event.snapshot.as_ref().map(|s| size - snapshot_size(s)),
+                )
+            }));
         }
-        sizes.extend(commit.command.iter().map(command_size));
+        fits.extend(commit.command.iter().map(|c| (command_size(c), None)));
+        let mut leave_out = snapshots_to_leave_out(&fits).into_iter().peekable();
+        let mut n = 0;
+        for append in &mut commit.appends {
+            for event in &mut append.events {
+                if leave_out.next_if_eq(&n).is_some() {
+                    event.snapshot = None;
+                    fits[n].0 = fits[n].1.unwrap_or(fits[n].0);
+                    warn_snapshot_left_out(append.aggregate, &append.id, event.version, fits[n].0);
+                }
+                n += 1;
+            }
+        }
+        let sizes: Vec<usize> = fits.iter().map(|&(size, _)| size).collect();
         check_write(first_name, &first_id, &sizes)?;
         let units = if sizes.len() == 1 {
             capacity::write(sizes[0])
@@ -396,7 +415,7 @@ impl EventStore for MemoryStore {
     where
         T: for<'de> DeserializeSeed<'de, Value = V>,
     {
-        seed.deserialize(payload).map_err(|e| e.to_string())
+        crate::store::decode_json(seed, payload)
     }
 
     async fn read(&self, request: ReadRequest<'_>) -> Result<Page<StoredEvent<Value>>, Error> {
@@ -449,12 +468,17 @@ fn item_size(key: &str, aggregate: &str, event: &StoredEvent<Value>) -> usize {
         size += "schema".len() + number_size(f64::from(event.schema));
     }
     if let Some(s) = &event.snapshot {
-        size += "snapshot".len()
-            + value_size(&s.state)
-            + "snapshotSchema".len()
-            + number_size(f64::from(s.schema));
+        size += snapshot_size(s);
     }
     size
+}
+
+/// What an inline snapshot adds to its item.
+fn snapshot_size(snapshot: &StoredSnapshot<Value>) -> usize {
+    "snapshot".len()
+        + value_size(&snapshot.state)
+        + "snapshotSchema".len()
+        + number_size(f64::from(snapshot.schema))
 }
 
 fn command_size(command: &CommandRecord) -> usize {

@@ -7,7 +7,7 @@ use futures::stream::{self, Stream, StreamExt, TryStreamExt};
 use tracing::Instrument;
 
 use crate::aggregate::Aggregate;
-use crate::codec::{decode_event, decode_snapshot, encode_event};
+use crate::codec::{check_version, decode_event, decode_snapshot, encode_event};
 use crate::error::Error;
 use crate::event::{IntoEvents, Metadata, Recorded};
 use crate::limits::{check_id, check_name, stream_key};
@@ -160,57 +160,78 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
 
     /// Reads the newest `SNAPSHOT_EVERY` events, newest first, and starts
     /// from the latest usable snapshot among them. Snapshots are written every
-    /// `SNAPSHOT_EVERY` versions, so a sound one is always in that page; when
-    /// there is none (a history from before snapshots, a new
-    /// `snapshot_schema`, or a corrupt snapshot), paging further back would
-    /// buffer the whole history newest first. It loads forward instead, one
+    /// `SNAPSHOT_EVERY` versions, so a sound one is always among them, unless
+    /// it was left out or cannot be used (a history from before snapshots, a
+    /// new `snapshot_schema`, a corrupt snapshot, or one left out of its
+    /// commit as too large for the item). Then paging further back would
+    /// buffer the whole history newest first: it loads forward instead, one
     /// page at a time, as without snapshots.
+    ///
+    /// A page may hold fewer than `SNAPSHOT_EVERY` events, as DynamoDB's do
+    /// at 1 MB: the read goes on, newest first, until it has seen that many
+    /// (or the snapshot, or the first event), so a cut page still gives a
+    /// load bounded by `SNAPSHOT_EVERY` events.
     async fn load_from_snapshot(&mut self) -> Result<(), Error<A::Error>> {
-        let limit = usize::try_from(A::SNAPSHOT_EVERY).unwrap_or(usize::MAX);
-        let page = self
-            .store
-            .read(ReadRequest {
-                aggregate: A::NAME,
-                id: &self.id,
-                after: 0,
-                direction: Direction::Backward,
-                limit: Some(limit),
-                cursor: None,
-            })
-            .await
-            .map_err(|e| e.about(A::NAME, &self.id).widen())?;
+        let window = usize::try_from(A::SNAPSHOT_EVERY).unwrap_or(usize::MAX);
         let mut newer: Vec<StoredEvent<S::Payload>> = Vec::new();
         let mut base: Option<(u64, A)> = None;
-        for mut stored in page.items {
-            if let Some(snapshot) = stored.snapshot.take() {
-                match decode_snapshot::<A, S>(&self.store, snapshot) {
-                    Ok(state) => {
-                        base = Some((stored.version, state));
-                        break;
+        let mut cursor = None;
+        // Whether the reads reached the oldest event.
+        let mut whole = false;
+        'pages: while newer.len() < window {
+            let page = self
+                .store
+                .read(ReadRequest {
+                    aggregate: A::NAME,
+                    id: &self.id,
+                    after: 0,
+                    direction: Direction::Backward,
+                    limit: Some(window - newer.len()),
+                    cursor: cursor.take(),
+                })
+                .await
+                .map_err(|e| e.about(A::NAME, &self.id).widen())?;
+            let read = page.items.len();
+            for mut stored in page.items {
+                if let Some(snapshot) = stored.snapshot.take() {
+                    match decode_snapshot::<A, S>(&self.store, snapshot) {
+                        Ok(state) => {
+                            base = Some((stored.version, state));
+                            break 'pages;
+                        }
+                        Err(reason) => tracing::warn!(
+                            aggregate = A::NAME,
+                            id = %self.id,
+                            version = stored.version,
+                            %reason,
+                            "ignoring unusable snapshot"
+                        ),
                     }
-                    Err(reason) => tracing::warn!(
-                        aggregate = A::NAME,
-                        id = %self.id,
-                        version = stored.version,
-                        %reason,
-                        "ignoring unusable snapshot"
-                    ),
                 }
+                newer.push(stored);
             }
-            newer.push(stored);
+            match page.next {
+                None => {
+                    whole = true;
+                    break;
+                }
+                // A page with nothing in it would not move the read on.
+                Some(_) if read == 0 => break,
+                Some(next) => cursor = Some(next),
+            }
         }
         match base {
             Some((version, state)) => {
                 self.version = version;
                 self.state = state;
             }
-            // The page held the whole history: replay it from the start.
-            None if page.next.is_none() => {}
+            // The pages held the whole history: replay it from the start.
+            None if whole => {}
             None => {
                 tracing::warn!(
                     aggregate = A::NAME,
                     id = %self.id,
-                    "no usable snapshot among the newest {limit} events; loading the whole history"
+                    "no usable snapshot among the newest {window} events; loading the whole history"
                 );
                 self.hydrate().await?;
                 return Ok(());
@@ -223,6 +244,9 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     }
 
     fn apply_stored(&mut self, stored: StoredEvent<S::Payload>) -> Result<(), Error<A::Error>> {
+        // Before contiguity, so that an item at version 0 is named for what
+        // it is rather than as a gap.
+        check_version(A::NAME, &self.id, stored.version).map_err(Error::widen)?;
         let Some(expected) = self.version.checked_add(1) else {
             return Err(Error::Corrupt {
                 aggregate_id: stream_key(A::NAME, &self.id),

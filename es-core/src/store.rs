@@ -251,6 +251,37 @@ pub trait EventStore: Clone + Send + Sync + 'static {
 
 pub use crate::codec::decode_event;
 
+/// Decodes a JSON value with a seed, as [`MemoryStore`](crate::MemoryStore)
+/// does and `DynamoStore` does after turning an attribute value into JSON, so
+/// that a payload that does not fit its type fails in the same words on
+/// every store: the path of the field, then what was found and what was
+/// expected, as in ``field `items[0].quantity`: invalid type: string "one",
+/// expected u32``.
+pub fn decode_json<T, V>(seed: T, value: serde_json::Value) -> Result<V, String>
+where
+    T: for<'de> DeserializeSeed<'de, Value = V>,
+{
+    let mut track = serde_path_to_error::Track::new();
+    let deserializer = serde_path_to_error::Deserializer::new(value, &mut track);
+    seed.deserialize(deserializer).map_err(|e| {
+        let path = track.path().to_string();
+        // The path of the value itself is `.`: nothing to name.
+        if path == "." {
+            e.to_string()
+        } else {
+            format!("field `{path}`: {e}")
+        }
+    })
+}
+
+/// Why an item at `version`, 0 or below, in an aggregate's partition is no
+/// event: every store reports it as [`Error::Corrupt`] in these words. Such
+/// an item is never skipped, because skipping it could load a state no
+/// replay of the real history gives.
+pub fn below_first_version(version: impl std::fmt::Display) -> String {
+    format!("version {version} is below 1: an aggregate's events start at version 1")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

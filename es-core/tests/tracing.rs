@@ -117,3 +117,85 @@ fn execute_records_attempts_on_every_path() {
         })
     });
 }
+
+/// The warnings logged: their message and `version` field.
+#[derive(Clone, Default)]
+struct Warnings(Arc<Mutex<Vec<(String, u64)>>>);
+
+struct WarningFields {
+    message: String,
+    version: u64,
+}
+
+impl Visit for WarningFields {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "version" {
+            self.version = value;
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.message = format!("{value:?}");
+        }
+    }
+}
+
+impl Subscriber for Warnings {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        if *event.metadata().level() != tracing::Level::WARN {
+            return;
+        }
+        let mut fields = WarningFields {
+            message: String::new(),
+            version: 0,
+        };
+        event.record(&mut fields);
+        if let Ok(mut warnings) = self.0.lock() {
+            warnings.push((fields.message, fields.version));
+        }
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+/// A snapshot too large for its item is left out with a warning naming its
+/// version, and the commit succeeds (the conformance check
+/// `oversized_snapshot_never_blocks_a_commit` shows the rest on both stores).
+#[test]
+fn an_oversized_snapshot_is_left_out_with_a_warning() {
+    let warnings = Warnings::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    tracing::subscriber::with_default(warnings.clone(), || {
+        runtime.block_on(async {
+            let store = MemoryStore::new();
+            let mut j = Journal::load(&store, "j").await.expect("load");
+            for n in 1..=4 {
+                j.commit(Wrote {
+                    text: format!("{n}-{}", "w".repeat(150 * 1024)),
+                    keep: true,
+                })
+                .await
+                .expect("commit");
+            }
+            assert_eq!(j.version(), 4);
+        })
+    });
+    let logged = warnings.0.lock().map(|w| w.clone()).unwrap_or_default();
+    assert!(
+        logged
+            .iter()
+            .any(|(message, version)| *version == 4 && message.contains("leaving out a snapshot")),
+        "{logged:?}"
+    );
+}

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use es_core::store::{CommandRecord, StoredEvent, StoredSnapshot};
+use es_core::store::{below_first_version, CommandRecord, StoredEvent, StoredSnapshot};
 use es_core::Error;
 
 use crate::layout::attributes::*;
@@ -52,6 +52,15 @@ pub(crate) fn event_item(
     item
 }
 
+/// What the inline snapshot of an event item adds to its size, if it has one.
+pub(crate) fn snapshot_bytes(item: &Item) -> Option<usize> {
+    let state = item.get(SNAPSHOT)?;
+    let schema = item.get(SNAPSHOT_SCHEMA).map_or(0, |schema| {
+        SNAPSHOT_SCHEMA.len() + crate::size::value_size(schema)
+    });
+    Some(SNAPSHOT.len() + crate::size::value_size(state) + schema)
+}
+
 /// Whether a payload holds nothing: null, or an empty map.
 fn is_empty(value: &AttributeValue) -> bool {
     match value {
@@ -67,9 +76,7 @@ pub(crate) fn decode_event(
     mut item: Item,
 ) -> Result<StoredEvent<AttributeValue>, Error> {
     let version = match item.remove(VERSION) {
-        Some(AttributeValue::N(n)) => n
-            .parse::<u64>()
-            .map_err(|_| corrupt(key, 0, format!("`version` {n:?} is not a whole number")))?,
+        Some(AttributeValue::N(n)) => event_version(key, &n)?,
         other => return Err(corrupt(key, 0, describe(VERSION, "N", other.as_ref()))),
     };
     let bad = |reason: String| corrupt(key, version, reason);
@@ -141,10 +148,26 @@ fn snapshot_of(
 /// Reads the version out of a key (a `LastEvaluatedKey`, or a projected item).
 pub(crate) fn version_of(key: &str, item: &Item) -> Result<u64, Error> {
     match item.get(VERSION) {
-        Some(AttributeValue::N(n)) => n
-            .parse()
-            .map_err(|_| corrupt(key, 0, format!("`version` {n:?} is not a whole number"))),
+        Some(AttributeValue::N(n)) => event_version(key, n),
         other => Err(corrupt(key, 0, describe(VERSION, "N", other))),
+    }
+}
+
+/// The version of an event item in partition `key`: a whole number from 1.
+/// An item at 0 or below is corrupt, in the words es-core uses for version 0
+/// (`below_first_version`): the sort key is a DynamoDB number, so anything
+/// can be put there, and an item skipped for its version could hide a fact.
+fn event_version(key: &str, n: &str) -> Result<u64, Error> {
+    match n.parse::<u64>() {
+        Ok(0) => Err(corrupt(key, 0, below_first_version(0))),
+        Ok(version) => Ok(version),
+        // DynamoDB normalises numbers, so a negative one starts with `-`.
+        Err(_) if n.starts_with('-') => Err(corrupt(key, 0, below_first_version(n))),
+        Err(_) => Err(corrupt(
+            key,
+            0,
+            format!("`version` {n:?} is not a whole number"),
+        )),
     }
 }
 
@@ -334,6 +357,20 @@ mod tests {
             matches!(&err, Error::Corrupt { version: 2, reason, .. } if reason.contains("`type` is missing")),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn versions_below_one_are_corrupt() {
+        for version in ["0", "-1", "-0.5"] {
+            let mut item = event_item(Layout::SingleTable, "P", "P#1", event(2, None));
+            item.insert(VERSION.into(), AttributeValue::N(version.into()));
+            let err = decode_event("P#1", item).expect_err(version);
+            let expected = below_first_version(version);
+            assert!(
+                matches!(&err, Error::Corrupt { aggregate_id, version: 0, reason } if aggregate_id == "P#1" && *reason == expected),
+                "{err:?}"
+            );
+        }
     }
 
     #[test]

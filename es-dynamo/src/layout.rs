@@ -132,8 +132,11 @@ impl Layout {
 /// `$`, so in the single-table layout it never collides with an aggregate; in
 /// both layouts it sits at version 0, below every event version.
 pub(crate) fn command_key(key: &str) -> String {
-    format!("$command#{key}")
+    format!("{COMMAND_KEY_PREFIX}{key}")
 }
+
+/// The start of every command record's partition key.
+pub(crate) const COMMAND_KEY_PREFIX: &str = "$command#";
 
 /// The version command records are stored at.
 pub(crate) const COMMAND_VERSION: &str = "0";

@@ -13,7 +13,7 @@ use tracing::Instrument;
 use crate::errors::store_error;
 use crate::item::{self, Item};
 use crate::layout::attributes::*;
-use crate::layout::{command_key, COMMAND_VERSION};
+use crate::layout::{command_key, COMMAND_KEY_PREFIX, COMMAND_VERSION};
 use crate::size::item_size;
 use crate::{cursor, trace, DynamoStore};
 
@@ -52,16 +52,30 @@ impl DynamoStore {
                 }
             }
         };
-        let span = trace::request(self.table(), "Query", request.aggregate, request.id);
-        let sent = self
+        // A read of the whole history asks for the whole partition, so that
+        // an item at version 0 or below (which no event has) comes back and
+        // fails the load as corrupt rather than being skipped. The exception
+        // is a partition that is also a command record's: in the
+        // table-per-aggregate layout an aggregate whose id starts with
+        // `$command#` shares its key with the record of that idempotency
+        // key, which sits at version 0 and is no event of the aggregate.
+        let whole = request.after == 0 && !key.starts_with(COMMAND_KEY_PREFIX);
+        let query = self
             .client()
             .query()
             .table_name(self.table())
-            .key_condition_expression("#k = :k AND #v > :after")
             .expression_attribute_names("#k", AGGREGATE_ID)
-            .expression_attribute_names("#v", VERSION)
-            .expression_attribute_values(":k", AttributeValue::S(key.clone()))
-            .expression_attribute_values(":after", AttributeValue::N(request.after.to_string()))
+            .expression_attribute_values(":k", AttributeValue::S(key.clone()));
+        let query = if whole {
+            query.key_condition_expression("#k = :k")
+        } else {
+            query
+                .key_condition_expression("#k = :k AND #v > :after")
+                .expression_attribute_names("#v", VERSION)
+                .expression_attribute_values(":after", AttributeValue::N(request.after.to_string()))
+        };
+        let span = trace::request(self.table(), "Query", request.aggregate, request.id);
+        let sent = query
             .consistent_read(true)
             .scan_index_forward(request.direction == Direction::Forward)
             .set_limit(request.limit.map(page_limit))
@@ -76,14 +90,16 @@ impl DynamoStore {
             .unwrap_or_else(|| capacity::consistent_read(items.iter().map(item_size).sum()));
         self.stats().record_read(items.len() as u64, units);
         trace::done(&span, "ok", items.len() as u64, units);
-        let next = match &output.last_evaluated_key {
-            Some(last) => Some(cursor::from_version(item::version_of(&name, last)?)),
-            None => None,
-        };
+        // Items first: a page that ends on a corrupt item names it by its
+        // own attributes rather than by the key it ended on.
         let events = items
             .into_iter()
             .map(|item| item::decode_event(&name, item))
             .collect::<Result<Vec<_>, _>>()?;
+        let next = match &output.last_evaluated_key {
+            Some(last) => Some(cursor::from_version(item::version_of(&name, last)?)),
+            None => None,
+        };
         Ok(Page {
             items: events,
             next,

@@ -23,8 +23,8 @@ use es_core::Error;
 use serde::de::DeserializeSeed;
 
 use crate::item;
-use crate::layout::attributes::{AGGREGATE_ID, VERSION};
-use crate::layout::{Layout, COMMAND_VERSION};
+use crate::layout::attributes::AGGREGATE_ID;
+use crate::layout::Layout;
 
 /// Decodes DynamoDB payloads (native maps), with no store: the [`Codec`] of
 /// stream images.
@@ -78,7 +78,8 @@ pub enum RecordKind {
 /// # Errors
 ///
 /// [`Error::Corrupt`] when an `INSERT` image has no usable `aggregateId` or
-/// `version`: a `KEYS_ONLY` stream, or an item es and castore never write.
+/// `version`: a `KEYS_ONLY` stream, or an item es and castore never write,
+/// such as one at version 0 or below in an aggregate's partition.
 pub fn kind_of(
     event_name: &str,
     image: &HashMap<String, AttributeValue>,
@@ -108,24 +109,6 @@ pub fn kind_of(
     if key.starts_with('$') {
         return Ok(RecordKind::Other("one of es's own records"));
     }
-    let version = match image.get(VERSION) {
-        Some(AttributeValue::N(n)) if n == COMMAND_VERSION => {
-            return Ok(RecordKind::Other("one of es's own records"))
-        }
-        Some(AttributeValue::N(n)) => n.parse::<u64>().map_err(|_| {
-            item::corrupt(key, 0, format!("`{VERSION}` {n:?} is not a whole number"))
-        })?,
-        other => {
-            return Err(item::corrupt(
-                key,
-                0,
-                match other {
-                    None => format!("`{VERSION}` is missing"),
-                    Some(v) => format!("`{VERSION}` is {}, not N", item::type_name(v)),
-                },
-            ))
-        }
-    };
     let (aggregate, id) = match layout {
         Layout::SingleTable => match key.split_once('#') {
             Some((aggregate, id)) if !aggregate.is_empty() => (aggregate, id),
@@ -136,6 +119,10 @@ pub fn kind_of(
             None => return Ok(RecordKind::Other("a table of another aggregate")),
         },
     };
+    // In an aggregate's partition, as in a load, an item at version 0 or
+    // below is corrupt, not skipped: es's own records at version 0 have
+    // `$` keys, passed over above.
+    let version = item::version_of(key, image)?;
     Ok(RecordKind::Event {
         aggregate: aggregate.to_owned(),
         id: id.to_owned(),
@@ -224,6 +211,7 @@ fn convert(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::attributes::VERSION;
 
     fn image(key: &str, version: &str) -> HashMap<String, AttributeValue> {
         [
@@ -263,6 +251,16 @@ mod tests {
                     Ok(RecordKind::Other(_))
                 ),
                 "{key}"
+            );
+        }
+        // In an aggregate's partition, version 0 or below is corrupt.
+        for version in ["0", "-3"] {
+            assert!(
+                matches!(
+                    kind_of("INSERT", &image("Product#a", version), single, None),
+                    Err(Error::Corrupt { version: 0, .. })
+                ),
+                "{version}"
             );
         }
         assert_eq!(

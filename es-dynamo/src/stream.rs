@@ -91,7 +91,7 @@ use es_core::{Aggregate, Error, Recorded};
 
 use crate::item;
 use crate::layout::attributes::{AGGREGATE_ID, VERSION};
-use crate::layout::COMMAND_VERSION;
+use crate::layout::{COMMAND_KEY_PREFIX, COMMAND_VERSION};
 use crate::DynamoStore;
 
 /// One event of an aggregate, read from the table's stream.
@@ -143,10 +143,14 @@ impl DynamoStore {
                 .widen())
             }
         };
-        // Command records sit at version 0, below every event, in both
-        // layouts; in the single-table layout their key also names no
-        // aggregate.
-        if matches!(image.get(VERSION), Some(AttributeValue::N(n)) if n == COMMAND_VERSION) {
+        // Command records sit at version 0 under `$command#` keys. In the
+        // single-table layout such a key names no aggregate anyway; in the
+        // table-per-aggregate one it may be an aggregate's id too, whose
+        // events are from version 1. Any other item at version 0 or below
+        // is corrupt, as in a load.
+        if key.starts_with(COMMAND_KEY_PREFIX)
+            && matches!(image.get(VERSION), Some(AttributeValue::N(n)) if n == COMMAND_VERSION)
+        {
             return Ok(None);
         }
         let Some(id) = self.layout().id_of(A::NAME, &key) else {

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Put, ReturnConsumedCapacity,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
-use es_core::limits::check_write;
+use es_core::limits::{check_write, snapshots_to_leave_out, warn_snapshot_left_out};
 use es_core::stats::capacity;
 use es_core::store::{CommandRecord, Commit, Committed};
 use es_core::{Error, EventStore, StoreError};
@@ -31,6 +31,8 @@ struct EventPut {
     aggregate: &'static str,
     id: String,
     expected: u64,
+    /// The event's version, for the log.
+    version: u64,
 }
 
 /// A command record item, ready to send.
@@ -79,9 +81,9 @@ impl DynamoStore {
             }
             first.get_or_insert((append.aggregate, append.id.clone()));
             for event in append.events {
+                let version = event.version;
                 let item = item::event_item(layout, append.aggregate, &key, event);
                 let size = item_size(&item);
-                check_write(append.aggregate, &append.id, &[size])?;
                 let (marker, _, _) = layout.initial_marker(append.aggregate);
                 let index_units = if item.contains_key(marker) {
                     capacity::write(index_entry_size(&item, marker))
@@ -95,6 +97,7 @@ impl DynamoStore {
                     aggregate: append.aggregate,
                     id: append.id.clone(),
                     expected: append.expected,
+                    version,
                 });
             }
         }
@@ -102,6 +105,24 @@ impl DynamoStore {
             None => None,
             Some(record) => Some(command_put(&record)?),
         };
+        // A snapshot never makes a commit fail: those that do not fit are
+        // left out, by the rule MemoryStore applies too.
+        let fits: Vec<(usize, Option<usize>)> = events
+            .iter()
+            .map(|e| (e.size, item::snapshot_bytes(&e.item).map(|b| e.size - b)))
+            .chain(command.iter().map(|c| (c.size, None)))
+            .collect();
+        for n in snapshots_to_leave_out(&fits) {
+            if let Some(event) = events.get_mut(n) {
+                event.item.remove(SNAPSHOT);
+                event.item.remove(SNAPSHOT_SCHEMA);
+                event.size = item_size(&event.item);
+                warn_snapshot_left_out(event.aggregate, &event.id, event.version, event.size);
+            }
+        }
+        for event in &events {
+            check_write(event.aggregate, &event.id, &[event.size])?;
+        }
         if let Some((aggregate, id)) = first {
             let sizes: Vec<usize> = events
                 .iter()
@@ -126,6 +147,7 @@ impl DynamoStore {
             aggregate,
             id,
             expected,
+            ..
         }) = events.into_iter().next()
         else {
             return Ok(Committed::Written);

@@ -169,6 +169,21 @@ checks! {
     repeated_commands_report_their_first_run,
     /// A load with no usable snapshot near the end reads forward, page by page.
     loads_without_a_usable_snapshot_read_forward,
+    /// An event at version 0 is refused by a commit, and one read anyway is
+    /// `Corrupt`, in the same words on every store.
+    version_zero_items_are_corrupt,
+    /// Metadata ids that are not strings (a castore service may store
+    /// numbers) load, and are written back with their types.
+    non_string_metadata_ids_round_trip,
+    /// A snapshot too large for its item, or for its transaction, is left
+    /// out; the commit succeeds, and loads give the same state.
+    oversized_snapshot_never_blocks_a_commit,
+    /// A newest-first page cut at 1 MB before the snapshot: the load reads
+    /// on to it, still at most `SNAPSHOT_EVERY` events.
+    cut_backward_pages_still_bound_loads,
+    /// A payload that does not fit its type names the field's path, what
+    /// was found and what was expected, in the same words on every store.
+    decode_errors_name_the_field_and_what_was_found,
 }
 
 fn unique(prefix: &str) -> String {

@@ -250,3 +250,86 @@ impl Aggregate for Counter {
         Self::deserialize(d)
     }
 }
+
+/// A journal of lines, with a snapshot every 4 versions: its events can be
+/// large, and so can its state, which keeps the lines written with `keep`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Journal {
+    /// The lines kept.
+    pub lines: Vec<String>,
+    /// How many lines were written, kept or not.
+    pub written: u64,
+}
+
+/// A line written to a [`Journal`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Wrote {
+    /// The line.
+    pub text: String,
+    /// Whether the journal's state keeps it.
+    pub keep: bool,
+}
+
+impl Event for Wrote {
+    const NAME: &'static str = "Wrote";
+}
+
+/// Every event of [`Journal`].
+#[derive(Clone, Debug)]
+pub enum JournalEvent {
+    /// See [`Wrote`].
+    Wrote(Wrote),
+}
+
+impl From<Wrote> for JournalEvent {
+    fn from(e: Wrote) -> Self {
+        JournalEvent::Wrote(e)
+    }
+}
+
+impl EventSet for JournalEvent {
+    const NAMES: &'static [&'static str] = &["Wrote"];
+    fn name(&self) -> &'static str {
+        Wrote::NAME
+    }
+    fn schema(&self) -> u32 {
+        Wrote::VERSION
+    }
+    fn serialize_payload<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let JournalEvent::Wrote(e) = self;
+        e.serialize(s)
+    }
+    fn deserialize_payload<'de, D: serde::Deserializer<'de>>(
+        name: &str,
+        d: D,
+    ) -> Result<Option<Self>, D::Error> {
+        if name == Wrote::NAME {
+            return Wrote::deserialize(d).map(|e| Some(JournalEvent::Wrote(e)));
+        }
+        Ok(None)
+    }
+}
+
+impl Aggregate for Journal {
+    const NAME: &'static str = "Journal";
+    const SNAPSHOT_EVERY: u64 = 4;
+    type Event = JournalEvent;
+    type Error = std::convert::Infallible;
+
+    fn apply(&mut self, event: &JournalEvent) -> Result<(), Self::Error> {
+        let JournalEvent::Wrote(e) = event;
+        if e.keep {
+            self.lines.push(e.text.clone());
+        }
+        self.written += 1;
+        Ok(())
+    }
+
+    fn serialize_state<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.serialize(s)
+    }
+
+    fn deserialize_state<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::deserialize(d)
+    }
+}

@@ -431,3 +431,258 @@ async fn read_pages<S: EventStore>(
         assert!(pages.len() < 1000, "the read never ends");
     }
 }
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn version_zero_items_are_corrupt<S: EventStore>(store: &S) {
+    let id = unique("v0");
+    // No store takes an event at version 0 through a commit...
+    let at_zero = StoredEvent {
+        version: 0,
+        name: "Restocked".to_owned(),
+        schema: 1,
+        timestamp: "2026-01-01T00:00:00.000Z".to_owned(),
+        payload: Some(store.encode(&Restocked { amount: 1 }).expect("encode")),
+        metadata: None,
+        snapshot: None,
+    };
+    let append = crate::store::Append {
+        aggregate: "Product",
+        id: id.clone(),
+        expected: 0,
+        events: vec![at_zero.clone()],
+    };
+    commit_raw(store, append, None)
+        .await
+        .expect_err("an event at version 0");
+    // ...and one that is read anyway (put there by another writer) is
+    // corrupt, in the same words on every store.
+    let err = crate::store::decode_event::<Product, S>(store, &id, at_zero)
+        .expect_err("an event at version 0");
+    match err {
+        Error::Corrupt {
+            aggregate_id,
+            version: 0,
+            reason,
+        } => {
+            assert_eq!(aggregate_id, format!("Product#{id}"));
+            assert_eq!(reason, crate::store::below_first_version(0));
+        }
+        other => panic!("expected Corrupt at version 0, got {other:?}"),
+    }
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn non_string_metadata_ids_round_trip<S: EventStore>(store: &S) {
+    let id = unique("meta");
+    // What a castore service may store: ids that are not strings.
+    let original = serde_json::json!({
+        "correlationId": 42,
+        "causationId": {"kind": "timer", "n": 7},
+        "commandId": "cmd-1",
+        "attempt": 2,
+    });
+    let first = StoredEvent {
+        version: 1,
+        name: "Restocked".to_owned(),
+        schema: 1,
+        timestamp: "2026-01-01T00:00:00.000Z".to_owned(),
+        payload: Some(store.encode(&Restocked { amount: 1 }).expect("encode")),
+        metadata: Some(store.encode(&original).expect("encode")),
+        snapshot: None,
+    };
+    let append = crate::store::Append {
+        aggregate: "Product",
+        id: id.clone(),
+        expected: 0,
+        events: vec![first],
+    };
+    commit_raw(store, append, None).await.expect("a raw commit");
+    let mut p = Product::load(store, &id).await.expect("loads");
+    let history: Vec<_> = p.history().try_collect().await.expect("history");
+    let metadata = history[0].metadata.clone();
+    assert_eq!(metadata.correlation_id, None);
+    assert_eq!(metadata.causation_id, None);
+    assert_eq!(metadata.command_id.as_deref(), Some("cmd-1"));
+    assert_eq!(metadata.extra["correlationId"], 42);
+    assert_eq!(
+        metadata.extra["causationId"],
+        serde_json::json!({"kind": "timer", "n": 7})
+    );
+    // Committing with the same metadata writes every value back as it was.
+    p = p.with_metadata(metadata);
+    p.commit(Restocked { amount: 1 }).await.expect("commit");
+    let page = store
+        .read(ReadRequest {
+            aggregate: "Product",
+            id: &id,
+            after: 1,
+            direction: Direction::Forward,
+            limit: None,
+            cursor: None,
+        })
+        .await
+        .expect("read");
+    let written = page.items[0].metadata.clone().expect("metadata");
+    let written: serde_json::Value = store
+        .decode(std::marker::PhantomData::<serde_json::Value>, written)
+        .expect("decode");
+    assert_eq!(written, original);
+}
+
+/// The versions of `id`'s events of `A` that carry a snapshot.
+async fn snapshot_versions<S: EventStore>(
+    store: &S,
+    aggregate: &'static str,
+    id: &str,
+) -> Vec<u64> {
+    let pages = read_pages(
+        store,
+        ReadRequest {
+            aggregate,
+            id,
+            after: 0,
+            direction: Direction::Forward,
+            limit: None,
+            cursor: None,
+        },
+    )
+    .await;
+    pages
+        .iter()
+        .flat_map(|page| &page.items)
+        .filter(|e| e.snapshot.is_some())
+        .map(|e| e.version)
+        .collect()
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn oversized_snapshot_never_blocks_a_commit<S: EventStore>(store: &S) {
+    // A state that outgrows the item: each event keeps a 150 KB line, so at
+    // version 4 the state is 600 KB, and the item could never hold it.
+    let id = unique("big-state");
+    let line = |n: u64| Wrote {
+        text: format!("{n}-{}", "s".repeat(150 * 1024)),
+        keep: true,
+    };
+    let mut j = Journal::load(store, &id).await.expect("load");
+    for n in 1..=4 {
+        j.commit(line(n))
+            .await
+            .expect("a commit is never blocked by its snapshot");
+    }
+    assert_eq!(j.version(), 4);
+    assert_eq!(
+        snapshot_versions(store, "Journal", &id).await,
+        Vec::<u64>::new(),
+        "the snapshot at version 4 was left out"
+    );
+    let loaded = Journal::load(store, &id)
+        .await
+        .expect("load without the snapshot");
+    assert_eq!((loaded.version(), loaded.state()), (4, j.state()));
+    // Later commits go on; a load is still a full replay's state.
+    j.commit(line(5)).await.expect("commit");
+    let loaded = Journal::load(store, &id).await.expect("load");
+    assert_eq!((loaded.version(), loaded.state()), (5, j.state()));
+
+    // A transaction whose snapshots would take it past 4 MB, though each
+    // item fits: a 350 KB state, then 48 small events in one commit, with
+    // 12 snapshots of it. Enough of them are left out for it to fit.
+    let id = unique("big-tx");
+    let mut j = Journal::load(store, &id).await.expect("load");
+    j.commit(Wrote {
+        text: "t".repeat(350 * 1024),
+        keep: true,
+    })
+    .await
+    .expect("commit");
+    let small: Vec<JournalEvent> = (0..48)
+        .map(|n| {
+            Wrote {
+                text: n.to_string(),
+                keep: false,
+            }
+            .into()
+        })
+        .collect();
+    j.commit_all(small)
+        .await
+        .expect("a transaction is never blocked by its snapshots");
+    assert_eq!((j.version(), j.written), (49, 49));
+    let kept = snapshot_versions(store, "Journal", &id).await;
+    assert!(
+        !kept.is_empty() && kept.len() < 12,
+        "some snapshots were left out, not all: {kept:?}"
+    );
+    let loaded = Journal::load(store, &id).await.expect("load");
+    assert_eq!((loaded.version(), loaded.state()), (49, j.state()));
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn cut_backward_pages_still_bound_loads<S: EventStore>(store: &S) {
+    // Events of 390 KB: a 1 MB page holds about three, so the newest-first
+    // page of a load is cut before it reaches the snapshot at version 4.
+    let id = unique("cut");
+    let mut j = Journal::load(store, &id).await.expect("load");
+    for n in 1..=7 {
+        j.commit(Wrote {
+            text: format!("{n}-{}", "c".repeat(390 * 1024)),
+            keep: false,
+        })
+        .await
+        .expect("commit");
+    }
+    assert_eq!(snapshot_versions(store, "Journal", &id).await, vec![4]);
+    let before = store.stats().snapshot();
+    let loaded = Journal::load(store, &id).await.expect("load");
+    let cost = store.stats().snapshot() - before;
+    assert_eq!((loaded.version(), loaded.state()), (7, j.state()));
+    assert!(
+        cost.items_read <= 4,
+        "a load reads at most SNAPSHOT_EVERY items however its pages are cut, read {}",
+        cost.items_read
+    );
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn decode_errors_name_the_field_and_what_was_found<S: EventStore>(store: &S) {
+    let id = unique("bad-field");
+    let restocked = |version: u64, payload: serde_json::Value| StoredEvent {
+        version,
+        name: "Restocked".to_owned(),
+        schema: 1,
+        timestamp: "2026-01-01T00:00:00.000Z".to_owned(),
+        payload: Some(store.encode(&payload).expect("encode")),
+        metadata: None,
+        snapshot: None,
+    };
+    let append = crate::store::Append {
+        aggregate: "Product",
+        id: id.clone(),
+        expected: 0,
+        events: vec![
+            restocked(1, serde_json::json!({"amount": 3})),
+            restocked(2, serde_json::json!({"amount": "one"})),
+        ],
+    };
+    commit_raw(store, append, None).await.expect("a raw commit");
+    let err = Product::load(store, &id)
+        .await
+        .expect_err("a payload that does not fit");
+    match err {
+        Error::Corrupt {
+            aggregate_id,
+            version: 2,
+            reason,
+        } => {
+            assert_eq!(aggregate_id, format!("Product#{id}"));
+            // The same words on every store: the event, the field's path,
+            // what was found and what was expected.
+            assert_eq!(
+                reason,
+                "payload of Restocked: field `amount`: invalid type: string \"one\", expected u32"
+            );
+        }
+        other => panic!("expected Corrupt at version 2, got {other:?}"),
+    }
+}

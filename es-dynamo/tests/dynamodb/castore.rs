@@ -321,3 +321,62 @@ async fn ensure_table_names_a_layout_mismatch() {
         "the error names both index keys: {text}"
     );
 }
+
+/// castore types its metadata ids as strings, but stores whatever a service
+/// passes: a `correlationId` that is a number loads, is kept with its type,
+/// and is written back as a number by a commit with the same metadata.
+#[tokio::test]
+async fn castore_numeric_correlation_id_loads() {
+    if skip_without_dynamodb() {
+        return;
+    }
+    let store = store_on_new_table("castore-meta").await;
+    let metadata = m([
+        ("correlationId", n(42)),
+        (
+            "causationId",
+            aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+        ),
+        ("commandId", s("cmd-1")),
+    ]);
+    put(
+        &store,
+        item([
+            ("aggregateId", s("Product#sku-1")),
+            ("version", n(1)),
+            ("type", s("Restocked")),
+            ("timestamp", s(T1)),
+            ("payload", m([("amount", n(10))])),
+            ("metadata", metadata.clone()),
+            ("eventStoreId", s("Product")),
+        ]),
+    )
+    .await;
+
+    let product = Product::load(&store, "sku-1").await.expect("load");
+    assert_eq!((product.version(), product.on_hand), (1, 10));
+    let history: Vec<_> = product.history().try_collect().await.expect("history");
+    let loaded = history[0].metadata.clone();
+    assert_eq!(loaded.correlation_id, None, "not a string: kept in extra");
+    assert_eq!(
+        loaded.extra.get("correlationId"),
+        Some(&serde_json::json!(42))
+    );
+    assert_eq!(
+        loaded.extra.get("causationId"),
+        Some(&serde_json::json!(true))
+    );
+    assert_eq!(loaded.command_id.as_deref(), Some("cmd-1"));
+
+    let mut product = product.with_metadata(loaded);
+    product
+        .commit(Restocked { amount: 1 })
+        .await
+        .expect("commit with the same metadata");
+    let written = get(&store, "Product#sku-1", 2).await.expect("version 2");
+    assert_eq!(
+        written.get("metadata"),
+        Some(&metadata),
+        "the values keep their DynamoDB types"
+    );
+}

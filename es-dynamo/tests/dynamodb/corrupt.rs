@@ -5,6 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use es_core::conformance::model::*;
 use es_core::{AggregateExt, Error, EventStore};
 use es_dynamo::testing::{skip_without_dynamodb, store_on_new_table};
+use futures::StreamExt;
 
 const T: &str = "2026-01-01T00:00:00.000Z";
 
@@ -96,7 +97,8 @@ async fn mistyped_or_missing_attributes_are_corrupt_and_named() {
             |i| {
                 i.insert("payload".into(), m([("amount", s("one"))]));
             },
-            "payload of Restocked",
+            // The field and what was found, as MemoryStore says it.
+            "payload of Restocked: field `amount`: invalid type: string \"one\", expected u32",
         ),
     ];
     for (id, spoil, reason_part) in cases {
@@ -239,4 +241,82 @@ async fn corrupt_index_and_command_items_are_named_too() {
         store.command("j").await,
         Err(Error::Corrupt { .. })
     ));
+}
+
+/// An item at version 0 or below in an aggregate's partition is no event:
+/// the query of a whole history reads it, and the load fails on it rather
+/// than loading the state of the other items alone. es's own command records
+/// at version 0 (under `$command#` keys) keep working in both layouts.
+#[tokio::test]
+async fn version_zero_item_is_corrupt() {
+    if skip_without_dynamodb() {
+        return;
+    }
+    let store = store_on_new_table("corrupt-v0").await;
+    for (id, version) in [("zero", "0"), ("minus", "-1")] {
+        let key = format!("Product#{id}");
+        let mut p = Product::load(&store, id).await.expect("load");
+        p.commit(Restocked { amount: 5 }).await.expect("restock");
+        p.commit(Restocked { amount: 2 }).await.expect("restock");
+        let mut stray = restocked(&key, 1);
+        stray.insert("version".into(), n(version));
+        put(&store, stray).await;
+        let expected = es_core::store::below_first_version(version);
+        let err = Product::load(&store, id)
+            .await
+            .expect_err("a version-0 item");
+        assert!(
+            matches!(&err, Error::Corrupt { aggregate_id, version: 0, reason } if *aggregate_id == key && *reason == expected),
+            "{id}: {err:?}"
+        );
+        // A history reads the same items, and names the same one.
+        let history: Vec<_> = p.history().collect().await;
+        assert!(
+            history
+                .iter()
+                .any(|e| matches!(e, Err(Error::Corrupt { reason, .. }) if *reason == expected)),
+            "{id}: {history:?}"
+        );
+    }
+    // An aggregate with snapshots whose whole history fits in its newest
+    // page (fewer than `SNAPSHOT_EVERY` events) reads the stray item too.
+    let mut c = Counter::load(&store, "c").await.expect("load");
+    c.commit(Added { n: 1 }).await.expect("add");
+    let mut stray = restocked("Counter#c", 1);
+    stray.insert("version".into(), n(0));
+    stray.insert("type".into(), s("Added"));
+    stray.insert("payload".into(), m([("n", n(100))]));
+    put(&store, stray).await;
+    let err = Counter::load(&store, "c")
+        .await
+        .expect_err("a version-0 item");
+    assert!(
+        matches!(&err, Error::Corrupt { aggregate_id, version: 0, reason } if aggregate_id == "Counter#c" && *reason == es_core::store::below_first_version(0)),
+        "{err:?}"
+    );
+
+    // Command records: in the single-table layout under their own key; in
+    // the table-per-aggregate layout the key `$command#k` may also be an
+    // aggregate's id, whose partition then holds the record at version 0
+    // beside its events, and still loads.
+    for store in [
+        store,
+        es_dynamo::testing::legacy_store_on_new_table("corrupt-v0-legacy").await,
+    ] {
+        let done = Product::command(&store, "$command#k")
+            .idempotency_key("k")
+            .execute(|_| Ok::<_, ProductError>(Restocked { amount: 3 }))
+            .await
+            .expect("an idempotent command");
+        assert_eq!((done.version, done.duplicate), (1, false));
+        let again = Product::command(&store, "$command#k")
+            .idempotency_key("k")
+            .execute(|_| Ok::<_, ProductError>(Restocked { amount: 3 }))
+            .await
+            .expect("its repeat");
+        assert_eq!((again.version, again.duplicate), (1, true));
+        let loaded = Product::load(&store, "$command#k").await.expect("load");
+        assert_eq!((loaded.version(), loaded.on_hand), (1, 3));
+        assert!(store.command("k").await.expect("record").is_some());
+    }
 }
