@@ -54,6 +54,20 @@ pub enum Error<E = Infallible> {
         id: String,
     },
 
+    /// A load as of a version the aggregate has not reached
+    /// ([`Root::load_as_of`](crate::Root::load_as_of)).
+    #[error("{aggregate} {id:?} has no version {version}: its latest is {latest}")]
+    VersionNotFound {
+        /// The aggregate's name.
+        aggregate: &'static str,
+        /// The aggregate's id.
+        id: String,
+        /// The version asked for.
+        version: u64,
+        /// The latest version the aggregate has; 0 when it has no events.
+        latest: u64,
+    },
+
     /// A commit breaks one of DynamoDB's size limits. Nothing was written.
     #[error("{aggregate} {id:?}: {limit} is {actual}, over the limit of {max}")]
     TooLarge {
@@ -193,6 +207,17 @@ impl Error<Infallible> {
                 actual,
             },
             Error::NotFound { aggregate, id } => Error::NotFound { aggregate, id },
+            Error::VersionNotFound {
+                aggregate,
+                id,
+                version,
+                latest,
+            } => Error::VersionNotFound {
+                aggregate,
+                id,
+                version,
+                latest,
+            },
             Error::TooLarge {
                 aggregate,
                 id,

@@ -127,6 +127,11 @@ impl MemoryStore {
                 )
             }
         };
+        // At or below `until`, when set: a load as of a version. Rows above
+        // it are skipped before counting, as DynamoDB's key condition leaves
+        // them out of a page and its 1 MB.
+        let until = request.until.unwrap_or(u64::MAX);
+        let range = range.filter(|row| row.event.version <= until);
         let max_items = request
             .limit
             .unwrap_or(usize::MAX)

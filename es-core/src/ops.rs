@@ -24,6 +24,16 @@ pub trait AggregateExt: Aggregate {
         Root::load(store, id)
     }
 
+    /// Loads an aggregate as it was right after `version`; see
+    /// [`Root::load_as_of`]. Version 0 is the default state.
+    fn load_at<S: EventStore>(
+        store: &S,
+        id: impl Into<String>,
+        version: u64,
+    ) -> impl Future<Output = Result<Root<Self, S>, Error<Self::Error>>> + Send {
+        Root::load_as_of(store, id, version)
+    }
+
     /// Loads an aggregate, or `None` when it has no events.
     fn find_one<S: EventStore>(
         store: &S,

@@ -311,6 +311,7 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
                     aggregate,
                     id,
                     after: 0,
+                    until: None,
                     direction: Direction::Forward,
                     limit: None,
                     cursor: cursor.take(),

@@ -85,11 +85,71 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
             check_name(A::NAME).map_err(Error::widen)?;
             check_id(A::NAME, &root.id).map_err(Error::widen)?;
             if A::SNAPSHOT_EVERY > 0 {
-                root.load_from_snapshot().await?;
+                root.load_from_snapshot(None).await?;
             } else {
                 root.hydrate().await?;
             }
             recorder.record("version", root.version);
+            Ok(root)
+        }
+        .instrument(span)
+    }
+
+    /// Loads an aggregate as it was right after `version`: the state a
+    /// replay of its first `version` events gives, checked for contiguity
+    /// like [`Root::load`]. Version 0 is the default state, and reads nothing.
+    ///
+    /// It starts from the latest usable snapshot at or below `version`,
+    /// reading newest first from `version`, so its cost is bounded by
+    /// `SNAPSHOT_EVERY` events as a load's is; without snapshots it replays
+    /// the first `version` events. Fails with [`Error::VersionNotFound`]
+    /// when the aggregate has fewer than `version` events.
+    ///
+    /// The handle commits like any other, and is stale unless `version` is
+    /// the latest: a commit from it fails with [`Error::Conflict`].
+    ///
+    /// ```
+    /// # mod doc { include!("../doc/product.rs"); }
+    /// # use doc::*;
+    /// # use es::prelude::*;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let mut product = Product::load(&store, "sku-1").await?;
+    /// product.commit(Restocked { amount: 10 }).await?;
+    /// product.commit(Restocked { amount: 5 }).await?;
+    /// let then = Product::load_at(&store, "sku-1", 1).await?;
+    /// assert_eq!((then.on_hand, then.version()), (10, 1));
+    /// # Ok::<_, Error<SoldOut>>(()) }).unwrap();
+    /// ```
+    pub fn load_as_of(
+        store: &S,
+        id: impl Into<String>,
+        version: u64,
+    ) -> impl Future<Output = Result<Self, Error<A::Error>>> + Send + 'static {
+        let mut root = Self::new(store, id);
+        let span =
+            tracing::info_span!("es.load", aggregate = A::NAME, id = %root.id, as_of = version);
+        async move {
+            check_name(A::NAME).map_err(Error::widen)?;
+            check_id(A::NAME, &root.id).map_err(Error::widen)?;
+            if version == 0 {
+                return Ok(root);
+            }
+            if A::SNAPSHOT_EVERY > 0 {
+                root.load_from_snapshot(Some(version)).await?;
+            } else {
+                root.hydrate_until(Some(version)).await?;
+            }
+            // The reads stop at `version` and versions are contiguous, so
+            // anything short of it is the end of the history.
+            if root.version != version {
+                return Err(Error::VersionNotFound {
+                    aggregate: A::NAME,
+                    id: root.id,
+                    version,
+                    latest: root.version,
+                });
+            }
             Ok(root)
         }
         .instrument(span)
@@ -129,6 +189,11 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     /// Catches up: reads and applies only the events after this handle's
     /// version, page by page. Returns how many events were applied.
     pub async fn hydrate(&mut self) -> Result<u64, Error<A::Error>> {
+        self.hydrate_until(None).await
+    }
+
+    /// [`Root::hydrate`], up to and including version `until` when set.
+    async fn hydrate_until(&mut self, until: Option<u64>) -> Result<u64, Error<A::Error>> {
         let start = self.version;
         // `after` stays at the start for every page: the cursor moves on, and
         // a store may rely on `after` and the cursor describing one query.
@@ -140,6 +205,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
                     aggregate: A::NAME,
                     id: &self.id,
                     after: start,
+                    until,
                     direction: Direction::Forward,
                     limit: None,
                     cursor: cursor.take(),
@@ -171,7 +237,10 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     /// at 1 MB: the read goes on, newest first, until it has seen that many
     /// (or the snapshot, or the first event), so a cut page still gives a
     /// load bounded by `SNAPSHOT_EVERY` events.
-    async fn load_from_snapshot(&mut self) -> Result<(), Error<A::Error>> {
+    ///
+    /// With `until`, all of this holds as of that version: the reads start
+    /// newest first from it, and the fallback reads forward up to it.
+    async fn load_from_snapshot(&mut self, until: Option<u64>) -> Result<(), Error<A::Error>> {
         let window = usize::try_from(A::SNAPSHOT_EVERY).unwrap_or(usize::MAX);
         let mut newer: Vec<StoredEvent<S::Payload>> = Vec::new();
         let mut base: Option<(u64, A)> = None;
@@ -185,6 +254,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
                     aggregate: A::NAME,
                     id: &self.id,
                     after: 0,
+                    until,
                     direction: Direction::Backward,
                     limit: Some(window - newer.len()),
                     cursor: cursor.take(),
@@ -233,7 +303,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
                     id = %self.id,
                     "no usable snapshot among the newest {window} events; loading the whole history"
                 );
-                self.hydrate().await?;
+                self.hydrate_until(until).await?;
                 return Ok(());
             }
         }
@@ -372,10 +442,24 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     }
 
     /// The aggregate's whole history, oldest first, read lazily page by page.
+    ///
+    /// It is checked as a load is: an item at version 0 or below, or a gap
+    /// in the versions, is an [`Error::Corrupt`] in the stream.
     pub fn history(
         &self,
     ) -> impl Stream<Item = Result<Recorded<A::Event>, Error<A::Error>>> + Send + '_ {
         history::<A, S>(&self.store, &self.id, 0)
+    }
+
+    /// The aggregate's events after `version`, oldest first, read lazily
+    /// page by page and checked as [`Root::history`] is: the first is at
+    /// `version + 1`, or the stream yields [`Error::Corrupt`]. Nothing
+    /// after the latest version is an empty stream.
+    pub fn history_after(
+        &self,
+        version: u64,
+    ) -> impl Stream<Item = Result<Recorded<A::Event>, Error<A::Error>>> + Send + '_ {
+        history::<A, S>(&self.store, &self.id, version)
     }
 }
 
@@ -387,7 +471,8 @@ pub(crate) struct Staged<A, P> {
     pub(crate) last: u64,
 }
 
-/// The events of one aggregate after version `after`, read lazily page by page.
+/// The events of one aggregate after version `after`, read lazily page by
+/// page, each checked to follow the one before as [`Root::load`] checks them.
 pub(crate) fn history<'a, A: Aggregate, S: EventStore>(
     store: &'a S,
     id: &'a str,
@@ -403,6 +488,7 @@ pub(crate) fn history<'a, A: Aggregate, S: EventStore>(
                 aggregate: A::NAME,
                 id,
                 after,
+                until: None,
                 direction: Direction::Forward,
                 limit: None,
                 cursor,
@@ -412,10 +498,39 @@ pub(crate) fn history<'a, A: Aggregate, S: EventStore>(
         let events: Vec<_> = page
             .items
             .into_iter()
-            .map(|stored| decode_event::<A, S>(store, id, stored))
+            .map(|stored| {
+                // Before decoding, so that a bad item is named for its place
+                // in the history rather than for its payload.
+                check_version(A::NAME, id, stored.version).map_err(Error::widen)?;
+                Ok(stored)
+            })
             .collect();
         let more = page.next.map(Some);
         Ok(Some((stream::iter(events), more)))
     });
-    pages.try_flatten().boxed()
+    // The version each event must have: one past the one before.
+    let mut expected = after.checked_add(1);
+    pages
+        .try_flatten()
+        .and_then(move |stored| {
+            let version = stored.version;
+            let checked = match expected {
+                Some(next) if version == next => {
+                    expected = next.checked_add(1);
+                    decode_event::<A, S>(store, id, stored)
+                }
+                Some(next) => Err(Error::Corrupt {
+                    aggregate_id: stream_key(A::NAME, id),
+                    version,
+                    reason: format!("expected version {next}: versions must be contiguous"),
+                }),
+                None => Err(Error::Corrupt {
+                    aggregate_id: stream_key(A::NAME, id),
+                    version,
+                    reason: format!("no version can follow {}", u64::MAX),
+                }),
+            };
+            futures::future::ready(checked)
+        })
+        .boxed()
 }

@@ -48,13 +48,16 @@ pub struct ReadRequest<'a> {
     pub id: &'a str,
     /// Only events with a version above this one.
     pub after: u64,
+    /// Only events at or below this version, when set: a load as of a
+    /// version reads newest first from it. `None` reads to the newest event.
+    pub until: Option<u64>,
     /// Oldest or newest first.
     pub direction: Direction,
     /// The most items to return in this page; the store may return fewer, as
     /// DynamoDB does at 1 MB.
     pub limit: Option<usize>,
     /// Where the previous page of this same request ended (same aggregate,
-    /// id, `after` and direction).
+    /// id, `after`, `until` and direction).
     pub cursor: Option<Cursor>,
 }
 

@@ -11,6 +11,6 @@ mod memory_small_pages {
 
 #[test]
 fn run_executes_every_check() {
-    assert_eq!(es_core::conformance::CHECKS.len(), 26);
+    assert_eq!(es_core::conformance::CHECKS.len(), 27);
     es_core::conformance::run(|| async { es_core::MemoryStore::new() });
 }

@@ -28,6 +28,7 @@ async fn read_all(
                 aggregate: "Product",
                 id: "p",
                 after,
+                until: None,
                 direction,
                 limit,
                 cursor,

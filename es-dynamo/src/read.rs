@@ -36,18 +36,30 @@ impl DynamoStore {
         // condition: such a cursor is dropped going forward (the condition
         // alone starts after `after`), and ends the read going backward
         // (nothing is left between it and `after`).
+        // With `until`, the same holds at the other end: a cursor at or above
+        // it ends the read going forward, and one above it is dropped going
+        // backward (the condition alone ends at `until`).
+        let nothing = Page {
+            items: Vec::new(),
+            next: None,
+        };
+        let until = request.until;
+        if until.is_some_and(|until| until <= request.after) {
+            return Ok(nothing);
+        }
         let start = match &request.cursor {
             None => None,
             Some(c) => {
                 let version = cursor::to_version(c)?;
                 match request.direction {
                     Direction::Forward if version <= request.after => None,
-                    Direction::Backward if version <= request.after.saturating_add(1) => {
-                        return Ok(Page {
-                            items: Vec::new(),
-                            next: None,
-                        });
+                    Direction::Forward if until.is_some_and(|until| version >= until) => {
+                        return Ok(nothing);
                     }
+                    Direction::Backward if version <= request.after.saturating_add(1) => {
+                        return Ok(nothing);
+                    }
+                    Direction::Backward if until.is_some_and(|until| version > until) => None,
                     _ => Some(item::primary_key(&key, &version.to_string())),
                 }
             }
@@ -66,13 +78,26 @@ impl DynamoStore {
             .table_name(self.table())
             .expression_attribute_names("#k", AGGREGATE_ID)
             .expression_attribute_values(":k", AttributeValue::S(key.clone()));
-        let query = if whole {
-            query.key_condition_expression("#k = :k")
-        } else {
-            query
+        // DynamoDB takes one condition on the sort key: with both ends it is
+        // BETWEEN, inclusive, so the lower end is `after + 1` (no overflow:
+        // `after < until` here). Up to `until` from the start, the condition
+        // still takes in any item at version 0 or below.
+        let number = |v: u64| AttributeValue::N(v.to_string());
+        let query = match (whole, until) {
+            (true, None) => query.key_condition_expression("#k = :k"),
+            (true, Some(until)) => query
+                .key_condition_expression("#k = :k AND #v <= :until")
+                .expression_attribute_names("#v", VERSION)
+                .expression_attribute_values(":until", number(until)),
+            (false, None) => query
                 .key_condition_expression("#k = :k AND #v > :after")
                 .expression_attribute_names("#v", VERSION)
-                .expression_attribute_values(":after", AttributeValue::N(request.after.to_string()))
+                .expression_attribute_values(":after", number(request.after)),
+            (false, Some(until)) => query
+                .key_condition_expression("#k = :k AND #v BETWEEN :from AND :until")
+                .expression_attribute_names("#v", VERSION)
+                .expression_attribute_values(":from", number(request.after + 1))
+                .expression_attribute_values(":until", number(until)),
         };
         let span = trace::request(self.table(), "Query", request.aggregate, request.id);
         let sent = query

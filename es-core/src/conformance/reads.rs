@@ -99,6 +99,7 @@ pub async fn backward_reads_page_newest_first<S: EventStore>(store: &S) {
             aggregate: "Product",
             id: &id,
             after: 2,
+            until: None,
             direction: Direction::Backward,
             limit: Some(2),
             cursor: None,
@@ -124,6 +125,7 @@ pub async fn backward_reads_page_newest_first<S: EventStore>(store: &S) {
             aggregate: "Product",
             id: &id,
             after: 0,
+            until: None,
             direction: Direction::Forward,
             limit: Some(3),
             cursor: None,
@@ -255,6 +257,7 @@ pub async fn snapshots_bound_loads<S: EventStore>(store: &S) {
             aggregate: "Counter",
             id: &id,
             after: 0,
+            until: None,
             direction: Direction::Forward,
             limit: None,
             cursor: None,
@@ -360,6 +363,7 @@ pub async fn foreign_cursors_are_refused<S: EventStore>(store: &S) {
             aggregate: "Product",
             id: &id,
             after: 0,
+            until: None,
             direction: Direction::Forward,
             limit: None,
             cursor: Some(bad.clone()),
@@ -516,6 +520,7 @@ pub async fn non_string_metadata_ids_round_trip<S: EventStore>(store: &S) {
             aggregate: "Product",
             id: &id,
             after: 1,
+            until: None,
             direction: Direction::Forward,
             limit: None,
             cursor: None,
@@ -541,6 +546,7 @@ async fn snapshot_versions<S: EventStore>(
             aggregate,
             id,
             after: 0,
+            until: None,
             direction: Direction::Forward,
             limit: None,
             cursor: None,
@@ -684,5 +690,149 @@ pub async fn decode_errors_name_the_field_and_what_was_found<S: EventStore>(stor
             );
         }
         other => panic!("expected Corrupt at version 2, got {other:?}"),
+    }
+}
+
+/// See [`CHECKS`](super::CHECKS).
+pub async fn load_as_of_a_version<S: EventStore>(store: &S) {
+    // Raw reads with an upper bound, paged both ways.
+    let id = unique("asof");
+    let mut c = Counter::load(store, &id).await.expect("load");
+    for n in 1..=10u64 {
+        c.commit(Added { n }).await.expect("commit");
+    }
+    let read = |after, until, direction| {
+        read_pages(
+            store,
+            ReadRequest {
+                aggregate: "Counter",
+                id: &id,
+                after,
+                until: Some(until),
+                direction,
+                limit: Some(2),
+                cursor: None,
+            },
+        )
+    };
+    let versions = |pages: Vec<Page<StoredEvent<S::Payload>>>| -> Vec<u64> {
+        pages
+            .iter()
+            .flat_map(|page| &page.items)
+            .map(|e| e.version)
+            .collect()
+    };
+    assert_eq!(
+        versions(read(0, 7, Direction::Backward).await),
+        vec![7, 6, 5, 4, 3, 2, 1],
+        "newest first from `until`"
+    );
+    assert_eq!(
+        versions(read(2, 7, Direction::Forward).await),
+        vec![3, 4, 5, 6, 7],
+        "oldest first, between `after` and `until`"
+    );
+    assert_eq!(
+        versions(read(7, 7, Direction::Forward).await),
+        Vec::<u64>::new(),
+        "nothing between"
+    );
+
+    // Every version loads as a replay of its first events, through the
+    // snapshot at or below it, reading at most SNAPSHOT_EVERY events.
+    for version in 0..=10u64 {
+        let before = store.stats().snapshot();
+        let then = Counter::load_at(store, &id, version)
+            .await
+            .unwrap_or_else(|e| panic!("load as of {version}: {e:?}"));
+        let cost = store.stats().snapshot() - before;
+        assert_eq!(
+            (then.version(), then.state()),
+            (
+                version,
+                &Counter {
+                    total: (1..=version).sum(),
+                    applied: version,
+                }
+            ),
+            "as of {version}"
+        );
+        assert!(
+            cost.items_read <= 4,
+            "a load as of {version} reads at most SNAPSHOT_EVERY items, read {}",
+            cost.items_read
+        );
+    }
+    let err = Counter::load_at(store, &id, 11)
+        .await
+        .expect_err("no version 11");
+    assert!(
+        matches!(
+            err,
+            Error::VersionNotFound {
+                version: 11,
+                latest: 10,
+                ..
+            }
+        ),
+        "got {err:?}"
+    );
+    let err = Product::load_at(store, unique("none"), 1)
+        .await
+        .expect_err("no events at all");
+    assert!(
+        matches!(
+            err,
+            Error::VersionNotFound {
+                version: 1,
+                latest: 0,
+                ..
+            }
+        ),
+        "got {err:?}"
+    );
+
+    // A history after a version starts right after it.
+    for after in [0u64, 3, 8, 10, 12] {
+        let events: Vec<_> = c.history_after(after).try_collect().await.expect("history");
+        let got: Vec<u64> = events.iter().map(|r| r.version).collect();
+        let want: Vec<u64> = (after + 1..=10).collect();
+        assert_eq!(got, want, "history after {after}");
+    }
+
+    // Without snapshots, and with a gap at version 3: versions below the
+    // gap load, and nothing through it does.
+    let id = unique("asof-gap");
+    let mut p = Product::load(store, &id).await.expect("load");
+    p.commit(Restocked { amount: 1 }).await.expect("commit");
+    p.commit(Restocked { amount: 2 }).await.expect("commit");
+    let mut past_the_end = p
+        .stage(&[Restocked { amount: 4 }.into()])
+        .expect("stage")
+        .append;
+    past_the_end.expected = 3;
+    past_the_end.events[0].version = 4;
+    commit_raw(store, past_the_end, None)
+        .await
+        .expect("an append whose own version is free is written");
+    let then = Product::load_at(store, &id, 2).await.expect("as of 2");
+    assert_eq!((then.version(), then.on_hand), (2, 3));
+    let err = Product::load_at(store, &id, 4)
+        .await
+        .expect_err("through the gap");
+    assert!(
+        matches!(err, Error::Corrupt { version: 4, .. }),
+        "got {err:?}"
+    );
+    for after in [0u64, 1, 2] {
+        let err = p
+            .history_after(after)
+            .try_collect::<Vec<_>>()
+            .await
+            .expect_err("a history through the gap");
+        assert!(
+            matches!(err, Error::Corrupt { version: 4, .. }),
+            "history after {after}: got {err:?}"
+        );
     }
 }

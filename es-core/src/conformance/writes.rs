@@ -480,6 +480,7 @@ pub async fn invalid_input_is_refused_everywhere<S: EventStore>(store: &S) {
                 aggregate: "Product",
                 id: &id,
                 after: 0,
+                until: None,
                 direction: crate::store::Direction::Forward,
                 limit: None,
                 cursor: None,

@@ -108,6 +108,7 @@ async fn events_castore_wrote_in_the_single_table_layout_load() {
             aggregate: "Product",
             id: "sku-1",
             after: 0,
+            until: None,
             direction: Direction::Forward,
             limit: None,
             cursor: None,

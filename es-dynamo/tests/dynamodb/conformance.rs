@@ -10,7 +10,7 @@ es_core::conformance_tests!(
 fn every_check_is_run() {
     assert_eq!(
         es_core::conformance::CHECKS.len(),
-        26,
+        27,
         "add the new checks to this file's count, and see whether they hold in the legacy layout"
     );
 }
