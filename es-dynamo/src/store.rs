@@ -2,7 +2,9 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use es_core::store::{
@@ -24,6 +26,14 @@ use crate::payload;
 /// operation costs.
 ///
 /// Clones are cheap and share the client and the [`Stats`].
+///
+/// Every request has a deadline: by default an attempt gives up after
+/// [`DEFAULT_ATTEMPT_TIMEOUT`](DynamoStore::DEFAULT_ATTEMPT_TIMEOUT) and the
+/// whole operation, retries included, after
+/// [`DEFAULT_OPERATION_TIMEOUT`](DynamoStore::DEFAULT_OPERATION_TIMEOUT), so
+/// a stalled DynamoDB fails a command with a retryable [`Error::Store`]
+/// well inside a Lambda function's timeout instead of hanging it. See
+/// [`DynamoStore::with_timeouts`].
 ///
 /// ```no_run
 /// use es::dynamo::DynamoStore;
@@ -57,26 +67,117 @@ pub struct DynamoStore {
 struct Inner {
     client: Client,
     table: String,
-    stats: Stats,
+    // Shared with the stores `with_timeouts` derives, which have a client
+    // of their own but count as the same store.
+    stats: Arc<Stats>,
 }
 
 impl DynamoStore {
+    /// How long one attempt of a request may take before the SDK gives up
+    /// on it and retries: 5 seconds. DynamoDB answers in milliseconds, so an
+    /// attempt this slow is stalled, not busy; it is still generous for a
+    /// 4 MB transaction, and for DynamoDB Local.
+    pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// How long a request may take with all its retries: 10 seconds, two
+    /// attempts' worth, short enough for a command to fail inside a Lambda
+    /// function's or an API Gateway's (29 seconds) timeout, with time left
+    /// to answer.
+    pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
     /// A store on `table`, through `client`, in the single-table layout.
     /// Nothing is sent until the first call.
+    ///
+    /// The operation and attempt timeouts that `client`'s config leaves
+    /// unset take es's defaults ([`DynamoStore::DEFAULT_OPERATION_TIMEOUT`],
+    /// [`DynamoStore::DEFAULT_ATTEMPT_TIMEOUT`]); one the config sets, or
+    /// disables with [`TimeoutConfig::disabled`], is kept. Connect and read
+    /// timeouts stay as the client has them.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let mut timeouts = client
+            .config()
+            .timeout_config()
+            .cloned()
+            .unwrap_or_else(|| TimeoutConfig::builder().build());
+        timeouts.take_defaults_from(
+            &TimeoutConfig::builder()
+                .operation_timeout(Self::DEFAULT_OPERATION_TIMEOUT)
+                .operation_attempt_timeout(Self::DEFAULT_ATTEMPT_TIMEOUT)
+                .build(),
+        );
         DynamoStore {
             inner: Arc::new(Inner {
-                client,
+                client: with_timeout_config(&client, timeouts),
                 table: table.into(),
-                stats: Stats::default(),
+                stats: Arc::default(),
             }),
             layout: Layout::default(),
         }
     }
 
+    /// Sets the operation timeout (the whole request, retries included)
+    /// and the attempt timeout (each try); `None` turns that one off.
+    /// Connect and read timeouts stay as they are.
+    ///
+    /// A timeout is an [`Error::Store`] that is retryable and names the
+    /// operation (`Query`, `PutItem`, …). A write that timed out may still
+    /// have landed, and the SDK retries an attempt that timed out: commands
+    /// that must apply once should carry an idempotency key.
+    ///
+    /// ```no_run
+    /// # async fn run() {
+    /// use std::time::Duration;
+    /// let store = es::dynamo::DynamoStore::from_env("events")
+    ///     .await
+    ///     .with_timeouts(Some(Duration::from_secs(3)), Some(Duration::from_secs(1)));
+    /// assert_eq!(store.operation_timeout(), Some(Duration::from_secs(3)));
+    /// # }
+    /// ```
+    pub fn with_timeouts(self, operation: Option<Duration>, attempt: Option<Duration>) -> Self {
+        let client = &self.inner.client;
+        let mut timeouts = client
+            .config()
+            .timeout_config()
+            .map(TimeoutConfig::to_builder)
+            .unwrap_or_default();
+        // `set_*(None)` disables the timeout rather than leaving it unset,
+        // so the SDK's own defaults cannot turn it back on.
+        timeouts.set_operation_timeout(operation);
+        timeouts.set_operation_attempt_timeout(attempt);
+        DynamoStore {
+            inner: Arc::new(Inner {
+                client: with_timeout_config(client, timeouts.build()),
+                table: self.inner.table.clone(),
+                stats: Arc::clone(&self.inner.stats),
+            }),
+            layout: self.layout,
+        }
+    }
+
+    /// The operation timeout in force: the longest a request may take,
+    /// retries included; `None` when there is none.
+    pub fn operation_timeout(&self) -> Option<Duration> {
+        self.inner
+            .client
+            .config()
+            .timeout_config()
+            .and_then(TimeoutConfig::operation_timeout)
+    }
+
+    /// The attempt timeout in force: the longest one try of a request may
+    /// take; `None` when there is none.
+    pub fn attempt_timeout(&self) -> Option<Duration> {
+        self.inner
+            .client
+            .config()
+            .timeout_config()
+            .and_then(TimeoutConfig::operation_attempt_timeout)
+    }
+
     /// A store on `table` with a client from the AWS config chain
     /// (environment, profile, instance role), so `AWS_ENDPOINT_URL_DYNAMODB`
-    /// and `AWS_REGION` apply.
+    /// and `AWS_REGION` apply. The timeouts are es's defaults unless the
+    /// loaded config sets them (see [`DynamoStore::new`]).
     pub async fn from_env(table: impl Into<String>) -> Self {
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         DynamoStore::new(Client::new(&config), table)
@@ -103,6 +204,17 @@ impl DynamoStore {
     pub fn client(&self) -> &Client {
         &self.inner.client
     }
+}
+
+/// `client` with `timeouts` in place of its timeout config, and otherwise
+/// the same config.
+fn with_timeout_config(client: &Client, timeouts: TimeoutConfig) -> Client {
+    let config = client
+        .config()
+        .to_builder()
+        .timeout_config(timeouts)
+        .build();
+    Client::from_conf(config)
 }
 
 impl fmt::Debug for DynamoStore {

@@ -1,4 +1,5 @@
-//! Every es-dynamo test that needs DynamoDB Local, in one test binary.
+//! Every es-dynamo integration test, in one test binary; most need DynamoDB
+//! Local.
 //!
 //! Each file under `tests/` is its own binary, and each of those links the
 //! whole AWS SDK again: one binary instead of ten saves minutes of linking
@@ -18,3 +19,4 @@ mod limits;
 mod odd_ids;
 mod sizes;
 mod stream;
+mod timeouts;
