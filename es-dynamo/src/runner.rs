@@ -169,15 +169,7 @@ impl<P: Projection> StreamRunner<P> {
     /// `checkpoints`, and a Streams client from the AWS config chain
     /// (`AWS_ENDPOINT_URL_DYNAMODB_STREAMS`, or else the DynamoDB endpoint).
     pub async fn new(store: &DynamoStore, checkpoints: DynamoViews, projection: P) -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(&config);
-        // DynamoDB Local serves Streams on its DynamoDB port.
-        if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").is_none() {
-            if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
-                streams = streams.endpoint_url(endpoint);
-            }
-        }
-        let streams = aws_sdk_dynamodbstreams::Client::from_conf(streams.build());
+        let streams = streams_client_from_env().await;
         StreamRunner::with_client(store, streams, checkpoints, projection)
     }
 
@@ -820,6 +812,20 @@ impl<P: Projection> StreamRunner<P> {
     fn lease_until(&self, now: u128) -> u128 {
         now + self.lease.as_millis()
     }
+}
+
+/// A DynamoDB Streams client from the AWS config chain: its endpoint is
+/// `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`, or else the DynamoDB endpoint, where
+/// DynamoDB Local serves Streams too.
+pub async fn streams_client_from_env() -> aws_sdk_dynamodbstreams::Client {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(&config);
+    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").is_none() {
+        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+            streams = streams.endpoint_url(endpoint);
+        }
+    }
+    aws_sdk_dynamodbstreams::Client::from_conf(streams.build())
 }
 
 /// The shards with every parent before its children. A parent the list

@@ -174,18 +174,6 @@ pub async fn every_event<S: EventStore>(store: &S) -> Vec<(String, u64)> {
     all
 }
 
-/// A Streams client for DynamoDB Local, where the runner's would point.
-pub async fn streams_client() -> aws_sdk_dynamodbstreams::Client {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(&config);
-    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").is_none() {
-        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
-            streams = streams.endpoint_url(endpoint);
-        }
-    }
-    aws_sdk_dynamodbstreams::Client::from_conf(streams.build())
-}
-
 /// Every record on the table's stream, from the start of every shard, in
 /// stream order, as es's batch code takes them.
 pub async fn stream_records(store: &DynamoStore) -> Vec<StreamRecord> {
@@ -199,7 +187,7 @@ pub async fn stream_records(store: &DynamoStore) -> Vec<StreamRecord> {
         .table
         .expect("a table");
     let arn = table.latest_stream_arn.expect("a stream");
-    let streams = streams_client().await;
+    let streams = es::dynamo::runner::streams_client_from_env().await;
     let shards = streams
         .describe_stream()
         .stream_arn(&arn)

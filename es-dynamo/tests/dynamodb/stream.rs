@@ -23,15 +23,7 @@ async fn inserted_images(store: &DynamoStore) -> Vec<HashMap<String, AttributeVa
         .await
         .latest_stream_arn
         .expect("create_table turns the stream on");
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    // scripts/dynamodb-local.sh sets AWS_ENDPOINT_URL_DYNAMODB_STREAMS too;
-    // an emulator started otherwise serves Streams where it serves DynamoDB.
-    let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(&config);
-    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").is_none() {
-        streams =
-            streams.endpoint_url(std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("an endpoint"));
-    }
-    let streams = aws_sdk_dynamodbstreams::Client::from_conf(streams.build());
+    let streams = es_dynamo::runner::streams_client_from_env().await;
     let stream = streams
         .describe_stream()
         .stream_arn(&arn)
