@@ -265,3 +265,61 @@ pub fn lambda_event(records: &[StreamRecord]) -> aws_lambda_events::event::dynam
         .collect();
     serde_json::from_value(serde_json::json!({ "Records": records })).expect("a DynamoDB event")
 }
+
+/// Decides whether the save of view `(kind, id)` fails, and with what.
+type Fault = dyn Fn(&str, &str) -> Option<&'static str> + Send + Sync;
+
+/// A `MemoryViews` whose saves fail when its fault says so, as a throttled
+/// or vanished view table would: a transient `PutItem` error, nothing saved.
+#[derive(Clone)]
+pub struct FaultyViews {
+    inner: MemoryViews,
+    fault: std::sync::Arc<Fault>,
+}
+
+impl FaultyViews {
+    pub fn new(fault: impl Fn(&str, &str) -> Option<&'static str> + Send + Sync + 'static) -> Self {
+        FaultyViews {
+            inner: MemoryViews::new(),
+            fault: std::sync::Arc::new(fault),
+        }
+    }
+}
+
+impl ViewTable for FaultyViews {
+    async fn load<V: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<es::ViewRow<V>>, Error> {
+        self.inner.load(kind, id).await
+    }
+    async fn save<V: serde::Serialize + Sync>(
+        &self,
+        kind: &str,
+        id: &str,
+        row: &es::ViewRow<V>,
+    ) -> Result<es::Saved, Error> {
+        if let Some(why) = (self.fault)(kind, id) {
+            return Err(es::StoreError::transient("PutItem", why).into());
+        }
+        self.inner.save(kind, id, row).await
+    }
+    async fn list<V: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+        limit: Option<usize>,
+        cursor: Option<es::store::Cursor>,
+    ) -> Result<es::store::Page<(String, es::ViewRow<V>)>, Error> {
+        self.inner.list(kind, limit, cursor).await
+    }
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, Error> {
+        self.inner.checkpoint(name).await
+    }
+    async fn set_checkpoint(&self, name: &str, value: Option<&str>) -> Result<(), Error> {
+        self.inner.set_checkpoint(name, value).await
+    }
+    fn stats(&self) -> &es::Stats {
+        self.inner.stats()
+    }
+}

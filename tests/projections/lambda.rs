@@ -2,7 +2,7 @@
 //! DynamoDB Streams, parsed with `aws_lambda_events` as a function gets them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use aws_lambda_events::event::dynamodb::Event;
 use es::dynamo::{lambda, Layout};
@@ -156,53 +156,6 @@ async fn lambda_batch_reports_the_failed_record() {
     assert!(lines.iter().any(|l| l.starts_with("Cart c-1 v2")));
 }
 
-/// A view table whose first save of one view fails, as a throttled write
-/// would.
-#[derive(Clone)]
-struct FailsOnce {
-    inner: MemoryViews,
-    id: String,
-    failed: Arc<AtomicBool>,
-}
-
-impl ViewTable for FailsOnce {
-    async fn load<V: serde::de::DeserializeOwned>(
-        &self,
-        kind: &str,
-        id: &str,
-    ) -> Result<Option<es::ViewRow<V>>, Error> {
-        self.inner.load(kind, id).await
-    }
-    async fn save<V: serde::Serialize + Sync>(
-        &self,
-        kind: &str,
-        id: &str,
-        row: &es::ViewRow<V>,
-    ) -> Result<es::Saved, Error> {
-        if kind == "stock" && id == self.id && !self.failed.swap(true, Ordering::SeqCst) {
-            return Err(es::StoreError::transient("PutItem", "throttled").into());
-        }
-        self.inner.save(kind, id, row).await
-    }
-    async fn list<V: serde::de::DeserializeOwned>(
-        &self,
-        kind: &str,
-        limit: Option<usize>,
-        cursor: Option<es::store::Cursor>,
-    ) -> Result<es::store::Page<(String, es::ViewRow<V>)>, Error> {
-        self.inner.list(kind, limit, cursor).await
-    }
-    async fn checkpoint(&self, name: &str) -> Result<Option<String>, Error> {
-        self.inner.checkpoint(name).await
-    }
-    async fn set_checkpoint(&self, name: &str, value: Option<&str>) -> Result<(), Error> {
-        self.inner.set_checkpoint(name, value).await
-    }
-    fn stats(&self) -> &es::Stats {
-        self.inner.stats()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_record_is_retried_with_what_follows_it_and_nothing_is_lost() {
     if es::dynamo::testing::skip_without_dynamodb() {
@@ -211,11 +164,12 @@ async fn a_failed_record_is_retried_with_what_follows_it_and_nothing_is_lost() {
     let store = es::dynamo::testing::store_on_new_table("lambda-retry").await;
     workload(&store, 6, 12, 5).await;
     let records = stream_records(&store).await;
-    let table = FailsOnce {
-        inner: MemoryViews::new(),
-        id: "sku-3".into(),
-        failed: Arc::new(AtomicBool::new(false)),
-    };
+    // The first save of sku-3's stock fails, as a throttled write would.
+    let failed = AtomicBool::new(false);
+    let table = FaultyViews::new(move |kind, id| {
+        (kind == "stock" && id == "sku-3" && !failed.swap(true, Ordering::SeqCst))
+            .then_some("throttled")
+    });
     let view = ShopViews::new(table);
 
     let first = lambda::handle(&view, Layout::SingleTable, lambda_event(&records))

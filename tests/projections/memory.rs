@@ -1,6 +1,9 @@
 //! Projections on the in-memory store: its change feed stands in for the
 //! table's stream, and MemoryViews for the view table.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
 use es::prelude::*;
 
 use crate::common::*;
@@ -102,60 +105,22 @@ async fn rebuild_projects_every_aggregate() {
     assert_eq!(rebuilt.without_empty(), replayed);
 }
 
-/// A view table that fails every save after the first `n`, as a table
-/// throttling or going away mid-rebuild would.
-#[derive(Clone)]
-struct FailingAfter {
-    inner: MemoryViews,
-    left: std::sync::Arc<std::sync::atomic::AtomicI64>,
-}
-
-impl ViewTable for FailingAfter {
-    async fn load<V: serde::de::DeserializeOwned>(
-        &self,
-        kind: &str,
-        id: &str,
-    ) -> Result<Option<es::ViewRow<V>>, Error> {
-        self.inner.load(kind, id).await
-    }
-    async fn save<V: serde::Serialize + Sync>(
-        &self,
-        kind: &str,
-        id: &str,
-        row: &es::ViewRow<V>,
-    ) -> Result<es::Saved, Error> {
-        if self.left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) <= 0 {
-            return Err(es::StoreError::transient("PutItem", "the view table is away").into());
-        }
-        self.inner.save(kind, id, row).await
-    }
-    async fn list<V: serde::de::DeserializeOwned>(
-        &self,
-        kind: &str,
-        limit: Option<usize>,
-        cursor: Option<es::store::Cursor>,
-    ) -> Result<es::store::Page<(String, es::ViewRow<V>)>, Error> {
-        self.inner.list(kind, limit, cursor).await
-    }
-    async fn checkpoint(&self, name: &str) -> Result<Option<String>, Error> {
-        self.inner.checkpoint(name).await
-    }
-    async fn set_checkpoint(&self, name: &str, value: Option<&str>) -> Result<(), Error> {
-        self.inner.set_checkpoint(name, value).await
-    }
-    fn stats(&self) -> &es::Stats {
-        self.inner.stats()
-    }
+/// A view table that fails every save after the first `left`, as a table
+/// throttling or going away mid-rebuild would, until `left` is raised.
+fn failing_after(left: i64) -> (FaultyViews, Arc<AtomicI64>) {
+    let left = Arc::new(AtomicI64::new(left));
+    let counter = left.clone();
+    let table = FaultyViews::new(move |_, _| {
+        (counter.fetch_sub(1, Ordering::SeqCst) <= 0).then_some("the view table is away")
+    });
+    (table, left)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_interrupted_rebuild_resumes_from_its_checkpoint() {
     let store = MemoryStore::new();
     let aggregates = workload(&store, 40, 40, 3).await;
-    let table = FailingAfter {
-        inner: MemoryViews::new(),
-        left: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(150)),
-    };
+    let (table, left) = failing_after(150);
     let view = ShopViews::new(table.clone());
 
     let err = es::rebuild(&store, &view)
@@ -172,9 +137,7 @@ async fn an_interrupted_rebuild_resumes_from_its_checkpoint() {
     assert!(saved.is_some(), "the pages done are checkpointed");
 
     // Back again: the rebuild starts at the page it stopped in.
-    table
-        .left
-        .store(i64::MAX, std::sync::atomic::Ordering::SeqCst);
+    left.store(i64::MAX, Ordering::SeqCst);
     let report = es::rebuild(&store, &view)
         .page_size(10)
         .checkpoint(&table)
@@ -203,10 +166,7 @@ async fn an_interrupted_rebuild_resumes_from_its_checkpoint() {
 async fn a_handler_error_names_the_event_and_the_feed_does_not_move_past_it() {
     let store = MemoryStore::new();
     workload(&store, 3, 3, 1).await;
-    let table = FailingAfter {
-        inner: MemoryViews::new(),
-        left: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(2)),
-    };
+    let (table, left) = failing_after(2);
     let view = ShopViews::new(table.clone());
     let mut position = 0;
     let err = store
@@ -225,9 +185,7 @@ async fn a_handler_error_names_the_event_and_the_feed_does_not_move_past_it() {
             third.id
         )
     );
-    table
-        .left
-        .store(i64::MAX, std::sync::atomic::Ordering::SeqCst);
+    left.store(i64::MAX, Ordering::SeqCst);
     store.catch_up(&view, &mut position).await.expect("resumed");
     assert_eq!(
         view.read().await.expect("read").without_empty(),
