@@ -271,15 +271,22 @@ async fn project_group<P: Projection>(
     };
     let total = group.len();
     for (done, (position, record, kind)) in group.into_iter().enumerate() {
+        // The image moves into decoding; the sequence number stays to name
+        // the record if it fails.
+        let StreamRecord {
+            sequence_number,
+            new_image,
+            ..
+        } = record;
         let fail = |event: Option<(String, String, u64)>, source: ProjectionError<P::Error>| {
             tracing::error!(
                 projection = P::NAME,
-                sequence_number = record.sequence_number.as_deref().unwrap_or(""),
+                sequence_number = sequence_number.as_deref().unwrap_or(""),
                 error = %source,
                 "stream record failed; it and the later records of its aggregate will be retried"
             );
             RecordError {
-                sequence_number: record.sequence_number.clone(),
+                sequence_number: sequence_number.clone(),
                 event,
                 source,
             }
@@ -316,7 +323,7 @@ async fn project_group<P: Projection>(
         }
         let subject = Some((aggregate.clone(), id.clone(), version));
         let key = layout.key(&aggregate, &id);
-        let projected = match item::decode_event(&key, record.new_image.clone()) {
+        let projected = match item::decode_event(&key, new_image) {
             Ok(event) => {
                 let raw = RawEvent {
                     aggregate,
