@@ -7,7 +7,7 @@ use tracing::Instrument;
 use crate::aggregate::Aggregate;
 use crate::error::Error;
 use crate::event::IntoEvents;
-use crate::limits::check_idempotency_key;
+use crate::limits::{check_id, check_idempotency_key, check_name, stream_key};
 use crate::root::Root;
 use crate::store::{CommandRecord, Commit, Committed, EventStore};
 
@@ -196,26 +196,66 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
             if let Some(key) = &key {
                 check_idempotency_key(key).map_err(Error::widen)?;
             }
-            let mut root = match root {
-                Some(root) if root.id() == id => root,
-                Some(root) => {
+            if let Some(root) = &root {
+                if root.id() != id {
                     return Err(Error::InvalidId {
                         aggregate: A::NAME,
                         id: root.id().chars().take(64).collect(),
                         reason: "the handle given to `Command::on` has another id than the command",
-                    })
+                    });
                 }
-                None => Root::load(store, id.clone()).await?,
+            }
+            check_name(A::NAME).map_err(Error::widen)?;
+            check_id(A::NAME, &id).map_err(Error::widen)?;
+            // Commands on one aggregate in this process take turns, each
+            // starting from the state the one before left: they never
+            // conflict with each other.
+            let stream = stream_key(A::NAME, &id);
+            let turn = store.writers().turn(&stream).await;
+            // Whether the state was read from the store during this
+            // command. One kept in this process, or handed in, may be
+            // stale: a write from it is checked by its condition, and a
+            // rejection or a no-op is checked by catching up first.
+            let mut read = false;
+            let mut root = match (root, turn.latest::<A>()) {
+                (Some(root), Some((version, state))) if version > root.version() => {
+                    Root::kept(store, id.clone(), version, state, root.into_metadata())
+                }
+                (Some(root), _) => root,
+                (None, Some((version, state))) => {
+                    Root::kept(store, id.clone(), version, state, Default::default())
+                }
+                (None, None) => {
+                    read = true;
+                    Root::load(store, id.clone()).await?
+                }
             };
             let max_attempts = retry.max_attempts.max(1);
             let mut attempt = 1;
             let result = loop {
+                let decided = decide(root.state()).map(IntoEvents::into_events);
+                let settled = match &decided {
+                    Err(_) => true,
+                    Ok(events) => events.is_empty(),
+                };
+                // Nothing to write: the answer stands only on the latest
+                // state. Catch up on what was missed, and decide again if
+                // there was anything.
+                if settled && !read {
+                    read = true;
+                    match root.hydrate().await {
+                        Ok(0) => {}
+                        Ok(_) => continue,
+                        Err(e) => break Err(e),
+                    }
+                }
                 // A repeated command may be rejected, or find nothing to do,
                 // only because its first run already changed the state: then
                 // it is that run that answers.
-                let events = match decide(root.state()) {
-                    Ok(events) => events.into_events(),
+                let events = match decided {
+                    Ok(events) => events,
                     Err(rejection) => {
+                        root.remember();
                         break first_run_or(store, key.as_deref(), root, attempt, |_| {
                             Err(Error::Rejected(rejection))
                         })
@@ -223,6 +263,7 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                     }
                 };
                 if events.is_empty() {
+                    root.remember();
                     break first_run_or(store, key.as_deref(), root, attempt, |root| {
                         Ok(Executed {
                             version: root.version(),
@@ -268,6 +309,7 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                         tracing::debug!(attempt, expected = root.version(), error = %e, "retrying");
                         tokio::time::sleep(retry.delay(attempt)).await;
                         attempt += 1;
+                        read = true;
                         if let Err(e) = root.hydrate().await {
                             break Err(e);
                         }
@@ -275,6 +317,13 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                     Err(e) => break Err(e.about(A::NAME, &id).widen()),
                 }
             };
+            // A failure may leave what this process kept behind the store,
+            // or wrong (a corrupt item): the next command starts from a read.
+            // A rejection is an answer, not a failure.
+            if !matches!(result, Ok(_) | Err(Error::Rejected(_))) {
+                store.writers().forget(&stream);
+            }
+            drop(turn);
             recorder.record("attempts", attempt);
             if let Ok(done) = &result {
                 recorder.record("version", done.version);

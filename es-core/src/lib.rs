@@ -53,6 +53,7 @@ pub mod testing;
 pub mod time;
 mod transaction;
 mod view;
+mod writers;
 
 pub use aggregate::{Aggregate, Handlers};
 pub use command::{Command, Executed, Retry};
@@ -67,6 +68,7 @@ pub use stats::{Stats, StatsSnapshot};
 pub use store::EventStore;
 pub use transaction::Transaction;
 pub use view::{MemoryViews, Saved, Updated, ViewRow, ViewTable, Views};
+pub use writers::Writers;
 
 /// Items the macros' generated code refers to. Not a public API.
 #[doc(hidden)]

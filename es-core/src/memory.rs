@@ -19,6 +19,7 @@ use crate::store::{
     CommandRecord, Commit, Committed, Cursor, Direction, EventStore, Page, ReadRequest,
     StoredEvent, StoredSnapshot,
 };
+use crate::writers::Writers;
 
 /// A thread-safe in-memory event store that behaves like `DynamoStore`:
 /// conditional appends, atomic multi-aggregate commits, pages of at most 1 MB,
@@ -36,6 +37,9 @@ use crate::store::{
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
+    // Apart from `inner`, so that `as_another_process` can share the data
+    // without the queues and the cache.
+    writers: Arc<Writers>,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +84,37 @@ impl MemoryStore {
                 page_items: Some(items.max(1)),
                 ..Inner::default()
             }),
+            writers: Arc::default(),
+        }
+    }
+
+    /// This store with a cache of the latest state of up to `entries`
+    /// aggregates, shared by its clones: a command on a cached aggregate
+    /// decides on the cached state and writes at once, with no read. A
+    /// state that another writer has since moved past costs one conflict
+    /// and a read of only the events missed. See
+    /// [`EventStore::writers`](crate::EventStore::writers).
+    ///
+    /// Call it once, where the store is built, and share the result: the
+    /// cache is new, and replaces the one this handle had.
+    ///
+    /// ```
+    /// let store = es_core::MemoryStore::new().with_cache(10_000);
+    /// # let _ = store;
+    /// ```
+    pub fn with_cache(mut self, entries: usize) -> Self {
+        self.writers = Arc::new(Writers::with_cache(entries));
+        self
+    }
+
+    /// A handle on the same data as a second process would have: its own
+    /// command queues and an empty cache of the same size. For tests of
+    /// several processes writing one aggregate, which must not share what
+    /// each keeps in memory.
+    pub fn as_another_process(&self) -> Self {
+        MemoryStore {
+            inner: self.inner.clone(),
+            writers: Arc::new(Writers::with_cache(self.writers.cache_capacity())),
         }
     }
 
@@ -451,6 +486,10 @@ impl EventStore for MemoryStore {
 
     fn stats(&self) -> &Stats {
         &self.inner.stats
+    }
+
+    fn writers(&self) -> &Writers {
+        &self.writers
     }
 }
 

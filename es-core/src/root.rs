@@ -90,6 +90,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
                 root.hydrate().await?;
             }
             recorder.record("version", root.version);
+            root.remember();
             Ok(root)
         }
         .instrument(span)
@@ -382,8 +383,7 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
                 .await
                 .map_err(|e| e.about(A::NAME, &self.id).widen())?;
             debug_assert_eq!(committed, Committed::Written);
-            self.version = last;
-            self.state = next;
+            self.advance(last, next);
             Ok(self.version)
         }
         .instrument(span)
@@ -439,6 +439,34 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     pub(crate) fn advance(&mut self, version: u64, state: A) {
         self.version = version;
         self.state = state;
+        self.remember();
+    }
+
+    /// A handle at a state this process kept (see [`Writers`](crate::Writers)),
+    /// not read from the store: a commit from it checks it.
+    pub(crate) fn kept(store: &S, id: String, version: u64, state: A, metadata: Metadata) -> Self {
+        Root {
+            store: store.clone(),
+            id,
+            version,
+            state,
+            metadata,
+        }
+    }
+
+    /// Gives up the handle and keeps its metadata, for a handle that
+    /// replaces it.
+    pub(crate) fn into_metadata(self) -> Metadata {
+        self.metadata
+    }
+
+    /// Tells the store's [`Writers`](crate::Writers) this handle's state is
+    /// the latest known, so that the next command on the aggregate in this
+    /// process starts from it instead of reading.
+    pub(crate) fn remember(&self) {
+        self.store
+            .writers()
+            .remember(&stream_key(A::NAME, &self.id), self.version, &self.state);
     }
 
     /// The aggregate's whole history, oldest first, read lazily page by page.

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::error::{Error, StoreError};
 use crate::limits::{check_id, check_idempotency_key, check_name, stream_key};
 use crate::stats::Stats;
+use crate::writers::Writers;
 
 /// An opaque position in a paged read. Pass it back to continue where a page
 /// ended. It is safe to hand to clients: a store validates it when it comes back.
@@ -250,6 +251,13 @@ pub trait EventStore: Clone + Send + Sync + 'static {
 
     /// The store's request and capacity counters.
     fn stats(&self) -> &Stats;
+
+    /// The command queues, and the cache when there is one, that this
+    /// store's clones share: commands on one aggregate through them take
+    /// turns instead of conflicting. A store keeps one [`Writers`] beside
+    /// its shared state, and a second instance of the store on the same
+    /// data (another process, in effect) keeps its own.
+    fn writers(&self) -> &Writers;
 }
 
 pub use crate::codec::decode_event;

@@ -3,7 +3,7 @@
 //! value, never spliced into an expression, so any id is safe.
 
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
 use es_core::limits::{check_id, check_idempotency_key, check_name, stream_key};
 use es_core::stats::capacity;
 use es_core::store::{CommandRecord, Cursor, Direction, Page, ReadRequest, StoredEvent};
@@ -105,7 +105,7 @@ impl DynamoStore {
             .scan_index_forward(request.direction == Direction::Forward)
             .set_limit(request.limit.map(page_limit))
             .set_exclusive_start_key(start)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .return_consumed_capacity(self.capacity_request())
             .send()
             .instrument(span.clone())
             .await;
@@ -161,7 +161,7 @@ impl DynamoStore {
             .expression_attribute_values(":h", hash_value)
             .set_limit(limit.map(page_limit))
             .set_exclusive_start_key(start)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .return_consumed_capacity(self.capacity_request())
             .send()
             .instrument(span.clone())
             .await;
@@ -226,7 +226,7 @@ impl DynamoStore {
             .table_name(self.table())
             .set_key(Some(item::primary_key(&stored, COMMAND_VERSION)))
             .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .return_consumed_capacity(self.capacity_request())
             .send()
             .instrument(span.clone())
             .await;
@@ -261,17 +261,20 @@ impl DynamoStore {
             .expression_attribute_names("#v", VERSION)
             .expression_attribute_values(":k", AttributeValue::S(key))
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .projection_expression("#v")
+            // The whole item, though only its version is used: DynamoDB
+            // bills the whole item's size anyway, and its size is what the
+            // capacity is computed from.
             .consistent_read(true)
             .scan_index_forward(false)
             .limit(1)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .return_consumed_capacity(self.capacity_request())
             .send()
             .instrument(span.clone())
             .await;
         let output = sent.map_err(|e| self.failed_read(&span, "Query", e))?;
         let items = output.items.unwrap_or_default();
-        let units = units_of(output.consumed_capacity.as_ref()).unwrap_or(1.0);
+        let units = units_of(output.consumed_capacity.as_ref())
+            .unwrap_or_else(|| capacity::consistent_read(items.iter().map(item_size).sum()));
         self.stats().record_read(items.len() as u64, units);
         trace::done(&span, "ok", items.len() as u64, units);
         match items.first() {

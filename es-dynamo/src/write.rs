@@ -6,8 +6,7 @@ use std::collections::HashSet;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnConsumedCapacity,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use es_core::limits::{check_write, snapshots_to_leave_out, warn_snapshot_left_out};
 use es_core::stats::capacity;
@@ -160,7 +159,7 @@ impl DynamoStore {
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(#v)")
             .expression_attribute_names("#v", VERSION)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .return_consumed_capacity(self.capacity_request())
             .send()
             .instrument(span.clone())
             .await;
@@ -270,7 +269,6 @@ impl DynamoStore {
             .client()
             .transact_write_items()
             .set_transact_items(Some(requests))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .instrument(span.clone())
             .await;

@@ -105,6 +105,10 @@ impl EventStore for Flaky {
     fn stats(&self) -> &es::Stats {
         self.inner.stats()
     }
+
+    fn writers(&self) -> &es::Writers {
+        self.inner.writers()
+    }
 }
 
 /// Products a (5 on hand) and b (5), and an open cart of 2 a and 1 b.
