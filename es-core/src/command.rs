@@ -6,7 +6,7 @@ use tracing::Instrument;
 
 use crate::aggregate::Aggregate;
 use crate::error::Error;
-use crate::event::IntoEvents;
+use crate::event::{IntoEvents, Metadata};
 use crate::limits::{check_id, check_idempotency_key, check_name, stream_key};
 use crate::root::Root;
 use crate::store::{CommandRecord, Commit, Committed, EventStore};
@@ -118,6 +118,7 @@ pub struct Command<'s, A: Aggregate, S> {
     key: Option<String>,
     ttl: Duration,
     root: Option<Root<A, S>>,
+    metadata: Option<Metadata>,
 }
 
 impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
@@ -129,7 +130,15 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
             key: None,
             ttl: Duration::from_secs(7 * 24 * 3600),
             root: None,
+            metadata: None,
         }
+    }
+
+    /// Stores `metadata` (correlation and causation ids, say) with the
+    /// events this command writes, in place of the handle's own.
+    pub fn metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = Some(metadata);
+        self
     }
 
     /// Sets the retry policy.
@@ -190,6 +199,7 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
             key,
             ttl,
             root,
+            metadata,
         } = self;
         let recorder = span.clone();
         async move {
@@ -230,6 +240,20 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                     Root::load(store, id.clone()).await?
                 }
             };
+            if let Some(metadata) = metadata {
+                root = root.with_metadata(metadata);
+            }
+            // A handle this process has since moved past would only
+            // conflict: catch it up first.
+            if !read
+                && store
+                    .writers()
+                    .seen(&stream)
+                    .is_some_and(|seen| seen > root.version())
+            {
+                read = true;
+                root.hydrate().await?;
+            }
             let max_attempts = retry.max_attempts.max(1);
             let mut attempt = 1;
             let result = loop {

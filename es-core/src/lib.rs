@@ -68,7 +68,7 @@ pub use stats::{Stats, StatsSnapshot};
 pub use store::EventStore;
 pub use transaction::Transaction;
 pub use view::{MemoryViews, Saved, Updated, ViewRow, ViewTable, Views};
-pub use writers::Writers;
+pub use writers::{turns, Turns, Writers};
 
 /// Items the macros' generated code refers to. Not a public API.
 #[doc(hidden)]

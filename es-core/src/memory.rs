@@ -488,7 +488,7 @@ impl EventStore for MemoryStore {
         &self.inner.stats
     }
 
-    fn writers(&self) -> &Writers {
+    fn writers(&self) -> &Arc<Writers> {
         &self.writers
     }
 }

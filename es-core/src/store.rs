@@ -8,6 +8,7 @@
 
 use std::fmt::Debug;
 use std::future::Future;
+use std::sync::Arc;
 
 use serde::de::DeserializeSeed;
 use serde::Serialize;
@@ -257,7 +258,7 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// turns instead of conflicting. A store keeps one [`Writers`] beside
     /// its shared state, and a second instance of the store on the same
     /// data (another process, in effect) keeps its own.
-    fn writers(&self) -> &Writers;
+    fn writers(&self) -> &Arc<Writers>;
 }
 
 pub use crate::codec::decode_event;

@@ -44,7 +44,15 @@ pub struct Writers {
     queues: Mutex<HashMap<String, Arc<Queue>>>,
     cache: Option<quick_cache::sync::Cache<String, Latest>>,
     capacity: usize,
+    // The latest version this process has seen of recently used
+    // aggregates, kept with or without a cache: a number each, so that a
+    // command handed a handle this process has since moved past catches
+    // up before it decides, instead of conflicting with its own process.
+    versions: quick_cache::sync::Cache<String, u64>,
 }
+
+/// How many aggregates' latest versions a [`Writers`] keeps.
+const VERSIONS: usize = 4_096;
 
 impl Default for Writers {
     fn default() -> Self {
@@ -77,6 +85,7 @@ impl Writers {
             queues: Mutex::new(HashMap::new()),
             cache: None,
             capacity: 0,
+            versions: quick_cache::sync::Cache::new(VERSIONS),
         }
     }
 
@@ -88,6 +97,7 @@ impl Writers {
             queues: Mutex::new(HashMap::new()),
             cache: (entries > 0).then(|| quick_cache::sync::Cache::new(entries)),
             capacity: entries,
+            versions: quick_cache::sync::Cache::new(VERSIONS.max(entries)),
         }
     }
 
@@ -99,7 +109,7 @@ impl Writers {
     /// Waits for this process's turn on the aggregate whose stream key is
     /// `key`: commands before it have finished. Turns are taken in the
     /// order they were asked for.
-    pub(crate) async fn turn(&self, key: &str) -> Turn<'_> {
+    pub(crate) async fn turn(self: &Arc<Self>, key: &str) -> Turn {
         let queue = {
             let mut queues = lock(&self.queues);
             queues
@@ -114,7 +124,7 @@ impl Writers {
         };
         let guard = queue.turn.clone().lock_owned().await;
         Turn {
-            writers: self,
+            writers: Arc::clone(self),
             key: key.to_owned(),
             queue,
             guard: Some(guard),
@@ -136,6 +146,9 @@ impl Writers {
         version: u64,
         state: &A,
     ) {
+        if !matches!(self.versions.get(key), Some(seen) if seen >= version) {
+            self.versions.insert(key.to_owned(), version);
+        }
         if !self.keeps(key) {
             return;
         }
@@ -161,9 +174,16 @@ impl Writers {
         }
     }
 
+    /// The latest version of `key` this process has seen, if it still
+    /// remembers.
+    pub(crate) fn seen(&self, key: &str) -> Option<u64> {
+        self.versions.get(key)
+    }
+
     /// Drops what is kept of `key`: after an error that says the kept
     /// state cannot be trusted.
     pub(crate) fn forget(&self, key: &str) {
+        self.versions.remove(key);
         let queue = lock(&self.queues).get(key).cloned();
         if let Some(queue) = queue {
             *lock(&queue.latest) = None;
@@ -175,14 +195,14 @@ impl Writers {
 }
 
 /// One command's turn on one aggregate. Dropping it hands the turn on.
-pub(crate) struct Turn<'w> {
-    writers: &'w Writers,
+pub(crate) struct Turn {
+    writers: Arc<Writers>,
     key: String,
     queue: Arc<Queue>,
     guard: Option<OwnedMutexGuard<()>>,
 }
 
-impl Turn<'_> {
+impl Turn {
     /// The latest state this process knows of the aggregate, from the last
     /// command in the queue or else from the cache, with its version.
     pub(crate) fn latest<A: Clone + 'static>(&self) -> Option<(u64, A)> {
@@ -193,7 +213,7 @@ impl Turn<'_> {
     }
 }
 
-impl Drop for Turn<'_> {
+impl Drop for Turn {
     fn drop(&mut self) {
         drop(self.guard.take());
         // The map and this turn hold the queue; anyone else holding it is
@@ -204,6 +224,77 @@ impl Drop for Turn<'_> {
             queues.remove(&self.key);
         }
     }
+}
+
+/// This process's turns on several aggregates, taken with [`turns`]; they
+/// pass on when this is dropped.
+#[must_use = "the turns pass on as soon as this is dropped"]
+pub struct Turns {
+    // Dropped in reverse order of taking, though any order is safe.
+    held: Vec<Turn>,
+}
+
+impl std::fmt::Debug for Turns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.held.iter().map(|t| &t.key))
+            .finish()
+    }
+}
+
+impl Drop for Turns {
+    fn drop(&mut self) {
+        while self.held.pop().is_some() {}
+    }
+}
+
+/// Waits for this process's turn on each aggregate in `aggregates` (name
+/// and id pairs), as [`execute`](crate::AggregateExt::execute) takes one on
+/// its aggregate, and holds them until the returned [`Turns`] is dropped.
+///
+/// For a command across aggregates, such as a checkout that writes a cart
+/// and its products in one [`Transaction`](crate::Transaction): with the
+/// turns held, no command of this process writes those aggregates in
+/// between its reads and its write, so its write only conflicts with other
+/// processes. The turns are taken in one fixed order, so two callers never
+/// wait for each other. Two rules keep that true: take every turn a command
+/// needs in one call, or in calls that follow one order of aggregate types
+/// (say, a cart's before its products'); and never `execute` on an
+/// aggregate while holding its turn, which would wait for itself.
+///
+/// ```
+/// # mod doc { include!("../doc/product.rs"); }
+/// # use doc::*;
+/// # use es::prelude::*;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let turns = es::turns(&store, [(Product::NAME, "a"), (Product::NAME, "b")]).await;
+/// let mut a = Product::load(&store, "a").await?;
+/// let mut b = Product::load(&store, "b").await?;
+/// let mut tx = Transaction::new(&store);
+/// tx.append(&mut a, [Restocked { amount: 1 }])?;
+/// tx.append(&mut b, [Restocked { amount: 2 }])?;
+/// tx.commit().await?;
+/// drop(turns);
+/// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
+pub async fn turns<S, I, N>(store: &S, aggregates: I) -> Turns
+where
+    S: crate::EventStore,
+    I: IntoIterator<Item = (&'static str, N)>,
+    N: AsRef<str>,
+{
+    let mut keys: Vec<String> = aggregates
+        .into_iter()
+        .map(|(name, id)| crate::limits::stream_key(name, id.as_ref()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut held = Vec::with_capacity(keys.len());
+    for key in keys {
+        held.push(store.writers().turn(&key).await);
+    }
+    Turns { held }
 }
 
 #[cfg(test)]
@@ -234,7 +325,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_queue_keeps_the_latest_only_while_it_lives_and_never_goes_back() {
-        let writers = Writers::new();
+        let writers = Arc::new(Writers::new());
         let turn = writers.turn("A#1").await;
         writers.remember("A#1", 3, &"three".to_owned());
         writers.remember("A#1", 2, &"two".to_owned());
@@ -251,7 +342,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_cache_outlives_the_queue_and_is_bounded() {
-        let writers = Writers::with_cache(2);
+        let writers = Arc::new(Writers::with_cache(2));
         writers.remember("A#1", 1, &1u32);
         writers.remember("A#2", 1, &2u32);
         writers.remember("A#3", 1, &3u32);

@@ -328,7 +328,7 @@ impl EventStore for DynamoStore {
         &self.inner.stats
     }
 
-    fn writers(&self) -> &Writers {
+    fn writers(&self) -> &Arc<Writers> {
         &self.writers
     }
 }

@@ -266,14 +266,28 @@ pub async fn checkout_with<S: EventStore>(
     retry: es::Retry,
     metadata: es::Metadata,
 ) -> Result<u32, CheckoutError> {
+    // This process's turn on the cart, then on its products: no command of
+    // this process writes them while the checkout reads and decides, so
+    // only another process can make it conflict. (The cart's turn first:
+    // every checkout takes them in that order, so none waits for another.)
+    let _cart_turn = es::turns(store, [(Cart::NAME, cart_id)]).await;
     let mut cart = Cart::get(store, cart_id)
         .await?
         .with_metadata(metadata.clone());
     let mut products: BTreeMap<String, Root<Product, S>> = BTreeMap::new();
+    let mut product_turns: Option<(Vec<String>, es::Turns)> = None;
     let mut attempt = 1;
     loop {
         // The products of the cart's current lines: loaded once, caught up on
         // later attempts; a line added or removed meanwhile is followed.
+        let skus: Vec<String> = cart.lines.keys().cloned().collect();
+        if product_turns.as_ref().map(|(held, _)| held) != Some(&skus) {
+            // Turns held are given up before new ones are taken, so that
+            // they are always taken in one order.
+            drop(product_turns.take());
+            let turns = es::turns(store, skus.iter().map(|sku| (Product::NAME, sku))).await;
+            product_turns = Some((skus, turns));
+        }
         products.retain(|sku, _| cart.lines.contains_key(sku));
         for sku in cart.lines.keys() {
             if !products.contains_key(sku) {

@@ -106,7 +106,7 @@ impl EventStore for Flaky {
         self.inner.stats()
     }
 
-    fn writers(&self) -> &es::Writers {
+    fn writers(&self) -> &std::sync::Arc<es::Writers> {
         self.inner.writers()
     }
 }

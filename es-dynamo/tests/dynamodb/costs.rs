@@ -469,3 +469,81 @@ async fn idempotent_commits_cost_one_transaction_and_duplicates_no_extra_read() 
         .expect("duplicate");
     assert!(matches!(dup, Committed::Duplicate(_)), "got {dup:?}");
 }
+
+/// es computes capacity with DynamoDB's formulas instead of asking for it on
+/// every request. The same operations on two stores of one table, one that
+/// asks DynamoDB and one that computes, must count the same units.
+#[tokio::test]
+async fn computed_capacity_matches_what_dynamodb_reports() {
+    if skip_without_dynamodb() {
+        return;
+    }
+    let computing = store_on_new_table("costs-computed").await;
+    let asking = DynamoStore::new(computing.client().clone(), computing.table())
+        .with_returned_capacity(true);
+    // The same work on each store, on ids of its own; what each cost, step
+    // by step.
+    async fn work(store: &DynamoStore, who: &str) -> Vec<(&'static str, StatsSnapshot)> {
+        let mut steps = Vec::new();
+        let id = format!("sku-{who}");
+        let mut p = Product::load(store, &id).await.expect("load");
+        let (_, c) = cost!(
+            store,
+            "first commit",
+            p.commit(Restocked { amount: 1 }).await.expect("commit")
+        );
+        steps.push(("first commit, with its index entry", c));
+        let (_, c) = cost!(
+            store,
+            "small commit",
+            p.commit(Restocked { amount: 2 }).await.expect("commit")
+        );
+        steps.push(("a small commit", c));
+        let (_, c) = cost!(
+            store,
+            "5 KB commit",
+            p.commit(Noted {
+                text: "n".repeat(5_000)
+            })
+            .await
+            .expect("commit")
+        );
+        steps.push(("a 5 KB commit", c));
+        for n in 0..20 {
+            p.commit(Noted {
+                text: format!("{n}").repeat(300),
+            })
+            .await
+            .expect("commit");
+        }
+        let (_, c) = cost!(
+            store,
+            "load",
+            Product::load(store, &id).await.expect("load")
+        );
+        steps.push(("a load of 23 events, 11 KB", c));
+        let mut stale = Root::<Product, _>::new(store, &id);
+        let (_, c) = cost!(
+            store,
+            "conflict",
+            stale.commit(Restocked { amount: 1 }).await
+        );
+        steps.push(("a conflict, and the exact version's Query", c));
+        let (_, c) = cost!(
+            store,
+            "absent record",
+            store.command(&format!("k-{who}")).await.expect("get")
+        );
+        steps.push(("a GetItem that finds nothing", c));
+        steps
+    }
+    let computed = work(&computing, "computed").await;
+    let reported = work(&asking, "reported").await;
+    for ((step, computed), (_, reported)) in computed.iter().zip(&reported) {
+        assert_eq!(
+            (computed.requests, computed.read_units, computed.write_units),
+            (reported.requests, reported.read_units, reported.write_units),
+            "{step}: computed (left) against reported by DynamoDB (right)"
+        );
+    }
+}
