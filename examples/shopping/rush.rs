@@ -127,7 +127,15 @@ pub fn skus(rush: &Rush, run: &str) -> Vec<String> {
 }
 
 /// Runs `rush` on `store`, on ids ending in `run`, and returns what it did.
+/// Every task shares `store`, as the tasks of one service would.
 pub async fn run<S: EventStore>(store: &S, rush: Rush, run: &str) -> RushReport {
+    run_on(&[store.clone()], rush, run).await
+}
+
+/// [`run`], with task `n` on `stores[n % stores.len()]`: one store per
+/// task runs it as that many processes would, each with its own queues and
+/// cache.
+pub async fn run_on<S: EventStore>(stores: &[S], rush: Rush, run: &str) -> RushReport {
     let skus = skus(&rush, run);
     let mut rng = fastrand::Rng::with_seed(rush.seed);
     let orders: Vec<Order> = (0..rush.commands)
@@ -165,8 +173,9 @@ pub async fn run<S: EventStore>(store: &S, rush: Rush, run: &str) -> RushReport 
     ));
     let started = Instant::now();
     let workers: Vec<_> = (0..rush.tasks)
-        .map(|_| {
-            let (store, queue, generations) = (store.clone(), queue.clone(), generations.clone());
+        .map(|task| {
+            let store = stores[task % stores.len()].clone();
+            let (queue, generations) = (queue.clone(), generations.clone());
             let run = run.to_owned();
             tokio::spawn(async move {
                 let mut done = Vec::new();
