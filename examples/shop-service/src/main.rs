@@ -57,14 +57,20 @@ fn run(
     }
 }
 
+/// How many aggregates a process keeps the latest state of: products and
+/// carts are small, and 10,000 of them are a few megabytes.
+const CACHED_AGGREGATES: usize = 10_000;
+
 async fn on_lambda() -> Fallible {
     let table =
         std::env::var("ES_TABLE").map_err(|_| "ES_TABLE must name the events table on Lambda")?;
     let view_table = std::env::var(VIEW_TABLE_VAR)
         .map_err(|_| format!("{VIEW_TABLE_VAR} must name the view table on Lambda"))?;
     // No `ensure_table` here: the template owns both tables, and the
-    // function's role may only read and write items.
-    let store = DynamoStore::from_env(table).await;
+    // function's role may only read and write items. Built once per
+    // container, so the cache serves every warm invocation: a buy on a
+    // product this container has seen is one conditional PutItem.
+    let store = DynamoStore::from_env(table).await.with_cache(CACHED_AGGREGATES);
     let views = ReadSide::dynamo(DynamoViews::from_env(view_table).await);
     lambda_http::run(App::new(store).with_views(views).router()).await
 }
@@ -72,7 +78,9 @@ async fn on_lambda() -> Fallible {
 async fn serve(options: Options) -> Fallible {
     let app = if options.dynamodb {
         let table = cli::table();
-        let store = DynamoStore::from_env(table.clone()).await;
+        let store = DynamoStore::from_env(table.clone())
+            .await
+            .with_cache(CACHED_AGGREGATES);
         store
             .ensure_table()
             .await
