@@ -40,7 +40,9 @@ macro_rules! command_tests {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn conflict_retry_reads_only_new_events() {
             if $cond {
-                super::conflict_retry_reads_only_new_events(&$store.await).await
+                let store = $store.await;
+                let elsewhere = store.as_another_process();
+                super::conflict_retry_reads_only_new_events(&store, &elsewhere).await
             }
         }
 
@@ -275,7 +277,9 @@ async fn checkout_is_all_or_nothing<S: EventStore>(store: &S) {
     assert!(Cart::get(store, "cart").await.expect("load").checked_out);
 }
 
-async fn conflict_retry_reads_only_new_events<S: EventStore>(store: &S) {
+/// `elsewhere` is another process on the same data: what it writes, `store`
+/// only learns from a conflict.
+async fn conflict_retry_reads_only_new_events<S: EventStore>(store: &S, elsewhere: &S) {
     let mut product = restocked(store, "mug", 100).await;
     for _ in 0..19 {
         product
@@ -284,7 +288,7 @@ async fn conflict_retry_reads_only_new_events<S: EventStore>(store: &S) {
             .expect("commit");
     }
     let stale = Product::load(store, "mug").await.expect("load");
-    let mut other = Product::load(store, "mug").await.expect("load");
+    let mut other = Product::load(elsewhere, "mug").await.expect("load");
     other
         .commit_all([
             ProductRestocked { amount: 1 },
@@ -379,9 +383,12 @@ async fn rejections_are_not_retried<S: EventStore>(store: &S) {
 #[tokio::test]
 async fn a_command_without_retries_returns_the_first_conflict() {
     let store = es::MemoryStore::new();
+    // Writes of another process, which this one only learns of from a
+    // conflict.
+    let elsewhere = store.as_another_process();
     restocked(&store, "ink", 5).await;
     let stale = Product::load(&store, "ink").await.expect("load");
-    restocked(&store, "ink", 1).await;
+    restocked(&elsewhere, "ink", 1).await;
     let err = Product::command(&store, "ink")
         .on(stale)
         .retry(es::Retry::never())
@@ -404,7 +411,7 @@ async fn a_command_without_retries_returns_the_first_conflict() {
         ..es::Retry::default()
     };
     let stale = Product::load(&store, "ink").await.expect("load");
-    restocked(&store, "ink", 1).await;
+    restocked(&elsewhere, "ink", 1).await;
     let done = Product::command(&store, "ink")
         .on(stale)
         .retry(limited)

@@ -39,23 +39,6 @@ macro_rules! on_both_stores {
     };
 }
 
-/// A second process on the same data: its own queues and cache.
-trait AnotherProcess: EventStore {
-    fn another_process(&self) -> Self;
-}
-
-impl AnotherProcess for MemoryStore {
-    fn another_process(&self) -> Self {
-        self.as_another_process()
-    }
-}
-
-impl AnotherProcess for es_dynamo::DynamoStore {
-    fn another_process(&self) -> Self {
-        es_dynamo::DynamoStore::new(self.client().clone(), self.table())
-    }
-}
-
 async fn restocked<S: EventStore>(store: &S, sku: &str, amount: u32) -> es::Executed<Product, S> {
     Product::execute(store, sku, |_| Ok(ProductRestocked { amount }))
         .await
@@ -147,7 +130,7 @@ on_both_stores!(cached_command_costs_one_request, |store| {
 
 on_both_stores!(cache_stays_correct_across_processes, |store| {
     let a = store.clone().with_cache(100);
-    let b = a.another_process();
+    let b = a.as_another_process();
     restocked(&a, "sku-shared", 2).await;
     // `b` has not seen the product; it reads, then writes version 2.
     restocked(&b, "sku-shared", 3).await;
@@ -202,7 +185,7 @@ on_both_stores!(cache_stays_correct_across_processes, |store| {
         (6..=37).collect::<Vec<u64>>(),
         "each command wrote one version of its own"
     );
-    let fresh = store.another_process();
+    let fresh = store.as_another_process();
     let product = Product::load(&fresh, "sku-shared").await.expect("load");
     assert_eq!((product.version(), product.on_hand), (37, 34));
     for process in [&a, &b] {
@@ -234,3 +217,26 @@ on_both_stores!(rush_has_no_exhausted_commands, |store| {
     let problems = rush::check(&store, &plan, &run, &report).await;
     assert!(problems.is_empty(), "{problems:#?}");
 });
+
+on_both_stores!(
+    a_handle_this_process_moved_past_catches_up_before_it_writes,
+    |store| {
+        restocked(&store, "sku-old", 5).await;
+        let stale = Product::load(&store, "sku-old").await.expect("load");
+        restocked(&store, "sku-old", 1).await;
+        restocked(&store, "sku-old", 1).await;
+        let before = store.stats().snapshot();
+        let done = Product::command(&store, "sku-old")
+            .on(stale)
+            .execute(|p| p.reserve("cart", 7))
+            .await
+            .expect("reserve: the handle shows 5, the aggregate holds 7");
+        let cost = store.stats().snapshot() - before;
+        assert_eq!((done.version, done.attempts, done.root.on_hand), (4, 1, 0));
+        assert_eq!(
+            (cost.reads, cost.items_read, cost.writes),
+            (1, 2, 1),
+            "one read of the two events it had not seen, one write: {cost:?}"
+        );
+    }
+);

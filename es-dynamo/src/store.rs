@@ -147,6 +147,17 @@ impl DynamoStore {
         self
     }
 
+    /// A store on the same table through the same client, as a second
+    /// process would have it: its own command queues, an empty cache of
+    /// the same size, and its own counters. For tests of several processes
+    /// writing one aggregate.
+    pub fn as_another_process(&self) -> Self {
+        DynamoStore::new(self.inner.client.clone(), self.inner.table.clone())
+            .with_layout(self.layout)
+            .with_cache(self.writers.cache_capacity())
+            .with_returned_capacity(self.returned_capacity)
+    }
+
     /// Whether every request asks DynamoDB for its `ConsumedCapacity`.
     /// Off by default: es computes each request's capacity with DynamoDB's
     /// documented formulas, which are exact for the items es writes and

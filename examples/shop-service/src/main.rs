@@ -70,7 +70,9 @@ async fn on_lambda() -> Fallible {
     // function's role may only read and write items. Built once per
     // container, so the cache serves every warm invocation: a buy on a
     // product this container has seen is one conditional PutItem.
-    let store = DynamoStore::from_env(table).await.with_cache(CACHED_AGGREGATES);
+    let store = DynamoStore::from_env(table)
+        .await
+        .with_cache(CACHED_AGGREGATES);
     let views = ReadSide::dynamo(DynamoViews::from_env(view_table).await);
     lambda_http::run(App::new(store).with_views(views).router()).await
 }
