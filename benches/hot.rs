@@ -487,6 +487,7 @@ async fn main() {
         &format!("hot-b{pid}"),
         tasks,
         each,
+        es::Retry::default(),
     )
     .await;
     racing.row();
@@ -496,6 +497,7 @@ async fn main() {
         &format!("hot-q{pid}"),
         tasks,
         each,
+        es::Retry::default(),
     )
     .await;
     one.row();
@@ -505,9 +507,20 @@ async fn main() {
         &format!("hot-i{pid}"),
         tasks,
         each,
+        es::Retry::default(),
     )
     .await;
     independent.row();
+    let patient = contention(
+        "64 independent writers with caches, `Retry::attempts(32)`",
+        &stores(&client, &table, tasks, 1_000),
+        &format!("hot-p{pid}"),
+        tasks,
+        each,
+        es::Retry::attempts(32),
+    )
+    .await;
+    patient.row();
     println!();
 
     println!("## Catching up after a conflict: the item that won, or a Query\n");
