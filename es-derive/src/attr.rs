@@ -99,7 +99,7 @@ pub(crate) struct HandlersArgs {
 pub(crate) fn event_attrs(attrs: &[Attribute], errors: &mut Errors) -> EventAttrs {
     let mut parsed = EventAttrs::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident(EVENT)) {
-        let usage = "#[event(name = \"ProductReserved\", version = 2, aliases(\"ProductHeld\"), upcast(v1 = ProductReservedV1))]";
+        let usage = "#[event(name = \"ProductReserved\", version = 1)]";
         parse_keys(attr, usage, errors, |key, meta, errors| {
             match key.to_string().as_str() {
                 NAME => {
@@ -187,8 +187,19 @@ fn upcast(meta: &ParseNestedMeta, errors: &mut Errors) -> Option<Upcast> {
         let _ = skip_value(meta.input);
         return None;
     }
+    let list = match meta.input.parse::<proc_macro2::Group>() {
+        Ok(group) => group,
+        Err(error) => {
+            errors.push(error);
+            return None;
+        }
+    };
     let mut parsed = Upcast::default();
-    let result = meta.parse_nested_meta(|inner| {
+    if list.stream().is_empty() {
+        // `valid.rs` says what is missing, at the key.
+        return Some(parsed);
+    }
+    let parser = syn::meta::parser(|inner| {
         let Some(key) = inner.path.get_ident().cloned() else {
             return upcast_key(&inner, errors);
         };
@@ -221,9 +232,9 @@ fn upcast(meta: &ParseNestedMeta, errors: &mut Errors) -> Option<Upcast> {
         }
         Ok(())
     });
-    // The list's parentheses are read before its contents: the keys after
-    // `upcast(..)` are still parsed.
-    if let Err(error) = result {
+    // The list was taken whole before its contents are parsed: the keys
+    // after `upcast(..)` are still parsed.
+    if let Err(error) = parser.parse2(list.stream()) {
         errors.push(error);
     }
     Some(parsed)

@@ -56,12 +56,14 @@ fn upcast(event: &Event) -> TokenStream {
         let span = syn::spanned::Spanned::span(ty);
         let es_at = krate.at(span);
         let this = step(*schema);
+        // The target is inferred from where the value goes, so that a
+        // missing `From` is reported at this shape, not at the next one.
         let into = match shapes.get(i + 1) {
-            Some((next, next_ty)) => {
+            Some((next, _)) => {
                 let next_step = step(*next);
-                quote_spanned!(span=> #next_step(<#next_ty as ::core::convert::From<#ty>>::from(__old)))
+                quote_spanned!(span=> #next_step(::core::convert::From::from(__old)))
             }
-            None => quote_spanned!(span=> <#ident as ::core::convert::From<#ty>>::from(__old)),
+            None => quote_spanned!(span=> ::core::convert::From::from(__old)),
         };
         steps.extend(quote_spanned! {span=>
             fn #this(__old: #ty) -> #ident {
