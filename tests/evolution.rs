@@ -335,7 +335,10 @@ async fn loads_upcast<S: EventStore>(store: &S, id: &str) -> Vec<StockEvent> {
     );
     let mut all = expected;
     all.push(reserved(5, "c-10"));
-    assert_eq!(Stock::load(store, id).await.expect("loads").state(), &replay(&all));
+    assert_eq!(
+        Stock::load(store, id).await.expect("loads").state(),
+        &replay(&all)
+    );
     all
 }
 
@@ -423,7 +426,12 @@ async fn unreadable_old_items<S: EventStore>(store: &S, prefix: &str) {
     let cases = [
         (
             old("ItemReserved", 4, json!({ "quantity": 1, "cart": "c" })),
-            vec!["version 1", "ItemReserved", "schema 4", "newer than this build's 3"],
+            vec![
+                "version 1",
+                "ItemReserved",
+                "schema 4",
+                "newer than this build's 3",
+            ],
         ),
         (
             old("Audited", 1, json!({ "by": "ops" })),
@@ -436,7 +444,12 @@ async fn unreadable_old_items<S: EventStore>(store: &S, prefix: &str) {
         ),
         (
             old("ItemHeld", 1, json!({ "qty": "two" })),
-            vec!["version 1", "payload of ItemHeld", "field `qty`", "invalid type"],
+            vec![
+                "version 1",
+                "payload of ItemHeld",
+                "field `qty`",
+                "invalid type",
+            ],
         ),
         (
             old("ItemReserved", 2, json!({ "quantity": -1 })),
@@ -444,7 +457,11 @@ async fn unreadable_old_items<S: EventStore>(store: &S, prefix: &str) {
         ),
         (
             old("Restocked", 1, json!({ "units": "ten" })),
-            vec!["version 1", "payload of Restocked", "`units` \"ten\" is not an amount"],
+            vec![
+                "version 1",
+                "payload of Restocked",
+                "`units` \"ten\" is not an amount",
+            ],
         ),
     ];
     for (n, (item, words)) in cases.into_iter().enumerate() {
@@ -478,13 +495,19 @@ mod memory {
         // A projection fed by the change feed reads the old items upcast.
         let view = Seen::default();
         let mut position = 0;
-        let read = store.catch_up(&view, &mut position).await.expect("projects");
+        let read = store
+            .catch_up(&view, &mut position)
+            .await
+            .expect("projects");
         assert_eq!(read, 6);
         assert_eq!(view.lines(), seen("sku-1", &events));
 
         // Stream records of the same old items, as Lambda delivers them.
         let (items, upcast) = old_history();
-        assert_eq!(through_lambda("sku-1", &items).await, seen("sku-1", &upcast));
+        assert_eq!(
+            through_lambda("sku-1", &items).await,
+            seen("sku-1", &upcast)
+        );
     }
 
     #[tokio::test]
@@ -494,11 +517,17 @@ mod memory {
 
         let view = Seen::default();
         let mut position = 0;
-        store.catch_up(&view, &mut position).await.expect("projects");
+        store
+            .catch_up(&view, &mut position)
+            .await
+            .expect("projects");
         assert_eq!(view.lines(), seen("sku-7", &events));
 
         let (items, upcast) = by_old_names();
-        assert_eq!(through_lambda("sku-7", &items).await, seen("sku-7", &upcast));
+        assert_eq!(
+            through_lambda("sku-7", &items).await,
+            seen("sku-7", &upcast)
+        );
     }
 
     #[tokio::test]
@@ -548,9 +577,10 @@ async fn renamed<S: EventStore>(store: &S, id: &str) -> Vec<StockEvent> {
     );
 
     // The event enum's own serde reads the old name too.
-    let tagged: StockEvent =
-        serde_json::from_value(json!({ "type": "Held", "payload": { "quantity": 6, "cart": "c" } }))
-            .expect("decodes");
+    let tagged: StockEvent = serde_json::from_value(
+        json!({ "type": "Held", "payload": { "quantity": 6, "cart": "c" } }),
+    )
+    .expect("decodes");
     assert_eq!(debug(&[tagged]), debug(&[reserved(6, "c")]));
     expected
 }

@@ -197,7 +197,8 @@ pub(crate) fn decode_one<E: Event, C: Codec>(
         ),
         None => deserialize_event::<E, _>(stored.schema, EmptyPayload).map_err(|e| e.to_string()),
     };
-    let event = decoded.map_err(|reason| corrupt(format!("payload of {}: {reason}", stored.name)))?;
+    let event =
+        decoded.map_err(|reason| corrupt(format!("payload of {}: {reason}", stored.name)))?;
     let metadata = decode_metadata(codec, stored.metadata).map_err(corrupt)?;
     Ok((event, stored.version, stored.timestamp, metadata))
 }

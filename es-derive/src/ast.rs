@@ -163,7 +163,13 @@ impl<'a> Event<'a> {
 
     /// The `upcast(with = ..)` function, if any.
     pub(crate) fn upcast_with(&self) -> Option<&Path> {
-        self.attrs.upcast.as_ref()?.value.with.as_ref().map(|w| &w.value)
+        self.attrs
+            .upcast
+            .as_ref()?
+            .value
+            .with
+            .as_ref()
+            .map(|w| &w.value)
     }
 
     /// Whether `#[event(upcast(..))]` was given.

@@ -146,9 +146,13 @@ pub(crate) fn event_attrs(attrs: &[Attribute], errors: &mut Errors) -> EventAttr
 
 /// `aliases("ItemHeld", "Held")`: a list of strings.
 fn aliases(meta: &ParseNestedMeta, errors: &mut Errors) -> Option<Vec<LitStr>> {
-    const EXPECTED: &str = "the event's former names as strings, like `aliases(\"ItemHeld\", \"Held\")`";
+    const EXPECTED: &str =
+        "the event's former names as strings, like `aliases(\"ItemHeld\", \"Held\")`";
     if !meta.input.peek(syn::token::Paren) {
-        errors.error_spanned(&meta.path, format_args!("`aliases` takes a list: {EXPECTED}"));
+        errors.error_spanned(
+            &meta.path,
+            format_args!("`aliases` takes a list: {EXPECTED}"),
+        );
         let _ = skip_value(meta.input);
         return None;
     }
@@ -214,7 +218,10 @@ fn upcast(meta: &ParseNestedMeta, errors: &mut Errors) -> Option<Upcast> {
             set(&mut parsed.with, &key, value, "event(upcast", errors);
             return Ok(());
         }
-        let Some(digits) = text.strip_prefix('v').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) else {
+        let Some(digits) = text
+            .strip_prefix('v')
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        else {
             return upcast_key(&inner, errors);
         };
         let value = value(

@@ -44,7 +44,10 @@ fn aliases(event: &Event, errors: &mut Errors) {
     for alias in &aliases.value {
         let text = alias.value();
         if text.is_empty() {
-            errors.error_spanned(alias, "an alias cannot be empty: it is a name events were stored under");
+            errors.error_spanned(
+                alias,
+                "an alias cannot be empty: it is a name events were stored under",
+            );
         } else if text == name {
             errors.error_spanned(
                 alias,
