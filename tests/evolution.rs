@@ -434,6 +434,14 @@ async fn unreadable_old_items<S: EventStore>(store: &S, prefix: &str) {
             ],
         ),
         (
+            old("ItemReserved", 0, json!({ "quantity": 1, "cart": "c" })),
+            vec![
+                "version 1",
+                "payload of ItemReserved",
+                "schema 0 is no schema",
+            ],
+        ),
+        (
             old("Audited", 1, json!({ "by": "ops" })),
             vec![
                 "version 1",

@@ -67,6 +67,13 @@ pub fn deserialize_event<'de, E: Event, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<E, D::Error> {
     use std::cmp::Ordering;
+    if schema == 0 {
+        // No build writes schema 0; an upcaster for it would be a guess.
+        drop(deserializer);
+        return Err(serde::de::Error::custom(
+            "schema 0 is no schema: schemas start at 1",
+        ));
+    }
     match schema.cmp(&E::VERSION) {
         Ordering::Equal => E::deserialize(deserializer),
         Ordering::Less => E::upcast(schema, deserializer),
