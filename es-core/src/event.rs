@@ -139,7 +139,8 @@ pub trait EventSet: Clone + Debug + Send + Sync + Sized + 'static {
 
     /// Decodes the payload of the event stored as `name` at schema `schema`,
     /// upcasting an older schema, or `Ok(None)` when no event in the set has
-    /// that name. A load, a projection and a stream read an item through it.
+    /// that name. Loads, histories and stream consumers read items through
+    /// it; a projection reads one event type through the same upcasting.
     ///
     /// `#[es::handlers]` implements it through each event's
     /// [`Event::upcast`]. The default, for a set written by hand, decodes

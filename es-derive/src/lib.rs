@@ -367,7 +367,9 @@ pub fn handlers(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Each `#[on(E)]` reads `E` from the stream of the aggregate whose
 /// `#[es::handlers]` handle `E`, so events of different aggregates that share
-/// a stored name are never confused. When several aggregates handle the same
+/// a stored name are never confused. Items stored under any of `E`'s
+/// `aliases(..)` reach the same handler, upcast from older schemas as a load
+/// reads them. When several aggregates handle the same
 /// type, name one: `#[on(E, aggregate = Product)]`. The projection listens to
 /// the aggregates of its handlers; it decodes every event of those, and skips
 /// the events of any other without decoding them.
