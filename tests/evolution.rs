@@ -679,3 +679,87 @@ mod dynamo {
         unreadable_old_items(&store, "bad").await;
     }
 }
+
+/// Upcasters and aliases through a crate that re-exports es, as the
+/// macros' `crate = ..` allows.
+mod through_a_reexport {
+    use super::framework_events::*;
+    use es::store::{Append, Commit, StoredEvent};
+    use es::{AggregateExt as _, EventStore as _, MemoryStore};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn upcasters_and_aliases_work_through_the_path_given_with_crate() {
+        let store = MemoryStore::new();
+        let item = StoredEvent {
+            version: 1,
+            name: "Opened".to_owned(),
+            schema: 1,
+            timestamp: super::timestamp(1),
+            payload: Some(json!({ "who": "ops" })),
+            metadata: None,
+            snapshot: None,
+        };
+        store
+            .commit(Commit {
+                appends: vec![Append {
+                    aggregate: "Gate",
+                    id: "g-1".to_owned(),
+                    expected: 0,
+                    events: vec![item],
+                }],
+                command: None,
+                exact_conflict: true,
+            })
+            .await
+            .expect("written");
+        let gate = Gate::load(&store, "g-1").await.expect("loads");
+        assert_eq!(gate.opened_by, ["ops"]);
+    }
+}
+
+/// An aggregate whose macros reach es through `framework::runtime`.
+mod framework_events {
+    pub mod framework {
+        pub use ::es as runtime;
+    }
+
+    use framework::runtime;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Deserialize)]
+    pub struct GateOpenedV1 {
+        pub who: String,
+    }
+
+    #[derive(runtime::Event, Serialize, Deserialize, Clone, Debug)]
+    #[event(
+        crate = framework::runtime,
+        version = 2,
+        aliases("Opened"),
+        upcast(v1 = GateOpenedV1)
+    )]
+    pub struct GateOpened {
+        pub by: String,
+    }
+
+    impl From<GateOpenedV1> for GateOpened {
+        fn from(old: GateOpenedV1) -> Self {
+            GateOpened { by: old.who }
+        }
+    }
+
+    #[derive(runtime::Aggregate, Clone, Debug, Default)]
+    #[aggregate(crate = framework::runtime)]
+    pub struct Gate {
+        pub opened_by: Vec<String>,
+    }
+
+    #[runtime::handlers(crate = framework::runtime)]
+    impl Gate {
+        #[framework::runtime::on(GateOpened)]
+        fn opened(&mut self, e: &GateOpened) {
+            self.opened_by.push(e.by.clone());
+        }
+    }
+}
