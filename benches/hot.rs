@@ -13,6 +13,7 @@
 //! task, which is how every command ran before es had queues and a cache.
 
 #[path = "../examples/shopping/rush.rs"]
+#[allow(dead_code)]
 mod rush;
 #[path = "../examples/shopping/shop.rs"]
 #[allow(dead_code)]
@@ -138,6 +139,7 @@ async fn contention(
     id: &str,
     tasks: usize,
     each: usize,
+    retry: es::Retry,
 ) -> Shape {
     let before = stats(stores);
     let started = Instant::now();
@@ -149,13 +151,13 @@ async fn contention(
                 let mut done = Vec::new();
                 for _ in 0..each {
                     let began = Instant::now();
-                    let result = Product::execute(&store, id.clone(), |_| {
-                        Ok(ProductRestocked { amount: 1 })
-                    })
-                    .await;
+                    let result = Product::command(&store, id.clone())
+                        .retry(retry)
+                        .execute(|_| Ok(ProductRestocked { amount: 1 }))
+                        .await;
                     let attempts = match &result {
                         Ok(done) => done.attempts,
-                        Err(_) => es::Retry::default().max_attempts,
+                        Err(_) => retry.max_attempts,
                     };
                     done.push((result.is_ok(), attempts, began.elapsed()));
                 }

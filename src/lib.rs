@@ -24,3 +24,9 @@ pub mod prelude {
 pub mod __private {
     pub use es_core::__private::*;
 }
+
+/// The examples of `docs/evolution.md`, compiled as doctests so the guide
+/// cannot drift from the macros.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/evolution.md")]
+pub struct EvolutionGuide;

@@ -8,7 +8,10 @@ use serde::Serialize;
 
 use crate::aggregate::Aggregate;
 use crate::error::Error;
-use crate::event::{EmptyPayload, EventSeed, EventSet, Metadata, PayloadOf, Recorded};
+use crate::event::{
+    deserialize_event, newer_schema, EmptyPayload, Event, EventSet, Metadata, PayloadOf, Recorded,
+    SchemaSeed, StoredSeed,
+};
 use crate::limits::stream_key;
 use crate::projection::Codec;
 use crate::store::{below_first_version, EventStore, StoredEvent, StoredSnapshot};
@@ -112,6 +115,9 @@ pub(crate) fn check_version(aggregate: &str, id: &str, version: u64) -> Result<(
     Ok(())
 }
 
+/// The one decoding of a stored event of `A`, behind every load, history,
+/// projection and stream read: the name may be an alias, an older schema is
+/// upcast, and any failure names the aggregate, id and version.
 fn decode_with<A: Aggregate, C: Codec>(
     codec: &C,
     id: &str,
@@ -124,10 +130,16 @@ fn decode_with<A: Aggregate, C: Codec>(
         reason,
     };
     let decoded = match stored.payload {
-        Some(payload) => codec.decode_payload(EventSeed::<A::Event>::new(&stored.name), payload),
-        None => {
-            A::Event::deserialize_payload(&stored.name, EmptyPayload).map_err(|e| e.to_string())
-        }
+        Some(payload) => codec.decode_payload(
+            StoredSeed::<A::Event> {
+                name: &stored.name,
+                schema: stored.schema,
+                marker: PhantomData,
+            },
+            payload,
+        ),
+        None => A::Event::deserialize_stored(&stored.name, stored.schema, EmptyPayload)
+            .map_err(|e| e.to_string()),
     };
     let event = match decoded {
         Ok(Some(event)) => event,
@@ -141,27 +153,63 @@ fn decode_with<A: Aggregate, C: Codec>(
         }
         Err(reason) => return Err(corrupt(format!("payload of {}: {reason}", stored.name))),
     };
-    // An event written by a newer schema may carry meaning this build cannot see.
+    // A generated set refuses a newer schema before decoding; one written by
+    // hand may not, and an event written by a newer schema may carry meaning
+    // this build cannot see.
     if stored.schema > event.schema() {
         return Err(corrupt(format!(
-            "{} has schema {}, newer than this build's {}",
+            "payload of {}: {}",
             stored.name,
-            stored.schema,
-            event.schema()
+            newer_schema(stored.schema, event.schema())
         )));
     }
-    let metadata = match stored.metadata {
-        Some(m) => codec
-            .decode_payload(PhantomData::<Metadata>, m)
-            .map_err(|e| corrupt(format!("metadata: {e}")))?,
-        None => Metadata::default(),
-    };
+    let metadata = decode_metadata(codec, stored.metadata).map_err(corrupt)?;
     Ok(Recorded {
         version: stored.version,
         timestamp: stored.timestamp,
         event,
         metadata,
     })
+}
+
+/// Decodes one stored event as the event type `E` of aggregate `aggregate`,
+/// as [`decode_with`] decodes it as one of a set: what a projection's
+/// handler of `E` reads. The caller has checked the name.
+pub(crate) fn decode_one<E: Event, C: Codec>(
+    codec: &C,
+    aggregate: &str,
+    id: &str,
+    stored: StoredEvent<C::Payload>,
+) -> Result<(E, u64, String, Metadata), Error> {
+    check_version(aggregate, id, stored.version)?;
+    let corrupt = |reason: String| Error::Corrupt {
+        aggregate_id: stream_key(aggregate, id),
+        version: stored.version,
+        reason,
+    };
+    let decoded = match stored.payload {
+        Some(payload) => codec.decode_payload(
+            SchemaSeed::<E> {
+                schema: stored.schema,
+                marker: PhantomData,
+            },
+            payload,
+        ),
+        None => deserialize_event::<E, _>(stored.schema, EmptyPayload).map_err(|e| e.to_string()),
+    };
+    let event =
+        decoded.map_err(|reason| corrupt(format!("payload of {}: {reason}", stored.name)))?;
+    let metadata = decode_metadata(codec, stored.metadata).map_err(corrupt)?;
+    Ok((event, stored.version, stored.timestamp, metadata))
+}
+
+fn decode_metadata<C: Codec>(codec: &C, metadata: Option<C::Payload>) -> Result<Metadata, String> {
+    match metadata {
+        Some(m) => codec
+            .decode_payload(PhantomData::<Metadata>, m)
+            .map_err(|e| format!("metadata: {e}")),
+        None => Ok(Metadata::default()),
+    }
 }
 
 /// Decodes an inline snapshot, or says why it cannot be used.

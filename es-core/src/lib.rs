@@ -75,7 +75,8 @@ pub use writers::{turns, Turns, Writers};
 pub mod __private {
     pub use crate::aggregate::HandlerResult;
     pub use crate::event::{
-        deserialize_tagged, serialize_tagged, EmptyPayload, EventSeed, PayloadOf,
+        deserialize_event, deserialize_tagged, is_named, missing_upcaster, serialize_tagged,
+        upcast_with, EmptyPayload, EventSeed, PayloadOf,
     };
     pub use crate::projection::{
         aggregate_of, check_ignored, decode_as, handled, unreadable, which_aggregate, EventOf,
@@ -98,5 +99,38 @@ pub mod __private {
             i += 1;
         }
         true
+    }
+
+    /// Whether two events share a name an item could be stored under: the
+    /// name or an alias of one is the name or an alias of the other. Two
+    /// events of one aggregate that do fail to compile, as with `str_eq`.
+    pub const fn names_overlap(
+        a_name: &str,
+        a_aliases: &[&str],
+        b_name: &str,
+        b_aliases: &[&str],
+    ) -> bool {
+        if str_eq(a_name, b_name) || contains(a_aliases, b_name) || contains(b_aliases, a_name) {
+            return true;
+        }
+        let mut i = 0;
+        while i < a_aliases.len() {
+            if contains(b_aliases, a_aliases[i]) {
+                return true;
+            }
+            i += 1;
+        }
+        false
+    }
+
+    const fn contains(names: &[&str], name: &str) -> bool {
+        let mut i = 0;
+        while i < names.len() {
+            if str_eq(names[i], name) {
+                return true;
+            }
+            i += 1;
+        }
+        false
     }
 }

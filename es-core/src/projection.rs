@@ -62,7 +62,7 @@ use serde::de::DeserializeSeed;
 
 use crate::aggregate::Aggregate;
 use crate::error::Error;
-use crate::event::{EmptyPayload, Event, Metadata};
+use crate::event::{is_named, Event, Metadata};
 use crate::limits::stream_key;
 use crate::store::StoredEvent;
 
@@ -277,39 +277,20 @@ pub fn decode_as<R: Route, C: Codec>(
     raw: RawEvent<C::Payload>,
 ) -> Result<Decoded<R::Event, C::Payload>, Error> {
     let name = <R::Aggregate as Aggregate>::NAME;
-    if raw.aggregate != name || raw.event.name != <R::Event as Event>::NAME {
+    // An item stored under one of the event's older names is this event too.
+    if raw.aggregate != name || !is_named::<R::Event>(&raw.event.name) {
         return Ok(Err(raw));
     }
     let RawEvent { id, event, .. } = raw;
-    let corrupt = |reason: String| Error::Corrupt {
-        aggregate_id: stream_key(name, &id),
-        version: event.version,
-        reason,
-    };
-    let decoded = match event.payload {
-        Some(payload) => codec.decode_payload(PhantomData::<R::Event>, payload),
-        None => {
-            <R::Event as serde::Deserialize>::deserialize(EmptyPayload).map_err(|e| e.to_string())
-        }
-    };
-    let event_name = <R::Event as Event>::NAME;
-    let decoded =
-        decoded.map_err(|reason| corrupt(format!("payload of {event_name}: {reason}")))?;
-    let version = <R::Event as Event>::VERSION;
-    if event.schema > version {
-        return Err(corrupt(format!(
-            "{event_name} has schema {}, newer than this build's {version}",
-            event.schema,
-        )));
-    }
-    let metadata = decode_metadata(codec, event.metadata).map_err(corrupt)?;
+    let (decoded, version, timestamp, metadata) =
+        crate::codec::decode_one::<R::Event, C>(codec, name, &id, event)?;
     Ok(Ok((
         decoded,
         Envelope {
             aggregate: name,
             id,
-            version: event.version,
-            timestamp: event.timestamp,
+            version,
+            timestamp,
             metadata,
         },
     )))
@@ -330,15 +311,6 @@ pub fn check_ignored<R: Route, C: Codec>(
         crate::codec::check_event::<R::Aggregate, C>(codec, &raw.id, raw.event.clone())
             .map(|()| Projected::Ignored),
     )
-}
-
-fn decode_metadata<C: Codec>(codec: &C, metadata: Option<C::Payload>) -> Result<Metadata, String> {
-    match metadata {
-        Some(m) => codec
-            .decode_payload(PhantomData::<Metadata>, m)
-            .map_err(|e| format!("metadata: {e}")),
-        None => Ok(Metadata::default()),
-    }
 }
 
 /// Wraps a handler's outcome.

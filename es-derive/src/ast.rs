@@ -137,6 +137,45 @@ impl<'a> Event<'a> {
     pub(crate) fn version(&self) -> u32 {
         number(&self.attrs.version).unwrap_or(1)
     }
+
+    /// The former names, as given.
+    pub(crate) fn aliases(&self) -> Vec<String> {
+        self.attrs
+            .aliases
+            .as_ref()
+            .map(|a| a.value.iter().map(syn::LitStr::value).collect())
+            .unwrap_or_default()
+    }
+
+    /// The old shapes by schema, oldest first, once `valid.rs` has passed
+    /// them: each converts into the next one, the newest into the event.
+    pub(crate) fn shapes(&self) -> Vec<(u32, &Type)> {
+        let mut shapes: Vec<(u32, &Type)> = self
+            .attrs
+            .upcast
+            .iter()
+            .flat_map(|u| &u.value.shapes)
+            .filter_map(|s| Some((s.schema?, &s.ty)))
+            .collect();
+        shapes.sort_by_key(|(schema, _)| *schema);
+        shapes
+    }
+
+    /// The `upcast(with = ..)` function, if any.
+    pub(crate) fn upcast_with(&self) -> Option<&Path> {
+        self.attrs
+            .upcast
+            .as_ref()?
+            .value
+            .with
+            .as_ref()
+            .map(|w| &w.value)
+    }
+
+    /// Whether `#[event(upcast(..))]` was given.
+    pub(crate) fn upcasts(&self) -> bool {
+        self.attrs.upcast.is_some()
+    }
 }
 
 impl<'a> Aggregate<'a> {

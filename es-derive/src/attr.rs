@@ -22,6 +22,14 @@ pub(crate) const HANDLERS: &str = "es::handlers";
 pub(crate) const ON: &str = "on";
 pub(crate) const NAME: &str = "name";
 pub(crate) const VERSION: &str = "version";
+/// `#[event(aliases("ItemHeld"))]`: names the event was stored under before.
+pub(crate) const ALIASES: &str = "aliases";
+/// `#[event(upcast(v1 = ItemReservedV1, with = path))]`: readers of older schemas.
+pub(crate) const UPCAST: &str = "upcast";
+/// `upcast(with = path::to::fn)`: a function that reads any older schema.
+pub(crate) const WITH: &str = "with";
+const UPCAST_USAGE: &str = "`upcast(v1 = ItemReservedV1, v2 = ItemReservedV2)`, each old shape \
+                            under the schema it was stored at, or `upcast(with = path::to::fn)`";
 pub(crate) const ERROR: &str = "error";
 pub(crate) const SNAPSHOT_EVERY: &str = "snapshot_every";
 pub(crate) const SNAPSHOT_SCHEMA: &str = "snapshot_schema";
@@ -44,12 +52,30 @@ pub(crate) struct Keyed<T> {
     pub value: T,
 }
 
-/// `#[event(name = "..", version = N, crate = path)]`.
+/// `#[event(name = "..", version = N, aliases(".."), upcast(..), crate = path)]`.
 #[derive(Default)]
 pub(crate) struct EventAttrs {
     pub name: Option<Keyed<LitStr>>,
     pub version: Option<Keyed<LitInt>>,
+    pub aliases: Option<Keyed<Vec<LitStr>>>,
+    pub upcast: Option<Keyed<Upcast>>,
     pub krate: Option<Keyed<Path>>,
+}
+
+/// `upcast(v1 = ItemReservedV1, v2 = ItemReservedV2, with = path::to::fn)`.
+#[derive(Default)]
+pub(crate) struct Upcast {
+    pub shapes: Vec<Shape>,
+    pub with: Option<Keyed<Path>>,
+}
+
+/// `v1 = ItemReservedV1`: the shape payloads stored at schema 1 have.
+pub(crate) struct Shape {
+    /// `v1`, where errors about the schema belong.
+    pub key: Ident,
+    /// The schema in the key; `None` when it does not fit a `u32`.
+    pub schema: Option<u32>,
+    pub ty: Type,
 }
 
 /// `#[aggregate(name = "..", error = Type, snapshot_every = N, snapshot_schema = N, crate = path)]`.
@@ -96,6 +122,16 @@ pub(crate) fn event_attrs(attrs: &[Attribute], errors: &mut Errors) -> EventAttr
                     set(&mut parsed.version, key, value, EVENT, errors);
                     Ok(true)
                 }
+                ALIASES => {
+                    let value = aliases(meta, errors);
+                    set(&mut parsed.aliases, key, value, EVENT, errors);
+                    Ok(true)
+                }
+                UPCAST => {
+                    let value = upcast(meta, errors);
+                    set(&mut parsed.upcast, key, value, EVENT, errors);
+                    Ok(true)
+                }
                 CRATE => {
                     let value = value(meta, errors, CRATE_EXPECTED, Path::parse_mod_style);
                     set(&mut parsed.krate, key, value, EVENT, errors);
@@ -106,6 +142,118 @@ pub(crate) fn event_attrs(attrs: &[Attribute], errors: &mut Errors) -> EventAttr
         });
     }
     parsed
+}
+
+/// `aliases("ItemHeld", "Held")`: a list of strings.
+fn aliases(meta: &ParseNestedMeta, errors: &mut Errors) -> Option<Vec<LitStr>> {
+    const EXPECTED: &str =
+        "the event's former names as strings, like `aliases(\"ItemHeld\", \"Held\")`";
+    if !meta.input.peek(syn::token::Paren) {
+        errors.error_spanned(
+            &meta.path,
+            format_args!("`aliases` takes a list: {EXPECTED}"),
+        );
+        let _ = skip_value(meta.input);
+        return None;
+    }
+    let list = match meta.input.parse::<proc_macro2::Group>() {
+        Ok(group) => group,
+        Err(error) => {
+            errors.push(error);
+            return None;
+        }
+    };
+    let parser = Punctuated::<LitStr, Token![,]>::parse_terminated;
+    match parser.parse2(list.stream()) {
+        Ok(names) if names.is_empty() => {
+            errors.error_at(
+                list.span(),
+                format_args!("`aliases()` names nothing: {EXPECTED}"),
+            );
+            None
+        }
+        Ok(names) => Some(names.into_iter().collect()),
+        Err(error) => {
+            errors.error_at(error.span(), format_args!("expected {EXPECTED}"));
+            None
+        }
+    }
+}
+
+/// `upcast(v1 = ItemReservedV1, with = path::to::fn)`. Every mistake inside
+/// is recorded and the list is kept with the entries that could be read.
+fn upcast(meta: &ParseNestedMeta, errors: &mut Errors) -> Option<Upcast> {
+    if !meta.input.peek(syn::token::Paren) {
+        errors.error_spanned(
+            &meta.path,
+            format_args!("`upcast` takes a list: {UPCAST_USAGE}"),
+        );
+        let _ = skip_value(meta.input);
+        return None;
+    }
+    let list = match meta.input.parse::<proc_macro2::Group>() {
+        Ok(group) => group,
+        Err(error) => {
+            errors.push(error);
+            return None;
+        }
+    };
+    let mut parsed = Upcast::default();
+    if list.stream().is_empty() {
+        // `valid.rs` says what is missing, at the key.
+        return Some(parsed);
+    }
+    let parser = syn::meta::parser(|inner| {
+        let Some(key) = inner.path.get_ident().cloned() else {
+            return upcast_key(&inner, errors);
+        };
+        let text = key.to_string();
+        if text == WITH {
+            let value = value(
+                &inner,
+                errors,
+                "a function that reads an old payload, like `with = path::to::fn`",
+                <Path as Parse>::parse,
+            );
+            set(&mut parsed.with, &key, value, "event(upcast", errors);
+            return Ok(());
+        }
+        let Some(digits) = text
+            .strip_prefix('v')
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            return upcast_key(&inner, errors);
+        };
+        let value = value(
+            &inner,
+            errors,
+            "the type of the old shape, like `v1 = ItemReservedV1`",
+            <Type as Parse>::parse,
+        );
+        if let Some(ty) = value {
+            parsed.shapes.push(Shape {
+                schema: digits.parse().ok(),
+                key,
+                ty,
+            });
+        }
+        Ok(())
+    });
+    // The list was taken whole before its contents are parsed: the keys
+    // after `upcast(..)` are still parsed.
+    if let Err(error) = parser.parse2(list.stream()) {
+        errors.push(error);
+    }
+    Some(parsed)
+}
+
+fn upcast_key(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<()> {
+    let key = meta.path.to_token_stream().to_string().replace(' ', "");
+    errors.error_spanned(
+        &meta.path,
+        format_args!("unknown key `{key}` in `upcast(..)`; expected {UPCAST_USAGE}"),
+    );
+    skip_value(meta.input)
 }
 
 pub(crate) fn aggregate_attrs(attrs: &[Attribute], errors: &mut Errors) -> AggregateAttrs {

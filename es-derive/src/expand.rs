@@ -18,14 +18,91 @@ pub(crate) fn derive_event(input: &DeriveInput) -> TokenStream {
     let ident = &input.ident;
     let name = event.name();
     let version = event.version();
+    let aliases = event.aliases();
     let es = event.krate().plain();
+    let upcast = if event.upcasts() {
+        upcast(&event)
+    } else {
+        TokenStream::new()
+    };
     event.krate().scoped(quote! {
         #[automatically_derived]
         impl #es::Event for #ident {
             const NAME: &'static str = #name;
             const VERSION: u32 = #version;
+            const ALIASES: &'static [&'static str] = &[#(#aliases),*];
+            #upcast
         }
     })
+}
+
+/// `Event::upcast`: each old shape decodes as itself, then converts with
+/// `From` into the next newer shape given, the newest into the event, so a
+/// new version adds one conversion and the old ones stay as they were.
+/// Other schemas go to the `with` function, or are refused.
+///
+/// Each conversion is written once, in a function of its own, spanned on the
+/// shape it converts from: a missing `From` or `Deserialize` is reported at
+/// that shape in `upcast(..)`, once.
+fn upcast(event: &Event) -> TokenStream {
+    let ident = &event.input.ident;
+    let krate = event.krate();
+    let es = krate.plain();
+    let shapes = event.shapes();
+    let step = |schema: u32| quote::format_ident!("__es_from_v{}", schema);
+    let mut steps = TokenStream::new();
+    let mut arms = TokenStream::new();
+    for (i, (schema, ty)) in shapes.iter().enumerate() {
+        let span = syn::spanned::Spanned::span(ty);
+        let es_at = krate.at(span);
+        let this = step(*schema);
+        // The target is inferred from where the value goes, so that a
+        // missing `From` is reported at this shape, not at the next one.
+        let into = match shapes.get(i + 1) {
+            Some((next, _)) => {
+                let next_step = step(*next);
+                quote_spanned!(span=> #next_step(::core::convert::From::from(__old)))
+            }
+            None => quote_spanned!(span=> ::core::convert::From::from(__old)),
+        };
+        steps.extend(quote_spanned! {span=>
+            fn #this(__old: #ty) -> #ident {
+                #into
+            }
+        });
+        arms.extend(quote_spanned! {span=>
+            #schema => <#ty as #es_at::__private::serde::Deserialize<'__de>>::deserialize(__deserializer)
+                .map(#this),
+        });
+    }
+    let other = match event.upcast_with() {
+        Some(path) => {
+            let span = syn::spanned::Spanned::span(path);
+            let es_at = krate.at(span);
+            quote_spanned!(span=> #es_at::__private::upcast_with::<Self, __D, _>(#path, __schema, __deserializer))
+        }
+        None => quote! {
+            {
+                let _ = __deserializer;
+                ::core::result::Result::Err(<<__D as #es::__private::serde::Deserializer<'__de>>::Error
+                    as #es::__private::serde::de::Error>::custom(
+                    #es::__private::missing_upcaster::<Self>(__schema),
+                ))
+            }
+        },
+    };
+    quote! {
+        fn upcast<'__de, __D: #es::__private::serde::Deserializer<'__de>>(
+            __schema: u32,
+            __deserializer: __D,
+        ) -> ::core::result::Result<Self, <__D as #es::__private::serde::Deserializer<'__de>>::Error> {
+            #steps
+            match __schema {
+                #arms
+                _ => #other,
+            }
+        }
+    }
 }
 
 pub(crate) fn derive_aggregate(input: &DeriveInput) -> TokenStream {

@@ -329,11 +329,17 @@ fn event_set(krate: Krate, enum_ident: &Ident, variants: &[Variant]) -> TokenStr
     let bound = variants
         .iter()
         .map(|v| v.with(enum_ident, quote!(ref __event)));
-    let built = variants.iter().map(|v| v.with(enum_ident, quote!(__event)));
+    let built: Vec<_> = variants
+        .iter()
+        .map(|v| v.with(enum_ident, quote!(__event)))
+        .collect();
+    let built2 = &built;
+    let event_ty: Vec<_> = variants.iter().map(|v| v.ty).collect();
     let event: Vec<_> = variants
         .iter()
         .map(|v| as_trait(v, quote!(#plain::Event)))
         .collect();
+    let event2 = &event;
     let serialize = variants
         .iter()
         .map(|v| as_trait(v, quote!(#plain::__private::serde::Serialize)));
@@ -371,9 +377,24 @@ fn event_set(krate: Krate, enum_ident: &Ident, variants: &[Variant]) -> TokenStr
                 __deserializer: __D,
             ) -> ::core::result::Result<::core::option::Option<Self>, #de::Error> {
                 #(
-                    if __name == #event::NAME {
+                    if __name == #event::NAME || #event::ALIASES.contains(&__name) {
                         return #deserialize::deserialize(__deserializer)
                             .map(|__event| ::core::option::Option::Some(#built));
+                    }
+                )*
+                let _ = __deserializer;
+                ::core::result::Result::Ok(::core::option::Option::None)
+            }
+
+            fn deserialize_stored<'__de, __D: #es::__private::serde::Deserializer<'__de>>(
+                __name: &str,
+                __schema: u32,
+                __deserializer: __D,
+            ) -> ::core::result::Result<::core::option::Option<Self>, #de::Error> {
+                #(
+                    if __name == #event2::NAME || #event2::ALIASES.contains(&__name) {
+                        return #es::__private::deserialize_event::<#event_ty, __D>(__schema, __deserializer)
+                            .map(|__event| ::core::option::Option::Some(#built2));
                     }
                 )*
                 let _ = __deserializer;
@@ -497,9 +518,27 @@ fn checks(krate: Krate, self_ty: &syn::Type, variants: &[Variant]) -> TokenStrea
                 crate::ast::path_text(first.ty),
                 crate::ast::path_text(second.ty),
             );
+            // A name equal to an alias of the other, or two equal aliases,
+            // is as ambiguous as two equal names: an item stored under it
+            // could be either event. Checked only when the names differ, so
+            // that equal names are reported once, by the check above.
+            let alias_message = format!(
+                "`{}` and `{}`, both events of `{self_text}`, share a name items are stored under \
+                 (the name of one is an alias of the other, or both have the same alias), so the \
+                 store could not tell which event such an item is: remove that alias from one of them",
+                crate::ast::path_text(first.ty),
+                crate::ast::path_text(second.ty),
+            );
             checks.extend(quote_spanned! {second.span=>
                 const _: () = if #es::__private::str_eq(#first_name::NAME, #second_name::NAME) {
                     ::core::panic!(#message)
+                } else if #es::__private::names_overlap(
+                    #first_name::NAME,
+                    #first_name::ALIASES,
+                    #second_name::NAME,
+                    #second_name::ALIASES,
+                ) {
+                    ::core::panic!(#alias_message)
                 };
             });
         }

@@ -41,7 +41,26 @@ use syn::{parse_macro_input, DeriveInput};
 ///   type's name. Any non-empty string; it must not change once events are
 ///   stored, and it must be unique among one aggregate's events (checked when
 ///   the aggregate's `#[es::handlers]` compiles).
-/// - `version`: the payload's schema version, from 1 (the default).
+/// - `version`: the payload's schema version, from 1 (the default). Items
+///   record the version they were written with; raise it when the shape
+///   changes, and give upcasters for the older versions still stored.
+/// - `aliases("..", ..)`: names the event was stored under before a rename.
+///   An item stored under one loads, projects and streams as this event; new
+///   items are written under `name`. An alias differs from `name` and is
+///   listed once; one that is another event's name or alias in the same
+///   aggregate fails to compile (checked by `#[es::handlers]`).
+/// - `upcast(v1 = OldShape1, v2 = OldShape2, with = path::to::fn)`: how to
+///   read items of older schemas, each one at most once. `vN = Type` reads a
+///   payload stored at schema `N` as `Type`, a plain `Deserialize` type with
+///   the old shape, then converts it with `From` into the next newer shape
+///   given, and the newest into the event. So raising the version adds one
+///   `From` and leaves the older ones as they were. `with = f` reads any
+///   older schema that no `vN` covers: `f` is a `fn(serde_json::Value, u32)
+///   -> Result<Self, E>` taking the stored payload as JSON and its schema,
+///   where `E: Display` says why it cannot. A schema with neither is refused
+///   when read, with an error naming the missing upcaster, and a schema newer
+///   than `version` is always refused: it may mean what this build cannot
+///   know. Stored items are never rewritten.
 /// - `crate`: the path the generated code reaches es by, `::es` by default,
 ///   for a crate that re-exports es or depends on it under another name (as
 ///   serde's `#[serde(crate = "..")]`). It is a path, not a string:
@@ -75,6 +94,100 @@ use syn::{parse_macro_input, DeriveInput};
 /// let event: ProductEvent = ProductRestocked { amount: 1 }.into();
 /// assert!(matches!(event, ProductEvent::ProductRestocked(_)));
 /// ```
+///
+/// Schema evolution, a rename and two changes of shape:
+///
+/// ```
+/// use es::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// /// Version 1, stored as `ProductHeld`: `qty`.
+/// #[derive(Deserialize)]
+/// pub struct ProductReservedV1 { pub qty: u32 }
+///
+/// /// Version 2: `qty` became `quantity`.
+/// #[derive(Deserialize)]
+/// pub struct ProductReservedV2 { pub quantity: u32 }
+///
+/// impl From<ProductReservedV1> for ProductReservedV2 {
+///     fn from(v1: ProductReservedV1) -> Self {
+///         ProductReservedV2 { quantity: v1.qty }
+///     }
+/// }
+///
+/// /// Version 3, the current one: reservations name their cart.
+/// #[derive(Event, Serialize, Deserialize, Clone, Debug)]
+/// #[event(
+///     name = "ProductReserved",
+///     version = 3,
+///     aliases("ProductHeld"),
+///     upcast(v1 = ProductReservedV1, v2 = ProductReservedV2)
+/// )]
+/// pub struct ProductReserved { pub quantity: u32, pub cart_id: Option<String> }
+///
+/// impl From<ProductReservedV2> for ProductReserved {
+///     fn from(v2: ProductReservedV2) -> Self {
+///         ProductReserved { quantity: v2.quantity, cart_id: None }
+///     }
+/// }
+///
+/// /// Version 1 stored the amount as a string; a function reads it.
+/// #[derive(Event, Serialize, Deserialize, Clone, Debug)]
+/// #[event(version = 2, upcast(with = restocked_v1))]
+/// pub struct ProductRestocked { pub amount: u32 }
+///
+/// fn restocked_v1(payload: serde_json::Value, _schema: u32) -> Result<ProductRestocked, String> {
+///     let amount = payload["amount"].as_str().ok_or("`amount` is not a string")?;
+///     let amount = amount.parse().map_err(|e| format!("`amount` {amount:?}: {e}"))?;
+///     Ok(ProductRestocked { amount })
+/// }
+///
+/// # #[derive(Aggregate, Clone, Debug, Default)]
+/// # pub struct Product { pub on_hand: u32, pub reserved: u32 }
+/// # #[es::handlers]
+/// # impl Product {
+/// #     #[on(ProductRestocked)]
+/// #     fn restocked(&mut self, e: &ProductRestocked) { self.on_hand += e.amount; }
+/// #     #[on(ProductReserved)]
+/// #     fn reserved(&mut self, e: &ProductReserved) { self.reserved += e.quantity; }
+/// # }
+/// use es::store::{Append, Commit, StoredEvent};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// // Items as older builds wrote them: never rewritten, read as they are.
+/// let store = MemoryStore::new();
+/// let old = |version, name: &str, schema, payload| StoredEvent {
+///     version,
+///     name: name.to_owned(),
+///     schema,
+///     timestamp: "2026-01-01T00:00:00.000Z".to_owned(),
+///     payload: Some(payload),
+///     metadata: None,
+///     snapshot: None,
+/// };
+/// store.commit(Commit {
+///     appends: vec![Append {
+///         aggregate: "Product",
+///         id: "sku-1".to_owned(),
+///         expected: 0,
+///         events: vec![
+///             old(1, "ProductRestocked", 1, serde_json::json!({ "amount": "10" })),
+///             old(2, "ProductHeld", 1, serde_json::json!({ "qty": 2 })),
+///             old(3, "ProductReserved", 2, serde_json::json!({ "quantity": 3 })),
+///         ],
+///     }],
+///     command: None,
+///     exact_conflict: true,
+/// }).await?;
+///
+/// let product = Product::load(&store, "sku-1").await?;
+/// assert_eq!((product.on_hand, product.reserved), (10, 5));
+/// # Ok::<_, es::Error>(()) }).unwrap();
+/// ```
+///
+/// Loads, `history()`, projections and stream records all read old items
+/// this way, on every store. `docs/evolution.md` walks through a rename and
+/// an upcast end to end.
 ///
 /// Generic types are not supported: one stored name must stand for one type.
 /// Nor are types that borrow: events are loaded back from the store, so each
@@ -254,7 +367,9 @@ pub fn handlers(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Each `#[on(E)]` reads `E` from the stream of the aggregate whose
 /// `#[es::handlers]` handle `E`, so events of different aggregates that share
-/// a stored name are never confused. When several aggregates handle the same
+/// a stored name are never confused. Items stored under any of `E`'s
+/// `aliases(..)` reach the same handler, upcast from older schemas as a load
+/// reads them. When several aggregates handle the same
 /// type, name one: `#[on(E, aggregate = Product)]`. The projection listens to
 /// the aggregates of its handlers; it decodes every event of those, and skips
 /// the events of any other without decoding them.

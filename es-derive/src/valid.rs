@@ -28,6 +28,89 @@ pub(crate) fn event(event: &Event, errors: &mut Errors) {
         }
     }
     at_least_one(&event.attrs.version, "event versions start at 1", errors);
+    aliases(event, errors);
+    upcasters(event, errors);
+}
+
+/// Each alias is a former name: not empty, not the current name, listed once.
+/// Clashes with other events' names are checked by the aggregate's
+/// `#[es::handlers]`, which knows them all.
+fn aliases(event: &Event, errors: &mut Errors) {
+    let Some(aliases) = &event.attrs.aliases else {
+        return;
+    };
+    let name = event.name();
+    let mut seen: Vec<String> = Vec::new();
+    for alias in &aliases.value {
+        let text = alias.value();
+        if text.is_empty() {
+            errors.error_spanned(
+                alias,
+                "an alias cannot be empty: it is a name events were stored under",
+            );
+        } else if text == name {
+            errors.error_spanned(
+                alias,
+                format_args!(
+                    "`{text}` is this event's name already: an alias is a name it was stored under \
+                     before a rename, so it differs from `name`"
+                ),
+            );
+        } else if seen.contains(&text) {
+            errors.error_spanned(alias, format_args!("the alias `{text}` is listed twice"));
+        }
+        seen.push(text);
+    }
+}
+
+/// Upcasters read schemas older than the event's version, each schema once.
+fn upcasters(event: &Event, errors: &mut Errors) {
+    let Some(upcast) = &event.attrs.upcast else {
+        return;
+    };
+    // An invalid `version` is reported on its own; nothing to compare with.
+    let version = match &event.attrs.version {
+        None => 1,
+        Some(given) => match given.value.base10_parse::<u32>() {
+            Ok(n) if n >= 1 => n,
+            _ => return,
+        },
+    };
+    if version == 1 {
+        errors.error_spanned(
+            &upcast.key,
+            "this event is at version 1, the first schema: there is nothing older to upcast from; \
+             when its shape changes, raise `version` and upcast from the older schemas",
+        );
+        return;
+    }
+    if upcast.value.shapes.is_empty() && upcast.value.with.is_none() {
+        errors.error_spanned(
+            &upcast.key,
+            "`upcast(..)` names no upcaster: give old shapes, `upcast(v1 = ItemReservedV1)`, \
+             or a function, `upcast(with = path::to::fn)`",
+        );
+    }
+    let mut seen: Vec<u32> = Vec::new();
+    for shape in &upcast.value.shapes {
+        let key = &shape.key;
+        match shape.schema {
+            None => errors.error_spanned(key, "the schema in `vN` must fit in a u32"),
+            Some(0) => errors.error_spanned(key, "schemas start at 1: `v0` names none"),
+            Some(schema) if schema >= version => errors.error_spanned(
+                key,
+                format_args!(
+                    "`{key}` is not older than this event's version {version}: upcasters read \
+                     older schemas; the current one is the event's own type"
+                ),
+            ),
+            Some(schema) if seen.contains(&schema) => errors.error_spanned(
+                key,
+                format_args!("`{key}` is given twice: one shape per schema"),
+            ),
+            Some(schema) => seen.push(schema),
+        }
+    }
 }
 
 pub(crate) fn aggregate(aggregate: &Aggregate, errors: &mut Errors) {
