@@ -1,6 +1,7 @@
 //! Timeouts: a stalled DynamoDB fails a request within the store's deadline,
-//! as a retryable store error, and the client's own timeouts are kept. None
-//! of these tests need DynamoDB Local.
+//! as a retryable store error, a write's as an indeterminate one, and the
+//! client's own timeouts are kept. Only `indeterminate_write_is_reported`
+//! needs DynamoDB Local: it freezes one of its own.
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -9,8 +10,10 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::Client;
 use es_core::conformance::model::*;
-use es_core::{AggregateExt, Error};
+use es_core::{AggregateExt, Error, EventStore};
 use es_dynamo::DynamoStore;
+
+use crate::outage::OwnDynamo;
 
 /// A config for a DynamoDB at `addr`, with static credentials so that
 /// nothing is looked up, and `timeouts` when given.
@@ -87,6 +90,84 @@ async fn stalled_store_times_out() {
         }
         other => panic!("expected a store error, got {other:?}"),
     }
+}
+
+/// A DynamoDB Local stopped with SIGSTOP, as a stalled DynamoDB: its port
+/// takes connections and requests, and nothing answers. A read times out as
+/// a retryable error; a write that went out and timed out is indeterminate,
+/// names what it tried to write, and `execute` does not send it again.
+#[tokio::test]
+async fn indeterminate_write_is_reported() {
+    if es_dynamo::testing::skip_without_dynamodb() {
+        return;
+    }
+    let server = OwnDynamo::start(false);
+    let store = server.store(&es_dynamo::testing::unique_table_name("stopped"));
+    store.create_table().await.expect("create the table");
+    let journal = Journal::load(&store, "j").await.expect("load");
+    let stalling = store.clone().with_timeouts(
+        Some(Duration::from_millis(1500)),
+        Some(Duration::from_millis(500)),
+    );
+
+    server.signal("STOP");
+    // The outer timeouts only keep a broken store from hanging the test.
+    let outer = Duration::from_secs(60);
+    let read = tokio::time::timeout(outer, Journal::load(&stalling, "j"))
+        .await
+        .expect("the load gives up by itself")
+        .expect_err("nothing answers");
+    assert!(
+        read.is_retryable() && !read.is_indeterminate(),
+        "a read's timeout is retryable, never indeterminate: {read}"
+    );
+    assert!(
+        matches!(&read, Error::Store(e) if e.operation() == "Query"),
+        "{read}"
+    );
+
+    let before = store.stats().snapshot();
+    let written = tokio::time::timeout(
+        outer,
+        Journal::command(&stalling, "j").on(journal).execute(|_| {
+            Ok::<_, std::convert::Infallible>([Wrote {
+                text: "once".into(),
+                keep: true,
+            }])
+        }),
+    )
+    .await
+    .expect("the command gives up by itself");
+    let err = written.expect_err("nothing answers");
+    assert!(
+        err.is_indeterminate() && err.is_retryable(),
+        "a write that went out and got no answer: {err}"
+    );
+    let Error::Store(e) = &err else {
+        panic!("expected a store error, got {err:?}");
+    };
+    assert_eq!(e.operation(), "PutItem", "{e}");
+    assert_eq!(
+        (e.aggregate(), e.id(), e.versions()),
+        (Some("Journal"), Some("j"), Some((1, 1))),
+        "it names the aggregate, id and version: {e}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("timed out") && text.contains("may or may not have landed"),
+        "it says why, and that the outcome is unknown: {text}"
+    );
+    let writes = store.stats().snapshot() - before;
+    assert_eq!(writes.writes, 1, "execute sent the write once, no retry");
+
+    server.signal("CONT");
+    // Resumed, the server may still apply the request it had taken in:
+    // the journal holds the write whole or not at all, never twice.
+    let journal = Journal::load(&store, "j")
+        .await
+        .expect("load after resuming");
+    assert!(journal.version() <= 1, "at most the one write: {journal:?}");
+    assert_eq!(journal.lines.len() as u64, journal.version(), "{journal:?}");
 }
 
 #[tokio::test]
