@@ -203,3 +203,72 @@ async fn client_timeouts_are_kept() {
         (None, Some(Duration::from_secs(1)))
     );
 }
+
+#[tokio::test]
+async fn views_and_streams_clients_time_out_too() {
+    let addr = stalled_listener();
+    let views = es_dynamo::DynamoViews::new(Client::from_conf(config(addr, None)), "stalled");
+    assert_eq!(
+        (views.operation_timeout(), views.attempt_timeout()),
+        (
+            Some(DynamoStore::DEFAULT_OPERATION_TIMEOUT),
+            Some(DynamoStore::DEFAULT_ATTEMPT_TIMEOUT)
+        ),
+        "the views' client gets the store's defaults"
+    );
+    let views = views.with_timeouts(
+        Some(Duration::from_millis(1500)),
+        Some(Duration::from_millis(400)),
+    );
+    assert_eq!(views.attempt_timeout(), Some(Duration::from_millis(400)));
+    let stock: es_core::Views<u32, _> = es_core::Views::new(views, "stock");
+    let err = tokio::time::timeout(Duration::from_secs(60), stock.get("sku-1"))
+        .await
+        .expect("the read gives up by itself")
+        .expect_err("nothing answers");
+    assert!(
+        err.is_retryable() && !err.is_indeterminate(),
+        "a view read's timeout is retryable: {err}"
+    );
+    assert!(
+        matches!(&err, Error::Store(e) if e.operation() == "GetItem"),
+        "{err}"
+    );
+
+    // The Streams client: es's defaults, unless set.
+    let from_env = es_dynamo::runner::streams_client_from_env().await;
+    let timeouts = from_env.config().timeout_config().cloned();
+    assert_eq!(
+        timeouts.map(|t| (t.operation_timeout(), t.operation_attempt_timeout())),
+        Some((
+            Some(DynamoStore::DEFAULT_OPERATION_TIMEOUT),
+            Some(DynamoStore::DEFAULT_ATTEMPT_TIMEOUT)
+        )),
+        "the Streams client gets the store's defaults"
+    );
+    let streams = aws_sdk_dynamodbstreams::Client::from_conf(
+        aws_sdk_dynamodbstreams::Config::builder()
+            .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
+                "stalled", "stalled", None, None, "test",
+            ))
+            .endpoint_url(format!("http://{addr}"))
+            .build(),
+    );
+    let streams = es_dynamo::runner::streams_client_with_timeouts(
+        &streams,
+        Some(Duration::from_millis(1500)),
+        Some(Duration::from_millis(400)),
+    );
+    let listed = tokio::time::timeout(Duration::from_secs(60), streams.list_streams().send())
+        .await
+        .expect("ListStreams gives up by itself");
+    assert!(
+        matches!(
+            listed,
+            Err(aws_sdk_dynamodbstreams::error::SdkError::TimeoutError(_))
+        ),
+        "a stalled Streams endpoint times out: {listed:?}"
+    );
+}
