@@ -310,34 +310,47 @@ impl Error<Infallible> {
 /// write: `PutItem on Product "sku-1" writing version 3 failed: …`. A write
 /// whose outcome is unknown says so: see [`StoreError::is_indeterminate`].
 #[derive(Debug, thiserror::Error)]
-#[error("{operation}{subject}{versions} failed: {message}{unknown}{later}")]
+#[error(
+    "{operation}{}{} failed: {message}{unknown}{}",
+    Subject(self.subject()),
+    Versions(.more.as_ref().and_then(|m| m.versions)),
+    Later(.more.as_ref().and_then(|m| m.later.as_deref()))
+)]
 pub struct StoreError {
     operation: &'static str,
-    subject: Subject,
-    versions: Versions,
     message: String,
     retryable: bool,
     unknown: Unknown,
-    later: Later,
+    // Boxed, to keep `Error` small: results carry it on every path.
+    more: Option<Box<More>>,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 /// The aggregate and id a store failure concerns, when there is one.
-#[derive(Debug, Default)]
-struct Subject(Option<(&'static str, String)>);
+struct Subject<'a>(Option<&'a (&'static str, String)>);
 
-impl fmt::Display for Subject {
+impl fmt::Display for Subject<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
+        match self.0 {
             Some((aggregate, id)) => write!(f, " on {aggregate} {id:?}"),
             None => Ok(()),
         }
     }
 }
 
-/// The versions a failed write tried to write, when known.
+/// What only some store errors tell.
 #[derive(Debug, Default)]
+struct More {
+    /// The aggregate and id the failed operation was about.
+    subject: Option<(&'static str, String)>,
+    /// The first and last versions a failed write tried to write.
+    versions: Option<(u64, u64)>,
+    /// A failure that came after this one.
+    later: Option<String>,
+}
+
+/// The versions a failed write tried to write, when known.
 struct Versions(Option<(u64, u64)>);
 
 impl fmt::Display for Versions {
@@ -366,12 +379,11 @@ impl fmt::Display for Unknown {
 
 /// A failure that came after this one, such as the read that was to catch
 /// up after the failed write: told, so that it does not hide the write's.
-#[derive(Debug, Default)]
-struct Later(Option<String>);
+struct Later<'a>(Option<&'a str>);
 
-impl fmt::Display for Later {
+impl fmt::Display for Later<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
+        match self.0 {
             Some(later) => write!(f, "; then {later}"),
             None => Ok(()),
         }
@@ -383,12 +395,10 @@ impl StoreError {
     pub fn permanent(operation: &'static str, message: impl Into<String>) -> Self {
         StoreError {
             operation,
-            subject: Subject::default(),
-            versions: Versions::default(),
             message: message.into(),
             retryable: false,
             unknown: Unknown::default(),
-            later: Later::default(),
+            more: None,
             source: None,
         }
     }
@@ -420,8 +430,9 @@ impl StoreError {
     /// Names the aggregate and id the failed operation was about, unless a
     /// store already did.
     pub fn about(mut self, aggregate: &'static str, id: &str) -> Self {
-        if self.subject.0.is_none() {
-            self.subject = Subject(Some((aggregate, id.to_owned())));
+        let more = self.more.get_or_insert_with(Box::default);
+        if more.subject.is_none() {
+            more.subject = Some((aggregate, id.to_owned()));
         }
         self
     }
@@ -429,8 +440,9 @@ impl StoreError {
     /// Names the versions, `first` to `last`, that the failed write tried
     /// to write, unless a store already did.
     pub fn writing(mut self, first: u64, last: u64) -> Self {
-        if self.versions.0.is_none() {
-            self.versions = Versions(Some((first, last)));
+        let more = self.more.get_or_insert_with(Box::default);
+        if more.versions.is_none() {
+            more.versions = Some((first, last));
         }
         self
     }
@@ -440,7 +452,8 @@ impl StoreError {
     /// never hides whether the write may have landed.
     pub fn then(mut self, what: impl fmt::Display) -> Self {
         let what = what.to_string();
-        self.later.0 = Some(match self.later.0.take() {
+        let more = self.more.get_or_insert_with(Box::default);
+        more.later = Some(match more.later.take() {
             Some(earlier) => format!("{earlier}; then {what}"),
             None => what,
         });
@@ -449,12 +462,16 @@ impl StoreError {
 
     /// The aggregate the failed operation was about, when it was about one.
     pub fn aggregate(&self) -> Option<&'static str> {
-        self.subject.0.as_ref().map(|(aggregate, _)| *aggregate)
+        self.subject().map(|(aggregate, _)| *aggregate)
     }
 
     /// The id the failed operation was about, when it was about one.
     pub fn id(&self) -> Option<&str> {
-        self.subject.0.as_ref().map(|(_, id)| id.as_str())
+        self.subject().map(|(_, id)| id.as_str())
+    }
+
+    fn subject(&self) -> Option<&(&'static str, String)> {
+        self.more.as_ref().and_then(|m| m.subject.as_ref())
     }
 
     /// The store operation that failed, such as `"Query"` or `"PutItem"`.
@@ -465,7 +482,7 @@ impl StoreError {
     /// The versions, first and last, that the failed write tried to write,
     /// when it was a write on one aggregate.
     pub fn versions(&self) -> Option<(u64, u64)> {
-        self.versions.0
+        self.more.as_ref().and_then(|m| m.versions)
     }
 
     /// Whether a retry could help.
