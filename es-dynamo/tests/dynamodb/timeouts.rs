@@ -272,3 +272,42 @@ async fn views_and_streams_clients_time_out_too() {
         "a stalled Streams endpoint times out: {listed:?}"
     );
 }
+
+/// The other side of an indeterminate write: a write whose every attempt
+/// was refused before anything was sent failed for sure. It is retryable,
+/// and `execute`, knowing nothing was written, decides again and retries.
+#[tokio::test]
+async fn a_refused_write_is_not_indeterminate() {
+    // A port nothing listens on any more: every connection is refused.
+    let addr = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        listener.local_addr().expect("the listener's address")
+    };
+    let store = DynamoStore::new(Client::from_conf(config(addr, None)), "refused");
+    // A new aggregate's handle, so that the first request is the write.
+    let root = es_core::Root::<Journal, _>::new(&store, "j");
+    let err = Journal::command(&store, "j")
+        .on(root)
+        .retry(es_core::Retry::attempts(2))
+        .execute(|_| {
+            Ok::<_, std::convert::Infallible>([Wrote {
+                text: "refused".into(),
+                keep: false,
+            }])
+        })
+        .await
+        .expect_err("nothing listens");
+    assert!(
+        err.is_retryable() && !err.is_indeterminate(),
+        "a refused connection sent nothing: {err}"
+    );
+    let Error::Store(e) = &err else {
+        panic!("expected a store error, got {err:?}");
+    };
+    assert_eq!(
+        (e.operation(), e.versions()),
+        ("PutItem", Some((1, 1))),
+        "the write's error, not the catch-up read's: {e}"
+    );
+    assert!(e.to_string().contains("catching up failed"), "{e}");
+}
