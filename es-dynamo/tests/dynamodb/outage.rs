@@ -227,8 +227,9 @@ async fn worker(
             }
             Err(e) => {
                 failed.fetch_add(1, Ordering::SeqCst);
-                // Not a hot loop on a dead server.
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                // Not a hot loop on a dead server, taking the CPU its
+                // restart needs.
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 if e.is_indeterminate() {
                     Outcome::Indeterminate
                 } else {
