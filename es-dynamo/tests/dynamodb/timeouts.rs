@@ -311,3 +311,135 @@ async fn a_refused_write_is_not_indeterminate() {
     );
     assert!(e.to_string().contains("catching up failed"), "{e}");
 }
+
+/// A proxy to `upstream` that passes every request on and loses the answers
+/// on its first connection: the request reaches DynamoDB, which applies it,
+/// and the client waits for an answer that never comes. Later connections
+/// pass both ways.
+fn answer_losing_proxy(upstream: SocketAddr) -> SocketAddr {
+    use std::io::copy;
+    use std::net::{Shutdown, TcpStream};
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let addr = listener.local_addr().expect("the proxy's address");
+    std::thread::spawn(move || {
+        for (n, client) in listener.incoming().enumerate() {
+            let Ok(client) = client else { break };
+            let Ok(server) = TcpStream::connect(upstream) else {
+                break;
+            };
+            let (mut client_in, mut server_out) = (
+                client.try_clone().expect("clone the client socket"),
+                server.try_clone().expect("clone the server socket"),
+            );
+            std::thread::spawn(move || {
+                let _ = copy(&mut client_in, &mut server_out);
+                let _ = server_out.shutdown(Shutdown::Write);
+            });
+            let (mut server_in, mut client_out) = (server, client);
+            std::thread::spawn(move || {
+                if n == 0 {
+                    // Read and dropped; `client_out` stays open, silent.
+                    let _ = copy(&mut server_in, &mut std::io::sink());
+                } else {
+                    let _ = copy(&mut server_in, &mut client_out);
+                }
+                let _ = client_out.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    addr
+}
+
+/// A store on `table` of the suite's DynamoDB Local, reached through an
+/// [`answer_losing_proxy`], with an attempt timeout short enough that the
+/// SDK retries the lost attempt.
+fn store_losing_its_first_answer(table: &str) -> DynamoStore {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("the suite's endpoint");
+    let upstream: SocketAddr = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("the suite's endpoint is http://host:port");
+    let proxy = answer_losing_proxy(upstream);
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(
+            std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        ))
+        // DynamoDB Local keeps a database per access key id: the suite's.
+        .credentials_provider(Credentials::new(
+            std::env::var("AWS_ACCESS_KEY_ID").expect("the suite's access key id"),
+            "unused",
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(format!("http://{proxy}"))
+        .build();
+    DynamoStore::new(Client::from_conf(config), table)
+        .with_timeouts(Some(Duration::from_secs(8)), Some(Duration::from_secs(1)))
+}
+
+/// The write lands on DynamoDB Local and its answer is lost; the SDK's own
+/// retry then finds the version taken, by that very write. That is not a
+/// conflict (`execute` would decide again and apply the command twice) but
+/// an indeterminate outcome. With an idempotency key the same loss is
+/// harmless: the command applies once and succeeds.
+#[tokio::test]
+async fn a_lost_answer_is_indeterminate_and_never_applied_twice() {
+    if es_dynamo::testing::skip_without_dynamodb() {
+        return;
+    }
+    let store = es_dynamo::testing::store_on_new_table("lost-answer").await;
+    let write = |text: &'static str| {
+        move |_: &Journal| {
+            Ok::<_, std::convert::Infallible>([Wrote {
+                text: text.into(),
+                keep: true,
+            }])
+        }
+    };
+
+    // Without a key: one PutItem, retried by the SDK.
+    let lossy = store_losing_its_first_answer(store.table());
+    let root = Journal::load(&store, "plain").await.expect("load");
+    let err = Journal::command(&lossy, "plain")
+        .on(root)
+        .execute(write("once"))
+        .await
+        .expect_err("the answer was lost");
+    assert!(err.is_indeterminate(), "not a conflict: {err}");
+    let Error::Store(e) = &err else {
+        panic!("expected a store error, got {err:?}");
+    };
+    assert_eq!(
+        (e.operation(), e.aggregate(), e.id(), e.versions()),
+        ("PutItem", Some("Journal"), Some("plain"), Some((1, 1))),
+        "{e}"
+    );
+    let plain = Journal::load(&store, "plain").await.expect("load");
+    assert_eq!(
+        (plain.version(), plain.lines.clone()),
+        (1, vec!["once".to_owned()]),
+        "the write landed, once"
+    );
+
+    // With a key: one TransactWriteItems, which the SDK retries under the
+    // same ClientRequestToken; the command record covers the rest.
+    let lossy = store_losing_its_first_answer(store.table());
+    let root = Journal::load(&store, "keyed").await.expect("load");
+    let done = Journal::command(&lossy, "keyed")
+        .on(root)
+        .idempotency_key("lost-answer-1")
+        .execute(write("once"))
+        .await
+        .expect("with a key, a lost answer is harmless");
+    assert_eq!(done.version, 1);
+    let keyed = Journal::load(&store, "keyed").await.expect("load");
+    assert_eq!(
+        (keyed.version(), keyed.lines.clone()),
+        (1, vec!["once".to_owned()]),
+        "the command applied once"
+    );
+}
