@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Manage a throwaway, in-memory DynamoDB Local (AWS's official emulator) for
-# the test suite, so tests exercise the real DynamoDB wire protocol without
-# any AWS account.
+# Manage a throwaway DynamoDB Local (AWS's official emulator) for the test
+# suite, so tests exercise the real DynamoDB wire protocol without any AWS
+# account. It keeps its tables in memory, or on disk with ES_DYNAMODB_DB_PATH
+# (for tests that kill it and start it again on the same data).
 #
 # Usage:
 #   scripts/dynamodb-local.sh install          # fetch java + the jar (cached)
@@ -13,6 +14,8 @@
 # Environment:
 #   ES_CACHE_DIR            cache root (default: $HOME/.cache/es)
 #   ES_DYNAMODB_PORT        port to use (default: a free loopback port)
+#   ES_DYNAMODB_DB_PATH     keep the tables in this dir (-dbPath), so that they
+#                           outlive the process; default: in memory (-inMemory)
 #   ES_DYNAMODB_STATE_DIR   pid/log dir (default: <repo>/.dynamodb-local)
 #   ES_DYNAMODB_PID         pid for `stop`/`status` (default: the pid file)
 #   ES_DYNAMODB_TIMEOUT     seconds to wait for readiness (default: 60)
@@ -41,6 +44,7 @@ PID_FILE="$STATE_DIR/dynamodb-local.pid"
 ENV_FILE="$STATE_DIR/dynamodb-local.env"
 LOG_FILE="$STATE_DIR/dynamodb-local.log"
 READY_TIMEOUT="${ES_DYNAMODB_TIMEOUT:-60}"
+DB_PATH="${ES_DYNAMODB_DB_PATH:-}"
 
 # DynamoDB Local accepts any credentials, but the access key id must be
 # alphanumeric. Without -sharedDb it keeps one database per key id + region,
@@ -298,6 +302,13 @@ start_server() {
         main=(-jar "$JAR")
         why="this JVM has no jdk.compiler module to run the loopback launcher"
     fi
+    # Where the tables live. The JVM runs in the state dir, so a relative
+    # db path is made absolute first.
+    local storage=(-inMemory)
+    if [[ -n "$DB_PATH" ]]; then
+        mkdir -p "$DB_PATH"
+        storage=(-dbPath "$(cd "$DB_PATH" && pwd)")
+    fi
     for attempt in 1 2 3; do
         DDB_PORT="${ES_DYNAMODB_PORT:-$(free_port)}"
         local jar_dir
@@ -308,7 +319,7 @@ start_server() {
         # and the exports advertise it, on 127.0.0.1. stdin/stdout are
         # detached so `$(... start)` returns while it keeps running.
         (cd "$STATE_DIR" && exec "$JAVA" -Djava.library.path="$jar_dir/DynamoDBLocal_lib" \
-            "${main[@]}" -inMemory -port "$DDB_PORT" -disableTelemetry) \
+            "${main[@]}" "${storage[@]}" -port "$DDB_PORT" -disableTelemetry) \
             </dev/null >"$logfile" 2>&1 &
         DDB_PID=$!
         while ((SECONDS - start_s < READY_TIMEOUT)); do

@@ -175,6 +175,15 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
     /// domain rejection is returned at once and never retried. The
     /// `es.execute` span records the attempts and the final version.
     ///
+    /// A write whose outcome is unknown ([`Error::is_indeterminate`], such as
+    /// a timeout after DynamoDB received the request) is not retried without
+    /// an idempotency key, since deciding again on the state that write may
+    /// have left would apply the command twice: the error is returned, naming
+    /// the aggregate, id and versions. With a key, it is retried, and if the
+    /// first write landed the retry returns that run's outcome as a
+    /// duplicate. When catching up after a failed write fails, the write's
+    /// error is returned, telling of the read's.
+    ///
     /// With an idempotency key, a repeated command writes nothing and returns
     /// the first run's version with `duplicate: true`, even when its decision
     /// now rejects or returns no events because the first run already changed
@@ -302,6 +311,7 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                     Ok(staged) => staged,
                     Err(e) => break Err(e),
                 };
+                let first = append.expected.saturating_add(1);
                 let command = key.as_ref().map(|key| CommandRecord {
                     key: key.clone(),
                     outcome: vec![(A::NAME.to_owned(), id.clone(), last)],
@@ -327,6 +337,12 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                     Ok(Committed::Duplicate(record)) => {
                         break duplicate(root, record, attempt).await;
                     }
+                    // A write that may have landed is never decided again
+                    // without a key: on the state it left, the command would
+                    // apply twice. With one, the retry comes back a duplicate.
+                    Err(e) if e.is_indeterminate() && key.is_none() => {
+                        break Err(e.about(A::NAME, &id).writing(first, last).widen());
+                    }
                     // Conflicts, and transient store failures such as throttling,
                     // pass: catch up on what changed and decide again.
                     Err(e) if e.is_retryable() && attempt < max_attempts => {
@@ -334,11 +350,11 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                         tokio::time::sleep(retry.delay(attempt)).await;
                         attempt += 1;
                         read = true;
-                        if let Err(e) = root.hydrate().await {
-                            break Err(e);
+                        if let Err(failed) = root.hydrate().await {
+                            break Err(write_failed_then::<A>(e, failed, &id, first, last));
                         }
                     }
-                    Err(e) => break Err(e.about(A::NAME, &id).widen()),
+                    Err(e) => break Err(e.about(A::NAME, &id).writing(first, last).widen()),
                 }
             };
             // A failure may leave what this process kept behind the store,
@@ -356,6 +372,25 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
         }
         .instrument(span)
         .await
+    }
+}
+
+/// The error of a failed write whose catch-up read failed too: the write's,
+/// which tells whether it may have landed, with the read's told in it. A
+/// conflict (nothing written) is returned as it is, the read's failure logged.
+fn write_failed_then<A: Aggregate>(
+    write: Error,
+    read: Error<A::Error>,
+    id: &str,
+    first: u64,
+    last: u64,
+) -> Error<A::Error> {
+    match write.about(A::NAME, id).writing(first, last) {
+        Error::Store(e) => Error::Store(e.then(format_args!("catching up failed: {read}"))),
+        other => {
+            tracing::warn!(error = %read, "catching up after a failed write failed");
+            other.widen()
+        }
     }
 }
 

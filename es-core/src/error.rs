@@ -164,12 +164,31 @@ impl fmt::Display for Limit {
 impl<E> Error<E> {
     /// Whether trying the same operation again could succeed: true for
     /// conflicts and for transient store failures (throttling, timeouts).
+    ///
+    /// A retryable write error may also be [indeterminate](Error::is_indeterminate):
+    /// then a retry that decides again could apply the command twice.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Conflict { .. } => true,
             Error::Store(e) => e.is_retryable(),
             _ => false,
         }
+    }
+
+    /// Whether a write's outcome is unknown: the request may have reached
+    /// the store, and no answer came back (a timeout after it was sent, a
+    /// connection lost mid-response, a server error on a write). The write
+    /// may have landed, whole, or not at all; never in part.
+    ///
+    /// Reads are never indeterminate, and neither is an error that says
+    /// what happened (a conflict, a rejection, a refused connection).
+    /// [`MemoryStore`](crate::MemoryStore) never produces one.
+    ///
+    /// What to do: read the aggregate to see whether the write is there, or
+    /// send the command again with the same idempotency key, which returns
+    /// the first run's outcome if it landed.
+    pub fn is_indeterminate(&self) -> bool {
+        matches!(self, Error::Store(e) if e.is_indeterminate())
     }
 
     /// The domain error, when this is a rejection.
@@ -187,6 +206,14 @@ impl Error<Infallible> {
     pub(crate) fn about(self, aggregate: &'static str, id: &str) -> Self {
         match self {
             Error::Store(e) => Error::Store(e.about(aggregate, id)),
+            other => other,
+        }
+    }
+
+    /// Names the versions a failed write tried to write, on a store failure.
+    pub(crate) fn writing(self, first: u64, last: u64) -> Self {
+        match self {
+            Error::Store(e) => Error::Store(e.writing(first, last)),
             other => other,
         }
     }
@@ -279,26 +306,85 @@ impl Error<Infallible> {
 /// A failure of the store itself, as opposed to a domain or consistency error.
 ///
 /// It names the operation and, when the failure came from an operation on one
-/// aggregate, that aggregate and id: `PutItem on Product "sku-1" failed: …`.
+/// aggregate, that aggregate and id, and for a write the versions it tried to
+/// write: `PutItem on Product "sku-1" writing version 3 failed: …`. A write
+/// whose outcome is unknown says so: see [`StoreError::is_indeterminate`].
 #[derive(Debug, thiserror::Error)]
-#[error("{operation}{subject} failed: {message}")]
+#[error(
+    "{operation}{}{} failed: {message}{unknown}{}",
+    Subject(self.subject()),
+    Versions(.more.as_ref().and_then(|m| m.versions)),
+    Later(.more.as_ref().and_then(|m| m.later.as_deref()))
+)]
 pub struct StoreError {
     operation: &'static str,
-    subject: Subject,
     message: String,
     retryable: bool,
+    unknown: Unknown,
+    // Boxed, to keep `Error` small: results carry it on every path.
+    more: Option<Box<More>>,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 /// The aggregate and id a store failure concerns, when there is one.
-#[derive(Debug, Default)]
-struct Subject(Option<(&'static str, String)>);
+struct Subject<'a>(Option<&'a (&'static str, String)>);
 
-impl fmt::Display for Subject {
+impl fmt::Display for Subject<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
+        match self.0 {
             Some((aggregate, id)) => write!(f, " on {aggregate} {id:?}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What only some store errors tell.
+#[derive(Debug, Default)]
+struct More {
+    /// The aggregate and id the failed operation was about.
+    subject: Option<(&'static str, String)>,
+    /// The first and last versions a failed write tried to write.
+    versions: Option<(u64, u64)>,
+    /// A failure that came after this one.
+    later: Option<String>,
+}
+
+/// The versions a failed write tried to write, when known.
+struct Versions(Option<(u64, u64)>);
+
+impl fmt::Display for Versions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some((first, last)) if first == last => write!(f, " writing version {last}"),
+            Some((first, last)) => write!(f, " writing versions {first} to {last}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether the failed operation was a write that may have landed.
+#[derive(Debug, Default)]
+struct Unknown(bool);
+
+impl fmt::Display for Unknown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 {
+            f.write_str("; the write may or may not have landed")
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A failure that came after this one, such as the read that was to catch
+/// up after the failed write: told, so that it does not hide the write's.
+struct Later<'a>(Option<&'a str>);
+
+impl fmt::Display for Later<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(later) => write!(f, "; then {later}"),
             None => Ok(()),
         }
     }
@@ -309,9 +395,10 @@ impl StoreError {
     pub fn permanent(operation: &'static str, message: impl Into<String>) -> Self {
         StoreError {
             operation,
-            subject: Subject::default(),
             message: message.into(),
             retryable: false,
+            unknown: Unknown::default(),
+            more: None,
             source: None,
         }
     }
@@ -324,6 +411,16 @@ impl StoreError {
         }
     }
 
+    /// A write whose outcome is unknown: it may have reached the store and
+    /// no answer came back, such as a timeout after the request was sent.
+    /// Retryable, and [indeterminate](StoreError::is_indeterminate).
+    pub fn indeterminate(operation: &'static str, message: impl Into<String>) -> Self {
+        StoreError {
+            unknown: Unknown(true),
+            ..StoreError::transient(operation, message)
+        }
+    }
+
     /// Attaches the underlying error.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
@@ -333,20 +430,48 @@ impl StoreError {
     /// Names the aggregate and id the failed operation was about, unless a
     /// store already did.
     pub fn about(mut self, aggregate: &'static str, id: &str) -> Self {
-        if self.subject.0.is_none() {
-            self.subject = Subject(Some((aggregate, id.to_owned())));
+        let more = self.more.get_or_insert_with(Box::default);
+        if more.subject.is_none() {
+            more.subject = Some((aggregate, id.to_owned()));
         }
+        self
+    }
+
+    /// Names the versions, `first` to `last`, that the failed write tried
+    /// to write, unless a store already did.
+    pub fn writing(mut self, first: u64, last: u64) -> Self {
+        let more = self.more.get_or_insert_with(Box::default);
+        if more.versions.is_none() {
+            more.versions = Some((first, last));
+        }
+        self
+    }
+
+    /// Tells of a failure that came after this one, such as the read that
+    /// was to catch up after this failed write, so that the later failure
+    /// never hides whether the write may have landed.
+    pub fn then(mut self, what: impl fmt::Display) -> Self {
+        let what = what.to_string();
+        let more = self.more.get_or_insert_with(Box::default);
+        more.later = Some(match more.later.take() {
+            Some(earlier) => format!("{earlier}; then {what}"),
+            None => what,
+        });
         self
     }
 
     /// The aggregate the failed operation was about, when it was about one.
     pub fn aggregate(&self) -> Option<&'static str> {
-        self.subject.0.as_ref().map(|(aggregate, _)| *aggregate)
+        self.subject().map(|(aggregate, _)| *aggregate)
     }
 
     /// The id the failed operation was about, when it was about one.
     pub fn id(&self) -> Option<&str> {
-        self.subject.0.as_ref().map(|(_, id)| id.as_str())
+        self.subject().map(|(_, id)| id.as_str())
+    }
+
+    fn subject(&self) -> Option<&(&'static str, String)> {
+        self.more.as_ref().and_then(|m| m.subject.as_ref())
     }
 
     /// The store operation that failed, such as `"Query"` or `"PutItem"`.
@@ -354,9 +479,21 @@ impl StoreError {
         self.operation
     }
 
+    /// The versions, first and last, that the failed write tried to write,
+    /// when it was a write on one aggregate.
+    pub fn versions(&self) -> Option<(u64, u64)> {
+        self.more.as_ref().and_then(|m| m.versions)
+    }
+
     /// Whether a retry could help.
     pub fn is_retryable(&self) -> bool {
         self.retryable
+    }
+
+    /// Whether this was a write whose outcome is unknown: it may have
+    /// landed (whole) or not. See [`Error::is_indeterminate`].
+    pub fn is_indeterminate(&self) -> bool {
+        self.unknown.0
     }
 }
 
@@ -380,6 +517,28 @@ mod store_error_tests {
             (Some("Product"), Some("sku 1"))
         );
         assert!(about.is_retryable());
+
+        assert!(!about.is_indeterminate(), "a throttled read is not");
+
+        let unknown = StoreError::indeterminate("PutItem", "the request timed out")
+            .about("Product", "sku 1")
+            .writing(3, 3)
+            .writing(4, 5)
+            .then("catching up failed: Query timed out");
+        assert_eq!(
+            unknown.to_string(),
+            "PutItem on Product \"sku 1\" writing version 3 failed: the request timed out; \
+             the write may or may not have landed; then catching up failed: Query timed out"
+        );
+        assert!(unknown.is_indeterminate() && unknown.is_retryable());
+        assert_eq!(unknown.versions(), Some((3, 3)));
+        assert!(Error::<Infallible>::Store(unknown).is_indeterminate());
+        assert_eq!(
+            StoreError::permanent("TransactWriteItems", "denied")
+                .writing(2, 4)
+                .to_string(),
+            "TransactWriteItems writing versions 2 to 4 failed: denied"
+        );
 
         let conflict: Error = Error::Conflict {
             aggregate: "Product",

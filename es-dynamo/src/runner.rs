@@ -817,6 +817,13 @@ impl<P: Projection> StreamRunner<P> {
 /// A DynamoDB Streams client from the AWS config chain: its endpoint is
 /// `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`, or else the DynamoDB endpoint, where
 /// DynamoDB Local serves Streams too.
+///
+/// Its operation and attempt timeouts are [`DynamoStore`]'s defaults
+/// ([`DynamoStore::DEFAULT_OPERATION_TIMEOUT`],
+/// [`DynamoStore::DEFAULT_ATTEMPT_TIMEOUT`]) unless the loaded config sets
+/// them, so a stalled Streams endpoint fails the runner's read with a
+/// retryable error instead of hanging it. [`streams_client_with_timeouts`]
+/// sets others.
 pub async fn streams_client_from_env() -> aws_sdk_dynamodbstreams::Client {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(&config);
@@ -825,7 +832,39 @@ pub async fn streams_client_from_env() -> aws_sdk_dynamodbstreams::Client {
             streams = streams.endpoint_url(endpoint);
         }
     }
-    aws_sdk_dynamodbstreams::Client::from_conf(streams.build())
+    let timeouts = crate::store::default_timeouts(config.timeout_config());
+    aws_sdk_dynamodbstreams::Client::from_conf(streams.timeout_config(timeouts).build())
+}
+
+/// `client` with this operation timeout (the whole request, retries
+/// included) and attempt timeout (each try), `None` turning one off; its
+/// connect and read timeouts and the rest of its config are kept. For
+/// [`StreamRunner::with_client`].
+///
+/// ```no_run
+/// # async fn run() {
+/// use std::time::Duration;
+/// use es::dynamo::runner::{streams_client_from_env, streams_client_with_timeouts};
+/// let streams = streams_client_with_timeouts(
+///     &streams_client_from_env().await,
+///     Some(Duration::from_secs(3)),
+///     Some(Duration::from_secs(1)),
+/// );
+/// # let _ = streams;
+/// # }
+/// ```
+pub fn streams_client_with_timeouts(
+    client: &aws_sdk_dynamodbstreams::Client,
+    operation: Option<Duration>,
+    attempt: Option<Duration>,
+) -> aws_sdk_dynamodbstreams::Client {
+    let timeouts = crate::store::set_timeouts(client.config().timeout_config(), operation, attempt);
+    let config = client
+        .config()
+        .to_builder()
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_dynamodbstreams::Client::from_conf(config)
 }
 
 /// The shards with every parent before its children. A parent the list

@@ -99,17 +99,7 @@ impl DynamoStore {
     /// disables with [`TimeoutConfig::disabled`], is kept. Connect and read
     /// timeouts stay as the client has them.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        let mut timeouts = client
-            .config()
-            .timeout_config()
-            .cloned()
-            .unwrap_or_else(|| TimeoutConfig::builder().build());
-        timeouts.take_defaults_from(
-            &TimeoutConfig::builder()
-                .operation_timeout(Self::DEFAULT_OPERATION_TIMEOUT)
-                .operation_attempt_timeout(Self::DEFAULT_ATTEMPT_TIMEOUT)
-                .build(),
-        );
+        let timeouts = default_timeouts(client.config().timeout_config());
         DynamoStore {
             inner: Arc::new(Inner {
                 client: with_timeout_config(&client, timeouts),
@@ -201,18 +191,10 @@ impl DynamoStore {
     /// ```
     pub fn with_timeouts(self, operation: Option<Duration>, attempt: Option<Duration>) -> Self {
         let client = &self.inner.client;
-        let mut timeouts = client
-            .config()
-            .timeout_config()
-            .map(TimeoutConfig::to_builder)
-            .unwrap_or_default();
-        // `set_*(None)` disables the timeout rather than leaving it unset,
-        // so the SDK's own defaults cannot turn it back on.
-        timeouts.set_operation_timeout(operation);
-        timeouts.set_operation_attempt_timeout(attempt);
+        let timeouts = set_timeouts(client.config().timeout_config(), operation, attempt);
         DynamoStore {
             inner: Arc::new(Inner {
-                client: with_timeout_config(client, timeouts.build()),
+                client: with_timeout_config(client, timeouts),
                 table: self.inner.table.clone(),
                 stats: Arc::clone(&self.inner.stats),
             }),
@@ -272,9 +254,40 @@ impl DynamoStore {
     }
 }
 
+/// `timeouts` with es's operation and attempt timeouts where it leaves them
+/// unset; one it sets, or disables, is kept. The same for every client es
+/// makes or is given: the store's, the views', the Streams client.
+pub(crate) fn default_timeouts(timeouts: Option<&TimeoutConfig>) -> TimeoutConfig {
+    let mut timeouts = timeouts
+        .cloned()
+        .unwrap_or_else(|| TimeoutConfig::builder().build());
+    timeouts.take_defaults_from(
+        &TimeoutConfig::builder()
+            .operation_timeout(DynamoStore::DEFAULT_OPERATION_TIMEOUT)
+            .operation_attempt_timeout(DynamoStore::DEFAULT_ATTEMPT_TIMEOUT)
+            .build(),
+    );
+    timeouts
+}
+
+/// `timeouts` with these operation and attempt timeouts, `None` turning one
+/// off; connect and read timeouts kept.
+pub(crate) fn set_timeouts(
+    timeouts: Option<&TimeoutConfig>,
+    operation: Option<Duration>,
+    attempt: Option<Duration>,
+) -> TimeoutConfig {
+    let mut timeouts = timeouts.map(TimeoutConfig::to_builder).unwrap_or_default();
+    // `set_*(None)` disables the timeout rather than leaving it unset,
+    // so the SDK's own defaults cannot turn it back on.
+    timeouts.set_operation_timeout(operation);
+    timeouts.set_operation_attempt_timeout(attempt);
+    timeouts.build()
+}
+
 /// `client` with `timeouts` in place of its timeout config, and otherwise
 /// the same config.
-fn with_timeout_config(client: &Client, timeouts: TimeoutConfig) -> Client {
+pub(crate) fn with_timeout_config(client: &Client, timeouts: TimeoutConfig) -> Client {
     let config = client
         .config()
         .to_builder()

@@ -16,7 +16,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
 
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
@@ -32,6 +35,7 @@ use tracing::Instrument as _;
 
 use crate::errors::store_error;
 use crate::size::item_size;
+use crate::store::{default_timeouts, set_timeouts, with_timeout_config};
 use crate::{item, payload, trace};
 
 /// The key attribute of a view table.
@@ -43,6 +47,13 @@ const VALUE: &str = "value";
 
 /// A [`ViewTable`] on DynamoDB: one item per view, keyed `id`. Clones are
 /// cheap and share the client and the [`Stats`].
+///
+/// Its requests have the same deadlines as [`DynamoStore`](crate::DynamoStore)'s:
+/// by default [`DEFAULT_ATTEMPT_TIMEOUT`](crate::DynamoStore::DEFAULT_ATTEMPT_TIMEOUT)
+/// per attempt and [`DEFAULT_OPERATION_TIMEOUT`](crate::DynamoStore::DEFAULT_OPERATION_TIMEOUT)
+/// in all, so a projection on a stalled DynamoDB fails its batch, to be
+/// delivered again, well inside its Lambda function's timeout. See
+/// [`DynamoViews::with_timeouts`].
 ///
 /// ```no_run
 /// use es::dynamo::DynamoViews;
@@ -66,7 +77,8 @@ pub struct DynamoViews {
 struct Inner {
     client: Client,
     table: String,
-    stats: Stats,
+    // Shared with the tables `with_timeouts` derives.
+    stats: Arc<Stats>,
 }
 
 impl std::fmt::Debug for DynamoViews {
@@ -79,17 +91,72 @@ impl std::fmt::Debug for DynamoViews {
 
 impl DynamoViews {
     /// Views in `table`, through `client`. Nothing is sent until the first call.
+    ///
+    /// The operation and attempt timeouts that `client`'s config leaves
+    /// unset take es's defaults, as [`DynamoStore::new`](crate::DynamoStore::new)'s
+    /// do; one the config sets, or disables, is kept.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let timeouts = default_timeouts(client.config().timeout_config());
         DynamoViews {
-            inner: std::sync::Arc::new(Inner {
-                client,
+            inner: Arc::new(Inner {
+                client: with_timeout_config(&client, timeouts),
                 table: table.into(),
-                stats: Stats::default(),
+                stats: Arc::default(),
             }),
         }
     }
 
-    /// Views in `table`, with a client from the AWS config chain.
+    /// Sets the operation timeout (the whole request, retries included) and
+    /// the attempt timeout (each try); `None` turns that one off.
+    ///
+    /// A timeout is a retryable [`Error::Store`]; a view write's is also
+    /// [indeterminate](Error::is_indeterminate). A projection's driver
+    /// retries the batch, and the view's applied versions make a write that
+    /// landed come back as already applied.
+    ///
+    /// ```no_run
+    /// # async fn run() {
+    /// use std::time::Duration;
+    /// let views = es::dynamo::DynamoViews::from_env("shop-views")
+    ///     .await
+    ///     .with_timeouts(Some(Duration::from_secs(3)), Some(Duration::from_secs(1)));
+    /// assert_eq!(views.attempt_timeout(), Some(Duration::from_secs(1)));
+    /// # }
+    /// ```
+    pub fn with_timeouts(self, operation: Option<Duration>, attempt: Option<Duration>) -> Self {
+        let client = &self.inner.client;
+        let timeouts = set_timeouts(client.config().timeout_config(), operation, attempt);
+        DynamoViews {
+            inner: Arc::new(Inner {
+                client: with_timeout_config(client, timeouts),
+                table: self.inner.table.clone(),
+                stats: Arc::clone(&self.inner.stats),
+            }),
+        }
+    }
+
+    /// The operation timeout in force: the longest a request may take,
+    /// retries included; `None` when there is none.
+    pub fn operation_timeout(&self) -> Option<Duration> {
+        self.inner
+            .client
+            .config()
+            .timeout_config()
+            .and_then(TimeoutConfig::operation_timeout)
+    }
+
+    /// The attempt timeout in force: the longest one try of a request may
+    /// take; `None` when there is none.
+    pub fn attempt_timeout(&self) -> Option<Duration> {
+        self.inner
+            .client
+            .config()
+            .timeout_config()
+            .and_then(TimeoutConfig::operation_attempt_timeout)
+    }
+
+    /// Views in `table`, with a client from the AWS config chain, and es's
+    /// default timeouts unless the loaded config sets them.
     pub async fn from_env(table: impl Into<String>) -> Self {
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         DynamoViews::new(Client::new(&config), table)

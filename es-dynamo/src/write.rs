@@ -14,7 +14,7 @@ use es_core::store::{CommandRecord, Commit, Committed};
 use es_core::{Error, EventStore, StoreError};
 use tracing::Instrument;
 
-use crate::errors::{store_error, TRANSIENT_REASONS};
+use crate::errors::{write_error, Attempts, TRANSIENT_REASONS};
 use crate::item::{self, Item};
 use crate::layout::attributes::*;
 use crate::read::units_of;
@@ -146,12 +146,13 @@ impl DynamoStore {
             aggregate,
             id,
             expected,
-            ..
+            version,
         }) = events.into_iter().next()
         else {
             return Ok(Committed::Written);
         };
         let span = trace::request(self.table(), "PutItem", aggregate, &id);
+        let attempts = Attempts::default();
         let sent = self
             .client()
             .put_item()
@@ -160,6 +161,8 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(#v)")
             .expression_attribute_names("#v", VERSION)
             .return_consumed_capacity(self.capacity_request())
+            .customize()
+            .interceptor(attempts.clone())
             .send()
             .instrument(span.clone())
             .await;
@@ -180,6 +183,13 @@ impl DynamoStore {
                 let units = capacity::write(size);
                 self.stats().record_failed_write(units);
                 trace::done(&span, "conflict", 0, units);
+                if attempts.unanswered() {
+                    return Err(taken_after_unanswered("PutItem", self.table(), version)
+                        .about(aggregate, &id)
+                        .writing(version, version)
+                        .with_source(err)
+                        .into());
+                }
                 Err(self.conflict(aggregate, id, expected, exact).await)
             }
             Err(err) => {
@@ -187,7 +197,10 @@ impl DynamoStore {
                     self.stats().record_failed_write(0.0);
                 }
                 trace::done(&span, "error", 0, 0.0);
-                Err(store_error("PutItem", self.table(), err).into())
+                Err(write_error("PutItem", self.table(), err, &attempts)
+                    .about(aggregate, &id)
+                    .writing(expected.saturating_add(1), version)
+                    .into())
             }
         }
     }
@@ -265,10 +278,16 @@ impl DynamoStore {
             owners.push((aggregate, id, expected));
         }
 
+        // The SDK gives the request a ClientRequestToken, kept across its
+        // retries, so DynamoDB applies a retried transaction once; still,
+        // an attempt that got no answer makes any later failure unsure.
+        let attempts = Attempts::default();
         let sent = self
             .client()
             .transact_write_items()
             .set_transact_items(Some(requests))
+            .customize()
+            .interceptor(attempts.clone())
             .send()
             .instrument(span.clone())
             .await;
@@ -287,7 +306,7 @@ impl DynamoStore {
                 self.stats().record_failed_write(0.0);
             }
             trace::done(&span, "error", 0, 0.0);
-            return Err(store_error("TransactWriteItems", self.table(), err).into());
+            return Err(write_error("TransactWriteItems", self.table(), err, &attempts).into());
         };
         self.stats().record_failed_write(units);
         let reasons = cancelled.cancellation_reasons();
@@ -309,6 +328,16 @@ impl DynamoStore {
             .find(|(n, _)| failed(reasons.get(n + offset)));
         if let Some((_, (aggregate, id, expected))) = stale {
             trace::done(&span, "conflict", 0, units);
+            if attempts.unanswered() {
+                return Err(taken_after_unanswered(
+                    "TransactWriteItems",
+                    self.table(),
+                    expected.saturating_add(1),
+                )
+                .about(aggregate, &id)
+                .with_source(err)
+                .into());
+            }
             return Err(self.conflict(aggregate, id, expected, exact_conflict).await);
         }
         trace::done(&span, "cancelled", 0, units);
@@ -318,7 +347,9 @@ impl DynamoStore {
             "table {:?}: transaction cancelled, reasons {codes:?}",
             self.table()
         );
-        let error = if transient {
+        let error = if attempts.unanswered() {
+            StoreError::indeterminate("TransactWriteItems", message)
+        } else if transient {
             StoreError::transient("TransactWriteItems", message)
         } else {
             StoreError::permanent("TransactWriteItems", message)
@@ -377,6 +408,18 @@ fn command_put(record: &CommandRecord) -> Result<CommandPut, Error> {
         size: item_size(&item),
         item,
     })
+}
+
+/// The failure of a write whose retry, by the SDK, found `version` taken
+/// after an earlier attempt got no answer: that attempt may have taken it.
+fn taken_after_unanswered(operation: &'static str, table: &str, version: u64) -> StoreError {
+    StoreError::indeterminate(
+        operation,
+        format!(
+            "table {table:?}: an attempt got no answer, and the SDK's retry found version \
+             {version} taken, perhaps by that attempt"
+        ),
+    )
 }
 
 fn invalid(message: String) -> Error {

@@ -1,9 +1,10 @@
-//! Checkout against the store failures that DynamoDB produces and
-//! `MemoryStore` never does: a cancelled transaction, a timeout after the
-//! write landed, a permanent refusal.
+//! Checkout and commands against the store failures that DynamoDB produces
+//! and `MemoryStore` never does: a cancelled transaction, a timeout after the
+//! write landed (an indeterminate outcome), a permanent refusal, a read that
+//! fails after a failed write.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use es::store::{CommandRecord, Commit, Committed, Cursor, Page, ReadRequest, StoredEvent};
@@ -81,7 +82,7 @@ impl EventStore for Flaky {
             Some(Failure::Cancelled) => Err(transient("cancelled: TransactionConflict").into()),
             Some(Failure::CommittedThenTimedOut) => {
                 self.inner.commit(commit).await?;
-                Err(transient("timed out").into())
+                Err(es::StoreError::indeterminate("TransactWriteItems", "timed out").into())
             }
             Some(Failure::Denied) => {
                 Err(es::StoreError::permanent("TransactWriteItems", "access denied").into())
@@ -218,4 +219,220 @@ async fn checkout_does_not_retry_a_permanent_failure() {
     let e = store_failure(&store, result).await;
     assert!(!e.is_retryable(), "{e}");
     assert_eq!(store.transactions(), 1, "no retry");
+}
+
+/// A `MemoryStore` whose single-aggregate commits fail as listed, and whose
+/// reads fail once a failure says so: for what `execute` does with writes
+/// whose outcome is unknown.
+#[derive(Clone)]
+struct Unsure {
+    inner: es::MemoryStore,
+    failures: Arc<Mutex<VecDeque<WriteFailure>>>,
+    commits: Arc<AtomicU32>,
+    reads_fail: Arc<AtomicBool>,
+}
+
+/// How [`Unsure`] fails a commit.
+#[derive(Clone, Copy, Debug)]
+enum WriteFailure {
+    /// Written, then reported as indeterminate: a timeout after DynamoDB
+    /// applied the write.
+    LandedUnanswered,
+    /// As `LandedUnanswered`, and every read from then on fails too, as
+    /// when DynamoDB went away right after the write.
+    LandedThenGone,
+    /// Not written, and reported as throttled, retryably; every read from
+    /// then on fails.
+    ThrottledThenGone,
+}
+
+impl Unsure {
+    fn new(failures: impl IntoIterator<Item = WriteFailure>) -> Self {
+        Unsure {
+            inner: es::MemoryStore::new(),
+            failures: Arc::new(Mutex::new(failures.into_iter().collect())),
+            commits: Default::default(),
+            reads_fail: Default::default(),
+        }
+    }
+
+    /// How many commits were sent, failed or not.
+    fn commits(&self) -> u32 {
+        self.commits.load(Ordering::SeqCst)
+    }
+
+    /// The product as the store holds it, read past the failing reads.
+    async fn product(&self, sku: &str) -> Root<Product, es::MemoryStore> {
+        Product::get(&self.inner, sku).await.expect("load")
+    }
+}
+
+impl EventStore for Unsure {
+    type Payload = <es::MemoryStore as EventStore>::Payload;
+
+    fn encode<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<Self::Payload, String> {
+        self.inner.encode(value)
+    }
+
+    fn decode<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, String>
+    where
+        T: for<'de> serde::de::DeserializeSeed<'de, Value = V>,
+    {
+        self.inner.decode(seed, payload)
+    }
+
+    async fn read(
+        &self,
+        request: ReadRequest<'_>,
+    ) -> Result<Page<StoredEvent<Self::Payload>>, Error> {
+        if self.reads_fail.load(Ordering::SeqCst) {
+            return Err(es::StoreError::transient("Query", "the request timed out").into());
+        }
+        self.inner.read(request).await
+    }
+
+    async fn commit(&self, commit: Commit<Self::Payload>) -> Result<Committed, Error> {
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        let failure = self.failures.lock().expect("lock").pop_front();
+        let unanswered = || es::StoreError::indeterminate("PutItem", "the request timed out");
+        match failure {
+            None => self.inner.commit(commit).await,
+            Some(WriteFailure::LandedUnanswered) => {
+                self.inner.commit(commit).await?;
+                Err(unanswered().into())
+            }
+            Some(WriteFailure::LandedThenGone) => {
+                self.inner.commit(commit).await?;
+                self.reads_fail.store(true, Ordering::SeqCst);
+                Err(unanswered().into())
+            }
+            Some(WriteFailure::ThrottledThenGone) => {
+                self.reads_fail.store(true, Ordering::SeqCst);
+                Err(es::StoreError::transient("PutItem", "ThrottlingException").into())
+            }
+        }
+    }
+
+    async fn list_ids(
+        &self,
+        aggregate: &'static str,
+        limit: Option<usize>,
+        cursor: Option<Cursor>,
+    ) -> Result<Page<String>, Error> {
+        self.inner.list_ids(aggregate, limit, cursor).await
+    }
+
+    async fn command(&self, key: &str) -> Result<Option<CommandRecord>, Error> {
+        self.inner.command(key).await
+    }
+
+    fn stats(&self) -> &es::Stats {
+        self.inner.stats()
+    }
+
+    fn writers(&self) -> &std::sync::Arc<es::Writers> {
+        self.inner.writers()
+    }
+}
+
+/// A store holding product "tea" with 5 on hand, at version 1, whose next
+/// commits fail as listed.
+async fn tea_on(failures: impl IntoIterator<Item = WriteFailure>) -> Unsure {
+    let store = Unsure::new(failures);
+    restocked(&store.inner, "tea", 5).await;
+    store
+}
+
+/// The store failure in `err`, after checking that it names the write.
+fn unsure_write(err: Error<ProductError>) -> es::StoreError {
+    let Error::Store(e) = err else {
+        panic!("expected the write's store failure, got {err:?}");
+    };
+    assert_eq!(e.operation(), "PutItem", "{e}");
+    assert_eq!(
+        (e.aggregate(), e.id(), e.versions()),
+        (Some("Product"), Some("tea"), Some((2, 2))),
+        "it names the aggregate, id and version it tried to write: {e}"
+    );
+    e
+}
+
+#[tokio::test]
+async fn an_indeterminate_write_is_not_retried_without_a_key() {
+    let store = tea_on([WriteFailure::LandedUnanswered]).await;
+    let err = Product::execute(&store, "tea", |p| p.reserve("cart-a", 1))
+        .await
+        .expect_err("the write's outcome is unknown");
+    assert!(err.is_indeterminate() && err.is_retryable(), "{err}");
+    let e = unsure_write(err);
+    assert!(e.to_string().contains("may or may not have landed"), "{e}");
+    assert_eq!(store.commits(), 1, "no second decision, no second write");
+    let tea = store.product("tea").await;
+    assert_eq!(
+        (tea.version(), tea.on_hand, tea.reserved.get("cart-a")),
+        (2, 4, Some(&1)),
+        "the write that landed is there, once"
+    );
+}
+
+#[tokio::test]
+async fn an_indeterminate_write_with_a_key_is_retried_and_answers_with_the_first_run() {
+    let store = tea_on([WriteFailure::LandedUnanswered]).await;
+    let done = Product::command(&store, "tea")
+        .idempotency_key("order-1")
+        .execute(|p| p.reserve("cart-a", 1))
+        .await
+        .expect("the retry finds the first run");
+    assert_eq!(
+        (done.version, done.duplicate, done.attempts),
+        (2, true, 2),
+        "the first run's version, as a duplicate, on the second attempt"
+    );
+    assert_eq!(store.commits(), 2, "the retry was sent, and wrote nothing");
+    let tea = store.product("tea").await;
+    assert_eq!((tea.version(), tea.on_hand), (2, 4), "applied once");
+    assert_eq!(done.root.version(), 2, "the handle is caught up");
+}
+
+#[tokio::test]
+async fn an_indeterminate_write_is_not_hidden_by_a_failed_catch_up() {
+    let store = tea_on([WriteFailure::LandedThenGone]).await;
+    let err = Product::command(&store, "tea")
+        .idempotency_key("order-1")
+        .execute(|p| p.reserve("cart-a", 1))
+        .await
+        .expect_err("the store went away");
+    assert!(
+        err.is_indeterminate(),
+        "the write's error, not the read's: {err}"
+    );
+    let e = unsure_write(err);
+    let text = e.to_string();
+    assert!(
+        text.contains("may or may not have landed")
+            && text.contains("catching up failed")
+            && text.contains("Query"),
+        "it tells of the read's failure too: {text}"
+    );
+    assert_eq!(store.commits(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_write_is_not_hidden_by_a_failed_catch_up() {
+    let store = tea_on([WriteFailure::ThrottledThenGone]).await;
+    let err = Product::execute(&store, "tea", |p| p.reserve("cart-a", 1))
+        .await
+        .expect_err("the store went away");
+    assert!(
+        err.is_retryable() && !err.is_indeterminate(),
+        "a throttled write did not land: {err}"
+    );
+    let e = unsure_write(err);
+    let text = e.to_string();
+    assert!(
+        text.contains("ThrottlingException") && text.contains("catching up failed"),
+        "the write's error, telling of the read's: {text}"
+    );
+    let tea = store.product("tea").await;
+    assert_eq!((tea.version(), tea.on_hand), (1, 5), "nothing written");
 }

@@ -17,6 +17,7 @@ mod history;
 mod item_shape;
 mod limits;
 mod odd_ids;
+mod outage;
 mod sizes;
 mod stream;
 mod timeouts;
