@@ -163,7 +163,7 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
     pub async fn execute<F, R>(self, mut decide: F) -> Result<Executed<A, S>, Error<A::Error>>
     where
         F: FnMut(&A) -> Result<R, A::Error>,
-        R: IntoEvents<A::Event>,
+        R: IntoEvents<A>,
     {
         let span = tracing::info_span!(
             "es.execute",

@@ -8,6 +8,8 @@ use std::marker::PhantomData;
 use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::aggregate::Aggregate;
+
 /// One kind of fact that happened to an aggregate.
 ///
 /// Implement it with `#[derive(Event)]`. The name is what the store writes as the
@@ -51,30 +53,59 @@ pub trait EventSet: Clone + Debug + Send + Sync + Sized + 'static {
     ) -> Result<Option<Self>, D::Error>;
 }
 
-/// What a command's decision may return: one event, several, or none.
+/// One event that aggregate `A` has a handler for: an event type with an
+/// `#[on(..)]` handler in `A`'s `#[es::handlers]` block, or `A`'s generated
+/// event enum.
+///
+/// `#[es::handlers]` implements it. It is what [`Root::commit`](crate::Root::commit)
+/// takes, and what the items of a `Vec`, array or `Option` given as
+/// [`IntoEvents`] must be. It names the aggregate, not only its event enum,
+/// so that committing an event the aggregate has no handler for says so in
+/// those words.
+#[diagnostic::on_unimplemented(
+    message = "`{A}` has no handler for `{Self}`",
+    label = "`{A}` has no `#[on({Self})]` handler",
+    note = "add `#[on({Self})] fn ..(&mut self, event: &{Self})` to `{A}`'s `#[es::handlers]` impl block, \
+            or commit an event `{A}` handles"
+)]
+pub trait HandledBy<A: Aggregate> {
+    /// The event as a variant of `A`'s event enum.
+    fn into_event(self) -> A::Event;
+}
+
+/// What a command's decision for aggregate `A` may return: one event, several,
+/// or none.
 ///
 /// `#[es::handlers]` implements it for each handled event type and for the
 /// generated enum; es implements it for `Vec`, arrays and `Option` of those.
-pub trait IntoEvents<E> {
+#[diagnostic::on_unimplemented(
+    message = "`{A}` has no handler for `{Self}`",
+    label = "`{A}` has no `#[on({Self})]` handler",
+    note = "a decision returns an event `{A}` has an `#[on(..)]` handler for, `{A}`'s event enum, \
+            or a `Vec`, array or `Option` of them",
+    note = "if `{Self}` is an event, add `#[on({Self})] fn ..(&mut self, event: &{Self})` to `{A}`'s \
+            `#[es::handlers]` impl block"
+)]
+pub trait IntoEvents<A: Aggregate> {
     /// Collects the events, in order.
-    fn into_events(self) -> Vec<E>;
+    fn into_events(self) -> Vec<A::Event>;
 }
 
-impl<E, T: Into<E>> IntoEvents<E> for Vec<T> {
-    fn into_events(self) -> Vec<E> {
-        self.into_iter().map(Into::into).collect()
+impl<A: Aggregate, T: HandledBy<A>> IntoEvents<A> for Vec<T> {
+    fn into_events(self) -> Vec<A::Event> {
+        self.into_iter().map(HandledBy::into_event).collect()
     }
 }
 
-impl<E, T: Into<E>, const N: usize> IntoEvents<E> for [T; N] {
-    fn into_events(self) -> Vec<E> {
-        self.into_iter().map(Into::into).collect()
+impl<A: Aggregate, T: HandledBy<A>, const N: usize> IntoEvents<A> for [T; N] {
+    fn into_events(self) -> Vec<A::Event> {
+        self.into_iter().map(HandledBy::into_event).collect()
     }
 }
 
-impl<E, T: Into<E>> IntoEvents<E> for Option<T> {
-    fn into_events(self) -> Vec<E> {
-        self.into_iter().map(Into::into).collect()
+impl<A: Aggregate, T: HandledBy<A>> IntoEvents<A> for Option<T> {
+    fn into_events(self) -> Vec<A::Event> {
+        self.into_iter().map(HandledBy::into_event).collect()
     }
 }
 

@@ -104,7 +104,7 @@ pub trait AggregateExt: Aggregate {
     where
         S: EventStore,
         F: FnMut(&Self) -> Result<R, Self::Error> + Send,
-        R: IntoEvents<Self::Event> + Send,
+        R: IntoEvents<Self> + Send,
     {
         Command::new(store, id.into()).execute(decide)
     }
@@ -115,7 +115,7 @@ pub trait AggregateExt: Aggregate {
     }
 
     /// Starts a given/when/then test from these past events.
-    fn given(events: impl IntoEvents<Self::Event>) -> Given<Self> {
+    fn given(events: impl IntoEvents<Self>) -> Given<Self> {
         Given::new(events.into_events())
     }
 }

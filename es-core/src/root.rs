@@ -9,7 +9,7 @@ use tracing::Instrument;
 use crate::aggregate::Aggregate;
 use crate::codec::{check_version, decode_event, decode_snapshot, encode_event};
 use crate::error::Error;
-use crate::event::{IntoEvents, Metadata, Recorded};
+use crate::event::{HandledBy, IntoEvents, Metadata, Recorded};
 use crate::limits::{check_id, check_name, stream_key};
 use crate::store::{
     Append, Commit, Committed, Cursor, Direction, EventStore, ReadRequest, StoredEvent,
@@ -350,16 +350,26 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     /// nothing is written and the error is [`Error::Rejected`]. If another
     /// writer committed first, the error is [`Error::Conflict`] and this
     /// handle is unchanged; [`Root::hydrate`] catches it up.
-    pub async fn commit(&mut self, event: impl Into<A::Event>) -> Result<u64, Error<A::Error>> {
-        self.commit_all([event.into()]).await
+    ///
+    /// It converts the event before it returns the future, so that an event
+    /// `A` has no handler for is reported once, at the argument, and not
+    /// again at the call and its `.await`, as an `async fn` would.
+    pub fn commit(
+        &mut self,
+        event: impl HandledBy<A>,
+    ) -> impl Future<Output = Result<u64, Error<A::Error>>> + '_ {
+        self.commit_events(vec![event.into_event()])
     }
 
     /// Validates and writes several events atomically: all or none.
-    pub async fn commit_all(
+    pub fn commit_all(
         &mut self,
-        events: impl IntoEvents<A::Event>,
-    ) -> Result<u64, Error<A::Error>> {
-        let events = events.into_events();
+        events: impl IntoEvents<A>,
+    ) -> impl Future<Output = Result<u64, Error<A::Error>>> + '_ {
+        self.commit_events(events.into_events())
+    }
+
+    async fn commit_events(&mut self, events: Vec<A::Event>) -> Result<u64, Error<A::Error>> {
         if events.is_empty() {
             return Ok(self.version);
         }
