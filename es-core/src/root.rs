@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::ops::Deref;
 
+use futures::future::{BoxFuture, FutureExt as _};
 use futures::stream::{self, Stream, StreamExt, TryStreamExt};
 use tracing::Instrument;
 
@@ -351,22 +352,24 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     /// writer committed first, the error is [`Error::Conflict`] and this
     /// handle is unchanged; [`Root::hydrate`] catches it up.
     ///
-    /// It converts the event before it returns the future, so that an event
-    /// `A` has no handler for is reported once, at the argument, and not
-    /// again at the call and its `.await`, as an `async fn` would.
+    /// The future is boxed, and the event converted before it is made, so
+    /// that its type does not name the event's: an event `A` has no handler
+    /// for is then reported once, at the argument, and not again at the call
+    /// and at its `.await`, as it would be by an `async fn`.
     pub fn commit(
         &mut self,
         event: impl HandledBy<A>,
-    ) -> impl Future<Output = Result<u64, Error<A::Error>>> + '_ {
-        self.commit_events(vec![event.into_event()])
+    ) -> BoxFuture<'_, Result<u64, Error<A::Error>>> {
+        self.commit_events(vec![event.into_event()]).boxed()
     }
 
-    /// Validates and writes several events atomically: all or none.
+    /// Validates and writes several events atomically: all or none. Boxed
+    /// for the reason [`Root::commit`] is.
     pub fn commit_all(
         &mut self,
         events: impl IntoEvents<A>,
-    ) -> impl Future<Output = Result<u64, Error<A::Error>>> + '_ {
-        self.commit_events(events.into_events())
+    ) -> BoxFuture<'_, Result<u64, Error<A::Error>>> {
+        self.commit_events(events.into_events()).boxed()
     }
 
     async fn commit_events(&mut self, events: Vec<A::Event>) -> Result<u64, Error<A::Error>> {

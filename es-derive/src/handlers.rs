@@ -280,14 +280,14 @@ fn conversions(
             }
 
             #[automatically_derived]
-            impl #es::HandledBy<#self_ty> for #ty {
+            impl #es::HandledBy<#self_ty, #enum_ident> for #ty {
                 fn into_event(self) -> #enum_ident {
                     #into
                 }
             }
 
             #[automatically_derived]
-            impl #es::IntoEvents<#self_ty> for #ty {
+            impl #es::IntoEvents<#self_ty, #enum_ident> for #ty {
                 fn into_events(self) -> ::std::vec::Vec<#enum_ident> {
                     ::std::vec![#into]
                 }
@@ -302,14 +302,14 @@ fn conversions(
     let es = krate.at(enum_ident.span());
     let into_self = quote_spanned! {enum_ident.span()=>
         #[automatically_derived]
-        impl #es::HandledBy<#self_ty> for #enum_ident {
+        impl #es::HandledBy<#self_ty, #enum_ident> for #enum_ident {
             fn into_event(self) -> #enum_ident {
                 self
             }
         }
 
         #[automatically_derived]
-        impl #es::IntoEvents<#self_ty> for #enum_ident {
+        impl #es::IntoEvents<#self_ty, #enum_ident> for #enum_ident {
             fn into_events(self) -> ::std::vec::Vec<#enum_ident> {
                 ::std::vec![self]
             }
