@@ -61,16 +61,18 @@ pub trait EventSet: Clone + Debug + Send + Sync + Sized + 'static {
 
 /// One event that aggregate `A` has a handler for: an event type with an
 /// `#[on(..)]` handler in `A`'s `#[es::handlers]` block, or `A`'s generated
-/// event enum. `E` is always `A`'s event enum; the generated impls name it
-/// rather than `<A as Aggregate>::Event`, so that a type that is not an
-/// aggregate is reported once, by `#[derive(Aggregate)]`'s checks, and not
-/// again at every handler.
+/// event enum.
 ///
 /// `#[es::handlers]` implements it. It is what [`Root::commit`](crate::Root::commit)
 /// takes, and what the items of a `Vec`, array or `Option` given as
 /// [`IntoEvents`] must be. It names the aggregate, not only its event enum,
 /// so that committing an event the aggregate has no handler for says so in
 /// those words.
+///
+/// `E` is always `A`'s event enum. The generated impls name the enum rather
+/// than `<A as Aggregate>::Event`, so that a type without
+/// `#[derive(Aggregate)]` is reported once, there, and not again at every
+/// handler.
 #[diagnostic::on_unimplemented(
     message = "`{A}` has no handler for `{Self}`",
     label = "`{A}` has no `#[on({Self})]` handler",

@@ -21,7 +21,7 @@ use crate::errors::store_error;
 use crate::layout::attributes::*;
 use crate::{trace, DynamoStore};
 
-/// How long [`DynamoStore::create_table`] and `ViewTable::ensure_table` wait
+/// How long [`DynamoStore::create_table`] and `DynamoViews::ensure_table` wait
 /// for a table to become ACTIVE.
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -290,7 +290,10 @@ pub(crate) async fn wait_until_active(
     let table = match waited {
         Ok(poll) => match poll.into_result() {
             Ok(output) => output.table,
-            Err(e) => return Err(store_error("DescribeTable", name, e).into()),
+            Err(e) => {
+                trace::done(&span, "error", 0, 0.0);
+                return Err(store_error("DescribeTable", name, e).into());
+            }
         },
         Err(WaiterError::OperationFailed(failed)) => {
             trace::done(&span, "error", 0, 0.0);
@@ -301,8 +304,7 @@ pub(crate) async fn wait_until_active(
             return Err(StoreError::transient(
                 "DescribeTable",
                 format!(
-                    "table {:?} is not ACTIVE after {}s ({} polls)",
-                    name,
+                    "table {name:?} is not ACTIVE after {}s ({} polls)",
                     waited.elapsed().as_secs(),
                     waited.poll_count()
                 ),
@@ -313,7 +315,7 @@ pub(crate) async fn wait_until_active(
             trace::done(&span, "error", 0, 0.0);
             return Err(StoreError::permanent(
                 "DescribeTable",
-                format!("waiting for table {:?} failed: {other}", name),
+                format!("waiting for table {name:?} failed: {other}"),
             )
             .into());
         }
@@ -322,7 +324,7 @@ pub(crate) async fn wait_until_active(
     let table = table.ok_or_else(|| {
         StoreError::permanent(
             "DescribeTable",
-            format!("DynamoDB described table {:?} without a description", name),
+            format!("DynamoDB described table {name:?} without a description"),
         )
     })?;
     if let Some(index) = table
@@ -333,9 +335,8 @@ pub(crate) async fn wait_until_active(
         return Err(StoreError::transient(
             "DescribeTable",
             format!(
-                "table {:?} is ACTIVE but its index {:?} is {}: an index added to an existing \
-                 table is usable once its backfill ends",
-                name,
+                "table {name:?} is ACTIVE but its index {:?} is {}: an index added to an \
+                 existing table is usable once its backfill ends",
                 index.index_name().unwrap_or("(unnamed)"),
                 index.index_status().map_or("not ACTIVE", |s| s.as_str())
             ),
