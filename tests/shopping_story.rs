@@ -337,7 +337,7 @@ fn check_event(item: &Item) -> u64 {
         "Product" => <Product as Aggregate>::SNAPSHOT_EVERY,
         _ => <Cart as Aggregate>::SNAPSHOT_EVERY,
     };
-    let due = every > 0 && version % every == 0;
+    let due = every > 0 && version.is_multiple_of(every);
     assert_eq!(
         item.contains_key("snapshot"),
         due,

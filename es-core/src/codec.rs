@@ -44,7 +44,7 @@ pub(crate) fn encode_event<A: Aggregate, S: EventStore>(
                 .map_err(|e| encoding("metadata", e))?,
         )
     };
-    let snapshot = if A::SNAPSHOT_EVERY > 0 && version % A::SNAPSHOT_EVERY == 0 {
+    let snapshot = if A::SNAPSHOT_EVERY > 0 && version.is_multiple_of(A::SNAPSHOT_EVERY) {
         let state = store
             .encode(&StateOf(state_after))
             .map_err(|e| encoding("snapshot", e))?;

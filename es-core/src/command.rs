@@ -66,22 +66,11 @@ impl Retry {
     }
 }
 
-/// A number in [0, 1) that differs between tasks and calls. Backoff needs
-/// spread, not cryptographic randomness, so a hashed clock and counter will do.
+/// A number in [0, 1), uniform. Backoff needs spread, not cryptographic
+/// randomness: fastrand's generator is seeded per thread, as the AWS SDK's
+/// own retry jitter is.
 fn jitter() -> f64 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+    fastrand::f64()
 }
 
 /// What a command did.
@@ -192,7 +181,7 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
     pub async fn execute<F, R>(self, mut decide: F) -> Result<Executed<A, S>, Error<A::Error>>
     where
         F: FnMut(&A) -> Result<R, A::Error>,
-        R: IntoEvents<A::Event>,
+        R: IntoEvents<A>,
     {
         let span = tracing::info_span!(
             "es.execute",

@@ -58,7 +58,7 @@ mod writers;
 pub use aggregate::{Aggregate, Handlers};
 pub use command::{Command, Executed, Retry};
 pub use error::{Error, Limit, StoreError};
-pub use event::{Event, EventSet, IntoEvents, Metadata, Recorded};
+pub use event::{Event, EventSet, HandledBy, IntoEvents, Metadata, Recorded};
 pub use memory::{Change, MemoryStore};
 pub use ops::AggregateExt;
 pub use projection::{Codec, Envelope, Projected, Projection, ProjectionError, RawEvent};

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use futures::future::{BoxFuture, FutureExt as _};
 use futures::stream::{self, Stream, StreamExt, TryStreamExt};
 
 use crate::aggregate::Aggregate;
@@ -11,6 +12,9 @@ use crate::event::IntoEvents;
 use crate::root::Root;
 use crate::store::{Cursor, EventStore};
 use crate::testing::Given;
+
+/// What [`AggregateExt::execute`] returns.
+type Executing<'s, A, S> = BoxFuture<'s, Result<Executed<A, S>, Error<<A as Aggregate>::Error>>>;
 
 /// The operations of every [`Aggregate`], as associated functions:
 /// `Product::load(&store, "sku-1")`.
@@ -96,17 +100,21 @@ pub trait AggregateExt: Aggregate {
     /// Runs a command: decides with `decide` on the current state, commits the
     /// events it returns, and on a conflict catches up and decides again.
     /// Use [`AggregateExt::command`] for idempotency keys and retry settings.
-    fn execute<S, F, R>(
-        store: &S,
+    ///
+    /// The future is boxed so that its type does not name the decision's:
+    /// a decision that returns an event this aggregate has no handler for is
+    /// then reported once, at the call, and not again at its `.await`.
+    fn execute<'s, S, F, R>(
+        store: &'s S,
         id: impl Into<String>,
         decide: F,
-    ) -> impl Future<Output = Result<Executed<Self, S>, Error<Self::Error>>> + Send
+    ) -> Executing<'s, Self, S>
     where
         S: EventStore,
-        F: FnMut(&Self) -> Result<R, Self::Error> + Send,
-        R: IntoEvents<Self::Event> + Send,
+        F: FnMut(&Self) -> Result<R, Self::Error> + Send + 's,
+        R: IntoEvents<Self> + Send + 's,
     {
-        Command::new(store, id.into()).execute(decide)
+        Command::new(store, id.into()).execute(decide).boxed()
     }
 
     /// A command with options: an idempotency key, a retry policy.
@@ -115,7 +123,7 @@ pub trait AggregateExt: Aggregate {
     }
 
     /// Starts a given/when/then test from these past events.
-    fn given(events: impl IntoEvents<Self::Event>) -> Given<Self> {
+    fn given(events: impl IntoEvents<Self>) -> Given<Self> {
         Given::new(events.into_events())
     }
 }

@@ -3,13 +3,14 @@
 use std::future::Future;
 use std::ops::Deref;
 
+use futures::future::{BoxFuture, FutureExt as _};
 use futures::stream::{self, Stream, StreamExt, TryStreamExt};
 use tracing::Instrument;
 
 use crate::aggregate::Aggregate;
 use crate::codec::{check_version, decode_event, decode_snapshot, encode_event};
 use crate::error::Error;
-use crate::event::{IntoEvents, Metadata, Recorded};
+use crate::event::{HandledBy, IntoEvents, Metadata, Recorded};
 use crate::limits::{check_id, check_name, stream_key};
 use crate::store::{
     Append, Commit, Committed, Cursor, Direction, EventStore, ReadRequest, StoredEvent,
@@ -351,16 +352,28 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     /// nothing is written and the error is [`Error::Rejected`]. If another
     /// writer committed first, the error is [`Error::Conflict`] and this
     /// handle is unchanged; [`Root::hydrate`] catches it up.
-    pub async fn commit(&mut self, event: impl Into<A::Event>) -> Result<u64, Error<A::Error>> {
-        self.commit_all([event.into()]).await
+    ///
+    /// The future is boxed, and the event converted before it is made, so
+    /// that its type does not name the event's: an event `A` has no handler
+    /// for is then reported once, at the argument, and not again at the call
+    /// and at its `.await`, as it would be by an `async fn`.
+    pub fn commit(
+        &mut self,
+        event: impl HandledBy<A>,
+    ) -> BoxFuture<'_, Result<u64, Error<A::Error>>> {
+        self.commit_events(vec![event.into_event()]).boxed()
     }
 
-    /// Validates and writes several events atomically: all or none.
-    pub async fn commit_all(
+    /// Validates and writes several events atomically: all or none. Boxed
+    /// for the reason [`Root::commit`] is.
+    pub fn commit_all(
         &mut self,
-        events: impl IntoEvents<A::Event>,
-    ) -> Result<u64, Error<A::Error>> {
-        let events = events.into_events();
+        events: impl IntoEvents<A>,
+    ) -> BoxFuture<'_, Result<u64, Error<A::Error>>> {
+        self.commit_events(events.into_events()).boxed()
+    }
+
+    async fn commit_events(&mut self, events: Vec<A::Event>) -> Result<u64, Error<A::Error>> {
         if events.is_empty() {
             return Ok(self.version);
         }

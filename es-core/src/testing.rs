@@ -17,7 +17,7 @@
 use std::fmt::Debug;
 
 use crate::aggregate::Aggregate;
-use crate::event::{EventSet, IntoEvents, PayloadOf};
+use crate::event::{EventSet, HandledBy, IntoEvents, PayloadOf};
 
 /// A test's past: the state after the given events.
 #[must_use = "a scenario asserts nothing until `when` and a `then_*` are called"]
@@ -51,21 +51,22 @@ impl<A: Aggregate> Given<A> {
 
     /// Applies one event, as a commit would.
     #[track_caller]
-    pub fn when(self, event: impl Into<A::Event>) -> Then<A> {
-        self.when_all([event.into()])
+    pub fn when(self, event: impl HandledBy<A>) -> Then<A> {
+        let event = event.into_event();
+        self.run(|_| Ok(vec![event]))
     }
 
     /// Applies several events atomically, as `commit_all` would: on a
     /// rejection the state stays as it was.
     #[track_caller]
-    pub fn when_all(self, events: impl IntoEvents<A::Event>) -> Then<A> {
+    pub fn when_all(self, events: impl IntoEvents<A>) -> Then<A> {
         let events = events.into_events();
         self.run(|_| Ok(events))
     }
 
     /// Runs a command's decision, then applies the events it returns.
     #[track_caller]
-    pub fn when_command<R: IntoEvents<A::Event>>(
+    pub fn when_command<R: IntoEvents<A>>(
         self,
         decide: impl FnOnce(&A) -> Result<R, A::Error>,
     ) -> Then<A> {
@@ -167,7 +168,7 @@ impl<A: Aggregate> Then<A> {
     /// Asserts that exactly these events were emitted, in order. Events are
     /// compared by name and serialized payload, so they need not be `PartialEq`.
     #[track_caller]
-    pub fn then_events(self, expected: impl IntoEvents<A::Event>) -> Self {
+    pub fn then_events(self, expected: impl IntoEvents<A>) -> Self {
         let expected = expected.into_events();
         match &self.result {
             Ok(events) => {

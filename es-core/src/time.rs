@@ -1,13 +1,19 @@
-//! Commit timestamps in castore's format, without a date-time dependency.
+//! Commit timestamps in castore's format: ISO 8601 in UTC with milliseconds,
+//! `2026-11-22T05:07:54.123Z`, always 24 characters, so that lexical order is
+//! time order (the `initialEvents` index sorts on it).
+//!
+//! The calendar is the `time` crate's. The text is written from its date and
+//! clock fields rather than through a format description, because that cannot
+//! fail: formatting a description returns a `Result` whose error path could
+//! never be taken here and would only have to be invented away.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use time::OffsetDateTime;
+
 /// Now, as ISO 8601 UTC with milliseconds: `2026-11-22T05:07:54.123Z`.
 pub fn now() -> String {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    format_millis(since.as_millis() as i64)
+    format(OffsetDateTime::now_utc())
 }
 
 /// Seconds since the Unix epoch, for TTL attributes.
@@ -18,33 +24,31 @@ pub fn now_secs() -> u64 {
         .as_secs()
 }
 
-/// Formats milliseconds since the Unix epoch as ISO 8601 UTC.
-pub fn format_millis(millis: i64) -> String {
-    let secs = millis.div_euclid(1000);
-    let ms = millis.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+/// Formats milliseconds since the Unix epoch as ISO 8601 UTC, or `None` for
+/// an instant outside the years 0000 to 9999, which castore's four-digit
+/// years cannot show.
+///
+/// ```
+/// assert_eq!(es_core::time::format_millis(0).as_deref(), Some("1970-01-01T00:00:00.000Z"));
+/// assert_eq!(es_core::time::format_millis(i64::MAX), None);
+/// ```
+pub fn format_millis(millis: i64) -> Option<String> {
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()?;
+    (0..=9999).contains(&at.year()).then(|| format(at))
 }
 
-// Howard Hinnant's days-to-civil algorithm for the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// The fields of `at`, already in UTC, zero-padded to castore's widths.
+fn format(at: OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
+    )
 }
 
 #[cfg(test)]
@@ -53,8 +57,26 @@ mod tests {
 
     #[test]
     fn formats_known_instants() {
-        assert_eq!(format_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_millis(1_795_324_074_123), "2026-11-22T05:07:54.123Z");
-        assert_eq!(format_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        let f = |millis| format_millis(millis).expect("in range");
+        assert_eq!(f(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(f(1_795_324_074_123), "2026-11-22T05:07:54.123Z");
+        assert_eq!(f(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(f(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(f(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn refuses_years_castore_cannot_show() {
+        assert_eq!(format_millis(253_402_300_800_000), None);
+        assert_eq!(format_millis(-62_167_219_200_001), None);
+        assert_eq!(format_millis(i64::MIN), None);
+        assert_eq!(format_millis(i64::MAX), None);
+    }
+
+    #[test]
+    fn now_has_castore_shape() {
+        let now = now();
+        assert_eq!(now.len(), 24, "{now}");
+        assert!(now.ends_with('Z'), "{now}");
     }
 }

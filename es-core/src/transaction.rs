@@ -52,7 +52,7 @@ impl<'a, S: EventStore> Transaction<'a, S> {
     pub fn append<A: Aggregate>(
         &mut self,
         root: &'a mut Root<A, S>,
-        events: impl IntoEvents<A::Event>,
+        events: impl IntoEvents<A>,
     ) -> Result<&mut Self, Error<A::Error>> {
         let events = events.into_events();
         if events.is_empty() {

@@ -363,7 +363,7 @@ impl ViewTable for MemoryViews {
             let after = cursor.map(|c| c.0);
             kind_rows
                 .iter()
-                .filter(|(id, _)| after.as_ref().map_or(true, |after| *id > after))
+                .filter(|(id, _)| after.as_ref().is_none_or(|after| *id > after))
                 .take(limit + 1)
                 .map(|(id, row)| (id.clone(), row.clone()))
                 .collect()

@@ -254,8 +254,10 @@ fn clone_debug(enum_ident: &Ident, variants: &[Variant]) -> TokenStream {
     }
 }
 
-/// `From` each event type, and `IntoEvents` so a decision can return one
-/// event, the enum, or (through es's blanket impls) a `Vec`, array or `Option`.
+/// `From` each event type; `HandledBy` the aggregate, so a commit takes one
+/// event and names the aggregate when it is not handled; and `IntoEvents` so a
+/// decision can return one event, the enum, or (through es's blanket impls) a
+/// `Vec`, array or `Option`.
 fn conversions(
     krate: Krate,
     self_ty: &syn::Type,
@@ -278,7 +280,14 @@ fn conversions(
             }
 
             #[automatically_derived]
-            impl #es::IntoEvents<#enum_ident> for #ty {
+            impl #es::HandledBy<#self_ty, #enum_ident> for #ty {
+                fn into_event(self) -> #enum_ident {
+                    #into
+                }
+            }
+
+            #[automatically_derived]
+            impl #es::IntoEvents<#self_ty, #enum_ident> for #ty {
                 fn into_events(self) -> ::std::vec::Vec<#enum_ident> {
                     ::std::vec![#into]
                 }
@@ -293,7 +302,14 @@ fn conversions(
     let es = krate.at(enum_ident.span());
     let into_self = quote_spanned! {enum_ident.span()=>
         #[automatically_derived]
-        impl #es::IntoEvents<#enum_ident> for #enum_ident {
+        impl #es::HandledBy<#self_ty, #enum_ident> for #enum_ident {
+            fn into_event(self) -> #enum_ident {
+                self
+            }
+        }
+
+        #[automatically_derived]
+        impl #es::IntoEvents<#self_ty, #enum_ident> for #enum_ident {
             fn into_events(self) -> ::std::vec::Vec<#enum_ident> {
                 ::std::vec![self]
             }

@@ -296,8 +296,10 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
 ///
 /// It generates `pub enum ProductEvent`, with one variant per handled event
 /// type, named after the last segment of its path, and:
-/// - `From<E>` and `IntoEvents` for each event type, so a commit or a
-///   decision takes an event, a `Vec`, an array or an `Option` of them;
+/// - `From<E>`, `HandledBy<Product>` and `IntoEvents<Product>` for each event
+///   type and for the enum, so a commit or a decision takes an event, a `Vec`,
+///   an array or an `Option` of them, and an event without a handler is
+///   reported as "`Product` has no handler for `E`";
 /// - `EventSet`, `Clone`, `Debug`, and serde as `{"type": name, "payload": {..}}`;
 /// - `Handlers`, which `#[derive(Aggregate)]` calls to apply an event;
 /// - compile-time checks that each type is an `Event` and that no two share a

@@ -2,8 +2,9 @@
 //! from infrastructure code: `docs/dynamodb.md` has the same table as
 //! CloudFormation, Terraform and CDK.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use aws_sdk_dynamodb::client::Waiters as _;
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
 use aws_sdk_dynamodb::types::{
@@ -11,6 +12,8 @@ use aws_sdk_dynamodb::types::{
     Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
     TableDescription, TableStatus, TimeToLiveSpecification,
 };
+use aws_sdk_dynamodb::waiters::table_exists::WaitUntilTableExistsError as WaiterError;
+use aws_sdk_dynamodb::Client;
 use es_core::{Error, StoreError};
 use tracing::Instrument;
 
@@ -18,7 +21,8 @@ use crate::errors::store_error;
 use crate::layout::attributes::*;
 use crate::{trace, DynamoStore};
 
-/// How long [`DynamoStore::create_table`] waits for the table to become ACTIVE.
+/// How long [`DynamoStore::create_table`] and `DynamoViews::ensure_table` wait
+/// for a table to become ACTIVE.
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl DynamoStore {
@@ -173,30 +177,8 @@ impl DynamoStore {
         }
     }
 
-    /// Polls DescribeTable until the table and its indexes are ACTIVE.
     async fn wait_until_active(&self) -> Result<TableDescription, Error> {
-        let start = Instant::now();
-        let mut delay = Duration::from_millis(50);
-        loop {
-            if let Some(table) = self.describe_table().await? {
-                if is_active(&table) {
-                    return Ok(table);
-                }
-            }
-            if start.elapsed() > ACTIVE_TIMEOUT {
-                return Err(StoreError::transient(
-                    "DescribeTable",
-                    format!(
-                        "table {:?} is not ACTIVE after {}s",
-                        self.table(),
-                        ACTIVE_TIMEOUT.as_secs()
-                    ),
-                )
-                .into());
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
-        }
+        wait_until_active(self.client(), self.table()).await
     }
 
     /// Turns on TTL for command records. DynamoDB Local versions without TTL
@@ -283,5 +265,83 @@ fn is_active(table: &TableDescription) -> bool {
         && table
             .global_secondary_indexes()
             .iter()
-            .all(|i| i.index_status().map_or(true, |s| s == &IndexStatus::Active))
+            .all(|i| i.index_status().is_none_or(|s| s == &IndexStatus::Active))
+}
+
+/// Waits, with the SDK's `table_exists` waiter, until the table is
+/// ACTIVE, then checks that its indexes are too.
+///
+/// The waiter polls on the SDK's own schedule (20 s to 120 s apart, after
+/// a first immediate poll) and looks at the table's status alone. An
+/// index es creates with the table is ACTIVE when the table is; one still
+/// building on an ACTIVE table was added later with UpdateTable, and its
+/// backfill can take hours, so that is reported instead of waited for.
+pub(crate) async fn wait_until_active(
+    client: &Client,
+    name: &str,
+) -> Result<TableDescription, Error> {
+    let span = trace::request(name, "DescribeTable", "", "");
+    let waited = client
+        .wait_until_table_exists()
+        .table_name(name)
+        .wait(ACTIVE_TIMEOUT)
+        .instrument(span.clone())
+        .await;
+    let table = match waited {
+        Ok(poll) => match poll.into_result() {
+            Ok(output) => output.table,
+            Err(e) => {
+                trace::done(&span, "error", 0, 0.0);
+                return Err(store_error("DescribeTable", name, e).into());
+            }
+        },
+        Err(WaiterError::OperationFailed(failed)) => {
+            trace::done(&span, "error", 0, 0.0);
+            return Err(store_error("DescribeTable", name, failed.into_error()).into());
+        }
+        Err(WaiterError::ExceededMaxWait(waited)) => {
+            trace::done(&span, "timeout", 0, 0.0);
+            return Err(StoreError::transient(
+                "DescribeTable",
+                format!(
+                    "table {name:?} is not ACTIVE after {}s ({} polls)",
+                    waited.elapsed().as_secs(),
+                    waited.poll_count()
+                ),
+            )
+            .into());
+        }
+        Err(other) => {
+            trace::done(&span, "error", 0, 0.0);
+            return Err(StoreError::permanent(
+                "DescribeTable",
+                format!("waiting for table {name:?} failed: {other}"),
+            )
+            .into());
+        }
+    };
+    trace::done(&span, "active", 0, 0.0);
+    let table = table.ok_or_else(|| {
+        StoreError::permanent(
+            "DescribeTable",
+            format!("DynamoDB described table {name:?} without a description"),
+        )
+    })?;
+    if let Some(index) = table
+        .global_secondary_indexes()
+        .iter()
+        .find(|i| i.index_status().is_some_and(|s| s != &IndexStatus::Active))
+    {
+        return Err(StoreError::transient(
+            "DescribeTable",
+            format!(
+                "table {name:?} is ACTIVE but its index {:?} is {}: an index added to an \
+                 existing table is usable once its backfill ends",
+                index.index_name().unwrap_or("(unnamed)"),
+                index.index_status().map_or("not ACTIVE", |s| s.as_str())
+            ),
+        )
+        .into());
+    }
+    Ok(table)
 }

@@ -137,26 +137,19 @@ async fn new_table(prefix: &str, layout: Layout) -> DynamoStore {
 pub async fn scan(
     store: &DynamoStore,
 ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = match store
-            .client()
-            .scan()
-            .table_name(store.table())
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-        {
-            Ok(page) => page,
-            Err(e) => panic!("scanning {:?} failed: {e:?}", store.table()),
-        };
-        items.extend(page.items.unwrap_or_default());
-        match page.last_evaluated_key {
-            Some(key) => start = Some(key),
-            None => return items,
-        }
+    let scanned = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await;
+    match scanned {
+        Ok(items) => items,
+        Err(e) => panic!("scanning {:?} failed: {e:?}", store.table()),
     }
 }
 

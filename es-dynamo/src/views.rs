@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ReturnConsumedCapacity, ScalarAttributeType, TableStatus,
+    ReturnConsumedCapacity, ScalarAttributeType,
 };
 use aws_sdk_dynamodb::Client;
 use es_core::stats::capacity;
@@ -205,28 +205,8 @@ impl DynamoViews {
                     .is_some_and(CreateTableError::is_resource_in_use_exception) => {}
             Err(e) => return Err(store_error("CreateTable", self.table(), e).into()),
         }
-        for _ in 0..600 {
-            let described = self
-                .client()
-                .describe_table()
-                .table_name(self.table())
-                .send()
-                .await
-                .map_err(|e| store_error("DescribeTable", self.table(), e))?;
-            if described
-                .table
-                .and_then(|t| t.table_status)
-                .is_some_and(|s| s == TableStatus::Active)
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
-        Err(StoreError::transient(
-            "DescribeTable",
-            format!("table {:?} is not ACTIVE after 5 minutes", self.table()),
-        )
-        .into())
+        crate::table::wait_until_active(self.client(), self.table()).await?;
+        Ok(())
     }
 
     pub(crate) async fn get(

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
-use crate::event::{Event, EventSet, IntoEvents};
+use crate::event::{Event, EventSet, HandledBy, IntoEvents};
 
 /// Stock arrived.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -114,11 +114,17 @@ macro_rules! product_event {
             impl From<$variant> for ProductEvent {
                 fn from(e: $variant) -> Self { ProductEvent::$variant(e) }
             }
-            impl IntoEvents<ProductEvent> for $variant {
+            impl HandledBy<Product> for $variant {
+                fn into_event(self) -> ProductEvent { ProductEvent::$variant(self) }
+            }
+            impl IntoEvents<Product> for $variant {
                 fn into_events(self) -> Vec<ProductEvent> { vec![ProductEvent::$variant(self)] }
             }
         )*
-        impl IntoEvents<ProductEvent> for ProductEvent {
+        impl HandledBy<Product> for ProductEvent {
+            fn into_event(self) -> ProductEvent { self }
+        }
+        impl IntoEvents<Product> for ProductEvent {
             fn into_events(self) -> Vec<ProductEvent> { vec![self] }
         }
         impl EventSet for ProductEvent {
@@ -206,6 +212,30 @@ impl From<Added> for CounterEvent {
     }
 }
 
+impl HandledBy<Counter> for Added {
+    fn into_event(self) -> CounterEvent {
+        CounterEvent::Added(self)
+    }
+}
+
+impl HandledBy<Counter> for CounterEvent {
+    fn into_event(self) -> CounterEvent {
+        self
+    }
+}
+
+impl IntoEvents<Counter> for Added {
+    fn into_events(self) -> Vec<CounterEvent> {
+        vec![CounterEvent::Added(self)]
+    }
+}
+
+impl IntoEvents<Counter> for CounterEvent {
+    fn into_events(self) -> Vec<CounterEvent> {
+        vec![self]
+    }
+}
+
 impl EventSet for CounterEvent {
     const NAMES: &'static [&'static str] = &["Added"];
     fn name(&self) -> &'static str {
@@ -284,6 +314,30 @@ pub enum JournalEvent {
 impl From<Wrote> for JournalEvent {
     fn from(e: Wrote) -> Self {
         JournalEvent::Wrote(e)
+    }
+}
+
+impl HandledBy<Journal> for Wrote {
+    fn into_event(self) -> JournalEvent {
+        JournalEvent::Wrote(self)
+    }
+}
+
+impl HandledBy<Journal> for JournalEvent {
+    fn into_event(self) -> JournalEvent {
+        self
+    }
+}
+
+impl IntoEvents<Journal> for Wrote {
+    fn into_events(self) -> Vec<JournalEvent> {
+        vec![JournalEvent::Wrote(self)]
+    }
+}
+
+impl IntoEvents<Journal> for JournalEvent {
+    fn into_events(self) -> Vec<JournalEvent> {
+        vec![self]
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use es_core::store::{Append, StoredEvent};
-use es_core::{Aggregate, Event, EventSet, EventStore, IntoEvents};
+use es_core::{Aggregate, Event, EventSet, EventStore, HandledBy, IntoEvents};
 use es_dynamo::DynamoStore;
 use serde::{Deserialize, Serialize};
 
@@ -137,7 +137,13 @@ impl From<Reading> for MeterEvent {
     }
 }
 
-impl IntoEvents<MeterEvent> for Reading {
+impl HandledBy<Meter> for Reading {
+    fn into_event(self) -> MeterEvent {
+        MeterEvent(self)
+    }
+}
+
+impl IntoEvents<Meter> for Reading {
     fn into_events(self) -> Vec<MeterEvent> {
         vec![MeterEvent(self)]
     }
@@ -201,6 +207,13 @@ macro_rules! badly_named {
                     Ok(())
                 }
             }
+
+            // What the tests commit to it.
+            impl HandledBy<$ty> for es_core::conformance::model::Restocked {
+                fn into_event(self) -> es_core::conformance::model::ProductEvent {
+                    self.into()
+                }
+            }
         )*
     };
 }
@@ -213,6 +226,12 @@ badly_named!(HashInName = "Bad#Name", DollarName = "$Reserved");
 pub struct Tally {
     pub total: u64,
     pub applied: u64,
+}
+
+impl HandledBy<Tally> for es_core::conformance::model::Added {
+    fn into_event(self) -> es_core::conformance::model::CounterEvent {
+        self.into()
+    }
 }
 
 impl Aggregate for Tally {

@@ -96,3 +96,30 @@ async fn create_table_enables_ttl_on_expires_at() {
     );
     store.ensure_table().await.expect("ensure_table accepts it");
 }
+
+/// Two processes starting at once on a table that does not exist: one
+/// creates it, the other finds it being created, and both wait (with the
+/// SDK's waiter) until it is ACTIVE, then use it.
+#[tokio::test]
+async fn ensure_table_from_two_stores_at_once() {
+    if skip_without_dynamodb() {
+        return;
+    }
+    let existing = store_on_new_table("errors-ensure").await;
+    let table = unique_table_name("ensure-race");
+    let first = DynamoStore::new(existing.client().clone(), table.clone());
+    let second = DynamoStore::new(existing.client().clone(), table.clone());
+    let (a, b) = tokio::join!(first.ensure_table(), second.ensure_table());
+    a.expect("the first ensure_table");
+    b.expect("the second ensure_table");
+
+    let mut product = Root::<Product, _>::new(&first, "sku");
+    product
+        .commit(Restocked { amount: 2 })
+        .await
+        .expect("commit");
+    let loaded = Product::load(&second, "sku").await.expect("load");
+    assert_eq!(loaded.version(), 1);
+    let items = es_dynamo::testing::scan(&second).await;
+    assert_eq!(items.len(), 1, "one event item: {items:?}");
+}

@@ -323,7 +323,7 @@ fn encode_cursor(raw: &str) -> String {
 }
 
 fn decode_cursor(hex: &str) -> Option<String> {
-    if hex.len() % 2 != 0 || hex.is_empty() {
+    if !hex.len().is_multiple_of(2) || hex.is_empty() {
         return None;
     }
     let bytes = (0..hex.len())
