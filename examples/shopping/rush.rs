@@ -129,7 +129,7 @@ pub fn skus(rush: &Rush, run: &str) -> Vec<String> {
 /// Runs `rush` on `store`, on ids ending in `run`, and returns what it did.
 /// Every task shares `store`, as the tasks of one service would.
 pub async fn run<S: EventStore>(store: &S, rush: Rush, run: &str) -> RushReport {
-    run_on(&[store.clone()], rush, run).await
+    run_on(std::slice::from_ref(store), rush, run).await
 }
 
 /// [`run`], with task `n` on `stores[n % stores.len()]`: one store per
