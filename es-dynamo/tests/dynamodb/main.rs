@@ -8,6 +8,7 @@
 
 mod castore;
 mod castore_interop;
+mod commands_table;
 mod common;
 mod conformance;
 mod corrupt;
@@ -18,5 +19,6 @@ mod item_shape;
 mod limits;
 mod odd_ids;
 mod sizes;
+mod snapshot_property;
 mod stream;
 mod timeouts;
