@@ -36,7 +36,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 type Image = HashMap<String, Av>;
 
 /// Cases per property in the normal suite: a few seconds in a debug build.
-const DEFAULT_CASES: u32 = 1_000;
+const DEFAULT_CASES: u32 = 400;
 
 /// Numbers as DynamoDB carries them, as strings: well-formed ones, and the
 /// ones a hand-written or foreign item might hold.
