@@ -161,14 +161,31 @@ fn event_version(key: &str, n: &str) -> Result<u64, Error> {
     match n.parse::<u64>() {
         Ok(0) => Err(corrupt(key, 0, below_first_version(0))),
         Ok(version) => Ok(version),
-        // DynamoDB normalises numbers, so a negative one starts with `-`.
-        Err(_) if n.starts_with('-') => Err(corrupt(key, 0, below_first_version(n))),
+        // DynamoDB normalises numbers, so a negative one starts with `-`;
+        // a lone `-`, or one before something else, is no number at all.
+        Err(_) if n.strip_prefix('-').is_some_and(is_number) => {
+            Err(corrupt(key, 0, below_first_version(n)))
+        }
+        Err(_) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => Err(corrupt(
+            key,
+            0,
+            format!("`version` {n} is above u64::MAX, the last version there is"),
+        )),
         Err(_) => Err(corrupt(
             key,
             0,
             format!("`version` {n:?} is not a whole number"),
         )),
     }
+}
+
+/// Whether `n` is a number as DynamoDB writes one: digits, maybe a
+/// fraction, maybe an exponent.
+fn is_number(n: &str) -> bool {
+    n.starts_with(|c: char| c.is_ascii_digit())
+        && n.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && n.parse::<f64>().is_ok()
 }
 
 /// The primary key of the item at `version` in partition `key`.
@@ -369,6 +386,30 @@ mod tests {
             assert!(
                 matches!(&err, Error::Corrupt { aggregate_id, version: 0, reason } if aggregate_id == "P#1" && *reason == expected),
                 "{err:?}"
+            );
+        }
+    }
+
+    /// Found by `tests/fuzz.rs`: `-` alone was reported as below 1, and a
+    /// whole number past `u64::MAX` as not whole.
+    #[test]
+    fn versions_that_are_no_numbers_or_too_large_say_so() {
+        for (version, expected) in [
+            ("-", "`version` \"-\" is not a whole number"),
+            ("-x", "`version` \"-x\" is not a whole number"),
+            ("--1", "`version` \"--1\" is not a whole number"),
+            (
+                "18446744073709551616",
+                "`version` 18446744073709551616 is above u64::MAX, the last version there is",
+            ),
+            ("1.5", "`version` \"1.5\" is not a whole number"),
+        ] {
+            let mut item = event_item(Layout::SingleTable, "P", "P#1", event(2, None));
+            item.insert(VERSION.into(), AttributeValue::N(version.into()));
+            let err = decode_event("P#1", item).expect_err(version);
+            assert!(
+                matches!(&err, Error::Corrupt { reason, .. } if reason == expected),
+                "{version}: {err:?}"
             );
         }
     }

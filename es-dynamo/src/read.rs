@@ -219,18 +219,19 @@ impl DynamoStore {
     pub(crate) async fn command_record(&self, key: &str) -> Result<Option<CommandRecord>, Error> {
         check_idempotency_key(key)?;
         let stored = command_key(key);
-        let span = trace::request(self.table(), "GetItem", "$command", key);
+        let table = self.commands_table();
+        let span = trace::request(table, "GetItem", "$command", key);
         let sent = self
             .client()
             .get_item()
-            .table_name(self.table())
+            .table_name(table)
             .set_key(Some(item::primary_key(&stored, COMMAND_VERSION)))
             .consistent_read(true)
             .return_consumed_capacity(self.capacity_request())
             .send()
             .instrument(span.clone())
             .await;
-        let output = sent.map_err(|e| self.failed_read(&span, "GetItem", e))?;
+        let output = sent.map_err(|e| self.failed_read_on(table, &span, "GetItem", e))?;
         let size = output.item.as_ref().map_or(0, item_size);
         let units = units_of(output.consumed_capacity.as_ref())
             .unwrap_or_else(|| capacity::consistent_read(size));
@@ -283,9 +284,29 @@ impl DynamoStore {
         }
     }
 
-    /// Counts a read that failed, and classifies its error.
+    /// Counts a read of the events table that failed, and classifies its
+    /// error.
     fn failed_read<E>(
         &self,
+        span: &tracing::Span,
+        operation: &'static str,
+        err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    ) -> Error
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.failed_read_on(self.table(), span, operation, err)
+    }
+
+    /// Counts a read of `table` that failed, and classifies its error,
+    /// naming `table`: the events table, or the commands table.
+    fn failed_read_on<E>(
+        &self,
+        table: &str,
         span: &tracing::Span,
         operation: &'static str,
         err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
@@ -301,7 +322,7 @@ impl DynamoStore {
             self.stats().record_read(0, 0.0);
         }
         trace::done(span, "error", 0, 0.0);
-        store_error(operation, self.table(), err).into()
+        store_error(operation, table, err).into()
     }
 }
 

@@ -106,6 +106,11 @@ pub fn kind_of(
             ))
         }
     };
+    // DynamoDB refuses an empty key value, so no table holds such an item;
+    // an error naming the key "" would name nothing, so it says so instead.
+    if key.is_empty() {
+        return Err(item::corrupt("(a stream image)", 0, empty_key()));
+    }
     if key.starts_with('$') {
         return Ok(RecordKind::Other("one of es's own records"));
     }
@@ -128,6 +133,11 @@ pub fn kind_of(
         id: id.to_owned(),
         version,
     })
+}
+
+/// Why an image with an empty `aggregateId` is refused.
+pub(crate) fn empty_key() -> String {
+    format!("`{AGGREGATE_ID}` is an empty string, which DynamoDB refuses as a key: the image did not come from a table")
 }
 
 /// The event in a record, for a projection listening to `listened`, or
@@ -277,6 +287,21 @@ mod tests {
                 version: 2
             }
         );
+    }
+
+    #[test]
+    fn an_empty_key_is_an_error_in_both_layouts() {
+        for (layout, table) in [
+            (Layout::SingleTable, None),
+            (Layout::TablePerAggregate, Some("Product")),
+        ] {
+            let err = kind_of("INSERT", &image("", "1"), layout, table).unwrap_err();
+            assert!(
+                matches!(&err, Error::Corrupt { aggregate_id, .. } if aggregate_id == "(a stream image)"),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("empty"), "{err}");
+        }
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub struct DynamoStore {
 struct Inner {
     client: Client,
     table: String,
+    // Where command records go, when not in `table`.
+    commands_table: Option<String>,
     // Shared with the stores `with_timeouts` derives, which have a client
     // of their own but count as the same store.
     stats: Arc<Stats>,
@@ -104,6 +106,7 @@ impl DynamoStore {
             inner: Arc::new(Inner {
                 client: with_timeout_config(&client, timeouts),
                 table: table.into(),
+                commands_table: None,
                 stats: Arc::default(),
             }),
             layout: Layout::default(),
@@ -143,6 +146,7 @@ impl DynamoStore {
     /// writing one aggregate.
     pub fn as_another_process(&self) -> Self {
         DynamoStore::new(self.inner.client.clone(), self.inner.table.clone())
+            .with_commands_table(self.commands_table())
             .with_layout(self.layout)
             .with_cache(self.writers.cache_capacity())
             .with_returned_capacity(self.returned_capacity)
@@ -196,6 +200,7 @@ impl DynamoStore {
             inner: Arc::new(Inner {
                 client: with_timeout_config(client, timeouts),
                 table: self.inner.table.clone(),
+                commands_table: self.inner.commands_table.clone(),
                 stats: Arc::clone(&self.inner.stats),
             }),
             ..self
@@ -246,6 +251,67 @@ impl DynamoStore {
     /// The table's name.
     pub fn table(&self) -> &str {
         &self.inner.table
+    }
+
+    /// Keeps the records of idempotent commands in `table` instead of the
+    /// events table, so that the events table holds nothing but events.
+    ///
+    /// Without it, a command with an idempotency key writes a
+    /// `$command#{key}` item into the events table, which every reader of
+    /// that table's stream must pass over: es's own do, but castore's stream
+    /// parser throws on it. With it, the record goes to `table`, in the same
+    /// `TransactWriteItems` as the command's events (a transaction may span
+    /// tables of one account and region), so the events and their record
+    /// still land together or not at all, and [`EventStore::command`] reads
+    /// it from there. The record's item is the same in either table.
+    ///
+    /// `table` has the events table's key (`aggregateId` S HASH, `version`
+    /// N RANGE) and TTL on `expiresAt`, and needs no index and no stream:
+    /// [`DynamoStore::create_table`] and [`DynamoStore::ensure_table`] make
+    /// it beside the events table, and `docs/dynamodb.md` has it as
+    /// infrastructure code, with the IAM it needs. Naming the events table
+    /// itself is the same as not calling this.
+    ///
+    /// Records already written to the other table are not moved: switching
+    /// a live service over forgets the keys of commands run before, for as
+    /// long as their records would have lived.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), es::Error> {
+    /// let store = es::dynamo::DynamoStore::from_env("events")
+    ///     .await
+    ///     .with_commands_table("events-commands");
+    /// store.ensure_table().await?; // both tables
+    /// assert_eq!(store.commands_table(), "events-commands");
+    /// # Ok(()) }
+    /// ```
+    pub fn with_commands_table(self, table: impl Into<String>) -> Self {
+        let table = table.into();
+        let commands_table = (table != self.inner.table).then_some(table);
+        DynamoStore {
+            inner: Arc::new(Inner {
+                client: self.inner.client.clone(),
+                table: self.inner.table.clone(),
+                commands_table,
+                stats: Arc::clone(&self.inner.stats),
+            }),
+            ..self
+        }
+    }
+
+    /// The table that holds command records: the one given to
+    /// [`DynamoStore::with_commands_table`], else the events table.
+    pub fn commands_table(&self) -> &str {
+        self.inner
+            .commands_table
+            .as_deref()
+            .unwrap_or(&self.inner.table)
+    }
+
+    /// Whether command records have a table of their own
+    /// ([`DynamoStore::with_commands_table`]).
+    pub fn has_commands_table(&self) -> bool {
+        self.inner.commands_table.is_some()
     }
 
     /// The SDK client, for anything the store does not do.
@@ -300,6 +366,7 @@ impl fmt::Debug for DynamoStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DynamoStore")
             .field("table", &self.inner.table)
+            .field("commands_table", &self.inner.commands_table)
             .field("layout", &self.layout)
             .finish_non_exhaustive()
     }

@@ -143,6 +143,9 @@ impl DynamoStore {
                 .widen())
             }
         };
+        if key.is_empty() {
+            return Err(item::corrupt("(a stream image)", 0, crate::records::empty_key()).widen());
+        }
         // Command records sit at version 0 under `$command#` keys. In the
         // single-table layout such a key names no aggregate anyway; in the
         // table-per-aggregate one it may be an aggregate's id too, whose

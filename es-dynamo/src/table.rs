@@ -31,7 +31,11 @@ impl DynamoStore {
     /// RANGE), the KEYS_ONLY index `initialEvents`, Streams with NEW_IMAGE, and
     /// TTL on `expiresAt` for command records.
     ///
-    /// Fails if the table exists; [`DynamoStore::ensure_table`] does not.
+    /// With [`DynamoStore::with_commands_table`], it then creates the commands
+    /// table the same way: the same key, TTL on `expiresAt`, and no index
+    /// and no stream, since nothing lists or projects command records.
+    ///
+    /// Fails if a table exists; [`DynamoStore::ensure_table`] does not.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), es::Error> {
@@ -40,36 +44,59 @@ impl DynamoStore {
     /// # Ok(()) }
     /// ```
     pub async fn create_table(&self) -> Result<(), Error> {
-        let span = trace::request(self.table(), "CreateTable", "", "");
-        self.send_create_table()
-            .instrument(span.clone())
-            .await
-            .map_err(|e| store_error("CreateTable", self.table(), e))?;
-        trace::done(&span, "created", 0, 0.0);
-        self.wait_until_active().await?;
-        self.enable_ttl().await;
+        for (table, shape) in self.tables() {
+            let span = trace::request(table, "CreateTable", "", "");
+            self.send_create_table(table, shape)
+                .instrument(span.clone())
+                .await
+                .map_err(|e| store_error("CreateTable", table, e))?;
+            trace::done(&span, "created", 0, 0.0);
+            self.wait_until_active(table).await?;
+            self.enable_ttl(table).await;
+        }
         Ok(())
     }
 
     /// Creates the table unless it exists, then waits until it is ACTIVE.
     /// An existing table must have this store's key schema and index, or this
     /// fails naming the difference (such as a castore table of the other
-    /// layout).
+    /// layout). With [`DynamoStore::with_commands_table`], the same for the
+    /// commands table, which must have the events table's key.
     pub async fn ensure_table(&self) -> Result<(), Error> {
-        if let Some(table) = self.describe_table().await? {
-            self.check_schema(&table)?;
+        for (table, shape) in self.tables() {
+            self.ensure(table, shape).await?;
+        }
+        Ok(())
+    }
+
+    /// The tables this store writes to, and what each must look like.
+    fn tables(&self) -> Vec<(&str, Shape)> {
+        let mut tables = vec![(self.table(), Shape::Events)];
+        if self.has_commands_table() {
+            tables.push((self.commands_table(), Shape::Commands));
+        }
+        tables
+    }
+
+    async fn ensure(&self, name: &str, shape: Shape) -> Result<(), Error> {
+        if let Some(table) = self.describe_table(name).await? {
+            self.check_schema(name, shape, &table)?;
             if is_active(&table) {
                 return Ok(());
             }
-            self.wait_until_active().await?;
+            self.wait_until_active(name).await?;
             return Ok(());
         }
-        let span = trace::request(self.table(), "CreateTable", "", "");
-        match self.send_create_table().instrument(span.clone()).await {
+        let span = trace::request(name, "CreateTable", "", "");
+        match self
+            .send_create_table(name, shape)
+            .instrument(span.clone())
+            .await
+        {
             Ok(_) => {
                 trace::done(&span, "created", 0, 0.0);
-                self.wait_until_active().await?;
-                self.enable_ttl().await;
+                self.wait_until_active(name).await?;
+                self.enable_ttl(name).await;
                 Ok(())
             }
             // Someone else created it first.
@@ -78,15 +105,17 @@ impl DynamoStore {
                     .is_some_and(CreateTableError::is_resource_in_use_exception) =>
             {
                 trace::done(&span, "exists", 0, 0.0);
-                let table = self.wait_until_active().await?;
-                self.check_schema(&table)
+                let table = self.wait_until_active(name).await?;
+                self.check_schema(name, shape, &table)
             }
-            Err(e) => Err(store_error("CreateTable", self.table(), e).into()),
+            Err(e) => Err(store_error("CreateTable", name, e).into()),
         }
     }
 
     async fn send_create_table(
         &self,
+        name: &str,
+        shape: Shape,
     ) -> Result<
         aws_sdk_dynamodb::operation::create_table::CreateTableOutput,
         aws_sdk_dynamodb::error::SdkError<
@@ -139,25 +168,31 @@ impl DynamoStore {
         })();
         let (definitions, keys, index, streams) =
             built.map_err(aws_sdk_dynamodb::error::SdkError::construction_failure)?;
-        self.client()
+        let request = self
+            .client()
             .create_table()
-            .table_name(self.table())
+            .table_name(name)
             .billing_mode(BillingMode::PayPerRequest)
-            .set_attribute_definitions(Some(definitions))
-            .set_key_schema(Some(keys))
-            .global_secondary_indexes(index)
-            .stream_specification(streams)
-            .send()
-            .await
+            .set_key_schema(Some(keys));
+        let request = match shape {
+            Shape::Events => request
+                .set_attribute_definitions(Some(definitions))
+                .global_secondary_indexes(index)
+                .stream_specification(streams),
+            // Only the key: a definition of an attribute no key uses is
+            // refused.
+            Shape::Commands => request.set_attribute_definitions(Some(definitions[..2].to_vec())),
+        };
+        request.send().await
     }
 
-    /// The table's description, or `None` when it does not exist.
-    async fn describe_table(&self) -> Result<Option<TableDescription>, Error> {
-        let span = trace::request(self.table(), "DescribeTable", "", "");
+    /// The description of table `name`, or `None` when it does not exist.
+    async fn describe_table(&self, name: &str) -> Result<Option<TableDescription>, Error> {
+        let span = trace::request(name, "DescribeTable", "", "");
         let sent = self
             .client()
             .describe_table()
-            .table_name(self.table())
+            .table_name(name)
             .send()
             .instrument(span.clone())
             .await;
@@ -173,19 +208,19 @@ impl DynamoStore {
                 trace::done(&span, "missing", 0, 0.0);
                 Ok(None)
             }
-            Err(e) => Err(store_error("DescribeTable", self.table(), e).into()),
+            Err(e) => Err(store_error("DescribeTable", name, e).into()),
         }
     }
 
-    async fn wait_until_active(&self) -> Result<TableDescription, Error> {
-        wait_until_active(self.client(), self.table()).await
+    async fn wait_until_active(&self, name: &str) -> Result<TableDescription, Error> {
+        wait_until_active(self.client(), name).await
     }
 
     /// Turns on TTL for command records. DynamoDB Local versions without TTL
     /// refuse this; the table works without it (expired records are ignored
     /// when read, just never deleted), so that is only logged.
-    async fn enable_ttl(&self) {
-        let span = trace::request(self.table(), "UpdateTimeToLive", "", "");
+    async fn enable_ttl(&self, name: &str) {
+        let span = trace::request(name, "UpdateTimeToLive", "", "");
         let spec = TimeToLiveSpecification::builder()
             .enabled(true)
             .attribute_name(EXPIRES_AT)
@@ -194,26 +229,32 @@ impl DynamoStore {
             Ok(spec) => self
                 .client()
                 .update_time_to_live()
-                .table_name(self.table())
+                .table_name(name)
                 .time_to_live_specification(spec)
                 .send()
                 .instrument(span.clone())
                 .await
                 .map(|_| ())
-                .map_err(|e| store_error("UpdateTimeToLive", self.table(), e).to_string()),
+                .map_err(|e| store_error("UpdateTimeToLive", name, e).to_string()),
             Err(e) => Err(e.to_string()),
         };
         match sent {
             Ok(()) => trace::done(&span, "enabled", 0, 0.0),
             Err(reason) => {
                 trace::done(&span, "error", 0, 0.0);
-                tracing::warn!(table = self.table(), %reason, "could not enable TTL on expiresAt; expired command records will not be deleted");
+                tracing::warn!(table = name, %reason, "could not enable TTL on expiresAt; expired command records will not be deleted");
             }
         }
     }
 
-    /// Checks that an existing table has this layout's keys and index.
-    fn check_schema(&self, table: &TableDescription) -> Result<(), Error> {
+    /// Checks that an existing table has this layout's keys, and the events
+    /// table its index.
+    fn check_schema(
+        &self,
+        name: &str,
+        shape: Shape,
+        table: &TableDescription,
+    ) -> Result<(), Error> {
         let key_of = |schema: &[KeySchemaElement], kind: KeyType| {
             schema
                 .iter()
@@ -234,6 +275,8 @@ impl DynamoStore {
             .iter()
             .find(|i| i.index_name() == Some(INITIAL_EVENTS_INDEX))
         {
+            // Nothing queries an index of the commands table.
+            _ if shape == Shape::Commands => {}
             None => problems.push(format!("it has no index {INITIAL_EVENTS_INDEX:?}")),
             Some(index) => {
                 let found = key_of(index.key_schema(), KeyType::Hash).unwrap_or_default();
@@ -251,12 +294,30 @@ impl DynamoStore {
         Err(StoreError::permanent(
             "DescribeTable",
             format!(
-                "table {:?} does not fit this store: {}",
-                self.table(),
+                "{} table {name:?} does not fit this store: {}",
+                shape.role(),
                 problems.join("; ")
             ),
         )
         .into())
+    }
+}
+
+/// What a table is for, and so what it must look like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// The events table: the key, the `initialEvents` index, the stream.
+    Events,
+    /// A table of command records only: the same key, nothing else.
+    Commands,
+}
+
+impl Shape {
+    fn role(self) -> &'static str {
+        match self {
+            Shape::Events => "events",
+            Shape::Commands => "commands",
+        }
     }
 }
 

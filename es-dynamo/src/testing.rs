@@ -99,6 +99,28 @@ pub async fn legacy_store_on_new_table(prefix: &str) -> DynamoStore {
     new_table(prefix, Layout::TablePerAggregate).await
 }
 
+/// The same as [`store_on_new_table`], with command records in a second new
+/// table of their own ([`DynamoStore::with_commands_table`]), named like the
+/// first with `-commands` after it.
+///
+/// # Panics
+///
+/// When a table cannot be created.
+pub async fn store_with_commands_table_on_new_tables(prefix: &str) -> DynamoStore {
+    let table = unique_table_name(prefix);
+    let commands = format!("{table}-commands");
+    let store = DynamoStore::from_env(table.clone())
+        .await
+        .with_commands_table(commands.clone());
+    if let Err(e) = store.create_table().await {
+        panic!(
+            "creating test tables {table:?} and {commands:?} failed: {e} ({:?})",
+            std::error::Error::source(&e)
+        );
+    }
+    store
+}
+
 /// A view table of its own, new, empty and ACTIVE, for a test's read
 /// models and checkpoints.
 ///
@@ -137,10 +159,23 @@ async fn new_table(prefix: &str, layout: Layout) -> DynamoStore {
 pub async fn scan(
     store: &DynamoStore,
 ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    scan_table(store, store.table()).await
+}
+
+/// Every item on `table`, through the store's client, by a consistent Scan
+/// that follows every page: for the commands table, say.
+///
+/// # Panics
+///
+/// When the Scan fails: this is for tests.
+pub async fn scan_table(
+    store: &DynamoStore,
+    table: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
     let scanned = store
         .client()
         .scan()
-        .table_name(store.table())
+        .table_name(table)
         .consistent_read(true)
         .into_paginator()
         .items()
@@ -149,7 +184,7 @@ pub async fn scan(
         .await;
     match scanned {
         Ok(items) => items,
-        Err(e) => panic!("scanning {:?} failed: {e:?}", store.table()),
+        Err(e) => panic!("scanning {table:?} failed: {e:?}"),
     }
 }
 

@@ -239,8 +239,11 @@ impl DynamoStore {
         let mut requests = Vec::with_capacity(count);
         let mut command_key = None;
         if let Some(CommandPut { key, item, .. }) = command {
+            // With a commands table of its own, this Put is the one item of
+            // the transaction in that table: DynamoDB applies a transaction
+            // across tables of one account and region as one.
             let put = Put::builder()
-                .table_name(self.table())
+                .table_name(self.commands_table())
                 .set_item(Some(item))
                 .condition_expression("attribute_not_exists(#k) OR #e < :now")
                 .expression_attribute_names("#k", AGGREGATE_ID)

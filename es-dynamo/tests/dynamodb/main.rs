@@ -8,6 +8,7 @@
 
 mod castore;
 mod castore_interop;
+mod commands_table;
 mod common;
 mod conformance;
 mod corrupt;
@@ -19,5 +20,6 @@ mod limits;
 mod odd_ids;
 mod outage;
 mod sizes;
+mod snapshot_property;
 mod stream;
 mod timeouts;
