@@ -160,10 +160,11 @@ async fn es_restock(store: DynamoStore, id: String) -> (End, u32) {
     .await;
     match result {
         Ok(done) => (End::Committed, done.attempts),
-        // `execute` retries conflicts and transient store errors until its
-        // attempts run out, and then returns the last one.
-        Err(e) if e.is_retryable() => (End::Exhausted, es::Retry::default().max_attempts),
-        Err(e) => panic!("es restock: {e}"),
+        // `execute` returns a conflict only once its attempts have run out.
+        Err(es::Error::Conflict { .. }) => (End::Exhausted, es::Retry::default().max_attempts),
+        // Any other error does not say how many attempts came before it:
+        // counted as one, and reported with its message.
+        Err(e) => (End::Failed(e.to_string()), 1),
     }
 }
 
