@@ -9,11 +9,12 @@
 //! ```
 //!
 //! `--quick` is a smoke test (40 commands per contender after 100 warm-up
-//! rounds, a 1.3 MB history): its timings mean nothing, its counts and its
-//! long-history and snapshot findings do.
+//! rounds, a 1.3 MB history, 2 restocks per writer in section 5): its
+//! timings mean nothing, its counts and its long-history and snapshot
+//! findings do.
 //!
 //! This crate is a workspace of its own, so that the root workspace never
-//! builds cqrs-es or dynamo-es. It measures four things:
+//! builds cqrs-es or dynamo-es. It measures five things:
 //!
 //! 1. **A cold command** (load an aggregate of 10 events, decide, commit one
 //!    event): es `execute`, cqrs-es `CqrsFramework::execute` on dynamo-es's
@@ -35,6 +36,11 @@
 //!    into the state it loads, and whether the next command commits.
 //! 4. **Snapshots**: the state each framework's snapshotting store loads,
 //!    against the events stored ([`loads`], with section 3).
+//! 5. **64-way contention on one aggregate**: 64 writers at once on one
+//!    aggregate id, each committing one-unit restocks (5 each, 2 in
+//!    `--quick`): es with one shared store, es with 64 independent cached
+//!    stores, and cqrs-es on dynamo-es with one framework and with 64, its
+//!    caller retrying conflicts as es does ([`contention`]).
 //!
 //! Timings on DynamoDB Local are not DynamoDB's, and they drift during a run
 //! (JIT warm-up, garbage collection, the host); ratios against a hand-written
@@ -42,6 +48,7 @@
 //! capacity units are the same as on DynamoDB.
 
 mod cold;
+mod contention;
 mod counter;
 mod domain;
 mod loads;
@@ -191,6 +198,8 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let iterations = if quick { 40 } else { 300 };
     let warmup = if quick { 100 } else { 1_500 };
+    // One-unit restocks per writer in the contention section.
+    let each = if quick { 2 } else { 5 };
     // Enough 1 KB events to pass 1 MB (quick) or 3 MB.
     let long_events = if quick { 1_200 } else { 3_000 };
 
@@ -270,4 +279,10 @@ async fn main() {
 
     println!("## 4. Snapshots: ten one-unit restocks, a snapshot every 5 events\n");
     bench.snapshots().await;
+
+    println!(
+        "## 5. {} writers on one aggregate: {each} one-unit restocks each\n",
+        contention::WRITERS
+    );
+    bench.contention(&config, each).await;
 }

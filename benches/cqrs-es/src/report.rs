@@ -9,6 +9,16 @@ pub fn median(samples: &[Duration]) -> Duration {
     samples[samples.len() / 2]
 }
 
+/// The `q` quantile of `samples` by nearest rank: the smallest sample with
+/// at least `q` of them at or below it (`q` = 0.99: the 64th-largest of 6,400
+/// is the first of the top 1%).
+pub fn quantile(samples: &[Duration], q: f64) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let rank = (sorted.len() as f64 * q).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 /// A duration in milliseconds, to two decimals.
 pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
