@@ -246,7 +246,9 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
                     })
                     .await?;
                 cursor = page.next;
-                let saved = cursor.as_ref().map(|c| format!("{aggregate}\n{}", c.0));
+                let saved = cursor
+                    .as_ref()
+                    .map(|c| format!("{aggregate}\n{}", c.as_str()));
                 match &saved {
                     Some(value) => self.checkpoint.store(&name, Some(value)).await,
                     // This type is done: the next starts from its first page.
@@ -415,8 +417,5 @@ impl Counts {
 /// `"{aggregate}\n{cursor}"`, the cursor empty at a type's first page.
 fn parse_checkpoint(value: &str) -> Option<(&str, Option<Cursor>)> {
     let (aggregate, cursor) = value.split_once('\n')?;
-    Some((
-        aggregate,
-        (!cursor.is_empty()).then(|| Cursor(cursor.to_owned())),
-    ))
+    Some((aggregate, (!cursor.is_empty()).then(|| Cursor::new(cursor))))
 }

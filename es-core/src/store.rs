@@ -1,10 +1,33 @@
-//! The [`EventStore`] trait that every backend implements, and the records it
-//! moves.
+//! For store implementers: the [`EventStore`] trait and everything a
+//! backend needs to implement it the way every other store does.
+//!
+//! Users of es rarely need this module: they name [`EventStore`] in bounds
+//! (it is also at the crate's top), and meet [`Cursor`] and [`Page`] when
+//! they page through ids or views. What is here is the contract a store
+//! author programs against:
+//!
+//! - the records a store moves: [`StoredEvent`], [`StoredSnapshot`],
+//!   [`Append`], [`Commit`] (with [`Commit::check`] and
+//!   [`Commit::exact_conflict`]), [`Committed`], [`CommandRecord`],
+//!   [`ReadRequest`], [`Direction`], [`Page`] and [`Cursor`];
+//! - the limits every store applies, in the same words: [`check_write`],
+//!   [`check_id`], [`check_name`], [`check_idempotency_key`],
+//!   [`snapshots_to_leave_out`] and [`warn_snapshot_left_out`], with the
+//!   constants they use ([`MAX_ITEM_BYTES`], [`PAGE_BYTES`], …) and the key
+//!   layout [`stream_key`];
+//! - the clock in castore's format: [`now`], [`now_secs`], [`format_millis`];
+//! - the costs: the [`capacity`] formulas and [`Record`], the recording side
+//!   of [`Stats`](crate::Stats), which users can only read;
+//! - decoding as every store does it: [`decode_json`], [`decode_event`] and
+//!   [`below_first_version`];
+//! - [`Writers`], the command queues a store keeps beside its shared state.
 //!
 //! The trait is shaped after DynamoDB: appends are conditional on an expected
 //! version, reads are consistent and come in pages, and one commit may write to
 //! several aggregates atomically. Stores move raw, already-encoded records;
-//! decoding, validation and replay live in es-core, so every store behaves alike.
+//! decoding, validation and replay live in es-core, so every store behaves
+//! alike; the conformance suite (`es_core::conformance`, feature
+//! `conformance`) checks that a store does.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -14,14 +37,45 @@ use serde::de::DeserializeSeed;
 use serde::Serialize;
 
 use crate::error::{Error, StoreError};
-use crate::limits::{check_id, check_idempotency_key, check_name, stream_key};
 use crate::stats::Stats;
-use crate::writers::Writers;
+
+pub use crate::limits::{
+    check_id, check_idempotency_key, check_name, check_write, snapshots_to_leave_out, stream_key,
+    warn_snapshot_left_out, MAX_IDEMPOTENCY_KEY_BYTES, MAX_ID_BYTES, MAX_ITEM_BYTES,
+    MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS, PAGE_BYTES,
+};
+pub use crate::stats::{capacity, Record};
+pub use crate::time::{format_millis, now, now_secs};
+pub use crate::writers::Writers;
 
 /// An opaque position in a paged read. Pass it back to continue where a page
-/// ended. It is safe to hand to clients: a store validates it when it comes back.
+/// ended. It is safe to hand to clients.
+///
+/// Its text means nothing to users: they may hand it to a client with
+/// [`Cursor::into_string`] and rebuild it from what the client sends back
+/// with [`Cursor::new`]. A store makes one from its own text with
+/// [`Cursor::new`] and reads it with [`Cursor::as_str`]; since a cursor may
+/// come back from a client, the store validates it then, and refuses one it
+/// did not make.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Cursor(pub String);
+pub struct Cursor(String);
+
+impl Cursor {
+    /// A cursor holding a store's position, in the store's own text.
+    pub fn new(position: impl Into<String>) -> Self {
+        Cursor(position.into())
+    }
+
+    /// The store's text, to be validated before use.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The store's text, owned: to hand to a client, such as in a URL.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
 
 /// One page of a read.
 #[derive(Clone, Debug)]
@@ -131,6 +185,9 @@ pub struct Commit<P> {
     /// condition says only that the next version exists, so the exact one
     /// costs a Query. `execute` passes `false` on the attempts it will retry,
     /// because its catch-up read finds the version anyway.
+    ///
+    /// Part of the store contract: a store must honour `true`, and may
+    /// ignore `false` (reporting the exact version is always correct).
     pub exact_conflict: bool,
 }
 

@@ -4,9 +4,11 @@
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
-use es_core::limits::{check_id, check_idempotency_key, check_name, stream_key};
-use es_core::stats::capacity;
-use es_core::store::{CommandRecord, Cursor, Direction, Page, ReadRequest, StoredEvent};
+use es_core::store::capacity;
+use es_core::store::{check_id, check_idempotency_key, check_name, stream_key};
+use es_core::store::{
+    CommandRecord, Cursor, Direction, Page, ReadRequest, Record as _, StoredEvent,
+};
 use es_core::{Error, EventStore};
 use tracing::Instrument;
 

@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 use es_core::store::{
-    CommandRecord, Commit, Committed, Cursor, EventStore, Page, ReadRequest, StoredEvent,
+    CommandRecord, Commit, Committed, Cursor, EventStore, Page, ReadRequest, StoredEvent, Writers,
 };
-use es_core::{Error, Stats, Writers};
+use es_core::{Error, Stats};
 use serde::de::DeserializeSeed;
 use serde::Serialize;
 
@@ -407,7 +407,7 @@ impl EventStore for DynamoStore {
     }
 
     async fn command(&self, key: &str) -> Result<Option<CommandRecord>, Error> {
-        let now = es_core::time::now_secs();
+        let now = es_core::store::now_secs();
         // Expired records linger until DynamoDB's TTL sweep deletes them.
         Ok(self
             .command_record(key)

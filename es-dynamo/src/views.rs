@@ -26,8 +26,8 @@ use aws_sdk_dynamodb::types::{
     ReturnConsumedCapacity, ScalarAttributeType,
 };
 use aws_sdk_dynamodb::Client;
-use es_core::stats::capacity;
-use es_core::store::{Cursor, Page};
+use es_core::store::capacity;
+use es_core::store::{Cursor, Page, Record as _};
 use es_core::{Error, Saved, Stats, StoreError, ViewRow, ViewTable};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -409,12 +409,12 @@ impl ViewTable for DynamoViews {
         ]
         .into();
         let size = item_size(&item);
-        if size > es_core::limits::MAX_ITEM_BYTES {
+        if size > es_core::store::MAX_ITEM_BYTES {
             return Err(StoreError::permanent(
                 "PutItem",
                 format!(
                     "view {key:?} is {size} bytes, over DynamoDB's {} byte item limit",
-                    es_core::limits::MAX_ITEM_BYTES
+                    es_core::store::MAX_ITEM_BYTES
                 ),
             )
             .into());
@@ -462,7 +462,7 @@ impl ViewTable for DynamoViews {
             .consistent_read(true)
             .set_limit(limit.map(|l| i32::try_from(l.max(1)).unwrap_or(i32::MAX)))
             .set_exclusive_start_key(
-                cursor.map(|c| [(VIEW_ID.to_owned(), AttributeValue::S(c.0))].into()),
+                cursor.map(|c| [(VIEW_ID.to_owned(), AttributeValue::S(c.into_string()))].into()),
             )
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
@@ -490,7 +490,7 @@ impl ViewTable for DynamoViews {
         let next = output
             .last_evaluated_key
             .and_then(|mut k| match k.remove(VIEW_ID) {
-                Some(AttributeValue::S(key)) => Some(Cursor(key)),
+                Some(AttributeValue::S(key)) => Some(Cursor::new(key)),
                 _ => None,
             });
         Ok(Page { items: rows, next })

@@ -107,7 +107,7 @@ impl EventStore for Flaky {
         self.inner.stats()
     }
 
-    fn writers(&self) -> &std::sync::Arc<es::Writers> {
+    fn writers(&self) -> &std::sync::Arc<es::store::Writers> {
         self.inner.writers()
     }
 }
@@ -330,7 +330,7 @@ impl EventStore for Unsure {
         self.inner.stats()
     }
 
-    fn writers(&self) -> &std::sync::Arc<es::Writers> {
+    fn writers(&self) -> &std::sync::Arc<es::store::Writers> {
         self.inner.writers()
     }
 }

@@ -357,7 +357,7 @@ pub async fn events_without_fields_round_trip<S: EventStore>(store: &S) {
 /// See [`CHECKS`](super::CHECKS).
 pub async fn foreign_cursors_are_refused<S: EventStore>(store: &S) {
     let id = unique("cursor");
-    let bad = Cursor("not a cursor ☃".into());
+    let bad = Cursor::new("not a cursor ☃");
     let read = store
         .read(ReadRequest {
             aggregate: "Product",

@@ -3,8 +3,8 @@
 
 use crate::common::*;
 use es_core::conformance::model::*;
-use es_core::limits::MAX_ITEM_BYTES;
 use es_core::store::Commit;
+use es_core::store::MAX_ITEM_BYTES;
 use es_core::{Error, EventStore, Limit, Root, StatsSnapshot};
 use es_dynamo::testing::{scan, skip_without_dynamodb, store_on_new_table};
 use es_dynamo::DynamoStore;
@@ -190,7 +190,7 @@ async fn the_store_itself_refuses_invalid_commits() {
         with_record.command = Some(es_core::store::CommandRecord {
             key: key.clone(),
             outcome: vec![("Product".into(), "a".into(), 1)],
-            expires_at: es_core::time::now_secs() + 60,
+            expires_at: es_core::store::now_secs() + 60,
         });
         let err = store.commit(with_record).await.expect_err("an invalid key");
         assert!(
@@ -234,7 +234,7 @@ fn noted_item(text: &str) -> Item {
         ("aggregateId", s("Product#big")),
         ("version", n(2)),
         ("type", s("Noted")),
-        ("timestamp", s(&es_core::time::now())),
+        ("timestamp", s(&es_core::store::now())),
         ("payload", m([("text", s(text))])),
     ])
 }
