@@ -12,7 +12,6 @@ use crate::event::{
     deserialize_event, newer_schema, EmptyPayload, Event, EventSet, Metadata, PayloadOf, Recorded,
     SchemaSeed, StoredSeed,
 };
-use crate::limits::stream_key;
 use crate::projection::Codec;
 use crate::store::{below_first_version, EventStore, StoredEvent, StoredSnapshot};
 
@@ -27,8 +26,9 @@ pub(crate) fn encode_event<A: Aggregate, S: EventStore>(
     timestamp: &str,
     metadata: &Metadata,
 ) -> Result<StoredEvent<S::Payload>, Error<A::Error>> {
-    let encoding = |what: &str, reason: String| Error::Corrupt {
-        aggregate_id: stream_key(A::NAME, id),
+    let encoding = |what: &str, reason: String| Error::Encode {
+        aggregate: A::NAME,
+        id: id.to_owned(),
         version,
         reason: format!("cannot encode {what}: {reason}"),
     };
@@ -107,7 +107,8 @@ impl<S: EventStore> Codec for StoreCodec<'_, S> {
 pub(crate) fn check_version(aggregate: &str, id: &str, version: u64) -> Result<(), Error> {
     if version == 0 {
         return Err(Error::Corrupt {
-            aggregate_id: stream_key(aggregate, id),
+            aggregate: aggregate.to_owned().into(),
+            id: id.to_owned(),
             version,
             reason: below_first_version(version),
         });
@@ -125,7 +126,8 @@ fn decode_with<A: Aggregate, C: Codec>(
 ) -> Result<Recorded<A::Event>, Error> {
     check_version(A::NAME, id, stored.version)?;
     let corrupt = |reason: String| Error::Corrupt {
-        aggregate_id: stream_key(A::NAME, id),
+        aggregate: A::NAME.into(),
+        id: id.to_owned(),
         version: stored.version,
         reason,
     };
@@ -183,7 +185,8 @@ pub(crate) fn decode_one<E: Event, C: Codec>(
 ) -> Result<(E, u64, String, Metadata), Error> {
     check_version(aggregate, id, stored.version)?;
     let corrupt = |reason: String| Error::Corrupt {
-        aggregate_id: stream_key(aggregate, id),
+        aggregate: aggregate.to_owned().into(),
+        id: id.to_owned(),
         version: stored.version,
         reason,
     };

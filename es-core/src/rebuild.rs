@@ -9,7 +9,6 @@ use tracing::Instrument as _;
 
 use crate::codec::StoreCodec;
 use crate::error::Error;
-use crate::limits::stream_key;
 use crate::projection::{Projected, Projection, ProjectionError, RawEvent};
 use crate::store::{Cursor, Direction, EventStore, ReadRequest};
 use crate::view::ViewTable;
@@ -323,7 +322,8 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
             for event in page.items {
                 if Some(event.version) != last.checked_add(1) {
                     return Err(fail(Error::Corrupt {
-                        aggregate_id: stream_key(aggregate, id),
+                        aggregate: aggregate.into(),
+                        id: id.to_owned(),
                         version: event.version,
                         reason: format!(
                             "the history skips from version {last} to {}",

@@ -292,7 +292,8 @@ fn from_json<V: DeserializeOwned>(
     row: ViewRow<serde_json::Value>,
 ) -> Result<ViewRow<V>, Error> {
     let state = serde_json::from_value(row.state).map_err(|e| Error::Corrupt {
-        aggregate_id: format!("{kind}#{id}"),
+        aggregate: kind.to_owned().into(),
+        id: id.to_owned(),
         version: row.revision,
         reason: format!("view state: {e}"),
     })?;

@@ -163,7 +163,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
         )
     })?;
     es::store::check_idempotency_key(key).map_err(|e| match e {
-        es::Error::InvalidId { reason, .. } => {
+        es::Error::InvalidKey { reason, .. } => {
             Problem::bad_request("invalid-idempotency-key", reason)
         }
         other => other.into(),
