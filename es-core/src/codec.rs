@@ -13,7 +13,7 @@ use crate::event::{
     SchemaSeed, StoredSeed,
 };
 use crate::projection::Codec;
-use crate::store::{below_first_version, EventStore, StoredEvent, StoredSnapshot};
+use crate::store::{below_first_version, CodecError, EventStore, StoredEvent, StoredSnapshot};
 
 /// Encodes one new event at `version`, with a snapshot of `state_after` when
 /// the version is a multiple of the aggregate's `SNAPSHOT_EVERY`.
@@ -26,7 +26,7 @@ pub(crate) fn encode_event<A: Aggregate, S: EventStore>(
     timestamp: &str,
     metadata: &Metadata,
 ) -> Result<StoredEvent<S::Payload>, Error<A::Error>> {
-    let encoding = |what: &str, reason: String| Error::Encode {
+    let encoding = |what: &str, reason: CodecError| Error::Encode {
         aggregate: A::NAME,
         id: id.to_owned(),
         version,
@@ -93,7 +93,7 @@ pub(crate) struct StoreCodec<'a, S>(pub(crate) &'a S);
 impl<S: EventStore> Codec for StoreCodec<'_, S> {
     type Payload = S::Payload;
 
-    fn decode_payload<T, V>(&self, seed: T, payload: S::Payload) -> Result<V, String>
+    fn decode_payload<T, V>(&self, seed: T, payload: S::Payload) -> Result<V, CodecError>
     where
         T: for<'de> DeserializeSeed<'de, Value = V>,
     {
@@ -141,7 +141,7 @@ fn decode_with<A: Aggregate, C: Codec>(
             payload,
         ),
         None => A::Event::deserialize_stored(&stored.name, stored.schema, EmptyPayload)
-            .map_err(|e| e.to_string()),
+            .map_err(CodecError::new),
     };
     let event = match decoded {
         Ok(Some(event)) => event,
@@ -198,7 +198,7 @@ pub(crate) fn decode_one<E: Event, C: Codec>(
             },
             payload,
         ),
-        None => deserialize_event::<E, _>(stored.schema, EmptyPayload).map_err(|e| e.to_string()),
+        None => deserialize_event::<E, _>(stored.schema, EmptyPayload).map_err(CodecError::new),
     };
     let event =
         decoded.map_err(|reason| corrupt(format!("payload of {}: {reason}", stored.name)))?;
@@ -227,7 +227,9 @@ pub(crate) fn decode_snapshot<A: Aggregate, S: EventStore>(
             A::SNAPSHOT_SCHEMA
         ));
     }
-    store.decode(StateSeed::<A>(PhantomData), snapshot.state)
+    store
+        .decode(StateSeed::<A>(PhantomData), snapshot.state)
+        .map_err(|e| e.to_string())
 }
 
 struct StateOf<'a, A>(&'a A);

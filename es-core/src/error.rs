@@ -613,6 +613,32 @@ mod store_error_tests {
             "TransactWriteItems writing versions 2 to 4 failed: denied"
         );
 
+        let corrupt = |aggregate: &'static str, id: &str| -> Error {
+            Error::Corrupt {
+                aggregate: aggregate.into(),
+                id: id.to_owned(),
+                version: 3,
+                reason: "bad".into(),
+            }
+        };
+        assert_eq!(
+            corrupt("Product", "sku-1").to_string(),
+            r#"Product "sku-1" at version 3 is corrupt: bad"#
+        );
+        assert_eq!(
+            corrupt("", "Other#x").to_string(),
+            r#"item "Other#x" at version 3 is corrupt: bad"#
+        );
+        assert_eq!(
+            corrupt("Product", "").to_string(),
+            "an item of Product with no id at version 3 is corrupt: bad"
+        );
+        assert_eq!(
+            corrupt("", "").to_string(),
+            "an item with no key at version 3 is corrupt: bad"
+        );
+        assert!(!corrupt("P", "1").is_retryable() && !corrupt("P", "1").is_indeterminate());
+
         let conflict: Error = Error::Conflict {
             aggregate: "Product",
             id: "a".into(),

@@ -16,7 +16,7 @@ use crate::limits::{
 use crate::projection::{Projection, ProjectionError, RawEvent};
 use crate::stats::{capacity, Record as _, Stats};
 use crate::store::{
-    CommandRecord, Commit, Committed, Cursor, Direction, EventStore, Page, ReadRequest,
+    CodecError, CommandRecord, Commit, Committed, Cursor, Direction, EventStore, Page, ReadRequest,
     StoredEvent, StoredSnapshot,
 };
 use crate::writers::Writers;
@@ -436,7 +436,7 @@ impl MemoryStore {
 impl crate::projection::Codec for MemoryStore {
     type Payload = Value;
 
-    fn decode_payload<T, V>(&self, seed: T, payload: Value) -> Result<V, String>
+    fn decode_payload<T, V>(&self, seed: T, payload: Value) -> Result<V, CodecError>
     where
         T: for<'de> DeserializeSeed<'de, Value = V>,
     {
@@ -447,11 +447,11 @@ impl crate::projection::Codec for MemoryStore {
 impl EventStore for MemoryStore {
     type Payload = Value;
 
-    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Value, String> {
-        serde_json::to_value(value).map_err(|e| e.to_string())
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Value, CodecError> {
+        serde_json::to_value(value).map_err(CodecError::new)
     }
 
-    fn decode<T, V>(&self, seed: T, payload: Value) -> Result<V, String>
+    fn decode<T, V>(&self, seed: T, payload: Value) -> Result<V, CodecError>
     where
         T: for<'de> DeserializeSeed<'de, Value = V>,
     {

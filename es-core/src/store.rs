@@ -77,6 +77,58 @@ impl Cursor {
     }
 }
 
+/// Why a value could not be encoded in a store's form, or a payload could
+/// not be decoded into its type: what [`EventStore::encode`],
+/// [`EventStore::decode`] and [`Codec::decode_payload`](crate::Codec::decode_payload)
+/// return. Every store gives the same path and message for the same
+/// payload ([`decode_json`] does it for them), so that a caller can read
+/// which field failed without parsing the text.
+///
+/// It reads ``field `items[0].quantity`: invalid type: string "one",
+/// expected u32`` when a field failed, and the message alone when the value
+/// itself did.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", FieldOf(.path.as_deref()))]
+#[non_exhaustive]
+pub struct CodecError {
+    /// The path of the field that failed, as in `items[0].quantity`;
+    /// `None` when the value itself failed or the store cannot tell.
+    pub path: Option<String>,
+    /// What was found and what was expected, or why the value cannot be
+    /// encoded.
+    pub message: String,
+}
+
+impl CodecError {
+    /// A failure of the value as a whole.
+    pub fn new(message: impl std::fmt::Display) -> Self {
+        CodecError {
+            path: None,
+            message: message.to_string(),
+        }
+    }
+
+    /// A failure of the field at `path`, as in `items[0].quantity`.
+    pub fn at(path: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        CodecError {
+            path: Some(path.into()),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The ``field `…`: `` a [`CodecError`] of a field starts with.
+struct FieldOf<'a>(Option<&'a str>);
+
+impl std::fmt::Display for FieldOf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(path) => write!(f, "field `{path}`: "),
+            None => Ok(()),
+        }
+    }
+}
+
 /// One page of a read.
 #[derive(Clone, Debug)]
 pub struct Page<T> {
@@ -265,10 +317,13 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     type Payload: Clone + Debug + Send + Sync + 'static;
 
     /// Encodes a value in the store's native form.
-    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Self::Payload, String>;
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Self::Payload, CodecError>;
 
     /// Decodes a payload with a seed (for events, the seed knows the event name).
-    fn decode<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, String>
+    ///
+    /// A payload that does not fit its type fails with the path of the
+    /// field and the words [`decode_json`] gives, on every store.
+    fn decode<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, CodecError>
     where
         T: for<'de> DeserializeSeed<'de, Value = V>;
 
@@ -326,7 +381,7 @@ pub use crate::codec::decode_event;
 /// every store: the path of the field, then what was found and what was
 /// expected, as in ``field `items[0].quantity`: invalid type: string "one",
 /// expected u32``.
-pub fn decode_json<T, V>(seed: T, value: serde_json::Value) -> Result<V, String>
+pub fn decode_json<T, V>(seed: T, value: serde_json::Value) -> Result<V, CodecError>
 where
     T: for<'de> DeserializeSeed<'de, Value = V>,
 {
@@ -336,9 +391,9 @@ where
         let path = track.path().to_string();
         // The path of the value itself is `.`: nothing to name.
         if path == "." {
-            e.to_string()
+            CodecError::new(e)
         } else {
-            format!("field `{path}`: {e}")
+            CodecError::at(path, e)
         }
     })
 }

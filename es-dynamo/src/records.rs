@@ -34,7 +34,11 @@ pub struct DynamoCodec;
 impl Codec for DynamoCodec {
     type Payload = AttributeValue;
 
-    fn decode_payload<T, V>(&self, seed: T, payload: AttributeValue) -> Result<V, String>
+    fn decode_payload<T, V>(
+        &self,
+        seed: T,
+        payload: AttributeValue,
+    ) -> Result<V, es_core::store::CodecError>
     where
         T: for<'de> DeserializeSeed<'de, Value = V>,
     {
@@ -45,7 +49,11 @@ impl Codec for DynamoCodec {
 impl Codec for crate::DynamoStore {
     type Payload = AttributeValue;
 
-    fn decode_payload<T, V>(&self, seed: T, payload: AttributeValue) -> Result<V, String>
+    fn decode_payload<T, V>(
+        &self,
+        seed: T,
+        payload: AttributeValue,
+    ) -> Result<V, es_core::store::CodecError>
     where
         T: for<'de> DeserializeSeed<'de, Value = V>,
     {

@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 use es_core::store::{
-    CommandRecord, Commit, Committed, Cursor, EventStore, Page, ReadRequest, StoredEvent, Writers,
+    CodecError, CommandRecord, Commit, Committed, Cursor, EventStore, Page, ReadRequest,
+    StoredEvent, Writers,
 };
 use es_core::{Error, Stats};
 use serde::de::DeserializeSeed;
@@ -375,11 +376,11 @@ impl fmt::Debug for DynamoStore {
 impl EventStore for DynamoStore {
     type Payload = AttributeValue;
 
-    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<AttributeValue, String> {
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<AttributeValue, CodecError> {
         payload::encode(value)
     }
 
-    fn decode<T, V>(&self, seed: T, payload: AttributeValue) -> Result<V, String>
+    fn decode<T, V>(&self, seed: T, payload: AttributeValue) -> Result<V, CodecError>
     where
         T: for<'de> DeserializeSeed<'de, Value = V>,
     {

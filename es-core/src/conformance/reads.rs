@@ -699,6 +699,20 @@ pub async fn decode_errors_name_the_field_and_what_was_found<S: EventStore>(stor
         }
         other => panic!("expected Corrupt at version 2, got {other:?}"),
     }
+    // The store's own decoding names the path apart, for callers to read.
+    let payload = store
+        .encode(&serde_json::json!({"amount": "one"}))
+        .expect("encode");
+    let err = store
+        .decode(std::marker::PhantomData::<Restocked>, payload)
+        .expect_err("a string amount");
+    assert_eq!(err.path.as_deref(), Some("amount"));
+    assert_eq!(err.message, "invalid type: string \"one\", expected u32");
+    let payload = store.encode(&7).expect("encode");
+    let err = store
+        .decode(std::marker::PhantomData::<Restocked>, payload)
+        .expect_err("a number");
+    assert_eq!(err.path, None, "the value itself failed: {err}");
 }
 
 /// See [`CHECKS`](super::CHECKS).
