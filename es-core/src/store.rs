@@ -17,7 +17,7 @@
 //!   layout [`stream_key`];
 //! - the clock in castore's format: [`now`], [`now_secs`], [`format_millis`];
 //! - the costs: the [`capacity`] formulas and [`Record`], the recording side
-//!   of [`Stats`](crate::Stats), which users can only read;
+//!   of [`Stats`], which users can only read;
 //! - decoding as every store does it: [`decode_json`], [`decode_event`] and
 //!   [`below_first_version`];
 //! - [`Writers`], the command queues a store keeps beside its shared state.
