@@ -130,7 +130,7 @@ fn item(key: &str, version: u64) -> HashMap<String, AttributeValue> {
             "type".to_owned(),
             AttributeValue::S("ProductRestocked".to_owned()),
         ),
-        ("timestamp".to_owned(), AttributeValue::S(es::time::now())),
+        ("timestamp".to_owned(), AttributeValue::S(es::store::now())),
         (
             "payload".to_owned(),
             AttributeValue::M(HashMap::from([(

@@ -203,7 +203,7 @@ async fn bare_put(client: &Client, table: &str, key: &str, version: u64) {
             "type".to_owned(),
             AttributeValue::S("ProductRestocked".to_owned()),
         ),
-        ("timestamp".to_owned(), AttributeValue::S(es::time::now())),
+        ("timestamp".to_owned(), AttributeValue::S(es::store::now())),
         (
             "payload".to_owned(),
             AttributeValue::M(HashMap::from([(
@@ -259,7 +259,7 @@ async fn catch_up(
                             ("aggregateId".to_owned(), AttributeValue::S(key.clone())),
                             ("version".to_owned(), AttributeValue::N((version + 1).to_string())),
                             ("type".to_owned(), AttributeValue::S("ProductRestocked".to_owned())),
-                            ("timestamp".to_owned(), AttributeValue::S(es::time::now())),
+                            ("timestamp".to_owned(), AttributeValue::S(es::store::now())),
                         ]);
                         item.insert(
                             "payload".to_owned(),

@@ -477,7 +477,7 @@ async fn unreadable_old_items<S: EventStore>(store: &S, prefix: &str) {
         write_old(store, &id, vec![item], None).await;
         let err = Stock::load(store, &id).await.expect_err("cannot be read");
         assert!(
-            matches!(&err, es::Error::Corrupt { aggregate_id, version: 1, .. } if *aggregate_id == format!("Stock#{id}")),
+            matches!(&err, es::Error::Corrupt { aggregate, id: corrupt_id, version: 1, .. } if aggregate == "Stock" && *corrupt_id == id),
             "{err:?}"
         );
         let text = err.to_string();

@@ -382,7 +382,7 @@ fn check_command_record(item: &Item, command_key: &str) {
     );
     assert_eq!(number(item, "version"), 0, "below every event version");
     assert!(
-        number(item, "expiresAt") > es::time::now_secs(),
+        number(item, "expiresAt") > es::store::now_secs(),
         "a fresh record expires in the future"
     );
     let Some(AttributeValue::L(outcome)) = item.get("outcome") else {

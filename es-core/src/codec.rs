@@ -12,9 +12,8 @@ use crate::event::{
     deserialize_event, newer_schema, EmptyPayload, Event, EventSet, Metadata, PayloadOf, Recorded,
     SchemaSeed, StoredSeed,
 };
-use crate::limits::stream_key;
 use crate::projection::Codec;
-use crate::store::{below_first_version, EventStore, StoredEvent, StoredSnapshot};
+use crate::store::{below_first_version, CodecError, EventStore, StoredEvent, StoredSnapshot};
 
 /// Encodes one new event at `version`, with a snapshot of `state_after` when
 /// the version is a multiple of the aggregate's `SNAPSHOT_EVERY`.
@@ -27,8 +26,9 @@ pub(crate) fn encode_event<A: Aggregate, S: EventStore>(
     timestamp: &str,
     metadata: &Metadata,
 ) -> Result<StoredEvent<S::Payload>, Error<A::Error>> {
-    let encoding = |what: &str, reason: String| Error::Corrupt {
-        aggregate_id: stream_key(A::NAME, id),
+    let encoding = |what: &str, reason: CodecError| Error::Encode {
+        aggregate: A::NAME,
+        id: id.to_owned(),
         version,
         reason: format!("cannot encode {what}: {reason}"),
     };
@@ -93,7 +93,7 @@ pub(crate) struct StoreCodec<'a, S>(pub(crate) &'a S);
 impl<S: EventStore> Codec for StoreCodec<'_, S> {
     type Payload = S::Payload;
 
-    fn decode_payload<T, V>(&self, seed: T, payload: S::Payload) -> Result<V, String>
+    fn decode_payload<T, V>(&self, seed: T, payload: S::Payload) -> Result<V, CodecError>
     where
         T: for<'de> DeserializeSeed<'de, Value = V>,
     {
@@ -107,7 +107,8 @@ impl<S: EventStore> Codec for StoreCodec<'_, S> {
 pub(crate) fn check_version(aggregate: &str, id: &str, version: u64) -> Result<(), Error> {
     if version == 0 {
         return Err(Error::Corrupt {
-            aggregate_id: stream_key(aggregate, id),
+            aggregate: aggregate.to_owned().into(),
+            id: id.to_owned(),
             version,
             reason: below_first_version(version),
         });
@@ -125,7 +126,8 @@ fn decode_with<A: Aggregate, C: Codec>(
 ) -> Result<Recorded<A::Event>, Error> {
     check_version(A::NAME, id, stored.version)?;
     let corrupt = |reason: String| Error::Corrupt {
-        aggregate_id: stream_key(A::NAME, id),
+        aggregate: A::NAME.into(),
+        id: id.to_owned(),
         version: stored.version,
         reason,
     };
@@ -139,7 +141,7 @@ fn decode_with<A: Aggregate, C: Codec>(
             payload,
         ),
         None => A::Event::deserialize_stored(&stored.name, stored.schema, EmptyPayload)
-            .map_err(|e| e.to_string()),
+            .map_err(CodecError::new),
     };
     let event = match decoded {
         Ok(Some(event)) => event,
@@ -183,7 +185,8 @@ pub(crate) fn decode_one<E: Event, C: Codec>(
 ) -> Result<(E, u64, String, Metadata), Error> {
     check_version(aggregate, id, stored.version)?;
     let corrupt = |reason: String| Error::Corrupt {
-        aggregate_id: stream_key(aggregate, id),
+        aggregate: aggregate.to_owned().into(),
+        id: id.to_owned(),
         version: stored.version,
         reason,
     };
@@ -195,7 +198,7 @@ pub(crate) fn decode_one<E: Event, C: Codec>(
             },
             payload,
         ),
-        None => deserialize_event::<E, _>(stored.schema, EmptyPayload).map_err(|e| e.to_string()),
+        None => deserialize_event::<E, _>(stored.schema, EmptyPayload).map_err(CodecError::new),
     };
     let event =
         decoded.map_err(|reason| corrupt(format!("payload of {}: {reason}", stored.name)))?;
@@ -224,7 +227,9 @@ pub(crate) fn decode_snapshot<A: Aggregate, S: EventStore>(
             A::SNAPSHOT_SCHEMA
         ));
     }
-    store.decode(StateSeed::<A>(PhantomData), snapshot.state)
+    store
+        .decode(StateSeed::<A>(PhantomData), snapshot.state)
+        .map_err(|e| e.to_string())
 }
 
 struct StateOf<'a, A>(&'a A);

@@ -1,5 +1,6 @@
 //! The one error type every es operation returns.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::fmt;
 
@@ -83,13 +84,31 @@ pub enum Error<E = Infallible> {
         max: usize,
     },
 
-    /// An id or aggregate name the store cannot hold. Nothing was written.
+    /// An id the store cannot hold. Nothing was written.
     #[error("invalid id {id:?} for {aggregate}: {reason}")]
     InvalidId {
         /// The aggregate's name.
         aggregate: &'static str,
         /// The offending id, cut to 64 characters when longer.
         id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// An aggregate name the store cannot hold. Nothing was written.
+    #[error("invalid aggregate name {name:?}: {reason}")]
+    InvalidName {
+        /// The offending name.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// An idempotency key the store cannot hold. Nothing was written.
+    #[error("invalid idempotency key {key:?}: {reason}")]
+    InvalidKey {
+        /// The offending key, cut to 64 characters when longer.
+        key: String,
         /// What is wrong with it.
         reason: &'static str,
     },
@@ -110,14 +129,38 @@ pub enum Error<E = Infallible> {
         previous: String,
     },
 
-    /// A stored item could not be decoded.
-    #[error("{aggregate_id} version {version} is corrupt: {reason}")]
+    /// A stored item could not be decoded, or a stored history is not one
+    /// es wrote (a gap in its versions).
+    #[error("{} at version {version} is corrupt: {reason}", Item(aggregate, id))]
     Corrupt {
-        /// The stored key, `"{aggregate}#{id}"`.
-        aggregate_id: String,
-        /// The version of the bad item (0 when the key itself is bad).
+        /// The aggregate's name, as in every other variant; a `Cow`,
+        /// because a reader of a foreign item (a stream record, a projection's
+        /// raw event) learns the name from the item at run time. Empty when
+        /// the item names none (a key without `#`, or no key at all). For a
+        /// view row, the view's kind.
+        aggregate: Cow<'static, str>,
+        /// The aggregate's id; the whole key when it could not be split, and
+        /// empty when the item has none.
+        id: String,
+        /// The version of the bad item (0 when the item's own version is
+        /// what is bad, or it has none).
         version: u64,
         /// What could not be decoded.
+        reason: String,
+    },
+
+    /// An event, its metadata or a snapshot could not be encoded in the
+    /// store's form, as when a map has keys that are not strings. Nothing
+    /// was written, and nothing stored is wrong.
+    #[error("{aggregate} {id:?} at version {version} cannot be encoded: {reason}")]
+    Encode {
+        /// The aggregate's name.
+        aggregate: &'static str,
+        /// The aggregate's id.
+        id: String,
+        /// The version the event would have had.
+        version: u64,
+        /// What could not be encoded, and why.
         reason: String,
     },
 
@@ -137,6 +180,21 @@ pub enum Error<E = Infallible> {
     /// The store itself failed: SDK, network, throttling or bad input to the store.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The subject of a [`Error::Corrupt`]: the aggregate and id as every other
+/// variant names them, or as much of them as the item holds.
+struct Item<'a>(&'a str, &'a str);
+
+impl fmt::Display for Item<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0, self.1) {
+            ("", "") => f.write_str("an item with no key"),
+            ("", key) => write!(f, "item {key:?}"),
+            (aggregate, "") => write!(f, "an item of {aggregate} with no id"),
+            (aggregate, id) => write!(f, "{aggregate} {id:?}"),
+        }
+    }
 }
 
 /// The DynamoDB limit a [`Error::TooLarge`] commit broke.
@@ -267,6 +325,8 @@ impl Error<Infallible> {
                 id,
                 reason,
             },
+            Error::InvalidName { name, reason } => Error::InvalidName { name, reason },
+            Error::InvalidKey { key, reason } => Error::InvalidKey { key, reason },
             Error::KeyReused {
                 key,
                 aggregate,
@@ -279,11 +339,24 @@ impl Error<Infallible> {
                 previous,
             },
             Error::Corrupt {
-                aggregate_id,
+                aggregate,
+                id,
                 version,
                 reason,
             } => Error::Corrupt {
-                aggregate_id,
+                aggregate,
+                id,
+                version,
+                reason,
+            },
+            Error::Encode {
+                aggregate,
+                id,
+                version,
+                reason,
+            } => Error::Encode {
+                aggregate,
+                id,
                 version,
                 reason,
             },
@@ -539,6 +612,32 @@ mod store_error_tests {
                 .to_string(),
             "TransactWriteItems writing versions 2 to 4 failed: denied"
         );
+
+        let corrupt = |aggregate: &'static str, id: &str| -> Error {
+            Error::Corrupt {
+                aggregate: aggregate.into(),
+                id: id.to_owned(),
+                version: 3,
+                reason: "bad".into(),
+            }
+        };
+        assert_eq!(
+            corrupt("Product", "sku-1").to_string(),
+            r#"Product "sku-1" at version 3 is corrupt: bad"#
+        );
+        assert_eq!(
+            corrupt("", "Other#x").to_string(),
+            r#"item "Other#x" at version 3 is corrupt: bad"#
+        );
+        assert_eq!(
+            corrupt("Product", "").to_string(),
+            "an item of Product with no id at version 3 is corrupt: bad"
+        );
+        assert_eq!(
+            corrupt("", "").to_string(),
+            "an item with no key at version 3 is corrupt: bad"
+        );
+        assert!(!corrupt("P", "1").is_retryable() && !corrupt("P", "1").is_indeterminate());
 
         let conflict: Error = Error::Conflict {
             aggregate: "Product",

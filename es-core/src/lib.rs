@@ -12,6 +12,9 @@
 //! - [`Error`], whose conflicts, replays and corrupt items name the aggregate,
 //!   id and version;
 //! - [`MemoryStore`], the embedded store;
+//! - [`store`], everything a store implementation needs and users do not:
+//!   the records it moves, the limits it checks, the clock, the capacity
+//!   formulas and the counters' recording side;
 //! - the `conformance` suite every store passes (feature `conformance`), and
 //!   the given/when/then [`testing`] harness.
 //!
@@ -41,16 +44,16 @@ mod command;
 pub mod conformance;
 mod error;
 mod event;
-pub mod limits;
+mod limits;
 mod memory;
 mod ops;
 pub mod projection;
 mod rebuild;
 mod root;
-pub mod stats;
+mod stats;
 pub mod store;
 pub mod testing;
-pub mod time;
+mod time;
 mod transaction;
 mod view;
 mod writers;
@@ -68,7 +71,7 @@ pub use stats::{Stats, StatsSnapshot};
 pub use store::EventStore;
 pub use transaction::Transaction;
 pub use view::{MemoryViews, Saved, Updated, ViewRow, ViewTable, Views};
-pub use writers::{turns, Turns, Writers};
+pub use writers::{turns, Turns};
 
 /// Items the macros' generated code refers to. Not a public API.
 #[doc(hidden)]

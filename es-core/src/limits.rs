@@ -47,16 +47,14 @@ pub fn check_name(aggregate: &'static str) -> Result<(), Error> {
     } else {
         return Ok(());
     };
-    Err(Error::InvalidId {
-        aggregate,
-        id: String::new(),
+    Err(Error::InvalidName {
+        name: aggregate,
         reason,
     })
 }
 
-/// Checks an idempotency key: 1 to 1024 bytes of UTF-8, any characters. The
-/// error is an [`Error::InvalidId`] of the pseudo-aggregate `$command`, the
-/// name es stores command records under.
+/// Checks an idempotency key: 1 to 1024 bytes of UTF-8, any characters; an
+/// [`Error::InvalidKey`] otherwise.
 pub fn check_idempotency_key(key: &str) -> Result<(), Error> {
     let reason = if key.is_empty() {
         "an idempotency key must not be empty"
@@ -65,9 +63,8 @@ pub fn check_idempotency_key(key: &str) -> Result<(), Error> {
     } else {
         return Ok(());
     };
-    Err(Error::InvalidId {
-        aggregate: "$command",
-        id: key.chars().take(64).collect(),
+    Err(Error::InvalidKey {
+        key: key.chars().take(64).collect(),
         reason,
     })
 }
@@ -220,10 +217,7 @@ mod tests {
         for bad in [String::new(), "k".repeat(1025)] {
             assert!(matches!(
                 check_idempotency_key(&bad),
-                Err(Error::InvalidId {
-                    aggregate: "$command",
-                    ..
-                })
+                Err(Error::InvalidKey { key, .. }) if key == bad.chars().take(64).collect::<String>()
             ));
         }
     }
@@ -231,9 +225,12 @@ mod tests {
     #[test]
     fn names_with_hash_or_leading_dollar_are_invalid() {
         assert!(check_name("Product").is_ok());
-        assert!(check_name("Pro#duct").is_err());
-        assert!(check_name("$Product").is_err());
-        assert!(check_name("").is_err());
+        for bad in ["Pro#duct", "$Product", ""] {
+            assert!(
+                matches!(check_name(bad), Err(Error::InvalidName { name, .. }) if name == bad),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

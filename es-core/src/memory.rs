@@ -14,9 +14,9 @@ use crate::limits::{
     warn_snapshot_left_out, PAGE_BYTES,
 };
 use crate::projection::{Projection, ProjectionError, RawEvent};
-use crate::stats::{capacity, Stats};
+use crate::stats::{capacity, Record as _, Stats};
 use crate::store::{
-    CommandRecord, Commit, Committed, Cursor, Direction, EventStore, Page, ReadRequest,
+    CodecError, CommandRecord, Commit, Committed, Cursor, Direction, EventStore, Page, ReadRequest,
     StoredEvent, StoredSnapshot,
 };
 use crate::writers::Writers;
@@ -133,7 +133,7 @@ impl MemoryStore {
         check_id(request.aggregate, request.id)?;
         let start_after = match &request.cursor {
             None => None,
-            Some(c) => Some(c.0.parse::<u64>().map_err(|_| invalid_cursor(c))?),
+            Some(c) => Some(c.as_str().parse::<u64>().map_err(|_| invalid_cursor(c))?),
         };
         let key = stream_key(request.aggregate, request.id);
         let data = self.data();
@@ -188,7 +188,7 @@ impl MemoryStore {
             .stats
             .record_read(items.len() as u64, capacity::consistent_read(bytes));
         let next = match items.last() {
-            Some(last) if more => Some(Cursor(last.version.to_string())),
+            Some(last) if more => Some(Cursor::new(last.version.to_string())),
             _ => None,
         };
         Ok(Page { items, next })
@@ -346,7 +346,7 @@ impl MemoryStore {
             .stats
             .record_read(items.len() as u64, capacity::consistent_read(bytes) / 2.0);
         let next = match last {
-            Some((timestamp, seq)) if more => Some(Cursor(format!("{seq}|{timestamp}"))),
+            Some((timestamp, seq)) if more => Some(Cursor::new(format!("{seq}|{timestamp}"))),
             _ => None,
         };
         Ok(Page { items, next })
@@ -354,7 +354,7 @@ impl MemoryStore {
 }
 
 fn parse_ids_cursor(cursor: &Cursor) -> Option<(String, u64)> {
-    let (seq, timestamp) = cursor.0.split_once('|')?;
+    let (seq, timestamp) = cursor.as_str().split_once('|')?;
     Some((timestamp.to_owned(), seq.parse().ok()?))
 }
 
@@ -363,7 +363,7 @@ fn invalid_cursor(cursor: &Cursor) -> Error {
         "read",
         format!(
             "invalid cursor {:?}: pass back a cursor this store returned",
-            cursor.0
+            cursor.as_str()
         ),
     )
     .into()
@@ -436,7 +436,7 @@ impl MemoryStore {
 impl crate::projection::Codec for MemoryStore {
     type Payload = Value;
 
-    fn decode_payload<T, V>(&self, seed: T, payload: Value) -> Result<V, String>
+    fn decode_payload<T, V>(&self, seed: T, payload: Value) -> Result<V, CodecError>
     where
         T: for<'de> DeserializeSeed<'de, Value = V>,
     {
@@ -447,11 +447,11 @@ impl crate::projection::Codec for MemoryStore {
 impl EventStore for MemoryStore {
     type Payload = Value;
 
-    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Value, String> {
-        serde_json::to_value(value).map_err(|e| e.to_string())
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Value, CodecError> {
+        serde_json::to_value(value).map_err(CodecError::new)
     }
 
-    fn decode<T, V>(&self, seed: T, payload: Value) -> Result<V, String>
+    fn decode<T, V>(&self, seed: T, payload: Value) -> Result<V, CodecError>
     where
         T: for<'de> DeserializeSeed<'de, Value = V>,
     {

@@ -112,7 +112,11 @@ pub trait Codec: Send + Sync {
     type Payload: Clone + Debug + Send + Sync + 'static;
 
     /// Decodes a payload with a seed.
-    fn decode_payload<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, String>
+    fn decode_payload<T, V>(
+        &self,
+        seed: T,
+        payload: Self::Payload,
+    ) -> Result<V, crate::store::CodecError>
     where
         T: for<'de> DeserializeSeed<'de, Value = V>;
 }

@@ -9,7 +9,6 @@ use tracing::Instrument as _;
 
 use crate::codec::StoreCodec;
 use crate::error::Error;
-use crate::limits::stream_key;
 use crate::projection::{Projected, Projection, ProjectionError, RawEvent};
 use crate::store::{Cursor, Direction, EventStore, ReadRequest};
 use crate::view::ViewTable;
@@ -246,7 +245,9 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
                     })
                     .await?;
                 cursor = page.next;
-                let saved = cursor.as_ref().map(|c| format!("{aggregate}\n{}", c.0));
+                let saved = cursor
+                    .as_ref()
+                    .map(|c| format!("{aggregate}\n{}", c.as_str()));
                 match &saved {
                     Some(value) => self.checkpoint.store(&name, Some(value)).await,
                     // This type is done: the next starts from its first page.
@@ -321,7 +322,8 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
             for event in page.items {
                 if Some(event.version) != last.checked_add(1) {
                     return Err(fail(Error::Corrupt {
-                        aggregate_id: stream_key(aggregate, id),
+                        aggregate: aggregate.into(),
+                        id: id.to_owned(),
                         version: event.version,
                         reason: format!(
                             "the history skips from version {last} to {}",
@@ -415,8 +417,5 @@ impl Counts {
 /// `"{aggregate}\n{cursor}"`, the cursor empty at a type's first page.
 fn parse_checkpoint(value: &str) -> Option<(&str, Option<Cursor>)> {
     let (aggregate, cursor) = value.split_once('\n')?;
-    Some((
-        aggregate,
-        (!cursor.is_empty()).then(|| Cursor(cursor.to_owned())),
-    ))
+    Some((aggregate, (!cursor.is_empty()).then(|| Cursor::new(cursor))))
 }

@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use crate::aggregate::Aggregate;
 use crate::codec::{check_version, decode_event, decode_snapshot, encode_event};
-use crate::error::Error;
+use crate::error::{Error, StoreError};
 use crate::event::{HandledBy, IntoEvents, Metadata, Recorded};
 use crate::limits::{check_id, check_name, stream_key};
 use crate::store::{
@@ -321,14 +321,16 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
         check_version(A::NAME, &self.id, stored.version).map_err(Error::widen)?;
         let Some(expected) = self.version.checked_add(1) else {
             return Err(Error::Corrupt {
-                aggregate_id: stream_key(A::NAME, &self.id),
+                aggregate: A::NAME.into(),
+                id: self.id.clone(),
                 version: stored.version,
                 reason: format!("no version can follow {}", self.version),
             });
         };
         if stored.version != expected {
             return Err(Error::Corrupt {
-                aggregate_id: stream_key(A::NAME, &self.id),
+                aggregate: A::NAME.into(),
+                id: self.id.clone(),
                 version: stored.version,
                 reason: format!("expected version {expected}: versions must be contiguous"),
             });
@@ -412,15 +414,27 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     ) -> Result<Staged<A, S::Payload>, Error<A::Error>> {
         check_name(A::NAME).map_err(Error::widen)?;
         check_id(A::NAME, &self.id).map_err(Error::widen)?;
-        // A version this high only comes from a corrupt item, but it must
-        // not wrap round to overwrite version 0 or 1.
+        // Versions must not wrap round to overwrite version 0 or 1. Nothing
+        // stored is wrong, so this is no `Corrupt`: it is refused as
+        // `Commit::check` refuses an append past `u64::MAX`.
         let last = u64::try_from(events.len())
             .ok()
             .and_then(|n| self.version.checked_add(n))
-            .ok_or_else(|| Error::Corrupt {
-                aggregate_id: stream_key(A::NAME, &self.id),
-                version: self.version,
-                reason: format!("no room for {} more events", events.len()),
+            .ok_or_else(|| {
+                Error::from(
+                    StoreError::permanent(
+                        "commit",
+                        format!(
+                            "{} {:?}: no room for {} more events after version {}: \
+                             versions end at u64::MAX",
+                            A::NAME,
+                            self.id,
+                            events.len(),
+                            self.version
+                        ),
+                    )
+                    .about(A::NAME, &self.id),
+                )
             })?;
         let timestamp = crate::time::now();
         let mut next = self.state.clone();
@@ -561,12 +575,14 @@ pub(crate) fn history<'a, A: Aggregate, S: EventStore>(
                     decode_event::<A, S>(store, id, stored)
                 }
                 Some(next) => Err(Error::Corrupt {
-                    aggregate_id: stream_key(A::NAME, id),
+                    aggregate: A::NAME.into(),
+                    id: id.to_owned(),
                     version,
                     reason: format!("expected version {next}: versions must be contiguous"),
                 }),
                 None => Err(Error::Corrupt {
-                    aggregate_id: stream_key(A::NAME, id),
+                    aggregate: A::NAME.into(),
+                    id: id.to_owned(),
                     version,
                     reason: format!("no version can follow {}", u64::MAX),
                 }),

@@ -36,9 +36,25 @@ pub struct StatsSnapshot {
     pub write_units: f64,
 }
 
-impl Stats {
+/// The recording side of [`Stats`], for stores: users read the counters
+/// with [`Stats::snapshot`] and cannot change them unless they import this
+/// trait, which only a store implementation has reason to do.
+pub trait Record {
     /// Counts one read request that returned `items` items and cost `units` RCU.
-    pub fn record_read(&self, items: u64, units: f64) {
+    fn record_read(&self, items: u64, units: f64);
+
+    /// Counts one write request that wrote `items` items and cost `units` WCU.
+    fn record_write(&self, items: u64, units: f64);
+
+    /// Counts a write request that wrote nothing (a failed condition), which
+    /// DynamoDB still bills.
+    fn record_failed_write(&self, units: f64) {
+        self.record_write(0, units);
+    }
+}
+
+impl Record for Stats {
+    fn record_read(&self, items: u64, units: f64) {
         self.requests.fetch_add(1, Relaxed);
         self.reads.fetch_add(1, Relaxed);
         self.items_read.fetch_add(items, Relaxed);
@@ -46,21 +62,16 @@ impl Stats {
         tracing::trace!(items, read_units = units, "store read");
     }
 
-    /// Counts one write request that wrote `items` items and cost `units` WCU.
-    pub fn record_write(&self, items: u64, units: f64) {
+    fn record_write(&self, items: u64, units: f64) {
         self.requests.fetch_add(1, Relaxed);
         self.writes.fetch_add(1, Relaxed);
         self.items_written.fetch_add(items, Relaxed);
         self.write_milli_units.fetch_add(to_milli(units), Relaxed);
         tracing::trace!(items, write_units = units, "store write");
     }
+}
 
-    /// Counts a write request that wrote nothing (a failed condition), which
-    /// DynamoDB still bills.
-    pub fn record_failed_write(&self, units: f64) {
-        self.record_write(0, units);
-    }
-
+impl Stats {
     /// The counters now.
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {

@@ -1,10 +1,33 @@
-//! The [`EventStore`] trait that every backend implements, and the records it
-//! moves.
+//! For store implementers: the [`EventStore`] trait and everything a
+//! backend needs to implement it the way every other store does.
+//!
+//! Users of es rarely need this module: they name [`EventStore`] in bounds
+//! (it is also at the crate's top), and meet [`Cursor`] and [`Page`] when
+//! they page through ids or views. What is here is the contract a store
+//! author programs against:
+//!
+//! - the records a store moves: [`StoredEvent`], [`StoredSnapshot`],
+//!   [`Append`], [`Commit`] (with [`Commit::check`] and
+//!   [`Commit::exact_conflict`]), [`Committed`], [`CommandRecord`],
+//!   [`ReadRequest`], [`Direction`], [`Page`] and [`Cursor`];
+//! - the limits every store applies, in the same words: [`check_write`],
+//!   [`check_id`], [`check_name`], [`check_idempotency_key`],
+//!   [`snapshots_to_leave_out`] and [`warn_snapshot_left_out`], with the
+//!   constants they use ([`MAX_ITEM_BYTES`], [`PAGE_BYTES`], …) and the key
+//!   layout [`stream_key`];
+//! - the clock in castore's format: [`now`], [`now_secs`], [`format_millis`];
+//! - the costs: the [`capacity`] formulas and [`Record`], the recording side
+//!   of [`Stats`], which users can only read;
+//! - decoding as every store does it: [`decode_json`], [`decode_event`] and
+//!   [`below_first_version`];
+//! - [`Writers`], the command queues a store keeps beside its shared state.
 //!
 //! The trait is shaped after DynamoDB: appends are conditional on an expected
 //! version, reads are consistent and come in pages, and one commit may write to
 //! several aggregates atomically. Stores move raw, already-encoded records;
-//! decoding, validation and replay live in es-core, so every store behaves alike.
+//! decoding, validation and replay live in es-core, so every store behaves
+//! alike; the conformance suite (`es_core::conformance`, feature
+//! `conformance`) checks that a store does.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -14,14 +37,97 @@ use serde::de::DeserializeSeed;
 use serde::Serialize;
 
 use crate::error::{Error, StoreError};
-use crate::limits::{check_id, check_idempotency_key, check_name, stream_key};
 use crate::stats::Stats;
-use crate::writers::Writers;
+
+pub use crate::limits::{
+    check_id, check_idempotency_key, check_name, check_write, snapshots_to_leave_out, stream_key,
+    warn_snapshot_left_out, MAX_IDEMPOTENCY_KEY_BYTES, MAX_ID_BYTES, MAX_ITEM_BYTES,
+    MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS, PAGE_BYTES,
+};
+pub use crate::stats::{capacity, Record};
+pub use crate::time::{format_millis, now, now_secs};
+pub use crate::writers::Writers;
 
 /// An opaque position in a paged read. Pass it back to continue where a page
-/// ended. It is safe to hand to clients: a store validates it when it comes back.
+/// ended. It is safe to hand to clients.
+///
+/// Its text means nothing to users: they may hand it to a client with
+/// [`Cursor::into_string`] and rebuild it from what the client sends back
+/// with [`Cursor::new`]. A store makes one from its own text with
+/// [`Cursor::new`] and reads it with [`Cursor::as_str`]; since a cursor may
+/// come back from a client, the store validates it then, and refuses one it
+/// did not make.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Cursor(pub String);
+pub struct Cursor(String);
+
+impl Cursor {
+    /// A cursor holding a store's position, in the store's own text.
+    pub fn new(position: impl Into<String>) -> Self {
+        Cursor(position.into())
+    }
+
+    /// The store's text, to be validated before use.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The store's text, owned: to hand to a client, such as in a URL.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// Why a value could not be encoded in a store's form, or a payload could
+/// not be decoded into its type: what [`EventStore::encode`],
+/// [`EventStore::decode`] and [`Codec::decode_payload`](crate::Codec::decode_payload)
+/// return. Every store gives the same path and message for the same
+/// payload ([`decode_json`] does it for them), so that a caller can read
+/// which field failed without parsing the text.
+///
+/// It reads ``field `items[0].quantity`: invalid type: string "one",
+/// expected u32`` when a field failed, and the message alone when the value
+/// itself did.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", FieldOf(.path.as_deref()))]
+#[non_exhaustive]
+pub struct CodecError {
+    /// The path of the field that failed, as in `items[0].quantity`;
+    /// `None` when the value itself failed or the store cannot tell.
+    pub path: Option<String>,
+    /// What was found and what was expected, or why the value cannot be
+    /// encoded.
+    pub message: String,
+}
+
+impl CodecError {
+    /// A failure of the value as a whole.
+    pub fn new(message: impl std::fmt::Display) -> Self {
+        CodecError {
+            path: None,
+            message: message.to_string(),
+        }
+    }
+
+    /// A failure of the field at `path`, as in `items[0].quantity`.
+    pub fn at(path: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        CodecError {
+            path: Some(path.into()),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The ``field `…`: `` a [`CodecError`] of a field starts with.
+struct FieldOf<'a>(Option<&'a str>);
+
+impl std::fmt::Display for FieldOf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(path) => write!(f, "field `{path}`: "),
+            None => Ok(()),
+        }
+    }
+}
 
 /// One page of a read.
 #[derive(Clone, Debug)]
@@ -131,6 +237,9 @@ pub struct Commit<P> {
     /// condition says only that the next version exists, so the exact one
     /// costs a Query. `execute` passes `false` on the attempts it will retry,
     /// because its catch-up read finds the version anyway.
+    ///
+    /// Part of the store contract: a store must honour `true`, and may
+    /// ignore `false` (reporting the exact version is always correct).
     pub exact_conflict: bool,
 }
 
@@ -208,10 +317,13 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     type Payload: Clone + Debug + Send + Sync + 'static;
 
     /// Encodes a value in the store's native form.
-    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Self::Payload, String>;
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Self::Payload, CodecError>;
 
     /// Decodes a payload with a seed (for events, the seed knows the event name).
-    fn decode<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, String>
+    ///
+    /// A payload that does not fit its type fails with the path of the
+    /// field and the words [`decode_json`] gives, on every store.
+    fn decode<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, CodecError>
     where
         T: for<'de> DeserializeSeed<'de, Value = V>;
 
@@ -269,7 +381,7 @@ pub use crate::codec::decode_event;
 /// every store: the path of the field, then what was found and what was
 /// expected, as in ``field `items[0].quantity`: invalid type: string "one",
 /// expected u32``.
-pub fn decode_json<T, V>(seed: T, value: serde_json::Value) -> Result<V, String>
+pub fn decode_json<T, V>(seed: T, value: serde_json::Value) -> Result<V, CodecError>
 where
     T: for<'de> DeserializeSeed<'de, Value = V>,
 {
@@ -279,9 +391,9 @@ where
         let path = track.path().to_string();
         // The path of the value itself is `.`: nothing to name.
         if path == "." {
-            e.to_string()
+            CodecError::new(e)
         } else {
-            format!("field `{path}`: {e}")
+            CodecError::at(path, e)
         }
     })
 }

@@ -29,8 +29,8 @@ pub fn now_secs() -> u64 {
 /// years cannot show.
 ///
 /// ```
-/// assert_eq!(es_core::time::format_millis(0).as_deref(), Some("1970-01-01T00:00:00.000Z"));
-/// assert_eq!(es_core::time::format_millis(i64::MAX), None);
+/// assert_eq!(es_core::store::format_millis(0).as_deref(), Some("1970-01-01T00:00:00.000Z"));
+/// assert_eq!(es_core::store::format_millis(i64::MAX), None);
 /// ```
 pub fn format_millis(millis: i64) -> Option<String> {
     let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()?;

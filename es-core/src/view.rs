@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, StoreError};
 use crate::limits::check_id;
 use crate::projection::Envelope;
-use crate::stats::Stats;
+use crate::stats::{Record as _, Stats};
 use crate::store::{Cursor, Page};
 
 /// One view as a table holds it.
@@ -292,7 +292,8 @@ fn from_json<V: DeserializeOwned>(
     row: ViewRow<serde_json::Value>,
 ) -> Result<ViewRow<V>, Error> {
     let state = serde_json::from_value(row.state).map_err(|e| Error::Corrupt {
-        aggregate_id: format!("{kind}#{id}"),
+        aggregate: kind.to_owned().into(),
+        id: id.to_owned(),
         version: row.revision,
         reason: format!("view state: {e}"),
     })?;
@@ -360,7 +361,7 @@ impl ViewTable for MemoryViews {
                     next: None,
                 });
             };
-            let after = cursor.map(|c| c.0);
+            let after = cursor.map(|c| c.into_string());
             kind_rows
                 .iter()
                 .filter(|(id, _)| after.as_ref().is_none_or(|after| *id > after))
@@ -376,7 +377,7 @@ impl ViewTable for MemoryViews {
             .map(|(id, row)| from_json(kind, &id, row).map(|row| (id, row)))
             .collect::<Result<Vec<_>, _>>()?;
         let next = if more {
-            items.last().map(|(id, _)| Cursor(id.clone()))
+            items.last().map(|(id, _)| Cursor::new(id.clone()))
         } else {
             None
         };

@@ -94,13 +94,13 @@ proptest! {
 
     #[test]
     fn timestamps_format_like_iso_8601(millis in 0i64..4_102_444_800_000) {
-        let s = es_core::time::format_millis(millis).expect("years 1970 to 2100");
+        let s = es_core::store::format_millis(millis).expect("years 1970 to 2100");
         assert_eq!(s.len(), 24);
         assert!(s.ends_with('Z'));
         let bytes = s.as_bytes();
         assert_eq!((bytes[4], bytes[7], bytes[10], bytes[13], bytes[16], bytes[19]), (b'-', b'-', b'T', b':', b':', b'.'));
         // Lexical order is time order, which the initialEvents index relies on.
-        let later = es_core::time::format_millis(millis + 1).expect("years 1970 to 2100");
+        let later = es_core::store::format_millis(millis + 1).expect("years 1970 to 2100");
         assert!(later > s);
     }
 }

@@ -122,7 +122,7 @@ pub(crate) fn aggregate(aggregate: &Aggregate, errors: &mut Errors) {
         errors,
     );
     if let Some(name) = &aggregate.attrs.name {
-        // The same rules as `es_core::limits::check_name`, caught at compile time.
+        // The same rules as `es_core::store::check_name`, caught at compile time.
         let text = name.value.value();
         let reason = if text.is_empty() {
             Some("an aggregate name cannot be empty")

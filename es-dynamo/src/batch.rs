@@ -14,7 +14,7 @@ use es_core::projection::{Projected, Projection, ProjectionError, RawEvent};
 use futures::stream::{self, StreamExt as _};
 use tracing::Instrument as _;
 
-use crate::item;
+use crate::item::{self, Whose};
 use crate::layout::Layout;
 use crate::records::{kind_of, DynamoCodec, RecordKind};
 
@@ -44,10 +44,10 @@ impl TryFrom<aws_sdk_dynamodbstreams::types::Record> for StreamRecord {
     fn try_from(record: aws_sdk_dynamodbstreams::types::Record) -> Result<Self, Self::Error> {
         let Some(change) = record.dynamodb else {
             return Err(item::corrupt(
-                "(a stream record)",
+                Whose::nobody(),
                 0,
                 format!(
-                    "record {:?} has no `dynamodb` part",
+                    "stream record {:?} has no `dynamodb` part",
                     record.event_id.unwrap_or_default()
                 ),
             ));
@@ -218,7 +218,7 @@ async fn project_in_order<P: Projection>(
         }
     }
     let outcomes: Vec<GroupOutcome<P::Error>> = stream::iter(groups)
-        .map(|group| project_group(projection, &listened, layout, group))
+        .map(|group| project_group(projection, &listened, group))
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
@@ -260,7 +260,6 @@ struct GroupOutcome<E: std::error::Error + 'static> {
 async fn project_group<P: Projection>(
     projection: &P,
     listened: &[&'static str],
-    layout: Layout,
     group: Vec<Entry>,
 ) -> GroupOutcome<P::Error> {
     let mut outcome = GroupOutcome {
@@ -322,8 +321,7 @@ async fn project_group<P: Projection>(
             continue;
         }
         let subject = Some((aggregate.clone(), id.clone(), version));
-        let key = layout.key(&aggregate, &id);
-        let projected = match item::decode_event(&key, new_image) {
+        let projected = match item::decode_event(Whose::new(&aggregate, &id), new_image) {
             Ok(event) => {
                 let raw = RawEvent {
                     aggregate,

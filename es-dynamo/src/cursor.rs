@@ -6,8 +6,8 @@
 //! request names, so a forged cursor can only move within what the caller may
 //! already read.
 
-use es_core::limits::MAX_ID_BYTES;
 use es_core::store::Cursor;
+use es_core::store::MAX_ID_BYTES;
 use es_core::{Error, StoreError};
 
 /// DynamoDB's limit on a sort key, such as the index's `timestamp`, in bytes.
@@ -15,13 +15,13 @@ const MAX_SORT_KEY_BYTES: usize = 1024;
 
 /// The cursor after an event page: the last version returned.
 pub(crate) fn from_version(version: u64) -> Cursor {
-    Cursor(version.to_string())
+    Cursor::new(version.to_string())
 }
 
 /// The version in an event-page cursor.
 pub(crate) fn to_version(cursor: &Cursor) -> Result<u64, Error> {
-    let valid = !cursor.0.is_empty() && cursor.0.bytes().all(|b| b.is_ascii_digit());
-    match cursor.0.parse::<u64>() {
+    let valid = !cursor.as_str().is_empty() && cursor.as_str().bytes().all(|b| b.is_ascii_digit());
+    match cursor.as_str().parse::<u64>() {
         Ok(version) if valid && version > 0 => Ok(version),
         _ => Err(invalid("Query", cursor)),
     }
@@ -30,13 +30,13 @@ pub(crate) fn to_version(cursor: &Cursor) -> Result<u64, Error> {
 /// The cursor after a page of ids: the initial event's timestamp and the id,
 /// as `"{timestamp length}.{timestamp}{id}"` (ids may hold any character).
 pub(crate) fn from_initial(timestamp: &str, id: &str) -> Cursor {
-    Cursor(format!("{}.{timestamp}{id}", timestamp.len()))
+    Cursor::new(format!("{}.{timestamp}{id}", timestamp.len()))
 }
 
 /// The timestamp and id in a cursor of ids.
 pub(crate) fn to_initial(cursor: &Cursor) -> Result<(String, String), Error> {
     let parse = || {
-        let (len, rest) = cursor.0.split_once('.')?;
+        let (len, rest) = cursor.as_str().split_once('.')?;
         if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
@@ -60,7 +60,7 @@ fn invalid(operation: &'static str, cursor: &Cursor) -> Error {
         operation,
         format!(
             "invalid cursor {:?}: pass back a cursor this store returned",
-            cursor.0
+            cursor.as_str()
         ),
     )
     .into()
@@ -84,7 +84,7 @@ mod tests {
             "not a cursor ☃",
             "99999999999999999999999",
         ] {
-            assert!(to_version(&Cursor(bad.into())).is_err(), "{bad:?}");
+            assert!(to_version(&Cursor::new(bad)).is_err(), "{bad:?}");
         }
     }
 
@@ -109,7 +109,7 @@ mod tests {
             "18446744073709551616.x",
             "99999999999999999999999999.x",
         ] {
-            assert!(to_initial(&Cursor(bad.into())).is_err(), "{bad:?}");
+            assert!(to_initial(&Cursor::new(bad)).is_err(), "{bad:?}");
         }
         let t = "2026-11-22T05:07:54.123Z";
         let longest = from_initial(t, &"x".repeat(MAX_ID_BYTES));
@@ -118,7 +118,7 @@ mod tests {
             from_initial(t, &"x".repeat(MAX_ID_BYTES + 1)),
             from_initial(&"t".repeat(MAX_SORT_KEY_BYTES + 1), "x"),
         ] {
-            assert!(to_initial(&too_long).is_err(), "{:.40}", too_long.0);
+            assert!(to_initial(&too_long).is_err(), "{:.40}", too_long.as_str());
         }
     }
 }

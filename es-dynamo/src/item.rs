@@ -70,16 +70,16 @@ fn is_empty(value: &AttributeValue) -> bool {
     }
 }
 
-/// Decodes an event item read from the partition `key`.
+/// Decodes an event item of `whose` aggregate.
 pub(crate) fn decode_event(
-    key: &str,
+    whose: Whose<'_>,
     mut item: Item,
 ) -> Result<StoredEvent<AttributeValue>, Error> {
     let version = match item.remove(VERSION) {
-        Some(AttributeValue::N(n)) => event_version(key, &n)?,
-        other => return Err(corrupt(key, 0, describe(VERSION, "N", other.as_ref()))),
+        Some(AttributeValue::N(n)) => event_version(whose, &n)?,
+        other => return Err(corrupt(whose, 0, describe(VERSION, "N", other.as_ref()))),
     };
-    let bad = |reason: String| corrupt(key, version, reason);
+    let bad = |reason: String| corrupt(whose, version, reason);
     let name = match item.remove(TYPE) {
         Some(AttributeValue::S(s)) => s,
         other => return Err(bad(describe(TYPE, "S", other.as_ref()))),
@@ -102,7 +102,7 @@ pub(crate) fn decode_event(
         .remove(METADATA)
         .filter(|m| !matches!(m, AttributeValue::Null(_)));
     let snapshot = snapshot_of(
-        key,
+        whose,
         version,
         item.remove(SNAPSHOT),
         item.remove(SNAPSHOT_SCHEMA),
@@ -120,7 +120,7 @@ pub(crate) fn decode_event(
 
 /// The inline snapshot of an item, if it has a usable one.
 fn snapshot_of(
-    key: &str,
+    whose: Whose<'_>,
     version: u64,
     state: Option<AttributeValue>,
     schema: Option<AttributeValue>,
@@ -136,7 +136,8 @@ fn snapshot_of(
             // An unusable snapshot is skipped, never trusted: the load falls
             // back to older data, as for a snapshot of another schema.
             tracing::warn!(
-                aggregate_id = key,
+                aggregate = whose.aggregate,
+                id = whose.id,
                 version,
                 "ignoring a snapshot without a valid snapshotSchema"
             );
@@ -146,33 +147,33 @@ fn snapshot_of(
 }
 
 /// Reads the version out of a key (a `LastEvaluatedKey`, or a projected item).
-pub(crate) fn version_of(key: &str, item: &Item) -> Result<u64, Error> {
+pub(crate) fn version_of(whose: Whose<'_>, item: &Item) -> Result<u64, Error> {
     match item.get(VERSION) {
-        Some(AttributeValue::N(n)) => event_version(key, n),
-        other => Err(corrupt(key, 0, describe(VERSION, "N", other))),
+        Some(AttributeValue::N(n)) => event_version(whose, n),
+        other => Err(corrupt(whose, 0, describe(VERSION, "N", other))),
     }
 }
 
-/// The version of an event item in partition `key`: a whole number from 1.
+/// The version of an event item of `whose` aggregate: a whole number from 1.
 /// An item at 0 or below is corrupt, in the words es-core uses for version 0
 /// (`below_first_version`): the sort key is a DynamoDB number, so anything
 /// can be put there, and an item skipped for its version could hide a fact.
-fn event_version(key: &str, n: &str) -> Result<u64, Error> {
+fn event_version(whose: Whose<'_>, n: &str) -> Result<u64, Error> {
     match n.parse::<u64>() {
-        Ok(0) => Err(corrupt(key, 0, below_first_version(0))),
+        Ok(0) => Err(corrupt(whose, 0, below_first_version(0))),
         Ok(version) => Ok(version),
         // DynamoDB normalises numbers, so a negative one starts with `-`;
         // a lone `-`, or one before something else, is no number at all.
         Err(_) if n.strip_prefix('-').is_some_and(is_number) => {
-            Err(corrupt(key, 0, below_first_version(n)))
+            Err(corrupt(whose, 0, below_first_version(n)))
         }
         Err(_) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => Err(corrupt(
-            key,
+            whose,
             0,
             format!("`version` {n} is above u64::MAX, the last version there is"),
         )),
         Err(_) => Err(corrupt(
-            key,
+            whose,
             0,
             format!("`version` {n:?} is not a whole number"),
         )),
@@ -220,8 +221,12 @@ pub(crate) fn command_item(record: &CommandRecord) -> Item {
 
 /// Decodes a command record item of idempotency key `key`.
 pub(crate) fn decode_command(key: &str, mut item: Item) -> Result<CommandRecord, Error> {
-    let stored = command_key(key);
-    let bad = |reason: String| corrupt(&stored, 0, reason);
+    // Command records sit under `$command#{key}`: errors name them so.
+    let whose = Whose {
+        aggregate: "$command",
+        id: key,
+    };
+    let bad = |reason: String| corrupt(whose, 0, reason);
     let expires_at = match item.remove(EXPIRES_AT) {
         Some(AttributeValue::N(n)) => n
             .parse::<u64>()
@@ -265,9 +270,30 @@ pub(crate) fn decode_command(key: &str, mut item: Item) -> Result<CommandRecord,
     })
 }
 
-pub(crate) fn corrupt(key: &str, version: u64, reason: String) -> Error {
+/// The aggregate (or view kind) and id an item belongs to, as errors name
+/// them; either is empty when the item does not say.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Whose<'a> {
+    pub(crate) aggregate: &'a str,
+    pub(crate) id: &'a str,
+}
+
+impl<'a> Whose<'a> {
+    pub(crate) fn new(aggregate: &'a str, id: &'a str) -> Self {
+        Whose { aggregate, id }
+    }
+
+    /// An item that names no aggregate or id, such as a stream image
+    /// without a key.
+    pub(crate) fn nobody() -> Self {
+        Whose::new("", "")
+    }
+}
+
+pub(crate) fn corrupt(whose: Whose<'_>, version: u64, reason: String) -> Error {
     Error::Corrupt {
-        aggregate_id: key.to_owned(),
+        aggregate: whose.aggregate.to_owned().into(),
+        id: whose.id.to_owned(),
         version,
         reason,
     }
@@ -355,21 +381,24 @@ mod tests {
             state: AttributeValue::M(HashMap::from([("n".into(), AttributeValue::N("1".into()))])),
         });
         let item = event_item(Layout::SingleTable, "P", "P#1", original.clone());
-        assert_eq!(decode_event("P#1", item).expect("decodes"), original);
+        assert_eq!(
+            decode_event(Whose::new("P", "1"), item).expect("decodes"),
+            original
+        );
     }
 
     #[test]
     fn mistyped_attributes_are_corrupt() {
         let mut item = event_item(Layout::SingleTable, "P", "P#1", event(2, None));
         item.insert(VERSION.into(), AttributeValue::S("2".into()));
-        let err = decode_event("P#1", item).expect_err("version as S");
+        let err = decode_event(Whose::new("P", "1"), item).expect_err("version as S");
         assert!(
-            matches!(&err, Error::Corrupt { aggregate_id, version: 0, reason } if aggregate_id == "P#1" && reason.contains("`version` is S")),
+            matches!(&err, Error::Corrupt { aggregate, id, version: 0, reason } if aggregate == "P" && id == "1" && reason.contains("`version` is S")),
             "{err:?}"
         );
         let mut item = event_item(Layout::SingleTable, "P", "P#1", event(2, None));
         item.remove(TYPE);
-        let err = decode_event("P#1", item).expect_err("no type");
+        let err = decode_event(Whose::new("P", "1"), item).expect_err("no type");
         assert!(
             matches!(&err, Error::Corrupt { version: 2, reason, .. } if reason.contains("`type` is missing")),
             "{err:?}"
@@ -381,10 +410,10 @@ mod tests {
         for version in ["0", "-1", "-0.5"] {
             let mut item = event_item(Layout::SingleTable, "P", "P#1", event(2, None));
             item.insert(VERSION.into(), AttributeValue::N(version.into()));
-            let err = decode_event("P#1", item).expect_err(version);
+            let err = decode_event(Whose::new("P", "1"), item).expect_err(version);
             let expected = below_first_version(version);
             assert!(
-                matches!(&err, Error::Corrupt { aggregate_id, version: 0, reason } if aggregate_id == "P#1" && *reason == expected),
+                matches!(&err, Error::Corrupt { aggregate, id, version: 0, reason } if aggregate == "P" && id == "1" && *reason == expected),
                 "{err:?}"
             );
         }
@@ -406,7 +435,7 @@ mod tests {
         ] {
             let mut item = event_item(Layout::SingleTable, "P", "P#1", event(2, None));
             item.insert(VERSION.into(), AttributeValue::N(version.into()));
-            let err = decode_event("P#1", item).expect_err(version);
+            let err = decode_event(Whose::new("P", "1"), item).expect_err(version);
             assert!(
                 matches!(&err, Error::Corrupt { reason, .. } if reason == expected),
                 "{version}: {err:?}"
@@ -418,7 +447,12 @@ mod tests {
     fn a_snapshot_without_its_schema_is_ignored() {
         let mut item = event_item(Layout::SingleTable, "P", "P#1", event(4, None));
         item.insert(SNAPSHOT.into(), AttributeValue::M(HashMap::new()));
-        assert_eq!(decode_event("P#1", item).expect("decodes").snapshot, None);
+        assert_eq!(
+            decode_event(Whose::new("P", "1"), item)
+                .expect("decodes")
+                .snapshot,
+            None
+        );
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl Layout {
     /// The partition key of an aggregate's events.
     pub(crate) fn key(self, aggregate: &str, id: &str) -> String {
         match self {
-            Layout::SingleTable => es_core::limits::stream_key(aggregate, id),
+            Layout::SingleTable => es_core::store::stream_key(aggregate, id),
             Layout::TablePerAggregate => id.to_owned(),
         }
     }

@@ -6,9 +6,11 @@ use serde::de::DeserializeSeed;
 use serde::Serialize;
 use serde_json::{Number, Value};
 
+use es_core::store::CodecError;
+
 /// Encodes a value as a DynamoDB attribute value.
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<AttributeValue, String> {
-    serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value).map_err(|e| e.to_string())
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<AttributeValue, CodecError> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value).map_err(CodecError::new)
 }
 
 /// Decodes an attribute value with a seed.
@@ -20,11 +22,11 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<AttributeValue,
 /// expected ("Expected num"). The shapes are the ones serde_dynamo writes: a
 /// number is a JSON number, a map an object, a list or set an array, binary
 /// an array of bytes.
-pub(crate) fn decode<T, V>(seed: T, value: AttributeValue) -> Result<V, String>
+pub(crate) fn decode<T, V>(seed: T, value: AttributeValue) -> Result<V, CodecError>
 where
     T: for<'de> DeserializeSeed<'de, Value = V>,
 {
-    es_core::store::decode_json(seed, to_json(value)?)
+    es_core::store::decode_json(seed, to_json(value).map_err(CodecError::new)?)
 }
 
 /// An attribute value as JSON. It refuses a type the SDK did not recognise
@@ -125,12 +127,18 @@ mod tests {
         let memory =
             es_core::store::decode_json(PhantomData::<Order>, json).expect_err("a string quantity");
         assert_eq!(dynamo, memory);
+        assert_eq!(dynamo.path.as_deref(), Some("lines[1].quantity"));
+        assert_eq!(dynamo.message, "invalid type: string \"x\", expected u32");
         assert_eq!(
-            dynamo,
+            dynamo.to_string(),
             "field `lines[1].quantity`: invalid type: string \"x\", expected u32"
         );
         let n = decode(PhantomData::<Order>, AttributeValue::N("7".into())).expect_err("a number");
-        assert_eq!(n, "invalid type: integer `7`, expected struct Order");
+        assert_eq!(n.path, None);
+        assert_eq!(
+            n.to_string(),
+            "invalid type: integer `7`, expected struct Order"
+        );
     }
 
     #[test]

@@ -4,14 +4,16 @@
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
-use es_core::limits::{check_id, check_idempotency_key, check_name, stream_key};
-use es_core::stats::capacity;
-use es_core::store::{CommandRecord, Cursor, Direction, Page, ReadRequest, StoredEvent};
+use es_core::store::capacity;
+use es_core::store::{check_id, check_idempotency_key, check_name};
+use es_core::store::{
+    CommandRecord, Cursor, Direction, Page, ReadRequest, Record as _, StoredEvent,
+};
 use es_core::{Error, EventStore};
 use tracing::Instrument;
 
 use crate::errors::store_error;
-use crate::item::{self, Item};
+use crate::item::{self, Item, Whose};
 use crate::layout::attributes::*;
 use crate::layout::{command_key, COMMAND_KEY_PREFIX, COMMAND_VERSION};
 use crate::size::item_size;
@@ -26,7 +28,7 @@ impl DynamoStore {
         check_name(request.aggregate)?;
         check_id(request.aggregate, request.id)?;
         let key = self.layout().key(request.aggregate, request.id);
-        let name = stream_key(request.aggregate, request.id);
+        let whose = Whose::new(request.aggregate, request.id);
         // The read starts after both `after` and the cursor. Callers page
         // with `after` fixed and the cursor moving on (`Root::hydrate` keeps
         // `after` at the version it started from), so going forward a cursor
@@ -119,10 +121,10 @@ impl DynamoStore {
         // own attributes rather than by the key it ended on.
         let events = items
             .into_iter()
-            .map(|item| item::decode_event(&name, item))
+            .map(|item| item::decode_event(whose, item))
             .collect::<Result<Vec<_>, _>>()?;
         let next = match &output.last_evaluated_key {
-            Some(last) => Some(cursor::from_version(item::version_of(&name, last)?)),
+            Some(last) => Some(cursor::from_version(item::version_of(whose, last)?)),
             None => None,
         };
         Ok(Page {
@@ -182,7 +184,7 @@ impl DynamoStore {
                 let id = self.id_in(aggregate, last)?;
                 let Some(AttributeValue::S(timestamp)) = last.get(TIMESTAMP) else {
                     return Err(item::corrupt(
-                        &stream_key(aggregate, &id),
+                        Whose::new(aggregate, &id),
                         1,
                         "the index key has no `timestamp` (S)".into(),
                     ));
@@ -199,7 +201,7 @@ impl DynamoStore {
             Some(AttributeValue::S(key)) => match self.layout().id_of(aggregate, key) {
                 Some(id) if !id.is_empty() => Ok(id.to_owned()),
                 _ => Err(item::corrupt(
-                    key,
+                    Whose::new("", key),
                     1,
                     format!(
                         "the key is in the {aggregate} index but not of the form {aggregate}#id"
@@ -207,7 +209,7 @@ impl DynamoStore {
                 )),
             },
             _ => Err(item::corrupt(
-                aggregate,
+                Whose::new(aggregate, ""),
                 1,
                 "an `initialEvents` index item has no `aggregateId` (S)".into(),
             )),
@@ -279,7 +281,7 @@ impl DynamoStore {
         self.stats().record_read(items.len() as u64, units);
         trace::done(&span, "ok", items.len() as u64, units);
         match items.first() {
-            Some(latest) => item::version_of(&stream_key(aggregate, id), latest),
+            Some(latest) => item::version_of(Whose::new(aggregate, id), latest),
             None => Ok(0),
         }
     }

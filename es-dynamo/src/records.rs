@@ -22,7 +22,7 @@ use es_core::projection::{Codec, RawEvent};
 use es_core::Error;
 use serde::de::DeserializeSeed;
 
-use crate::item;
+use crate::item::{self, Whose};
 use crate::layout::attributes::AGGREGATE_ID;
 use crate::layout::Layout;
 
@@ -34,7 +34,11 @@ pub struct DynamoCodec;
 impl Codec for DynamoCodec {
     type Payload = AttributeValue;
 
-    fn decode_payload<T, V>(&self, seed: T, payload: AttributeValue) -> Result<V, String>
+    fn decode_payload<T, V>(
+        &self,
+        seed: T,
+        payload: AttributeValue,
+    ) -> Result<V, es_core::store::CodecError>
     where
         T: for<'de> DeserializeSeed<'de, Value = V>,
     {
@@ -45,7 +49,11 @@ impl Codec for DynamoCodec {
 impl Codec for crate::DynamoStore {
     type Payload = AttributeValue;
 
-    fn decode_payload<T, V>(&self, seed: T, payload: AttributeValue) -> Result<V, String>
+    fn decode_payload<T, V>(
+        &self,
+        seed: T,
+        payload: AttributeValue,
+    ) -> Result<V, es_core::store::CodecError>
     where
         T: for<'de> DeserializeSeed<'de, Value = V>,
     {
@@ -93,15 +101,15 @@ pub fn kind_of(
         Some(AttributeValue::S(key)) => key,
         other => {
             return Err(item::corrupt(
-                "(a stream image)",
+                Whose::nobody(),
                 0,
                 match other {
                     None if image.is_empty() => {
                         "the record has no new image: the stream must carry NEW_IMAGE or NEW_AND_OLD_IMAGES"
                             .to_owned()
                     }
-                    None => format!("`{AGGREGATE_ID}` is missing"),
-                    Some(v) => format!("`{AGGREGATE_ID}` is {}, not S", item::type_name(v)),
+                    None => format!("a stream image: `{AGGREGATE_ID}` is missing"),
+                    Some(v) => format!("a stream image: `{AGGREGATE_ID}` is {}, not S", item::type_name(v)),
                 },
             ))
         }
@@ -109,7 +117,7 @@ pub fn kind_of(
     // DynamoDB refuses an empty key value, so no table holds such an item;
     // an error naming the key "" would name nothing, so it says so instead.
     if key.is_empty() {
-        return Err(item::corrupt("(a stream image)", 0, empty_key()));
+        return Err(item::corrupt(Whose::nobody(), 0, empty_key()));
     }
     if key.starts_with('$') {
         return Ok(RecordKind::Other("one of es's own records"));
@@ -127,7 +135,7 @@ pub fn kind_of(
     // In an aggregate's partition, as in a load, an item at version 0 or
     // below is corrupt, not skipped: es's own records at version 0 have
     // `$` keys, passed over above.
-    let version = item::version_of(key, image)?;
+    let version = item::version_of(Whose::new(aggregate, id), image)?;
     Ok(RecordKind::Event {
         aggregate: aggregate.to_owned(),
         id: id.to_owned(),
@@ -137,7 +145,7 @@ pub fn kind_of(
 
 /// Why an image with an empty `aggregateId` is refused.
 pub(crate) fn empty_key() -> String {
-    format!("`{AGGREGATE_ID}` is an empty string, which DynamoDB refuses as a key: the image did not come from a table")
+    format!("a stream image: `{AGGREGATE_ID}` is an empty string, which DynamoDB refuses as a key: the image did not come from a table")
 }
 
 /// The event in a record, for a projection listening to `listened`, or
@@ -167,8 +175,7 @@ pub fn raw_event(
     if !listened.contains(&aggregate.as_str()) {
         return Ok(None);
     }
-    let key = layout.key(&aggregate, &id);
-    let event = item::decode_event(&key, image)?;
+    let event = item::decode_event(Whose::new(&aggregate, &id), image)?;
     Ok(Some(RawEvent {
         aggregate,
         id,
@@ -188,9 +195,13 @@ pub fn from_streams_image(
     image
         .into_iter()
         .map(|(name, value)| {
-            convert(value)
-                .map(|v| (name.clone(), v))
-                .map_err(|what| item::corrupt("(a stream image)", 0, format!("`{name}`: {what}")))
+            convert(value).map(|v| (name.clone(), v)).map_err(|what| {
+                item::corrupt(
+                    Whose::nobody(),
+                    0,
+                    format!("a stream image: `{name}`: {what}"),
+                )
+            })
         })
         .collect()
 }
@@ -297,7 +308,7 @@ mod tests {
         ] {
             let err = kind_of("INSERT", &image("", "1"), layout, table).unwrap_err();
             assert!(
-                matches!(&err, Error::Corrupt { aggregate_id, .. } if aggregate_id == "(a stream image)"),
+                matches!(&err, Error::Corrupt { aggregate, id, reason, .. } if aggregate.is_empty() && id.is_empty() && reason.starts_with("a stream image")),
                 "{err:?}"
             );
             assert!(err.to_string().contains("empty"), "{err}");

@@ -8,9 +8,10 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 use es_core::store::{
-    CommandRecord, Commit, Committed, Cursor, EventStore, Page, ReadRequest, StoredEvent,
+    CodecError, CommandRecord, Commit, Committed, Cursor, EventStore, Page, ReadRequest,
+    StoredEvent, Writers,
 };
-use es_core::{Error, Stats, Writers};
+use es_core::{Error, Stats};
 use serde::de::DeserializeSeed;
 use serde::Serialize;
 
@@ -375,11 +376,11 @@ impl fmt::Debug for DynamoStore {
 impl EventStore for DynamoStore {
     type Payload = AttributeValue;
 
-    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<AttributeValue, String> {
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<AttributeValue, CodecError> {
         payload::encode(value)
     }
 
-    fn decode<T, V>(&self, seed: T, payload: AttributeValue) -> Result<V, String>
+    fn decode<T, V>(&self, seed: T, payload: AttributeValue) -> Result<V, CodecError>
     where
         T: for<'de> DeserializeSeed<'de, Value = V>,
     {
@@ -407,7 +408,7 @@ impl EventStore for DynamoStore {
     }
 
     async fn command(&self, key: &str) -> Result<Option<CommandRecord>, Error> {
-        let now = es_core::time::now_secs();
+        let now = es_core::store::now_secs();
         // Expired records linger until DynamoDB's TTL sweep deletes them.
         Ok(self
             .command_record(key)

@@ -89,7 +89,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use es_core::{Aggregate, Error, Recorded};
 
-use crate::item;
+use crate::item::{self, Whose};
 use crate::layout::attributes::{AGGREGATE_ID, VERSION};
 use crate::layout::{COMMAND_KEY_PREFIX, COMMAND_VERSION};
 use crate::DynamoStore;
@@ -133,18 +133,21 @@ impl DynamoStore {
             Some(AttributeValue::S(key)) => key.clone(),
             other => {
                 return Err(item::corrupt(
-                    "(a stream image)",
+                    Whose::nobody(),
                     0,
                     match other {
-                        None => format!("`{AGGREGATE_ID}` is missing"),
-                        Some(v) => format!("`{AGGREGATE_ID}` is {}, not S", item::type_name(v)),
+                        None => format!("a stream image: `{AGGREGATE_ID}` is missing"),
+                        Some(v) => format!(
+                            "a stream image: `{AGGREGATE_ID}` is {}, not S",
+                            item::type_name(v)
+                        ),
                     },
                 )
                 .widen())
             }
         };
         if key.is_empty() {
-            return Err(item::corrupt("(a stream image)", 0, crate::records::empty_key()).widen());
+            return Err(item::corrupt(Whose::nobody(), 0, crate::records::empty_key()).widen());
         }
         // Command records sit at version 0 under `$command#` keys. In the
         // single-table layout such a key names no aggregate anyway; in the
@@ -159,7 +162,7 @@ impl DynamoStore {
         let Some(id) = self.layout().id_of(A::NAME, &key) else {
             return Ok(None);
         };
-        let stored = item::decode_event(&key, image).map_err(Error::widen)?;
+        let stored = item::decode_event(Whose::new(A::NAME, id), image).map_err(Error::widen)?;
         let recorded = es_core::store::decode_event::<A, _>(self, id, stored)?;
         Ok(Some(StreamEvent {
             id: id.to_owned(),

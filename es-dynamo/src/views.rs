@@ -26,14 +26,15 @@ use aws_sdk_dynamodb::types::{
     ReturnConsumedCapacity, ScalarAttributeType,
 };
 use aws_sdk_dynamodb::Client;
-use es_core::stats::capacity;
-use es_core::store::{Cursor, Page};
+use es_core::store::capacity;
+use es_core::store::{Cursor, Page, Record as _};
 use es_core::{Error, Saved, Stats, StoreError, ViewRow, ViewTable};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument as _;
 
 use crate::errors::store_error;
+use crate::item::Whose;
 use crate::size::item_size;
 use crate::store::{default_timeouts, set_timeouts, with_timeout_config};
 use crate::{item, payload, trace};
@@ -293,16 +294,20 @@ fn view_key(kind: &str, id: &str) -> String {
 }
 
 fn decode_row<V: DeserializeOwned>(
-    key: &str,
+    whose: Whose<'_>,
     mut item: HashMap<String, AttributeValue>,
 ) -> Result<ViewRow<V>, Error> {
     let revision = match item.remove(REVISION) {
         Some(AttributeValue::N(n)) => n.parse::<u64>().map_err(|_| {
-            item::corrupt(key, 0, format!("`{REVISION}` {n:?} is not a whole number"))
+            item::corrupt(
+                whose,
+                0,
+                format!("`{REVISION}` {n:?} is not a whole number"),
+            )
         })?,
         other => {
             return Err(item::corrupt(
-                key,
+                whose,
                 0,
                 describe(REVISION, "N", other.as_ref()),
             ))
@@ -310,10 +315,10 @@ fn decode_row<V: DeserializeOwned>(
     };
     let state = match item.remove(STATE) {
         Some(state) => payload::decode(PhantomData::<V>, state)
-            .map_err(|e| item::corrupt(key, revision, format!("view state: {e}")))?,
+            .map_err(|e| item::corrupt(whose, revision, format!("view state: {e}")))?,
         None => {
             return Err(item::corrupt(
-                key,
+                whose,
                 revision,
                 format!("`{STATE}` is missing"),
             ))
@@ -328,13 +333,13 @@ fn decode_row<V: DeserializeOwned>(
                         .map(|v| (aggregate.clone(), v))
                         .map_err(|_| {
                             item::corrupt(
-                                key,
+                                whose,
                                 revision,
                                 format!("`{APPLIED}` of {aggregate:?} is {n:?}, not a version"),
                             )
                         }),
                     other => Err(item::corrupt(
-                        key,
+                        whose,
                         revision,
                         format!(
                             "`{APPLIED}` of {aggregate:?} is {}, not N",
@@ -347,7 +352,7 @@ fn decode_row<V: DeserializeOwned>(
         None => BTreeMap::new(),
         Some(other) => {
             return Err(item::corrupt(
-                key,
+                whose,
                 revision,
                 format!("`{APPLIED}` is {}, not M", item::type_name(&other)),
             ))
@@ -375,7 +380,7 @@ impl ViewTable for DynamoViews {
     ) -> Result<Option<ViewRow<V>>, Error> {
         let key = view_key(kind, id);
         match self.get(&key).await? {
-            Some(item) => decode_row(&key, item).map(Some),
+            Some(item) => decode_row(Whose::new(kind, id), item).map(Some),
             None => Ok(None),
         }
     }
@@ -409,12 +414,12 @@ impl ViewTable for DynamoViews {
         ]
         .into();
         let size = item_size(&item);
-        if size > es_core::limits::MAX_ITEM_BYTES {
+        if size > es_core::store::MAX_ITEM_BYTES {
             return Err(StoreError::permanent(
                 "PutItem",
                 format!(
                     "view {key:?} is {size} bytes, over DynamoDB's {} byte item limit",
-                    es_core::limits::MAX_ITEM_BYTES
+                    es_core::store::MAX_ITEM_BYTES
                 ),
             )
             .into());
@@ -462,7 +467,7 @@ impl ViewTable for DynamoViews {
             .consistent_read(true)
             .set_limit(limit.map(|l| i32::try_from(l.max(1)).unwrap_or(i32::MAX)))
             .set_exclusive_start_key(
-                cursor.map(|c| [(VIEW_ID.to_owned(), AttributeValue::S(c.0))].into()),
+                cursor.map(|c| [(VIEW_ID.to_owned(), AttributeValue::S(c.into_string()))].into()),
             )
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
@@ -485,12 +490,12 @@ impl ViewTable for DynamoViews {
             let Some(id) = key.strip_prefix(&prefix) else {
                 continue;
             };
-            rows.push((id.to_owned(), decode_row(&key, item)?));
+            rows.push((id.to_owned(), decode_row(Whose::new(kind, id), item)?));
         }
         let next = output
             .last_evaluated_key
             .and_then(|mut k| match k.remove(VIEW_ID) {
-                Some(AttributeValue::S(key)) => Some(Cursor(key)),
+                Some(AttributeValue::S(key)) => Some(Cursor::new(key)),
                 _ => None,
             });
         Ok(Page { items: rows, next })
@@ -502,7 +507,11 @@ impl ViewTable for DynamoViews {
             None => Ok(None),
             Some(mut item) => match item.remove(VALUE) {
                 Some(AttributeValue::S(value)) => Ok(Some(value)),
-                other => Err(item::corrupt(&key, 0, describe(VALUE, "S", other.as_ref()))),
+                other => Err(item::corrupt(
+                    Whose::new("$checkpoint", name),
+                    0,
+                    describe(VALUE, "S", other.as_ref()),
+                )),
             },
         }
     }

@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
-use es_core::limits::{check_write, snapshots_to_leave_out, warn_snapshot_left_out};
-use es_core::stats::capacity;
-use es_core::store::{CommandRecord, Commit, Committed};
+use es_core::store::capacity;
+use es_core::store::{check_write, snapshots_to_leave_out, warn_snapshot_left_out};
+use es_core::store::{CommandRecord, Commit, Committed, Record as _};
 use es_core::{Error, EventStore, StoreError};
 use tracing::Instrument;
 
@@ -250,7 +250,7 @@ impl DynamoStore {
                 .expression_attribute_names("#e", EXPIRES_AT)
                 .expression_attribute_values(
                     ":now",
-                    AttributeValue::N(es_core::time::now_secs().to_string()),
+                    AttributeValue::N(es_core::store::now_secs().to_string()),
                 )
                 // The record comes back with the cancellation, saving a read.
                 .return_values_on_condition_check_failure(
@@ -503,13 +503,7 @@ mod tests {
                 panic!("a key of {} bytes: planned", key.len());
             };
             assert!(
-                matches!(
-                    err,
-                    Error::InvalidId {
-                        aggregate: "$command",
-                        ..
-                    }
-                ),
+                matches!(err, Error::InvalidKey { ref key, .. } if key.len() <= 64),
                 "{err:?}"
             );
         }

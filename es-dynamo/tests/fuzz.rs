@@ -291,13 +291,14 @@ fn names_what_was_wrong<E: std::error::Error>(err: &Error<E>) -> Result<(), Test
     let text = err.to_string();
     match err {
         Error::Corrupt {
-            aggregate_id,
+            aggregate,
+            id,
             reason,
             ..
         } => {
             prop_assert!(
-                !aggregate_id.is_empty(),
-                "a corrupt item without a key: {text}"
+                !aggregate.is_empty() || !id.is_empty() || reason.starts_with("a stream image"),
+                "a corrupt item that names neither its aggregate nor id: {text}"
             );
             prop_assert!(reason.len() >= 10, "a reason that says little: {text}");
         }

@@ -52,11 +52,14 @@ impl Flaky {
 impl EventStore for Flaky {
     type Payload = <es::MemoryStore as EventStore>::Payload;
 
-    fn encode<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<Self::Payload, String> {
+    fn encode<T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+    ) -> Result<Self::Payload, es::store::CodecError> {
         self.inner.encode(value)
     }
 
-    fn decode<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, String>
+    fn decode<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, es::store::CodecError>
     where
         T: for<'de> serde::de::DeserializeSeed<'de, Value = V>,
     {
@@ -107,7 +110,7 @@ impl EventStore for Flaky {
         self.inner.stats()
     }
 
-    fn writers(&self) -> &std::sync::Arc<es::Writers> {
+    fn writers(&self) -> &std::sync::Arc<es::store::Writers> {
         self.inner.writers()
     }
 }
@@ -270,11 +273,14 @@ impl Unsure {
 impl EventStore for Unsure {
     type Payload = <es::MemoryStore as EventStore>::Payload;
 
-    fn encode<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<Self::Payload, String> {
+    fn encode<T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+    ) -> Result<Self::Payload, es::store::CodecError> {
         self.inner.encode(value)
     }
 
-    fn decode<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, String>
+    fn decode<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, es::store::CodecError>
     where
         T: for<'de> serde::de::DeserializeSeed<'de, Value = V>,
     {
@@ -330,7 +336,7 @@ impl EventStore for Unsure {
         self.inner.stats()
     }
 
-    fn writers(&self) -> &std::sync::Arc<es::Writers> {
+    fn writers(&self) -> &std::sync::Arc<es::store::Writers> {
         self.inner.writers()
     }
 }

@@ -139,7 +139,7 @@ async fn lambda_batch_reports_the_failed_record() {
     assert!(
         message.starts_with(
             "stream record 111000000000000000000004 (Product \"sku-1\" version 2): Recorder: \
-             Product#sku-1 version 2 is corrupt: payload of ProductReserved: "
+             Product \"sku-1\" at version 2 is corrupt: payload of ProductReserved: "
         ),
         "{message}"
     );

@@ -228,7 +228,7 @@ async fn an_event_of_a_listened_aggregate_that_does_not_decode_is_an_error() {
         .await
         .expect_err("a string is no aisle");
     assert!(
-        err.to_string().starts_with("warehouse: Shelf#s1 version 3 is corrupt: payload of Moved: field `aisle`: invalid type: string \"four\", expected u32"),
+        err.to_string().starts_with("warehouse: Shelf \"s1\" at version 3 is corrupt: payload of Moved: field `aisle`: invalid type: string \"four\", expected u32"),
         "{err}"
     );
     // An event the shelf does not know: not skipped, an error naming it.

@@ -28,7 +28,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use es::dynamo::item_size;
-use es::stats::capacity;
+use es::store::capacity;
 
 /// What one client sent, summed since it was built.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -55,7 +55,7 @@ fn castore_item(key: &str, version: u64) -> HashMap<String, AttributeValue> {
         ("aggregateId".to_owned(), AttributeValue::S(key.to_owned())),
         ("version".to_owned(), AttributeValue::N(version.to_string())),
         ("type".to_owned(), AttributeValue::S("Reserved".to_owned())),
-        ("timestamp".to_owned(), AttributeValue::S(es::time::now())),
+        ("timestamp".to_owned(), AttributeValue::S(es::store::now())),
         (
             "payload".to_owned(),
             AttributeValue::M(HashMap::from([

@@ -474,6 +474,8 @@ pub async fn concurrent_transactions_are_all_or_nothing<S: EventStore>(store: &S
 /// See [`CHECKS`](super::CHECKS).
 pub async fn invalid_input_is_refused_everywhere<S: EventStore>(store: &S) {
     let invalid = |err: Error| matches!(err, Error::InvalidId { .. });
+    let invalid_name = |err: Error| matches!(err, Error::InvalidName { .. });
+    let invalid_key = |err: Error| matches!(err, Error::InvalidKey { .. });
     for id in [String::new(), "x".repeat(1025)] {
         let read = store
             .read(crate::store::ReadRequest {
@@ -490,14 +492,14 @@ pub async fn invalid_input_is_refused_everywhere<S: EventStore>(store: &S) {
     }
     for name in ["", "Bad#Name", "$Reserved"] {
         let listed = store.list_ids(name, None, None).await;
-        assert!(listed.is_err_and(invalid), "list_ids of {name:?}");
+        assert!(listed.is_err_and(invalid_name), "list_ids of {name:?}");
     }
     let id = unique("bad-key");
     let p = Product::load(store, &id).await.expect("load");
     for key in [String::new(), "k".repeat(1025)] {
         let looked_up = store.command(&key).await;
         assert!(
-            looked_up.is_err_and(invalid),
+            looked_up.is_err_and(invalid_key),
             "command of a {}-byte key",
             key.len()
         );
@@ -513,7 +515,7 @@ pub async fn invalid_input_is_refused_everywhere<S: EventStore>(store: &S) {
         )
         .await;
         assert!(
-            committed.is_err_and(invalid),
+            committed.is_err_and(invalid_key),
             "a commit with a {}-byte key",
             key.len()
         );

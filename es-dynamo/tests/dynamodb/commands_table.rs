@@ -86,7 +86,7 @@ async fn a_duplicate_command_writes_nothing_and_answers_with_its_first_run() {
     );
     assert_eq!(record["aggregateId"], s("$command#order-1"));
     assert_eq!(record["version"], n(0));
-    let now = es_core::time::now_secs();
+    let now = es_core::store::now_secs();
     let expires_at = match &record["expiresAt"] {
         aws_sdk_dynamodb::types::AttributeValue::N(n) => n.parse::<u64>().expect("a number"),
         other => panic!("expiresAt is {other:?}"),
@@ -128,7 +128,7 @@ async fn events_and_their_record_land_together_or_not_at_all() {
     let record = CommandRecord {
         key: "order-2".into(),
         outcome: vec![("Product".into(), "sku-1".into(), 1)],
-        expires_at: es_core::time::now_secs() + 3600,
+        expires_at: es_core::store::now_secs() + 3600,
     };
     // An append at a stale version: the event's condition fails, so the
     // record in the other table must not land either.

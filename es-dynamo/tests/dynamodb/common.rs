@@ -84,7 +84,7 @@ pub fn append<E: Event>(
     expected: u64,
     events: &[E],
 ) -> Append<AttributeValue> {
-    let timestamp = es_core::time::now();
+    let timestamp = es_core::store::now();
     Append {
         aggregate,
         id: id.to_owned(),

@@ -110,13 +110,14 @@ async fn mistyped_or_missing_attributes_are_corrupt_and_named() {
         let err = Product::load(&store, id).await.expect_err("a corrupt item");
         match err {
             Error::Corrupt {
-                aggregate_id,
+                aggregate,
+                id: corrupt_id,
                 version,
                 reason,
             } => {
                 assert_eq!(
-                    (aggregate_id.as_str(), version),
-                    (key.as_str(), 2),
+                    (aggregate.as_ref(), corrupt_id.as_str(), version),
+                    ("Product", id, 2),
                     "{id}: {reason}"
                 );
                 assert!(
@@ -205,7 +206,7 @@ async fn corrupt_index_and_command_items_are_named_too() {
         .await
         .expect_err("a foreign key");
     assert!(
-        matches!(&err, Error::Corrupt { aggregate_id, .. } if aggregate_id == "Other#x"),
+        matches!(&err, Error::Corrupt { aggregate, id, .. } if aggregate.is_empty() && id == "Other#x"),
         "got {err:?}"
     );
 
@@ -221,7 +222,7 @@ async fn corrupt_index_and_command_items_are_named_too() {
     .await;
     let err = store.command("k").await.expect_err("a bad outcome");
     assert!(
-        matches!(&err, Error::Corrupt { aggregate_id, version: 0, reason } if aggregate_id == "$command#k" && reason.contains("outcome")),
+        matches!(&err, Error::Corrupt { aggregate, id, version: 0, reason } if aggregate == "$command" && id == "k" && reason.contains("outcome")),
         "got {err:?}"
     );
     put(
@@ -266,7 +267,7 @@ async fn version_zero_item_is_corrupt() {
             .await
             .expect_err("a version-0 item");
         assert!(
-            matches!(&err, Error::Corrupt { aggregate_id, version: 0, reason } if *aggregate_id == key && *reason == expected),
+            matches!(&err, Error::Corrupt { aggregate, id: corrupt_id, version: 0, reason } if aggregate == "Product" && corrupt_id == id && *reason == expected),
             "{id}: {err:?}"
         );
         // A history reads the same items, and names the same one.
@@ -291,7 +292,7 @@ async fn version_zero_item_is_corrupt() {
         .await
         .expect_err("a version-0 item");
     assert!(
-        matches!(&err, Error::Corrupt { aggregate_id, version: 0, reason } if aggregate_id == "Counter#c" && *reason == es_core::store::below_first_version(0)),
+        matches!(&err, Error::Corrupt { aggregate, id, version: 0, reason } if aggregate == "Counter" && id == "c" && *reason == es_core::store::below_first_version(0)),
         "{err:?}"
     );
 

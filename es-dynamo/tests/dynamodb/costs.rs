@@ -387,7 +387,7 @@ async fn idempotent_commits_cost_one_transaction_and_duplicates_no_extra_read() 
         return;
     }
     let store = store_on_new_table("costs-cmd").await;
-    let later = es_core::time::now_secs() + 3600;
+    let later = es_core::store::now_secs() + 3600;
     let (written, c) = cost!(
         &store,
         "commit of a first event with a command record",
@@ -425,7 +425,7 @@ async fn idempotent_commits_cost_one_transaction_and_duplicates_no_extra_read() 
     assert_eq!((counts(&c), c.read_units), ((1, 1, 0), 1.0));
 
     // An expired record is absent, and a new commit with its key replaces it.
-    let past = es_core::time::now_secs() - 10;
+    let past = es_core::store::now_secs() - 10;
     assert_eq!(
         commit_with_record(&store, "other", 1, "order-2", past)
             .await

@@ -229,11 +229,15 @@ async fn images_that_are_not_events_fail_like_a_load() {
     let keys_only = item([("aggregateId", s("Product#sku-1")), ("version", n(3))]);
     match decode_fails_like_a_load(&store, "sku-1", 3, keys_only).await {
         Error::Corrupt {
-            aggregate_id,
+            aggregate,
+            id,
             version,
             reason,
         } => {
-            assert_eq!((aggregate_id.as_str(), version), ("Product#sku-1", 3));
+            assert_eq!(
+                (aggregate.as_ref(), id.as_str(), version),
+                ("Product", "sku-1", 3)
+            );
             assert!(reason.contains("`type` is missing"), "{reason}");
         }
         other => panic!("expected Corrupt, got {other:?}"),

@@ -275,11 +275,9 @@ impl<E: Into<Problem> + std::fmt::Display> From<es::Error<E>> for Problem {
         match e {
             es::Error::Rejected(rejection) => rejection.into(),
             es::Error::NotFound { aggregate, id } => Problem::not_found(aggregate, &id),
-            es::Error::InvalidId {
-                aggregate: "$command",
-                reason,
-                ..
-            } => Problem::bad_request("invalid-idempotency-key", reason),
+            es::Error::InvalidKey { reason, .. } => {
+                Problem::bad_request("invalid-idempotency-key", reason)
+            }
             es::Error::InvalidId { reason, .. } => Problem::bad_request("invalid-id", reason),
             es::Error::KeyReused { key, previous, .. } => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -142,7 +142,7 @@ fn quantity(field: &'static str, n: &serde_json::Number) -> Result<u32, Problem>
 /// An id from the path or a body, checked against es's limits (1 to 1024
 /// bytes) before anything is read.
 fn id(aggregate: &'static str, id: &str) -> Result<(), Problem> {
-    es::limits::check_id(aggregate, id).map_err(|e| match e {
+    es::store::check_id(aggregate, id).map_err(|e| match e {
         es::Error::InvalidId { reason, .. } => {
             Problem::bad_request("invalid-id", format!("{aggregate} id: {reason}"))
                 .with("id", shorten(id))
@@ -162,8 +162,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
             "the Idempotency-Key header must be visible ASCII",
         )
     })?;
-    es::limits::check_idempotency_key(key).map_err(|e| match e {
-        es::Error::InvalidId { reason, .. } => {
+    es::store::check_idempotency_key(key).map_err(|e| match e {
+        es::Error::InvalidKey { reason, .. } => {
             Problem::bad_request("invalid-idempotency-key", reason)
         }
         other => other.into(),
@@ -279,7 +279,7 @@ pub async fn list_products<S: EventStore>(
         ));
     }
     let cursor = match &query.cursor {
-        Some(c) => Some(Cursor(decode_cursor(c).ok_or_else(bad_cursor)?)),
+        Some(c) => Some(Cursor::new(decode_cursor(c).ok_or_else(bad_cursor)?)),
         None => None,
     };
     let given = cursor.is_some();
@@ -305,7 +305,7 @@ pub async fn list_products<S: EventStore>(
     let items: Vec<ProductView> = products.iter().map(ProductView::of).collect();
     Ok(Json(serde_json::json!({
         "items": items,
-        "next": page.next.map(|c| encode_cursor(&c.0)),
+        "next": page.next.map(|c| encode_cursor(c.as_str())),
     })))
 }
 
