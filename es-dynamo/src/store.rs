@@ -211,21 +211,13 @@ impl DynamoStore {
     /// The operation timeout in force: the longest a request may take,
     /// retries included; `None` when there is none.
     pub fn operation_timeout(&self) -> Option<Duration> {
-        self.inner
-            .client
-            .config()
-            .timeout_config()
-            .and_then(TimeoutConfig::operation_timeout)
+        operation_timeout_of(&self.inner.client)
     }
 
     /// The attempt timeout in force: the longest one try of a request may
     /// take; `None` when there is none.
     pub fn attempt_timeout(&self) -> Option<Duration> {
-        self.inner
-            .client
-            .config()
-            .timeout_config()
-            .and_then(TimeoutConfig::operation_attempt_timeout)
+        attempt_timeout_of(&self.inner.client)
     }
 
     /// A store on `table` with a client from the AWS config chain
@@ -350,6 +342,22 @@ pub(crate) fn set_timeouts(
     timeouts.set_operation_timeout(operation);
     timeouts.set_operation_attempt_timeout(attempt);
     timeouts.build()
+}
+
+/// The operation timeout `client` has; `None` when it has none.
+pub(crate) fn operation_timeout_of(client: &Client) -> Option<Duration> {
+    client
+        .config()
+        .timeout_config()
+        .and_then(TimeoutConfig::operation_timeout)
+}
+
+/// The attempt timeout `client` has; `None` when it has none.
+pub(crate) fn attempt_timeout_of(client: &Client) -> Option<Duration> {
+    client
+        .config()
+        .timeout_config()
+        .and_then(TimeoutConfig::operation_attempt_timeout)
 }
 
 /// `client` with `timeouts` in place of its timeout config, and otherwise

@@ -19,7 +19,6 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
@@ -139,21 +138,13 @@ impl DynamoViews {
     /// The operation timeout in force: the longest a request may take,
     /// retries included; `None` when there is none.
     pub fn operation_timeout(&self) -> Option<Duration> {
-        self.inner
-            .client
-            .config()
-            .timeout_config()
-            .and_then(TimeoutConfig::operation_timeout)
+        crate::store::operation_timeout_of(&self.inner.client)
     }
 
     /// The attempt timeout in force: the longest one try of a request may
     /// take; `None` when there is none.
     pub fn attempt_timeout(&self) -> Option<Duration> {
-        self.inner
-            .client
-            .config()
-            .timeout_config()
-            .and_then(TimeoutConfig::operation_attempt_timeout)
+        crate::store::attempt_timeout_of(&self.inner.client)
     }
 
     /// Views in `table`, with a client from the AWS config chain, and es's
