@@ -14,7 +14,7 @@ use es::{EventSet, Handlers};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-// ---- The DESIGN §1 product ---------------------------------------------------
+// ---- The product of the README's first example -------------------------------
 
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct ProductRestocked {

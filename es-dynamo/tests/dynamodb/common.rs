@@ -220,8 +220,8 @@ macro_rules! badly_named {
 
 badly_named!(HashInName = "Bad#Name", DollarName = "$Reserved");
 
-/// A running total that snapshots every 100 versions, as DESIGN's
-/// performance target does.
+/// A running total that snapshots every 100 versions, as es's performance
+/// target for long histories does (docs/BENCHMARKS.md).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tally {
     pub total: u64,
