@@ -49,18 +49,7 @@ fn ms(d: Duration) -> String {
 
 /// The counters of every distinct store in `stores`, summed.
 fn stats(stores: &[DynamoStore]) -> StatsSnapshot {
-    let mut total = StatsSnapshot::default();
-    for store in stores {
-        let s = store.stats().snapshot();
-        total.requests += s.requests;
-        total.reads += s.reads;
-        total.writes += s.writes;
-        total.items_read += s.items_read;
-        total.items_written += s.items_written;
-        total.read_units += s.read_units;
-        total.write_units += s.write_units;
-    }
-    total
+    stores.iter().map(|store| store.stats().snapshot()).sum()
 }
 
 /// What one shape of a workload did.
@@ -193,10 +182,9 @@ async fn contention(
     shape
 }
 
-/// The item es writes for a one-unit restock, written by hand: one
-/// conditional `PutItem`, asking for nothing back.
-async fn bare_put(client: &Client, table: &str, key: &str, version: u64) {
-    let item = HashMap::from([
+/// The item es writes for a one-unit restock, by hand.
+fn restock_item(key: &str, version: u64) -> HashMap<String, AttributeValue> {
+    HashMap::from([
         ("aggregateId".to_owned(), AttributeValue::S(key.to_owned())),
         ("version".to_owned(), AttributeValue::N(version.to_string())),
         (
@@ -211,7 +199,13 @@ async fn bare_put(client: &Client, table: &str, key: &str, version: u64) {
                 AttributeValue::N("1".to_owned()),
             )])),
         ),
-    ]);
+    ])
+}
+
+/// [`restock_item`], written by hand: one conditional `PutItem`, asking
+/// for nothing back.
+async fn bare_put(client: &Client, table: &str, key: &str, version: u64) {
+    let item = restock_item(key, version);
     client
         .put_item()
         .table_name(table)
@@ -255,16 +249,7 @@ async fn catch_up(
                     loop {
                         attempt += 1;
                         attempts += 1;
-                        let mut item = HashMap::from([
-                            ("aggregateId".to_owned(), AttributeValue::S(key.clone())),
-                            ("version".to_owned(), AttributeValue::N((version + 1).to_string())),
-                            ("type".to_owned(), AttributeValue::S("ProductRestocked".to_owned())),
-                            ("timestamp".to_owned(), AttributeValue::S(es::store::now())),
-                        ]);
-                        item.insert(
-                            "payload".to_owned(),
-                            AttributeValue::M(HashMap::from([("amount".to_owned(), AttributeValue::N("1".to_owned()))])),
-                        );
+                        let item = restock_item(&key, version + 1);
                         let mut put = client
                             .put_item()
                             .table_name(&table)
@@ -385,9 +370,7 @@ async fn main() {
         let took = began.elapsed();
         if measured {
             warm.push(took);
-            let c = cached.stats().snapshot() - before;
-            warm_cost.requests += c.requests;
-            warm_cost.reads += c.reads;
+            warm_cost = warm_cost + (cached.stats().snapshot() - before);
         }
         let before = store.stats().snapshot();
         let began = Instant::now();
@@ -398,7 +381,7 @@ async fn main() {
         let took = began.elapsed();
         if measured {
             commit.push(took);
-            commit_cost.requests += (store.stats().snapshot() - before).requests;
+            commit_cost = commit_cost + (store.stats().snapshot() - before);
         }
         bare_version += 1;
         let began = Instant::now();

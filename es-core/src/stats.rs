@@ -1,6 +1,7 @@
 //! Request and capacity counters, so the cost of every operation is visible.
 
-use std::ops::Sub;
+use std::iter::Sum;
+use std::ops::{Add, Sub};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Counters a store keeps for every call it makes. Capacity units are kept in
@@ -94,6 +95,30 @@ fn to_milli(units: f64) -> u64 {
     }
 }
 
+/// Adds the counters of two stores, or two spans of one: what several stores
+/// of one workload cost together.
+impl Add for StatsSnapshot {
+    type Output = StatsSnapshot;
+
+    fn add(self, other: StatsSnapshot) -> StatsSnapshot {
+        StatsSnapshot {
+            requests: self.requests.saturating_add(other.requests),
+            reads: self.reads.saturating_add(other.reads),
+            writes: self.writes.saturating_add(other.writes),
+            items_read: self.items_read.saturating_add(other.items_read),
+            items_written: self.items_written.saturating_add(other.items_written),
+            read_units: self.read_units + other.read_units,
+            write_units: self.write_units + other.write_units,
+        }
+    }
+}
+
+impl Sum for StatsSnapshot {
+    fn sum<I: Iterator<Item = StatsSnapshot>>(iter: I) -> StatsSnapshot {
+        iter.fold(StatsSnapshot::default(), Add::add)
+    }
+}
+
 impl Sub for StatsSnapshot {
     type Output = StatsSnapshot;
 
@@ -130,5 +155,38 @@ pub mod capacity {
     /// es always computes them with this formula.
     pub fn transaction<I: IntoIterator<Item = usize>>(item_bytes: I) -> f64 {
         item_bytes.into_iter().map(|b| 2.0 * write(b)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_add_and_sum_field_by_field() {
+        let one = StatsSnapshot {
+            requests: 2,
+            reads: 1,
+            writes: 1,
+            items_read: 3,
+            items_written: 1,
+            read_units: 1.5,
+            write_units: 2.0,
+        };
+        let total: StatsSnapshot = [one, one, StatsSnapshot::default()].into_iter().sum();
+        assert_eq!(total, one + one);
+        assert_eq!(
+            total,
+            StatsSnapshot {
+                requests: 4,
+                reads: 2,
+                writes: 2,
+                items_read: 6,
+                items_written: 2,
+                read_units: 3.0,
+                write_units: 4.0,
+            }
+        );
+        assert_eq!(total - one, one);
     }
 }

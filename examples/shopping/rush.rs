@@ -83,14 +83,6 @@ impl RushReport {
     pub fn attempts_per_command(&self) -> f64 {
         self.attempts as f64 / self.outcomes.len().max(1) as f64
     }
-
-    /// The latency below which `q` of the commands finished (0.5, 0.99).
-    pub fn latency(&self, q: f64) -> Duration {
-        let mut sorted = self.latencies.clone();
-        sorted.sort();
-        let at = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len().max(1)) - 1;
-        sorted.get(at).copied().unwrap_or_default()
-    }
 }
 
 /// One command of the rush.
