@@ -14,7 +14,9 @@
 //! Every comparison is also reported in blocks of consecutive operations, and
 //! the commit comparison runs twice, so one run shows its own noise.
 
-use std::collections::HashMap;
+#[path = "support/restock.rs"]
+mod restock;
+
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
@@ -122,30 +124,11 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
-fn item(key: &str, version: u64) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        ("aggregateId".to_owned(), AttributeValue::S(key.to_owned())),
-        ("version".to_owned(), AttributeValue::N(version.to_string())),
-        (
-            "type".to_owned(),
-            AttributeValue::S("ProductRestocked".to_owned()),
-        ),
-        ("timestamp".to_owned(), AttributeValue::S(es::store::now())),
-        (
-            "payload".to_owned(),
-            AttributeValue::M(HashMap::from([(
-                "amount".to_owned(),
-                AttributeValue::N("1".to_owned()),
-            )])),
-        ),
-    ])
-}
-
 async fn raw_put(client: &Client, table: &str, key: &str, version: u64) -> f64 {
     let out = client
         .put_item()
         .table_name(table)
-        .set_item(Some(item(key, version)))
+        .set_item(Some(restock::item(key, version)))
         .condition_expression("attribute_not_exists(#v)")
         .expression_attribute_names("#v", "version")
         .return_consumed_capacity(ReturnConsumedCapacity::Total)

@@ -12,6 +12,8 @@
 //! every command loads, decides and writes on its own, racing every other
 //! task, which is how every command ran before es had queues and a cache.
 
+#[path = "support/restock.rs"]
+mod restock;
 #[path = "../examples/shopping/rush.rs"]
 #[allow(dead_code)]
 mod rush;
@@ -19,7 +21,6 @@ mod rush;
 #[allow(dead_code)]
 mod shop;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -182,30 +183,10 @@ async fn contention(
     shape
 }
 
-/// The item es writes for a one-unit restock, by hand.
-fn restock_item(key: &str, version: u64) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        ("aggregateId".to_owned(), AttributeValue::S(key.to_owned())),
-        ("version".to_owned(), AttributeValue::N(version.to_string())),
-        (
-            "type".to_owned(),
-            AttributeValue::S("ProductRestocked".to_owned()),
-        ),
-        ("timestamp".to_owned(), AttributeValue::S(es::store::now())),
-        (
-            "payload".to_owned(),
-            AttributeValue::M(HashMap::from([(
-                "amount".to_owned(),
-                AttributeValue::N("1".to_owned()),
-            )])),
-        ),
-    ])
-}
-
-/// [`restock_item`], written by hand: one conditional `PutItem`, asking
+/// [`restock::item`], written by hand: one conditional `PutItem`, asking
 /// for nothing back.
 async fn bare_put(client: &Client, table: &str, key: &str, version: u64) {
-    let item = restock_item(key, version);
+    let item = restock::item(key, version);
     client
         .put_item()
         .table_name(table)
@@ -249,7 +230,7 @@ async fn catch_up(
                     loop {
                         attempt += 1;
                         attempts += 1;
-                        let item = restock_item(&key, version + 1);
+                        let item = restock::item(&key, version + 1);
                         let mut put = client
                             .put_item()
                             .table_name(&table)
