@@ -49,22 +49,52 @@ impl Flaky {
     }
 }
 
+/// The methods of a fault-injecting store that go straight to its `inner`
+/// `MemoryStore`: each store here fails only reads or commits.
+macro_rules! passed_through {
+    (encode, decode) => {
+        fn encode<T: serde::Serialize + ?Sized>(
+            &self,
+            value: &T,
+        ) -> Result<Self::Payload, es::store::CodecError> {
+            self.inner.encode(value)
+        }
+
+        fn decode<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, es::store::CodecError>
+        where
+            T: for<'de> serde::de::DeserializeSeed<'de, Value = V>,
+        {
+            self.inner.decode(seed, payload)
+        }
+    };
+    (list_ids, command, stats, writers) => {
+        async fn list_ids(
+            &self,
+            aggregate: &'static str,
+            limit: Option<usize>,
+            cursor: Option<Cursor>,
+        ) -> Result<Page<String>, Error> {
+            self.inner.list_ids(aggregate, limit, cursor).await
+        }
+
+        async fn command(&self, key: &str) -> Result<Option<CommandRecord>, Error> {
+            self.inner.command(key).await
+        }
+
+        fn stats(&self) -> &es::Stats {
+            self.inner.stats()
+        }
+
+        fn writers(&self) -> &std::sync::Arc<es::store::Writers> {
+            self.inner.writers()
+        }
+    };
+}
+
 impl EventStore for Flaky {
     type Payload = <es::MemoryStore as EventStore>::Payload;
 
-    fn encode<T: serde::Serialize + ?Sized>(
-        &self,
-        value: &T,
-    ) -> Result<Self::Payload, es::store::CodecError> {
-        self.inner.encode(value)
-    }
-
-    fn decode<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, es::store::CodecError>
-    where
-        T: for<'de> serde::de::DeserializeSeed<'de, Value = V>,
-    {
-        self.inner.decode(seed, payload)
-    }
+    passed_through!(encode, decode);
 
     async fn read(
         &self,
@@ -93,26 +123,7 @@ impl EventStore for Flaky {
         }
     }
 
-    async fn list_ids(
-        &self,
-        aggregate: &'static str,
-        limit: Option<usize>,
-        cursor: Option<Cursor>,
-    ) -> Result<Page<String>, Error> {
-        self.inner.list_ids(aggregate, limit, cursor).await
-    }
-
-    async fn command(&self, key: &str) -> Result<Option<CommandRecord>, Error> {
-        self.inner.command(key).await
-    }
-
-    fn stats(&self) -> &es::Stats {
-        self.inner.stats()
-    }
-
-    fn writers(&self) -> &std::sync::Arc<es::store::Writers> {
-        self.inner.writers()
-    }
+    passed_through!(list_ids, command, stats, writers);
 }
 
 /// Products a (5 on hand) and b (5), and an open cart of 2 a and 1 b.
@@ -273,19 +284,7 @@ impl Unsure {
 impl EventStore for Unsure {
     type Payload = <es::MemoryStore as EventStore>::Payload;
 
-    fn encode<T: serde::Serialize + ?Sized>(
-        &self,
-        value: &T,
-    ) -> Result<Self::Payload, es::store::CodecError> {
-        self.inner.encode(value)
-    }
-
-    fn decode<T, V>(&self, seed: T, payload: Self::Payload) -> Result<V, es::store::CodecError>
-    where
-        T: for<'de> serde::de::DeserializeSeed<'de, Value = V>,
-    {
-        self.inner.decode(seed, payload)
-    }
+    passed_through!(encode, decode);
 
     async fn read(
         &self,
@@ -319,26 +318,7 @@ impl EventStore for Unsure {
         }
     }
 
-    async fn list_ids(
-        &self,
-        aggregate: &'static str,
-        limit: Option<usize>,
-        cursor: Option<Cursor>,
-    ) -> Result<Page<String>, Error> {
-        self.inner.list_ids(aggregate, limit, cursor).await
-    }
-
-    async fn command(&self, key: &str) -> Result<Option<CommandRecord>, Error> {
-        self.inner.command(key).await
-    }
-
-    fn stats(&self) -> &es::Stats {
-        self.inner.stats()
-    }
-
-    fn writers(&self) -> &std::sync::Arc<es::store::Writers> {
-        self.inner.writers()
-    }
+    passed_through!(list_ids, command, stats, writers);
 }
 
 /// A store holding product "tea" with 5 on hand, at version 1, whose next
