@@ -132,12 +132,6 @@ impl Writers {
         }
     }
 
-    /// Whether a state for `key` would be kept anywhere, so that callers
-    /// clone a state only when it is.
-    fn keeps(&self, key: &str) -> bool {
-        self.cache.is_some() || lock(&self.queues).contains_key(key)
-    }
-
     /// Keeps `state` at `version` as the latest of `key`, unless a later
     /// version is already kept: in the aggregate's live queue, and in the
     /// cache.
@@ -150,7 +144,9 @@ impl Writers {
         if !matches!(self.versions.get(key), Some(seen) if seen >= version) {
             self.versions.insert(key.to_owned(), version);
         }
-        if !self.keeps(key) {
+        // A state is cloned only where it will be kept.
+        let queue = lock(&self.queues).get(key).cloned();
+        if queue.is_none() && self.cache.is_none() {
             return;
         }
         let latest = Latest(Arc::new(Entry {
@@ -161,7 +157,6 @@ impl Writers {
             Some(kept) => kept < version,
             None => true,
         };
-        let queue = lock(&self.queues).get(key).cloned();
         if let Some(queue) = queue {
             let mut kept = lock(&queue.latest);
             if newer(kept.as_ref()) {

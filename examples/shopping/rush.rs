@@ -227,6 +227,8 @@ fn settled<A: Aggregate, S: EventStore>(
             Outcome::Acknowledged(vec![(A::NAME, done.root.id().to_owned())]),
             done.attempts,
         ),
+        // A refusal does not say how many attempts led to it: counted as
+        // one, so a shape whose refusals came after conflicts reads low.
         Err(es::Error::Rejected(_)) => (Outcome::Rejected, 1),
         Err(e) => (
             Outcome::Exhausted(format!("{id}: {e}")),
