@@ -162,10 +162,11 @@ async fn main() {
     let mut scan_times = Vec::new();
     let mut requests = (0, 0);
     for _ in 0..ROUNDS {
-        let counter = Counter::default();
+        // Positions in memory: what the rebuild costs on the events table.
+        let counter = Projector::new(store.clone(), MemoryViews::new(), Counter::default());
         let before = store.stats().snapshot();
         let started = Instant::now();
-        let report = es::rebuild(&store, &counter)
+        let report = es::rebuild(&counter)
             .concurrency(16)
             .run()
             .await
@@ -173,25 +174,27 @@ async fn main() {
         rebuild_times.push(started.elapsed());
         requests.0 = (store.stats().snapshot() - before).reads;
         assert_eq!(
-            (report.events, counter.0.load(Ordering::Relaxed)),
+            (report.events, counter.projection().0.load(Ordering::Relaxed)),
             (events, events)
         );
 
-        let counter = Counter::default();
+        let counter = Projector::new(store.clone(), MemoryViews::new(), Counter::default());
         let started = Instant::now();
-        es::rebuild(&store, &counter)
+        es::rebuild(&counter)
             .concurrency(64)
             .run()
             .await
             .expect("rebuild");
         wide_times.push(started.elapsed());
-        assert_eq!(counter.0.load(Ordering::Relaxed), events);
+        assert_eq!(counter.projection().0.load(Ordering::Relaxed), events);
 
+        let table = MemoryViews::new();
         let view = StockView {
-            views: Views::new(MemoryViews::new(), "stock"),
+            views: Views::new(table.clone(), "stock"),
         };
+        let view = Projector::new(store.clone(), table, view);
         let started = Instant::now();
-        let report = es::rebuild(&store, &view)
+        let report = es::rebuild(&view)
             .concurrency(16)
             .run()
             .await
@@ -203,8 +206,9 @@ async fn main() {
         let view = StockView {
             views: Views::new(table.clone(), "stock"),
         };
+        let view = Projector::new(store.clone(), table.clone(), view);
         let started = Instant::now();
-        let report = es::rebuild(&store, &view)
+        let report = es::rebuild(&view)
             .concurrency(16)
             .run()
             .await

@@ -13,7 +13,7 @@ pub use es_dynamo as dynamo;
 pub mod prelude {
     pub use es_core::{
         Aggregate, AggregateExt, Envelope, Error, Event, EventStore, IntoEvents, MemoryStore,
-        MemoryViews, Metadata, Projection, Retry, Root, Transaction, ViewTable, Views,
+        MemoryViews, Metadata, Projection, Projector, Retry, Root, Transaction, ViewTable, Views,
     };
     pub use es_derive::{handlers, on, projection, Aggregate, Event};
     pub use futures::{StreamExt as _, TryStreamExt as _};

@@ -48,6 +48,7 @@ mod limits;
 mod memory;
 mod ops;
 pub mod projection;
+mod projector;
 mod rebuild;
 mod root;
 mod stats;
@@ -65,12 +66,13 @@ pub use event::{Event, EventSet, HandledBy, IntoEvents, Metadata, Recorded};
 pub use memory::{Change, MemoryStore};
 pub use ops::AggregateExt;
 pub use projection::{Codec, Envelope, Projected, Projection, ProjectionError, RawEvent};
-pub use rebuild::{rebuild, Progress, Rebuild, RebuildCheckpoint, RebuildReport};
+pub use projector::{Halted, Outcome, Projector};
+pub use rebuild::{rebuild, Progress, Rebuild, RebuildReport};
 pub use root::Root;
 pub use stats::{Stats, StatsSnapshot};
 pub use store::EventStore;
 pub use transaction::Transaction;
-pub use view::{MemoryViews, Saved, Updated, ViewRow, ViewTable, Views};
+pub use view::{Commit, MemoryViews, RowWrite, Saved, ViewRow, ViewTable, Views, MAX_COMMIT_ROWS};
 pub use writers::{turns, Turns};
 
 /// Items the macros' generated code refers to. Not a public API.

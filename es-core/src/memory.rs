@@ -395,40 +395,80 @@ impl MemoryStore {
                 let row = data.streams.get(&stream_key(aggregate, id))?.get(version)?;
                 Some(Change {
                     position: i as u64 + 1,
-                    event: RawEvent {
-                        aggregate: (*aggregate).to_owned(),
-                        id: id.clone(),
-                        event: row.event.clone(),
-                    },
+                    event: RawEvent::new(*aggregate, id.clone(), row.event.clone()),
                 })
             })
             .collect()
     }
 
-    /// Projects the change feed after `position` into `projection`, and
-    /// moves `position` past each event it projected: the in-memory
-    /// counterpart of a stream runner. Returns how many events it read.
+    /// Projects the change feed after `position` through `projector`, and
+    /// moves `position` past what it projected: the in-memory counterpart
+    /// of a stream runner. Returns how many changes it read.
+    ///
+    /// Each change goes through the projector as a stream record would:
+    /// the projection's position for its aggregate decides whether it is a
+    /// duplicate or follows a gap, which is read from this store first.
     ///
     /// # Errors
     ///
     /// The first event that failed; `position` stays before it, so the
     /// next call starts with it again.
-    pub async fn catch_up<P: Projection>(
+    pub async fn catch_up<T, P>(
         &self,
-        projection: &P,
+        projector: &crate::Projector<MemoryStore, T, P>,
         position: &mut u64,
-    ) -> Result<u64, ProjectionError<P::Error>> {
+    ) -> Result<u64, ProjectionError<P::Error>>
+    where
+        T: crate::ViewTable,
+        P: Projection,
+    {
         let mut read = 0;
         loop {
             let changes = self.changes(*position, 256);
-            if changes.is_empty() {
+            let Some(end) = changes.last().map(|c| c.position) else {
                 return Ok(read);
-            }
+            };
+            // A page's changes by aggregate, each in feed order, as a
+            // stream batch groups its records.
+            let mut groups: Vec<(String, String, Vec<(u64, StoredEvent<Value>)>)> = Vec::new();
             for change in changes {
-                projection.project(self, change.event).await?;
-                *position = change.position;
-                read += 1;
+                let RawEvent {
+                    aggregate,
+                    id,
+                    event,
+                    ..
+                } = change.event;
+                match groups
+                    .iter_mut()
+                    .find(|(a, i, _)| *a == aggregate && *i == id)
+                {
+                    Some((_, _, events)) => events.push((change.position, event)),
+                    None => groups.push((aggregate, id, vec![(change.position, event)])),
+                }
             }
+            let mut failed: Option<(u64, ProjectionError<P::Error>)> = None;
+            for (aggregate, id, events) in groups {
+                let positions: Vec<(u64, u64)> =
+                    events.iter().map(|(p, e)| (*p, e.version)).collect();
+                let events = events.into_iter().map(|(_, e)| e).collect();
+                if let Err(halted) = projector.project(&aggregate, &id, events).await {
+                    // The feed resumes at the first change this aggregate
+                    // has not applied.
+                    let at = positions
+                        .iter()
+                        .find(|(_, version)| *version > halted.done.position)
+                        .map_or(end, |(p, _)| *p);
+                    if failed.as_ref().is_none_or(|(first, _)| at < *first) {
+                        failed = Some((at, halted.error));
+                    }
+                }
+            }
+            if let Some((at, error)) = failed {
+                *position = at - 1;
+                return Err(error);
+            }
+            read += end - *position;
+            *position = end;
         }
     }
 }

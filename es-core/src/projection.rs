@@ -54,9 +54,11 @@
 //! # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
 //! ```
 
+use std::any::Any;
 use std::fmt::Debug;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use serde::de::DeserializeSeed;
 
@@ -79,9 +81,53 @@ pub struct Envelope {
     pub timestamp: String,
     /// Its metadata: correlation, causation and command ids, and the rest.
     pub metadata: Metadata,
+    /// The driver's run of events this one belongs to, which
+    /// [`Views::update`](crate::Views::update) stages its rows in.
+    pub(crate) stage: StageRef,
+}
+
+/// A driver's stage, type-erased so that an envelope has no table type;
+/// [`Views::update`](crate::Views::update) downcasts it to its own.
+#[derive(Clone, Default)]
+pub(crate) struct StageRef(pub(crate) Option<Arc<dyn Any + Send + Sync>>);
+
+impl PartialEq for StageRef {
+    /// Two envelopes of one event are equal whichever run they belong to.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for StageRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Staged" } else { "Unstaged" })
+    }
 }
 
 impl Envelope {
+    /// An envelope outside any driver, such as a handler's unit test builds:
+    /// a [`Views::update`](crate::Views::update) given it writes at once.
+    pub fn new(
+        aggregate: &'static str,
+        id: impl Into<String>,
+        version: u64,
+        timestamp: impl Into<String>,
+        metadata: Metadata,
+    ) -> Self {
+        Envelope {
+            aggregate,
+            id: id.into(),
+            version,
+            timestamp: timestamp.into(),
+            metadata,
+            stage: StageRef::default(),
+        }
+    }
+
+    pub(crate) fn stage(&self) -> Option<&(dyn Any + Send + Sync)> {
+        self.stage.0.as_deref()
+    }
+
     /// The aggregate's stored key, `"{aggregate}#{id}"`: what a view records
     /// the last applied version under.
     pub fn key(&self) -> String {
@@ -99,6 +145,21 @@ pub struct RawEvent<P> {
     pub id: String,
     /// The stored event.
     pub event: StoredEvent<P>,
+    /// The driver's run it is projected in, if any.
+    pub(crate) stage: StageRef,
+}
+
+impl<P> RawEvent<P> {
+    /// An event of aggregate `aggregate` and id `id`, outside any driver's
+    /// run.
+    pub fn new(aggregate: impl Into<String>, id: impl Into<String>, event: StoredEvent<P>) -> Self {
+        RawEvent {
+            aggregate: aggregate.into(),
+            id: id.into(),
+            event,
+            stage: StageRef::default(),
+        }
+    }
 }
 
 /// Decodes a store's payloads, without the store: what a projection needs to
@@ -285,7 +346,9 @@ pub fn decode_as<R: Route, C: Codec>(
     if raw.aggregate != name || !is_named::<R::Event>(&raw.event.name) {
         return Ok(Err(raw));
     }
-    let RawEvent { id, event, .. } = raw;
+    let RawEvent {
+        id, event, stage, ..
+    } = raw;
     let (decoded, version, timestamp, metadata) =
         crate::codec::decode_one::<R::Event, C>(codec, name, &id, event)?;
     Ok(Ok((
@@ -296,6 +359,7 @@ pub fn decode_as<R: Route, C: Codec>(
             version,
             timestamp,
             metadata,
+            stage,
         },
     )))
 }

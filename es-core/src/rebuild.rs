@@ -7,47 +7,49 @@ use std::time::{Duration, Instant};
 use futures::stream::{self, TryStreamExt as _};
 use tracing::Instrument as _;
 
-use crate::codec::StoreCodec;
 use crate::error::Error;
-use crate::projection::{Projected, Projection, ProjectionError, RawEvent};
-use crate::store::{Cursor, Direction, EventStore, ReadRequest};
+use crate::limits::stream_key;
+use crate::projection::{Projection, ProjectionError};
+use crate::projector::Projector;
+use crate::store::{Cursor, EventStore};
 use crate::view::ViewTable;
 
-/// Starts a rebuild of `projection` from every aggregate in `store` that it
-/// listens to. Set its options, then [`Rebuild::run`] it.
+/// Starts a rebuild of a projector's projection over every aggregate in its
+/// store that it listens to. Set its options, then [`Rebuild::run`] it.
 ///
 /// Aggregates are listed oldest first, a page of ids at a time, and up to
-/// [`concurrency`](Rebuild::concurrency) of them are projected at once, each
-/// one's events in version order. Progress goes to `tracing` (an `info`
-/// event per page of ids) and to [`on_progress`](Rebuild::on_progress).
+/// [`concurrency`](Rebuild::concurrency) of them are caught up at once
+/// ([`Projector::catch_up`]): each one's events after the projection's
+/// position for it, in version order. So a rebuild applies only what the
+/// projection is missing. It can run beside the live projection, in either
+/// order or at once, and an interrupted one can start again: the positions
+/// say what was applied. With [`checkpoint`](Rebuild::checkpoint), it also
+/// skips the pages of ids it finished.
 ///
-/// A rebuild applies each event as the live stream would, so run it against
-/// views that skip what they applied already ([`Views`](crate::Views)): then
-/// it can run while the stream projection runs too, and an interrupted one
-/// can start again. With [`checkpoint`](Rebuild::checkpoint), it starts
-/// where it stopped instead of from the beginning.
-pub fn rebuild<'a, S: EventStore, P: Projection>(
-    store: &'a S,
-    projection: &'a P,
-) -> Rebuild<'a, S, P, ()> {
+/// Progress goes to `tracing` (an `info` event per page of ids) and to
+/// [`on_progress`](Rebuild::on_progress).
+///
+/// To rebuild a changed read model from scratch, give it an empty table
+/// (or a new projection name): positions and views are kept together.
+pub fn rebuild<S: EventStore, T: ViewTable, P: Projection>(
+    projector: &Projector<S, T, P>,
+) -> Rebuild<'_, S, T, P> {
     Rebuild {
-        store,
-        projection,
+        projector,
         concurrency: 16,
         page: 100,
-        checkpoint: (),
+        checkpoint: false,
         progress: None,
     }
 }
 
 /// A rebuild being set up; see [`rebuild`].
 #[must_use = "a rebuild does nothing until it is run"]
-pub struct Rebuild<'a, S, P, C> {
-    store: &'a S,
-    projection: &'a P,
+pub struct Rebuild<'a, S, T, P> {
+    projector: &'a Projector<S, T, P>,
     concurrency: usize,
     page: usize,
-    checkpoint: C,
+    checkpoint: bool,
     progress: Option<OnProgress<'a>>,
 }
 
@@ -64,7 +66,7 @@ pub struct Progress {
     pub pages: u64,
     /// Aggregates projected so far, of every type, in this run.
     pub aggregates: u64,
-    /// Events read so far in this run.
+    /// Events projected so far in this run.
     pub events: u64,
     /// Time since this run started.
     pub elapsed: Duration,
@@ -87,7 +89,7 @@ impl Progress {
 pub struct RebuildReport {
     /// Aggregates projected in this run.
     pub aggregates: u64,
-    /// Events read in this run.
+    /// Events projected in this run: those after each aggregate's position.
     pub events: u64,
     /// Events a handler ran for.
     pub applied: u64,
@@ -99,40 +101,7 @@ pub struct RebuildReport {
     pub elapsed: Duration,
 }
 
-/// Where a rebuild keeps its checkpoint: nowhere, or a view table.
-pub trait RebuildCheckpoint: Send + Sync {
-    #[doc(hidden)]
-    fn load(
-        &self,
-        name: &str,
-    ) -> impl std::future::Future<Output = Result<Option<String>, Error>> + Send;
-    #[doc(hidden)]
-    fn store(
-        &self,
-        name: &str,
-        value: Option<&str>,
-    ) -> impl std::future::Future<Output = Result<(), Error>> + Send;
-}
-
-impl RebuildCheckpoint for () {
-    async fn load(&self, _: &str) -> Result<Option<String>, Error> {
-        Ok(None)
-    }
-    async fn store(&self, _: &str, _: Option<&str>) -> Result<(), Error> {
-        Ok(())
-    }
-}
-
-impl<T: ViewTable> RebuildCheckpoint for &T {
-    async fn load(&self, name: &str) -> Result<Option<String>, Error> {
-        self.checkpoint(name).await
-    }
-    async fn store(&self, name: &str, value: Option<&str>) -> Result<(), Error> {
-        self.set_checkpoint(name, value).await
-    }
-}
-
-impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C> {
+impl<'a, S: EventStore, T: ViewTable, P: Projection> Rebuild<'a, S, T, P> {
     /// How many aggregates are projected at once (default 16, at least 1).
     pub fn concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency.max(1);
@@ -182,19 +151,13 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
         })
     }
 
-    /// Keeps a checkpoint in `table` after each page of ids, under
-    /// `$rebuild#{projection name}`, and starts from it when one is there: a
-    /// rebuild that was interrupted resumes at the page it was in. A rebuild
-    /// that finishes removes it.
-    pub fn checkpoint<T: ViewTable>(self, table: &'a T) -> Rebuild<'a, S, P, &'a T> {
-        Rebuild {
-            store: self.store,
-            projection: self.projection,
-            concurrency: self.concurrency,
-            page: self.page,
-            checkpoint: table,
-            progress: self.progress,
-        }
+    /// Keeps a checkpoint in the projector's table after each page of ids,
+    /// under `$rebuild#{projection name}`, and starts from it when one is
+    /// there: a rebuild that was interrupted resumes at the page it was in.
+    /// A rebuild that finishes removes it.
+    pub fn checkpoint(mut self) -> Self {
+        self.checkpoint = true;
+        self
     }
 
     /// Runs the rebuild to the end.
@@ -220,7 +183,7 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
         let mut aggregates = P::aggregates();
         aggregates.sort_unstable();
         aggregates.dedup();
-        let resume = self.checkpoint.load(&name).await.map_err(fail)?;
+        let resume = self.load_checkpoint(&name).await.map_err(fail)?;
         let (mut from, mut cursor) = match resume.as_deref().map(parse_checkpoint) {
             Some(Some((aggregate, cursor))) => {
                 match aggregates.iter().position(|a| *a == aggregate) {
@@ -235,10 +198,14 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
         while let Some(&aggregate) = aggregates.get(from) {
             loop {
                 let page = self
-                    .store
+                    .projector
+                    .store()
                     .list_ids(aggregate, Some(self.page), cursor.clone())
                     .await
                     .map_err(fail)?;
+                let keys: Vec<String> =
+                    page.items.iter().map(|id| stream_key(aggregate, id)).collect();
+                self.projector.prefetch(&keys).await.map_err(fail)?;
                 stream::iter(page.items.iter().map(Ok))
                     .try_for_each_concurrent(self.concurrency, |id| {
                         self.project_one(aggregate, id, &counts)
@@ -249,12 +216,11 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
                     .as_ref()
                     .map(|c| format!("{aggregate}\n{}", c.as_str()));
                 match &saved {
-                    Some(value) => self.checkpoint.store(&name, Some(value)).await,
+                    Some(value) => self.store_checkpoint(&name, Some(value)).await,
                     // This type is done: the next starts from its first page.
                     None => match aggregates.get(from + 1) {
                         Some(next) => {
-                            self.checkpoint
-                                .store(&name, Some(&format!("{next}\n")))
+                            self.store_checkpoint(&name, Some(&format!("{next}\n")))
                                 .await
                         }
                         None => Ok(()),
@@ -279,7 +245,7 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
             }
             from += 1;
         }
-        self.checkpoint.store(&name, None).await.map_err(fail)?;
+        self.store_checkpoint(&name, None).await.map_err(fail)?;
         Ok(RebuildReport {
             aggregates: counts.aggregates.load(Ordering::Relaxed),
             events: counts.events.load(Ordering::Relaxed),
@@ -290,66 +256,36 @@ impl<'a, S: EventStore, P: Projection, C: RebuildCheckpoint> Rebuild<'a, S, P, C
         })
     }
 
-    /// Projects every event of one aggregate, in order, checking that
-    /// versions run 1, 2, 3, … as a load does.
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<String>, Error> {
+        if !self.checkpoint {
+            return Ok(None);
+        }
+        self.projector.table().checkpoint(name).await
+    }
+
+    async fn store_checkpoint(&self, name: &str, value: Option<&str>) -> Result<(), Error> {
+        if !self.checkpoint {
+            return Ok(());
+        }
+        self.projector.table().set_checkpoint(name, value).await
+    }
+
+    /// Catches one aggregate up: its events after the projection's
+    /// position, in order, checked to run on from it as a load checks them.
     async fn project_one(
         &self,
         aggregate: &'static str,
         id: &str,
         counts: &Counts,
     ) -> Result<(), ProjectionError<P::Error>> {
-        let fail = |source: Error| ProjectionError::Event {
-            projection: P::NAME,
-            source,
+        let outcome = match self.projector.catch_up(aggregate, id).await {
+            Ok(outcome) => outcome,
+            Err(halted) => {
+                counts.add(&halted.done);
+                return Err(halted.error);
+            }
         };
-        let codec = StoreCodec(self.store);
-        let mut cursor: Option<Cursor> = None;
-        let mut last = 0u64;
-        loop {
-            let page = self
-                .store
-                .read(ReadRequest {
-                    aggregate,
-                    id,
-                    after: 0,
-                    until: None,
-                    direction: Direction::Forward,
-                    limit: None,
-                    cursor: cursor.take(),
-                })
-                .await
-                .map_err(|e| fail(e.about(aggregate, id)))?;
-            for event in page.items {
-                if Some(event.version) != last.checked_add(1) {
-                    return Err(fail(Error::Corrupt {
-                        aggregate: aggregate.into(),
-                        id: id.to_owned(),
-                        version: event.version,
-                        reason: format!(
-                            "the history skips from version {last} to {}",
-                            event.version
-                        ),
-                    }));
-                }
-                last = event.version;
-                counts.events.fetch_add(1, Ordering::Relaxed);
-                let raw = RawEvent {
-                    aggregate: aggregate.to_owned(),
-                    id: id.to_owned(),
-                    event,
-                };
-                match self.projection.project(&codec, raw).await? {
-                    Projected::Applied => counts.applied.fetch_add(1, Ordering::Relaxed),
-                    Projected::Ignored | Projected::NotListened => {
-                        counts.ignored.fetch_add(1, Ordering::Relaxed)
-                    }
-                };
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        counts.add(&outcome);
         counts.aggregates.fetch_add(1, Ordering::Relaxed);
         if let Some(report) = &self.progress {
             if counts.due() {
@@ -386,6 +322,13 @@ impl Counts {
             pages: AtomicU64::new(0),
             reported: std::sync::Mutex::new(now),
         }
+    }
+
+    fn add(&self, outcome: &crate::projector::Outcome) {
+        let events = outcome.applied + outcome.ignored;
+        self.events.fetch_add(events, Ordering::Relaxed);
+        self.applied.fetch_add(outcome.applied, Ordering::Relaxed);
+        self.ignored.fetch_add(outcome.ignored, Ordering::Relaxed);
     }
 
     fn progress(&self, aggregate: &'static str) -> Progress {

@@ -1,22 +1,29 @@
 //! Projecting one batch of stream records: what the Lambda entry point and
 //! the stream runner share.
 //!
-//! Records of one aggregate are projected in order, one at a time; records
-//! of different aggregates may be projected at once. When a record fails,
-//! the later records of its aggregate in the batch are not projected: they
-//! come back with it, since a stream is retried from the failed record on,
-//! and so nothing is applied out of order, and nothing is lost.
+//! Records of one aggregate go to the [`Projector`] together, which
+//! projects them in order after whatever it had not applied before them;
+//! records of different aggregates may be projected at once. When a record
+//! fails, the later records of its aggregate in the batch are not
+//! projected: they come back with it, since a stream is retried from the
+//! failed record on. And a record that never comes back (the retries ran
+//! out, and Lambda sent the batch to its failure destination) is read from
+//! the events table when the next record of its aggregate arrives: nothing
+//! is applied out of order, nothing twice, and nothing is lost.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use es_core::projection::{Projected, Projection, ProjectionError, RawEvent};
+use es_core::projection::{Projection, ProjectionError};
+use es_core::store::StoredEvent;
+use es_core::{Projector, ViewTable};
 use futures::stream::{self, StreamExt as _};
 use tracing::Instrument as _;
 
 use crate::item::{self, Whose};
 use crate::layout::Layout;
-use crate::records::{kind_of, DynamoCodec, RecordKind};
+use crate::records::{kind_of, RecordKind};
+use crate::DynamoStore;
 
 /// How many aggregates of one batch are projected at once.
 const CONCURRENCY: usize = 16;
@@ -103,11 +110,14 @@ impl std::fmt::Display for Subject<'_> {
 /// What projecting a batch did.
 #[derive(Debug)]
 pub struct BatchReport<E: std::error::Error + 'static> {
-    /// Records a handler ran for.
+    /// Events a handler ran for, the gaps' included.
     pub applied: usize,
-    /// Records that are not events of a listened aggregate, or that no
-    /// handler wants.
+    /// Records that are not events of a listened aggregate, that no
+    /// handler wants, or that the projection had applied already.
     pub skipped: usize,
+    /// Events that were not in the batch, read from the events table to
+    /// fill the gap before an aggregate's first record in it.
+    pub filled: usize,
     /// Records left for the retry because an earlier record of their
     /// aggregate failed.
     pub deferred: usize,
@@ -128,10 +138,15 @@ impl<E: std::error::Error + 'static> BatchReport<E> {
     }
 }
 
-/// Projects a batch of records, in the table's `layout`.
-pub async fn project_batch<P: Projection>(
-    projection: &P,
-    layout: Layout,
+/// Projects a batch of records through `projector`, in its store's layout.
+///
+/// Records are grouped by aggregate. Each group goes through
+/// [`Projector::project`]: records the projection applied already are
+/// skipped, and versions between its position and a group's first record
+/// are read from the events table and projected first. Groups of
+/// different aggregates are projected at once, up to 16.
+pub async fn project_batch<T: ViewTable, P: Projection>(
+    projector: &Projector<DynamoStore, T, P>,
     records: Vec<StreamRecord>,
 ) -> BatchReport<P::Error> {
     let span = tracing::info_span!(
@@ -139,21 +154,23 @@ pub async fn project_batch<P: Projection>(
         projection = P::NAME,
         records = records.len(),
         applied = tracing::field::Empty,
+        filled = tracing::field::Empty,
         failed = tracing::field::Empty
     );
-    let report = project_in_order(projection, layout, records)
+    let report = project_in_order(projector, records)
         .instrument(span.clone())
         .await;
     span.record("applied", report.applied);
+    span.record("filled", report.filled);
     span.record("failed", report.failures.len());
     report
 }
 
-async fn project_in_order<P: Projection>(
-    projection: &P,
-    layout: Layout,
+async fn project_in_order<T: ViewTable, P: Projection>(
+    projector: &Projector<DynamoStore, T, P>,
     records: Vec<StreamRecord>,
 ) -> BatchReport<P::Error> {
+    let layout = projector.store().layout();
     let listened = P::aggregates();
     let table_aggregate = match listened.as_slice() {
         [only] => Some(*only),
@@ -189,6 +206,7 @@ async fn project_in_order<P: Projection>(
         return BatchReport {
             applied: 0,
             skipped: 0,
+            filled: 0,
             deferred,
             failures,
         };
@@ -217,14 +235,25 @@ async fn project_in_order<P: Projection>(
             None => groups.push(vec![entry]),
         }
     }
+    // Every listened aggregate's position in one request per hundred; a
+    // failure here is met again, and reported, by the group that needs it.
+    let keys: Vec<String> = by_key
+        .keys()
+        .filter(|(aggregate, _)| listened.contains(&aggregate.as_str()))
+        .map(|(aggregate, id)| format!("{aggregate}#{id}"))
+        .collect();
+    if let Err(error) = projector.prefetch(&keys).await {
+        tracing::warn!(projection = P::NAME, %error, "could not read the batch's positions at once");
+    }
     let outcomes: Vec<GroupOutcome<P::Error>> = stream::iter(groups)
-        .map(|group| project_group(projection, &listened, group))
+        .map(|group| project_group(projector, &listened, group))
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
     let mut report = BatchReport {
         applied: 0,
         skipped: 0,
+        filled: 0,
         deferred: 0,
         failures: Vec::new(),
     };
@@ -232,6 +261,7 @@ async fn project_in_order<P: Projection>(
     for outcome in outcomes {
         report.applied += outcome.applied;
         report.skipped += outcome.skipped;
+        report.filled += outcome.filled;
         report.deferred += outcome.deferred;
         failures.extend(outcome.failure);
     }
@@ -253,57 +283,67 @@ type Entry = (usize, StreamRecord, Result<RecordKind, es_core::Error>);
 struct GroupOutcome<E: std::error::Error + 'static> {
     applied: usize,
     skipped: usize,
+    filled: usize,
     deferred: usize,
     failure: Option<(usize, RecordError<E>)>,
 }
 
-async fn project_group<P: Projection>(
-    projection: &P,
+/// A group's record that is an event, decoded.
+struct Delivered {
+    position: usize,
+    sequence_number: Option<String>,
+    version: u64,
+    event: StoredEvent<AttributeValue>,
+}
+
+async fn project_group<T: ViewTable, P: Projection>(
+    projector: &Projector<DynamoStore, T, P>,
     listened: &[&'static str],
     group: Vec<Entry>,
 ) -> GroupOutcome<P::Error> {
     let mut outcome = GroupOutcome {
         applied: 0,
         skipped: 0,
+        filled: 0,
         deferred: 0,
         failure: None,
     };
+    let fail = |sequence_number: Option<String>,
+                event: Option<(String, String, u64)>,
+                source: ProjectionError<P::Error>| {
+        tracing::error!(
+            projection = P::NAME,
+            sequence_number = sequence_number.as_deref().unwrap_or(""),
+            error = %source,
+            "stream record failed; it and the later records of its aggregate will be retried"
+        );
+        RecordError {
+            sequence_number,
+            event,
+            source,
+        }
+    };
     let total = group.len();
+    let mut subject: Option<(String, String)> = None;
+    let mut delivered: Vec<Delivered> = Vec::new();
+    // A record that cannot be read stops the group there: the records
+    // before it are projected, it and the rest are retried.
+    let mut broken: Option<(usize, RecordError<P::Error>)> = None;
     for (done, (position, record, kind)) in group.into_iter().enumerate() {
-        // The image moves into decoding; the sequence number stays to name
-        // the record if it fails.
         let StreamRecord {
             sequence_number,
             new_image,
             ..
         } = record;
-        let fail = |event: Option<(String, String, u64)>, source: ProjectionError<P::Error>| {
-            tracing::error!(
-                projection = P::NAME,
-                sequence_number = sequence_number.as_deref().unwrap_or(""),
-                error = %source,
-                "stream record failed; it and the later records of its aggregate will be retried"
-            );
-            RecordError {
-                sequence_number: sequence_number.clone(),
-                event,
-                source,
-            }
-        };
         let (aggregate, id, version) = match kind {
             Err(source) => {
-                outcome.failure = Some((
-                    position,
-                    fail(
-                        None,
-                        ProjectionError::Event {
-                            projection: P::NAME,
-                            source,
-                        },
-                    ),
-                ));
+                let error = ProjectionError::Event {
+                    projection: P::NAME,
+                    source,
+                };
+                broken = Some((position, fail(sequence_number, None, error)));
                 outcome.deferred = total - done - 1;
-                return outcome;
+                break;
             }
             Ok(RecordKind::Other(why)) => {
                 tracing::trace!(projection = P::NAME, why, "skipped a stream record");
@@ -320,29 +360,70 @@ async fn project_group<P: Projection>(
             outcome.skipped += 1;
             continue;
         }
-        let subject = Some((aggregate.clone(), id.clone(), version));
-        let projected = match item::decode_event(Whose::new(&aggregate, &id), new_image) {
-            Ok(event) => {
-                let raw = RawEvent {
-                    aggregate,
-                    id,
-                    event,
-                };
-                projection.project(&DynamoCodec, raw).await
-            }
-            Err(source) => Err(ProjectionError::Event {
-                projection: P::NAME,
-                source,
+        match item::decode_event(Whose::new(&aggregate, &id), new_image) {
+            Ok(event) => delivered.push(Delivered {
+                position,
+                sequence_number,
+                version,
+                event,
             }),
-        };
-        match projected {
-            Ok(Projected::Applied) => outcome.applied += 1,
-            Ok(Projected::Ignored | Projected::NotListened) => outcome.skipped += 1,
             Err(source) => {
-                outcome.failure = Some((position, fail(subject, source)));
+                let error = ProjectionError::Event {
+                    projection: P::NAME,
+                    source,
+                };
+                let about = Some((aggregate.clone(), id.clone(), version));
+                broken = Some((position, fail(sequence_number, about, error)));
                 outcome.deferred = total - done - 1;
-                return outcome;
+                break;
             }
+        }
+        subject.get_or_insert((aggregate, id));
+    }
+    let Some((aggregate, id)) = subject else {
+        outcome.failure = broken;
+        return outcome;
+    };
+    let named: Vec<(usize, Option<String>, u64)> = delivered
+        .iter()
+        .map(|d| (d.position, d.sequence_number.clone(), d.version))
+        .collect();
+    let events = delivered.into_iter().map(|d| d.event).collect();
+    match projector.project(&aggregate, &id, events).await {
+        Ok(done) => {
+            outcome.applied += done.applied as usize;
+            outcome.filled += done.filled as usize;
+            outcome.skipped += (done.ignored + done.duplicates) as usize;
+            outcome.failure = broken;
+        }
+        Err(halted) => {
+            let done = &halted.done;
+            outcome.applied += done.applied as usize;
+            outcome.filled += done.filled as usize;
+            outcome.skipped += done.ignored as usize;
+            // Lambda retries from the first record the projection has not
+            // applied: the failed event is that one, or a gap before it,
+            // which the retry reads again.
+            let at = named
+                .iter()
+                .position(|(_, _, version)| *version > done.position)
+                .unwrap_or(0);
+            let (position, sequence_number, version) =
+                named.get(at).cloned().unwrap_or((0, None, done.position + 1));
+            let later = named.len().saturating_sub(at + 1);
+            outcome.deferred = later + outcome.deferred + usize::from(broken.is_some());
+            let version = match halted.error.event() {
+                Some((_, _, failed)) => failed,
+                None => version,
+            };
+            outcome.failure = Some((
+                position,
+                fail(
+                    sequence_number,
+                    Some((aggregate.clone(), id.clone(), version)),
+                    halted.error,
+                ),
+            ));
         }
     }
     outcome

@@ -4,10 +4,15 @@
 //! Give the function's event source mapping `FunctionResponseTypes:
 //! [ReportBatchItemFailures]`. [`handle`] projects a batch and answers with
 //! the records that failed: Lambda then retries the stream from the first of
-//! them, so a failed record comes back with everything after it, in order,
-//! and nothing is lost. Records of other aggregates that had succeeded come
-//! back too, and a [`Views`](es_core::Views) table skips them at no write
-//! cost.
+//! them, so a failed record comes back with everything after it, in order.
+//! Records of other aggregates that had succeeded come back too, and the
+//! projection's positions skip them. A record whose retries ran out, which
+//! Lambda sends to the failure destination, is read from the events table
+//! when the next record of its aggregate comes, or on demand
+//! ([`crate::failures`]).
+//!
+//! The function reads the events table (a `Query` on one aggregate's
+//! partition, for gaps) and writes its view table.
 //!
 //! ```no_run
 //! use es::prelude::*;
@@ -37,19 +42,21 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), lambda_runtime::Error> {
-//!     let table = std::env::var("VIEW_TABLE")?;
-//!     let view = StockView { views: Views::new(DynamoViews::from_env(table).await, "stock") };
-//!     lambda::run(view, es::dynamo::Layout::SingleTable).await
+//!     let store = es::dynamo::DynamoStore::from_env(std::env::var("ES_TABLE")?).await;
+//!     let table = DynamoViews::from_env(std::env::var("ES_VIEW_TABLE")?).await;
+//!     let view = StockView { views: Views::new(table.clone(), "stock") };
+//!     lambda::run(Projector::new(store, table, view)).await
 //! }
 //! ```
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use es_core::projection::Projection;
+use es_core::{Projector, ViewTable};
 use lambda_runtime::{service_fn, LambdaEvent};
 
 use crate::batch::{project_batch, BatchReport, StreamRecord};
-use crate::layout::Layout;
+use crate::DynamoStore;
 
 /// A Lambda event's record, as a [`StreamRecord`].
 pub fn record(record: EventRecord) -> StreamRecord {
@@ -57,13 +64,12 @@ pub fn record(record: EventRecord) -> StreamRecord {
 }
 
 /// Projects a Lambda event's batch, in order per aggregate.
-pub async fn project<P: Projection>(
-    projection: &P,
-    layout: Layout,
+pub async fn project<T: ViewTable, P: Projection>(
+    projector: &Projector<DynamoStore, T, P>,
     event: Event,
 ) -> BatchReport<P::Error> {
     let records = event.records.into_iter().map(record).collect();
-    project_batch(projection, layout, records).await
+    project_batch(projector, records).await
 }
 
 /// Projects a Lambda event's batch and answers with the records to retry.
@@ -72,12 +78,11 @@ pub async fn project<P: Projection>(
 ///
 /// When a record that failed has no sequence number to report, the whole
 /// batch fails, so that Lambda retries all of it.
-pub async fn handle<P: Projection>(
-    projection: &P,
-    layout: Layout,
+pub async fn handle<T: ViewTable, P: Projection>(
+    projector: &Projector<DynamoStore, T, P>,
     event: Event,
 ) -> Result<DynamoDbEventResponse, lambda_runtime::Error> {
-    let report = project(projection, layout, event).await;
+    let report = project(projector, event).await;
     response(&report)
 }
 
@@ -113,15 +118,16 @@ pub fn response<E: std::error::Error + 'static>(
     Ok(response)
 }
 
-/// Runs `projection` as the Lambda function's handler, until the runtime
-/// stops it.
-pub async fn run<P: Projection>(
-    projection: P,
-    layout: Layout,
+/// Runs a projector as the Lambda function's handler, until the runtime
+/// stops it. The projector lives as long as the container: the positions
+/// it read or wrote stay known across invocations, so a warm function
+/// reads a position only when another writer moved it.
+pub async fn run<T: ViewTable, P: Projection>(
+    projector: Projector<DynamoStore, T, P>,
 ) -> Result<(), lambda_runtime::Error> {
-    let projection = &projection;
+    let projector = &projector;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
-        handle(projection, layout, event.payload).await
+        handle(projector, event.payload).await
     }))
     .await
 }

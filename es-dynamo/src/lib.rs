@@ -48,6 +48,7 @@
 pub mod batch;
 mod cursor;
 mod errors;
+pub mod failures;
 mod item;
 #[cfg(feature = "lambda")]
 pub mod lambda;

@@ -176,11 +176,7 @@ pub fn raw_event(
         return Ok(None);
     }
     let event = item::decode_event(Whose::new(&aggregate, &id), image)?;
-    Ok(Some(RawEvent {
-        aggregate,
-        id,
-        event,
-    }))
+    Ok(Some(RawEvent::new(aggregate, id, event)))
 }
 
 /// A stream record's image as the DynamoDB SDK's attribute values. The

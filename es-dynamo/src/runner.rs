@@ -28,6 +28,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodbstreams::operation::get_records::GetRecordsError;
 use aws_sdk_dynamodbstreams::types::{Shard, ShardIteratorType};
 use es_core::projection::Projection;
+use es_core::Projector;
 use es_core::{Error, StoreError};
 use futures::FutureExt as _;
 use tracing::Instrument as _;
@@ -50,18 +51,16 @@ const DONE: &str = "done";
 /// # use es::dynamo::{DynamoStore, DynamoViews, StreamRunner};
 /// # async fn run<P: es::Projection>(projection: P) -> Result<(), Box<dyn std::error::Error>> {
 /// let store = DynamoStore::from_env("events").await;
-/// let checkpoints = DynamoViews::from_env("views").await;
-/// let runner = StreamRunner::new(&store, checkpoints, projection).await;
+/// let views = DynamoViews::from_env("views").await;
+/// let runner = StreamRunner::new(Projector::new(store, views, projection)).await;
 /// // Until Ctrl-C or SIGTERM: then the batch in hand is finished and
 /// // checkpointed, and the leases released.
 /// runner.run_until(es::dynamo::runner::shutdown_signal()).await?;
 /// # Ok(()) }
 /// ```
 pub struct StreamRunner<P> {
-    store: DynamoStore,
+    projector: Projector<DynamoStore, DynamoViews, P>,
     streams: aws_sdk_dynamodbstreams::Client,
-    checkpoints: DynamoViews,
-    projection: P,
     owner: String,
     lease: Duration,
     idle: Duration,
@@ -165,26 +164,23 @@ enum Until {
 }
 
 impl<P: Projection> StreamRunner<P> {
-    /// A runner of `projection` on `store`'s table, with its checkpoints in
-    /// `checkpoints`, and a Streams client from the AWS config chain
+    /// A runner of a projector on its store's table's stream, with its
+    /// checkpoints beside the projection's positions and views, and a
+    /// Streams client from the AWS config chain
     /// (`AWS_ENDPOINT_URL_DYNAMODB_STREAMS`, or else the DynamoDB endpoint).
-    pub async fn new(store: &DynamoStore, checkpoints: DynamoViews, projection: P) -> Self {
+    pub async fn new(projector: Projector<DynamoStore, DynamoViews, P>) -> Self {
         let streams = streams_client_from_env().await;
-        StreamRunner::with_client(store, streams, checkpoints, projection)
+        StreamRunner::with_client(streams, projector)
     }
 
     /// A runner with the given Streams client.
     pub fn with_client(
-        store: &DynamoStore,
         streams: aws_sdk_dynamodbstreams::Client,
-        checkpoints: DynamoViews,
-        projection: P,
+        projector: Projector<DynamoStore, DynamoViews, P>,
     ) -> Self {
         StreamRunner {
-            store: store.clone(),
+            projector,
             streams,
-            checkpoints,
-            projection,
             owner: default_owner(),
             lease: Duration::from_secs(30),
             idle: Duration::from_millis(500),
@@ -222,7 +218,12 @@ impl<P: Projection> StreamRunner<P> {
 
     /// The projection.
     pub fn projection(&self) -> &P {
-        &self.projection
+        self.projector.projection()
+    }
+
+    /// The projector: the projection, its store and its table.
+    pub fn projector(&self) -> &Projector<DynamoStore, DynamoViews, P> {
+        &self.projector
     }
 
     /// Projects everything on the stream now, then returns: each shard is
@@ -483,7 +484,7 @@ impl<P: Projection> StreamRunner<P> {
                                 "table {:?}, shard {shard}: the records after checkpoint {:?} \
                                  left the stream, which keeps 24 hours; rebuild the projection \
                                  (es::rebuild), then remove its checkpoint `{}`",
-                                self.store.table(),
+                                self.projector.store().table(),
                                 checkpoint.sequence,
                                 self.key(shard)
                             ),
@@ -494,7 +495,7 @@ impl<P: Projection> StreamRunner<P> {
                 }
                 Err(e) => {
                     return Err(
-                        Error::from(store_error("GetRecords", self.store.table(), e)).into(),
+                        Error::from(store_error("GetRecords", self.projector.store().table(), e)).into(),
                     )
                 }
             };
@@ -525,7 +526,7 @@ impl<P: Projection> StreamRunner<P> {
                 .map_err(RunnerError::Store)?;
             let sequences: Vec<Option<String>> =
                 batch.iter().map(|r| r.sequence_number.clone()).collect();
-            let mut outcome = project_batch(&self.projection, self.store.layout(), batch).await;
+            let mut outcome = project_batch(&self.projector, batch).await;
             report.applied += outcome.applied as u64;
             report.skipped += outcome.skipped as u64;
             // The checkpoint moves to the last record before the first
@@ -579,13 +580,14 @@ impl<P: Projection> StreamRunner<P> {
 
     async fn stream_arn(&self) -> Result<String, RunnerError<P::Error>> {
         let table = self
-            .store
+            .projector
+            .store()
             .client()
             .describe_table()
-            .table_name(self.store.table())
+            .table_name(self.projector.store().table())
             .send()
             .await
-            .map_err(|e| Error::from(store_error("DescribeTable", self.store.table(), e)))?
+            .map_err(|e| Error::from(store_error("DescribeTable", self.projector.store().table(), e)))?
             .table;
         table.and_then(|t| t.latest_stream_arn).ok_or_else(|| {
             RunnerError::Store(
@@ -593,7 +595,7 @@ impl<P: Projection> StreamRunner<P> {
                     "DescribeTable",
                     format!(
                         "table {:?} has no stream: turn on DynamoDB Streams with NEW_IMAGE",
-                        self.store.table()
+                        self.projector.store().table()
                     ),
                 )
                 .into(),
@@ -613,7 +615,7 @@ impl<P: Projection> StreamRunner<P> {
                 .set_exclusive_start_shard_id(start.take())
                 .send()
                 .await
-                .map_err(|e| Error::from(store_error("DescribeStream", self.store.table(), e)))?
+                .map_err(|e| Error::from(store_error("DescribeStream", self.projector.store().table(), e)))?
                 .stream_description;
             let Some(description) = description else {
                 break;
@@ -647,7 +649,7 @@ impl<P: Projection> StreamRunner<P> {
         let output = request
             .send()
             .await
-            .map_err(|e| Error::from(store_error("GetShardIterator", self.store.table(), e)))?;
+            .map_err(|e| Error::from(store_error("GetShardIterator", self.projector.store().table(), e)))?;
         Ok(output.shard_iterator)
     }
 
@@ -660,10 +662,11 @@ impl<P: Projection> StreamRunner<P> {
     async fn claim(&self, shard: &str) -> Result<Option<Checkpoint>, RunnerError<P::Error>> {
         let now = now_millis();
         let sent = self
-            .checkpoints
+            .projector
+            .table()
             .client()
             .update_item()
-            .table_name(self.checkpoints.table())
+            .table_name(self.projector.table().table())
             .key(VIEW_ID, AttributeValue::S(self.key(shard)))
             .update_expression("SET #owner = :me, #until = :until")
             .condition_expression(
@@ -696,7 +699,7 @@ impl<P: Projection> StreamRunner<P> {
                 Ok(None)
             }
             Err(e) => {
-                Err(Error::from(store_error("UpdateItem", self.checkpoints.table(), e)).into())
+                Err(Error::from(store_error("UpdateItem", self.projector.table().table(), e)).into())
             }
         }
     }
@@ -712,10 +715,11 @@ impl<P: Projection> StreamRunner<P> {
     ) -> Result<bool, RunnerError<P::Error>> {
         let now = now_millis();
         let mut update = self
-            .checkpoints
+            .projector
+            .table()
             .client()
             .update_item()
-            .table_name(self.checkpoints.table())
+            .table_name(self.projector.table().table())
             .key(VIEW_ID, AttributeValue::S(self.key(shard)))
             .expression_attribute_names("#owner", OWNER)
             .expression_attribute_names("#until", LEASE_UNTIL)
@@ -757,7 +761,7 @@ impl<P: Projection> StreamRunner<P> {
                 Ok(false)
             }
             Err(e) => {
-                Err(Error::from(store_error("UpdateItem", self.checkpoints.table(), e)).into())
+                Err(Error::from(store_error("UpdateItem", self.projector.table().table(), e)).into())
             }
         }
     }
@@ -774,10 +778,11 @@ impl<P: Projection> StreamRunner<P> {
         };
         for shard in shards.iter().filter_map(|s| s.shard_id.as_deref()) {
             let released = self
-                .checkpoints
+                .projector
+                .table()
                 .client()
                 .update_item()
-                .table_name(self.checkpoints.table())
+                .table_name(self.projector.table().table())
                 .key(VIEW_ID, AttributeValue::S(self.key(shard)))
                 .update_expression("REMOVE #owner SET #until = :zero")
                 .condition_expression("#owner = :me")
@@ -804,7 +809,7 @@ impl<P: Projection> StreamRunner<P> {
             "stream_runner",
             mode,
             projection = P::NAME,
-            table = self.store.table(),
+            table = self.projector.store().table(),
             owner = %self.owner
         )
     }

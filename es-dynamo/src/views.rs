@@ -5,24 +5,29 @@
 //!
 //! | attribute | type | meaning |
 //! |---|---|---|
-//! | `id` | S | `"{kind}#{view id}"`; `$checkpoint#..` and `$shard#..` for checkpoints |
+//! | `id` | S | `"{kind}#{view id}"`; `$position#..` for positions, `$checkpoint#..` and `$shard#..` for checkpoints |
 //! | `state` | M | the view, as a native DynamoDB map |
 //! | `revision` | N | how many times it was written; each write is conditional on it |
-//! | `applied` | M | the last version applied per aggregate key, `{"Product#sku-1": 7}` |
 //!
-//! An update is one consistent `GetItem` and one conditional `PutItem` of
-//! the state, the revision and the applied versions together: a record
-//! delivered twice is seen on the read and written never.
+//! A projection's position for an aggregate is an item of its own,
+//! `id` = `"$position#{projection}#{aggregate}#{aggregate id}"` with
+//! `version` (N), the last version it applied. A driver reads the positions
+//! of a batch's aggregates with one `BatchGetItem` (consistent), reads each
+//! row it changes once (a consistent `GetItem`), and writes a run's rows
+//! with its position in one `TransactWriteItems`, each item conditional on
+//! what was read; a run that changed no row writes its position alone, with
+//! a conditional `PutItem`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ReturnConsumedCapacity, ScalarAttributeType,
+    KeysAndAttributes, Put, ReturnConsumedCapacity, ScalarAttributeType, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use es_core::store::capacity;
@@ -42,7 +47,7 @@ use crate::{item, payload, trace};
 pub const VIEW_ID: &str = "id";
 const STATE: &str = "state";
 const REVISION: &str = "revision";
-const APPLIED: &str = "applied";
+const POSITION: &str = "version";
 const VALUE: &str = "value";
 
 /// A [`ViewTable`] on DynamoDB: one item per view, keyed `id`. Clones are
@@ -315,45 +320,7 @@ fn decode_row<V: DeserializeOwned>(
             ))
         }
     };
-    let applied = match item.remove(APPLIED) {
-        Some(AttributeValue::M(map)) => {
-            map.into_iter()
-                .map(|(aggregate, version)| match version {
-                    AttributeValue::N(n) => n
-                        .parse::<u64>()
-                        .map(|v| (aggregate.clone(), v))
-                        .map_err(|_| {
-                            item::corrupt(
-                                whose,
-                                revision,
-                                format!("`{APPLIED}` of {aggregate:?} is {n:?}, not a version"),
-                            )
-                        }),
-                    other => Err(item::corrupt(
-                        whose,
-                        revision,
-                        format!(
-                            "`{APPLIED}` of {aggregate:?} is {}, not N",
-                            item::type_name(&other)
-                        ),
-                    )),
-                })
-                .collect::<Result<BTreeMap<_, _>, _>>()?
-        }
-        None => BTreeMap::new(),
-        Some(other) => {
-            return Err(item::corrupt(
-                whose,
-                revision,
-                format!("`{APPLIED}` is {}, not M", item::type_name(&other)),
-            ))
-        }
-    };
-    Ok(ViewRow {
-        state,
-        revision,
-        applied,
-    })
+    Ok(ViewRow { state, revision })
 }
 
 fn describe(name: &str, expected: &str, found: Option<&AttributeValue>) -> String {
@@ -363,7 +330,294 @@ fn describe(name: &str, expected: &str, found: Option<&AttributeValue>) -> Strin
     }
 }
 
+fn row_item(key: &str, state: AttributeValue, revision: u64) -> HashMap<String, AttributeValue> {
+    [
+        (VIEW_ID.to_owned(), AttributeValue::S(key.to_owned())),
+        (STATE.to_owned(), state),
+        (REVISION.to_owned(), AttributeValue::N(revision.to_string())),
+    ]
+    .into()
+}
+
+fn check_size(key: &str, item: &HashMap<String, AttributeValue>) -> Result<(), Error> {
+    let size = item_size(item);
+    if size > es_core::store::MAX_ITEM_BYTES {
+        return Err(StoreError::permanent(
+            "PutItem",
+            format!(
+                "view {key:?} is {size} bytes, over DynamoDB's {} byte item limit",
+                es_core::store::MAX_ITEM_BYTES
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn position_key(projection: &str, aggregate: &str) -> String {
+    format!("$position#{projection}#{aggregate}")
+}
+
+/// How many times `BatchGetItem` is sent again for keys DynamoDB left
+/// unprocessed (throttling), with a growing pause, before giving up.
+const UNPROCESSED_ATTEMPTS: u32 = 8;
+
+impl DynamoViews {
+    /// The item `condition` of a row or position, and its values: absent
+    /// when `previous` is 0, at `previous` otherwise.
+    fn expecting(attribute: &str, previous: u64) -> (String, HashMap<String, String>, Option<(String, AttributeValue)>) {
+        if previous == 0 {
+            (
+                "attribute_not_exists(#id)".to_owned(),
+                [("#id".to_owned(), VIEW_ID.to_owned())].into(),
+                None,
+            )
+        } else {
+            (
+                "#v = :previous".to_owned(),
+                [("#v".to_owned(), attribute.to_owned())].into(),
+                Some((":previous".to_owned(), AttributeValue::N(previous.to_string()))),
+            )
+        }
+    }
+
+    async fn read_positions(
+        &self,
+        projection: &str,
+        aggregates: &[String],
+    ) -> Result<HashMap<String, u64>, Error> {
+        let mut found = HashMap::new();
+        for chunk in aggregates.chunks(100) {
+            let unique: std::collections::BTreeSet<&String> = chunk.iter().collect();
+            let mut keys: Vec<HashMap<String, AttributeValue>> = unique
+                .into_iter()
+                .map(|a| {
+                    [(
+                        VIEW_ID.to_owned(),
+                        AttributeValue::S(position_key(projection, a)),
+                    )]
+                    .into()
+                })
+                .collect();
+            let mut attempt = 0;
+            while !keys.is_empty() {
+                if attempt > 0 {
+                    if attempt >= UNPROCESSED_ATTEMPTS {
+                        return Err(StoreError::transient(
+                            "BatchGetItem",
+                            format!(
+                                "table {:?}: {} positions stayed unprocessed after {attempt} \
+                                 attempts",
+                                self.table(),
+                                keys.len()
+                            ),
+                        )
+                        .into());
+                    }
+                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+                }
+                attempt += 1;
+                let span = trace::request(self.table(), "BatchGetItem", "position", projection);
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| {
+                        StoreError::permanent("BatchGetItem", format!("cannot build the request: {e}"))
+                    })?;
+                let output = self
+                    .client()
+                    .batch_get_item()
+                    .request_items(self.table(), request)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .instrument(span.clone())
+                    .await
+                    .map_err(|e| store_error("BatchGetItem", self.table(), e))?;
+                let items = output
+                    .responses
+                    .and_then(|mut r| r.remove(self.table()))
+                    .unwrap_or_default();
+                let units = output
+                    .consumed_capacity
+                    .as_ref()
+                    .map(|c| c.iter().filter_map(|c| c.capacity_units).sum::<f64>())
+                    .filter(|u| *u > 0.0)
+                    .unwrap_or_else(|| {
+                        items
+                            .iter()
+                            .map(|i| capacity::consistent_read(item_size(i)))
+                            .sum::<f64>()
+                            .max(1.0)
+                    });
+                self.inner.stats.record_read(items.len() as u64, units);
+                trace::done(&span, "ok", items.len() as u64, units);
+                for mut item in items {
+                    let key = match item.remove(VIEW_ID) {
+                        Some(AttributeValue::S(key)) => key,
+                        _ => continue,
+                    };
+                    let prefix = position_key(projection, "");
+                    let Some(aggregate) = key.strip_prefix(&prefix) else {
+                        continue;
+                    };
+                    let version = match item.remove(POSITION) {
+                        Some(AttributeValue::N(n)) => n.parse::<u64>().map_err(|_| {
+                            item::corrupt(
+                                Whose::new("$position", &key),
+                                0,
+                                format!("`{POSITION}` {n:?} is not a version"),
+                            )
+                        })?,
+                        other => {
+                            return Err(item::corrupt(
+                                Whose::new("$position", &key),
+                                0,
+                                describe(POSITION, "N", other.as_ref()),
+                            ))
+                        }
+                    };
+                    found.insert(aggregate.to_owned(), version);
+                }
+                keys = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(self.table()))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(found)
+    }
+
+    async fn write_commit(&self, commit: es_core::Commit<AttributeValue>) -> Result<Saved, Error> {
+        let position = position_key(commit.projection, &commit.aggregate);
+        let position_item: HashMap<String, AttributeValue> = [
+            (VIEW_ID.to_owned(), AttributeValue::S(position.clone())),
+            (POSITION.to_owned(), AttributeValue::N(commit.to.to_string())),
+        ]
+        .into();
+        if commit.rows.is_empty() {
+            let (condition, names, value) = Self::expecting(POSITION, commit.from);
+            let names: Vec<(&str, &str)> =
+                names.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let values = value.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            let written = self.put_if(position_item, &condition, &names, values).await?;
+            return Ok(if written { Saved::Written } else { Saved::Stale });
+        }
+        if commit.rows.len() > es_core::MAX_COMMIT_ROWS {
+            return Err(StoreError::permanent(
+                "TransactWriteItems",
+                format!(
+                    "a commit of {} rows is over the limit of {} and a position",
+                    commit.rows.len(),
+                    es_core::MAX_COMMIT_ROWS
+                ),
+            )
+            .into());
+        }
+        let mut sizes = Vec::with_capacity(commit.rows.len() + 1);
+        let mut items = Vec::with_capacity(commit.rows.len() + 1);
+        let mut put = |item: HashMap<String, AttributeValue>, attribute: &str, previous: u64| {
+            sizes.push(item_size(&item));
+            let (condition, names, value) = Self::expecting(attribute, previous);
+            let put = Put::builder()
+                .table_name(self.table())
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(value.map(|(k, v)| [(k, v)].into()))
+                .build()
+                .map_err(|e| {
+                    StoreError::permanent("TransactWriteItems", format!("cannot build a put: {e}"))
+                })?;
+            items.push(TransactWriteItem::builder().put(put).build());
+            Ok::<_, Error>(())
+        };
+        for row in commit.rows {
+            let key = view_key(&row.kind, &row.id);
+            let item = row_item(&key, row.state, row.revision);
+            check_size(&key, &item)?;
+            put(item, REVISION, row.revision.saturating_sub(1))?;
+        }
+        put(position_item, POSITION, commit.from)?;
+        let units = capacity::transaction(sizes.iter().copied());
+        let count = items.len() as u64;
+        let span = trace::request(self.table(), "TransactWriteItems", "view", &position);
+        let sent = self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .instrument(span.clone())
+            .await;
+        match sent {
+            Ok(_) => {
+                self.inner.stats.record_write(count, units);
+                trace::done(&span, "written", count, units);
+                Ok(Saved::Written)
+            }
+            Err(e) => {
+                let reasons: Option<Vec<String>> = match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Some(
+                        cancelled
+                            .cancellation_reasons()
+                            .iter()
+                            .filter_map(|r| r.code().map(str::to_owned))
+                            .collect(),
+                    ),
+                    _ => None,
+                };
+                match reasons {
+                    // Another writer moved a row or the position, or was
+                    // writing one at this moment: read again and redo.
+                    Some(codes)
+                        if codes.iter().all(|c| {
+                            c == "None"
+                                || c == "ConditionalCheckFailed"
+                                || crate::errors::TRANSIENT_REASONS.contains(&c.as_str())
+                        }) =>
+                    {
+                        self.inner.stats.record_failed_write(units);
+                        trace::done(&span, "condition failed", 0, 0.0);
+                        Ok(Saved::Stale)
+                    }
+                    _ => Err(store_error("TransactWriteItems", self.table(), e).into()),
+                }
+            }
+        }
+    }
+}
+
 impl ViewTable for DynamoViews {
+    type Doc = AttributeValue;
+
+    fn encode<V: Serialize>(&self, kind: &str, id: &str, state: &V) -> Result<AttributeValue, Error> {
+        payload::encode(state).map_err(|e| {
+            StoreError::permanent(
+                "TransactWriteItems",
+                format!("view {:?}: cannot encode the state: {e}", view_key(kind, id)),
+            )
+            .into()
+        })
+    }
+
+    async fn positions(
+        &self,
+        projection: &str,
+        aggregates: &[String],
+    ) -> Result<HashMap<String, u64>, Error> {
+        self.read_positions(projection, aggregates).await
+    }
+
+    async fn commit(&self, commit: es_core::Commit<AttributeValue>) -> Result<Saved, Error> {
+        self.write_commit(commit).await
+    }
+
+    fn same_table(&self, other: &Self) -> bool {
+        self.table() == other.table()
+    }
+
     async fn load<V: DeserializeOwned>(
         &self,
         kind: &str,
@@ -389,32 +643,8 @@ impl ViewTable for DynamoViews {
                 format!("view {key:?}: cannot encode the state: {e}"),
             ))
         })?;
-        let applied = row
-            .applied
-            .iter()
-            .map(|(k, v)| (k.clone(), AttributeValue::N(v.to_string())))
-            .collect();
-        let item: HashMap<String, AttributeValue> = [
-            (VIEW_ID.to_owned(), AttributeValue::S(key.clone())),
-            (STATE.to_owned(), state),
-            (
-                REVISION.to_owned(),
-                AttributeValue::N(row.revision.to_string()),
-            ),
-            (APPLIED.to_owned(), AttributeValue::M(applied)),
-        ]
-        .into();
-        let size = item_size(&item);
-        if size > es_core::store::MAX_ITEM_BYTES {
-            return Err(StoreError::permanent(
-                "PutItem",
-                format!(
-                    "view {key:?} is {size} bytes, over DynamoDB's {} byte item limit",
-                    es_core::store::MAX_ITEM_BYTES
-                ),
-            )
-            .into());
-        }
+        let item = row_item(&key, state, row.revision);
+        check_size(&key, &item)?;
         let previous = row.revision.saturating_sub(1);
         let written = if previous == 0 {
             self.put_if(

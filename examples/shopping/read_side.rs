@@ -18,10 +18,11 @@ use crate::views::{ShopViews, Shown};
 /// the part of the table's stream.
 pub async fn in_memory(store: &MemoryStore, out: &mut impl Write) -> Fallible<(Told, Shown)> {
     let told = story(store, "", out).await?;
-    let live = ShopViews::new(MemoryViews::new());
+    let table = MemoryViews::new();
+    let live = Projector::new(store.clone(), table.clone(), ShopViews::new(table));
     store.catch_up(&live, &mut 0).await?;
     let how = "kept from the store's change feed";
-    let shown = read_side(store, &live, how, "", out).await?;
+    let shown = read_side(store, live.projection(), how, "", out).await?;
     Ok((told, shown))
 }
 
@@ -33,7 +34,7 @@ pub async fn on_dynamodb(
     run: &str,
     out: &mut (impl Write + Send),
 ) -> Fallible<(Told, Shown)> {
-    let runner = StreamRunner::new(store, views.clone(), ShopViews::new(views))
+    let runner = StreamRunner::new(Projector::new(store.clone(), views.clone(), ShopViews::new(views)))
         .await
         // One name for every run: a run that follows an interrupted one
         // takes its shards back at once, not when their lease ends.
@@ -101,9 +102,10 @@ pub async fn read_side<S: EventStore, T: ViewTable>(
         shown.carts.len()
     )?;
 
-    let fresh = ShopViews::new(MemoryViews::new());
-    let report = es::rebuild(store, &fresh).concurrency(8).run().await?;
-    let rebuilt = fresh.read().await?.without_empty().of_run(run);
+    let table = MemoryViews::new();
+    let fresh = Projector::new(store.clone(), table.clone(), ShopViews::new(table));
+    let report = es::rebuild(&fresh).concurrency(8).run().await?;
+    let rebuilt = fresh.projection().read().await?.without_empty().of_run(run);
     if rebuilt != shown {
         return Err(format!(
             "the rebuilt view differs from the live one: {}",

@@ -228,6 +228,27 @@ pub async fn stream_records(store: &DynamoStore) -> Vec<StreamRecord> {
     records
 }
 
+/// A store whose client has no endpoint: for a projector whose events all
+/// arrive in batches from version 1, which never reads the store. A gap
+/// would fail with a store error, not pass unseen.
+pub fn offline_store(layout: es::dynamo::Layout) -> DynamoStore {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "events").with_layout(layout)
+}
+
+/// A projector of `projection` over an [`offline_store`], with its
+/// positions in a fresh `MemoryViews`.
+pub fn offline<P: Projection>(
+    layout: es::dynamo::Layout,
+    projection: P,
+) -> Projector<DynamoStore, MemoryViews, P> {
+    Projector::new(offline_store(layout), MemoryViews::new(), projection)
+}
+
 /// A Lambda event, in the JSON shape AWS documents for DynamoDB Streams,
 /// carrying `records`, parsed as a Lambda function gets it.
 pub fn lambda_event(records: &[StreamRecord]) -> aws_lambda_events::event::dynamodb::Event {
@@ -266,11 +287,13 @@ pub fn lambda_event(records: &[StreamRecord]) -> aws_lambda_events::event::dynam
     serde_json::from_value(serde_json::json!({ "Records": records })).expect("a DynamoDB event")
 }
 
-/// Decides whether the save of view `(kind, id)` fails, and with what.
-type Fault = dyn Fn(&str, &str) -> Option<&'static str> + Send + Sync;
+/// Decides whether a write of views `(kind, id)` fails, and with what: a
+/// commit's rows, or the one row of a save.
+type Fault = dyn Fn(&[(&str, &str)]) -> Option<&'static str> + Send + Sync;
 
-/// A `MemoryViews` whose saves fail when its fault says so, as a throttled
-/// or vanished view table would: a transient `PutItem` error, nothing saved.
+/// A `MemoryViews` whose saves and commits fail when its fault says so for
+/// a row they write, as a throttled or vanished view table would: a
+/// transient error, nothing written.
 #[derive(Clone)]
 pub struct FaultyViews {
     inner: MemoryViews,
@@ -278,7 +301,9 @@ pub struct FaultyViews {
 }
 
 impl FaultyViews {
-    pub fn new(fault: impl Fn(&str, &str) -> Option<&'static str> + Send + Sync + 'static) -> Self {
+    pub fn new(
+        fault: impl Fn(&[(&str, &str)]) -> Option<&'static str> + Send + Sync + 'static,
+    ) -> Self {
         FaultyViews {
             inner: MemoryViews::new(),
             fault: std::sync::Arc::new(fault),
@@ -287,6 +312,32 @@ impl FaultyViews {
 }
 
 impl ViewTable for FaultyViews {
+    type Doc = serde_json::Value;
+
+    fn encode<V: serde::Serialize>(&self, kind: &str, id: &str, state: &V) -> Result<Self::Doc, Error> {
+        self.inner.encode(kind, id, state)
+    }
+    async fn positions(
+        &self,
+        projection: &str,
+        aggregates: &[String],
+    ) -> Result<HashMap<String, u64>, Error> {
+        self.inner.positions(projection, aggregates).await
+    }
+    async fn commit(&self, commit: es::Commit<Self::Doc>) -> Result<es::Saved, Error> {
+        let rows: Vec<(&str, &str)> = commit
+            .rows
+            .iter()
+            .map(|r| (r.kind.as_str(), r.id.as_str()))
+            .collect();
+        if let Some(why) = (self.fault)(&rows) {
+            return Err(es::StoreError::transient("TransactWriteItems", why).into());
+        }
+        self.inner.commit(commit).await
+    }
+    fn same_table(&self, other: &Self) -> bool {
+        self.inner.same_table(&other.inner)
+    }
     async fn load<V: serde::de::DeserializeOwned>(
         &self,
         kind: &str,
@@ -300,7 +351,7 @@ impl ViewTable for FaultyViews {
         id: &str,
         row: &es::ViewRow<V>,
     ) -> Result<es::Saved, Error> {
-        if let Some(why) = (self.fault)(kind, id) {
+        if let Some(why) = (self.fault)(&[(kind, id)]) {
             return Err(es::StoreError::transient("PutItem", why).into());
         }
         self.inner.save(kind, id, row).await

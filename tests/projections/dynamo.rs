@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use es::dynamo::testing::{skip_without_dynamodb, store_on_new_table, views_on_new_table};
-use es::dynamo::{lambda, Layout, StreamRunner};
+use es::dynamo::{lambda, StreamRunner};
 use es::prelude::*;
 
 use crate::common::*;
@@ -23,44 +23,44 @@ async fn projection_applies_each_event_once_in_order() {
     assert!(records.len() >= every_event(&store).await.len());
 
     // At-least-once delivery: batches of 25 records that overlap by 10, as
-    // retried batches do, then the whole stream once more.
-    let view = ShopViews::new(table.clone());
+    // retried batches do, then the whole stream once more. Beside the
+    // views, a projection that counts each time a handler runs, with its
+    // positions in the same table.
+    let view = Projector::new(store.clone(), table.clone(), ShopViews::new(table.clone()));
+    let counted = Projector::new(store.clone(), table.clone(), Deliveries::default());
     let mut start = 0;
     while start < records.len() {
         let end = (start + 25).min(records.len());
-        let response = lambda::handle(
-            &view,
-            Layout::SingleTable,
-            lambda_event(&records[start..end]),
-        )
-        .await
-        .expect("a response");
-        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        for response in [
+            lambda::handle(&view, lambda_event(&records[start..end])).await,
+            lambda::handle(&counted, lambda_event(&records[start..end])).await,
+        ] {
+            let response = response.expect("a response");
+            assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        }
         start = if end == records.len() { end } else { end - 10 };
     }
+    // A cold function, which knows no position, gets the whole stream again.
+    view.forget_positions();
     let written = table.stats().snapshot().items_written;
-    let response = lambda::handle(&view, Layout::SingleTable, lambda_event(&records))
+    let response = lambda::handle(&view, lambda_event(&records))
         .await
         .expect("a response");
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(
         table.stats().snapshot().items_written,
         written,
-        "a redelivered record is read, never written"
+        "a redelivered record is skipped by its position, never written"
     );
 
-    let shown = view.read().await.expect("read").without_empty();
+    let shown = view.projection().read().await.expect("read").without_empty();
     let replayed = Shown::replayed(&store).await.expect("replay");
     assert_eq!(shown, replayed, "{}", shown.differences(&replayed));
 
-    // Each view was written once per event that changed it: as many items
-    // as one delivery of each record writes. (A cart's view is fed by the
-    // cart and by its products, so two of them may race for it within a
-    // batch; the loser's condition fails and it tries again, which writes
-    // nothing twice.)
-    let once = ShopViews::new(MemoryViews::new());
-    es::dynamo::batch::project_batch(&once, Layout::SingleTable, records).await;
-    assert_eq!(written, once.stock.table().stats().snapshot().items_written);
+    // Each handler ran once per event, however often it was delivered.
+    let counts = counted.projection().counts();
+    assert!(counts.values().all(|&n| n == 1), "an event ran twice: {counts:?}");
+    assert_eq!(counts.into_keys().collect::<Vec<_>>(), every_event(&store).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -74,8 +74,12 @@ async fn runner_resumes_from_its_checkpoint() {
     let before = every_event(&store).await;
 
     // The first runner is stopped mid-stream, after about half the events.
-    let first = StreamRunner::new(&store, checkpoints.clone(), Deliveries::default())
-        .await
+    let first = StreamRunner::new(Projector::new(
+        store.clone(),
+        checkpoints.clone(),
+        Deliveries::default(),
+    ))
+    .await
         .owner("worker-1")
         .batch_size(7)
         .idle(Duration::from_millis(20));
@@ -102,8 +106,12 @@ async fn runner_resumes_from_its_checkpoint() {
 
     // Restarted (same name, so it takes its shard back at once): it resumes
     // after the checkpoint, so it misses nothing and repeats nothing.
-    let second = StreamRunner::new(&store, checkpoints.clone(), Deliveries::default())
-        .await
+    let second = StreamRunner::new(Projector::new(
+        store.clone(),
+        checkpoints.clone(),
+        Deliveries::default(),
+    ))
+    .await
         .owner("worker-1")
         .batch_size(7);
     second.catch_up().await.expect("caught up");
@@ -123,7 +131,7 @@ async fn runner_resumes_from_its_checkpoint() {
     );
 
     // A runner under another name finds the shard leased, and leaves it.
-    let other = StreamRunner::new(&store, checkpoints, Deliveries::default())
+    let other = StreamRunner::new(Projector::new(store.clone(), checkpoints, Deliveries::default()))
         .await
         .owner("worker-2");
     workload(&store, 1, 1, 5).await;
@@ -145,22 +153,26 @@ async fn rebuild_projects_every_aggregate() {
     assert!(aggregates >= 200);
 
     // The live view, kept by a runner from the stream.
-    let runner = StreamRunner::new(
-        &store,
+    let runner = StreamRunner::new(Projector::new(
+        store.clone(),
         live_table.clone(),
         ShopViews::new(live_table.clone()),
-    )
+    ))
     .await
     .owner("live");
     runner.catch_up().await.expect("the live view");
 
     // A rebuild from history into a table of its own.
     let rebuilt_table = views_on_new_table("rebuild-fresh").await;
-    let rebuilt = ShopViews::new(rebuilt_table.clone());
-    let report = es::rebuild(&store, &rebuilt)
+    let rebuilt = Projector::new(
+        store.clone(),
+        rebuilt_table.clone(),
+        ShopViews::new(rebuilt_table.clone()),
+    );
+    let report = es::rebuild(&rebuilt)
         .concurrency(16)
         .page_size(50)
-        .checkpoint(&rebuilt_table)
+        .checkpoint()
         .run()
         .await
         .expect("rebuild");
@@ -169,7 +181,7 @@ async fn rebuild_projects_every_aggregate() {
     assert!(!report.resumed);
 
     let live = runner.projection().read().await.expect("live");
-    let rebuilt = rebuilt.read().await.expect("rebuilt");
+    let rebuilt = rebuilt.projection().read().await.expect("rebuilt");
     assert_eq!(rebuilt, live, "{}", rebuilt.differences(&live));
     let replayed = Shown::replayed(&store).await.expect("replay");
     assert_eq!(rebuilt.without_empty(), replayed);

@@ -54,11 +54,11 @@ fn fixture() -> Event {
 async fn lambda_event_in_aws_shape_decodes() {
     let event = fixture();
     assert_eq!(event.records.len(), 8);
-    let recorder = Recorder::default();
-    let report = lambda::project(&recorder, Layout::SingleTable, event).await;
+    let recorder = offline(Layout::SingleTable, Recorder::default());
+    let report = lambda::project(&recorder, event).await;
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     // In order per aggregate; two aggregates may be projected at once.
-    let lines = recorder.0.lock().unwrap().clone();
+    let lines = recorder.projection().0.lock().unwrap().clone();
     let of = |aggregate: &str| -> Vec<&String> {
         lines.iter().filter(|l| l.starts_with(aggregate)).collect()
     };
@@ -125,8 +125,8 @@ async fn lambda_batch_reports_the_failed_record() {
     event.records[3] = bad;
     event.records.push(later);
 
-    let recorder = Recorder::default();
-    let report = lambda::project(&recorder, Layout::SingleTable, event).await;
+    let recorder = offline(Layout::SingleTable, Recorder::default());
+    let report = lambda::project(&recorder, event).await;
     assert_eq!((report.applied, report.deferred), (3, 1));
     assert_eq!(report.failures.len(), 1);
     let failure = &report.failures[0];
@@ -148,7 +148,7 @@ async fn lambda_batch_reports_the_failed_record() {
         serde_json::to_value(&response).unwrap(),
         serde_json::json!({ "batchItemFailures": [{ "itemIdentifier": "111000000000000000000004" }] })
     );
-    let lines = recorder.0.lock().unwrap();
+    let lines = recorder.projection().0.lock().unwrap();
     assert!(
         lines.iter().all(|l| !l.contains("v3")),
         "sku-1 v3 waits for v2: {lines:?}"
@@ -164,15 +164,15 @@ async fn a_failed_record_is_retried_with_what_follows_it_and_nothing_is_lost() {
     let store = es::dynamo::testing::store_on_new_table("lambda-retry").await;
     workload(&store, 6, 12, 5).await;
     let records = stream_records(&store).await;
-    // The first save of sku-3's stock fails, as a throttled write would.
+    // The first commit of sku-3's stock fails, as a throttled write would.
     let failed = AtomicBool::new(false);
-    let table = FaultyViews::new(move |kind, id| {
-        (kind == "stock" && id == "sku-3" && !failed.swap(true, Ordering::SeqCst))
+    let table = FaultyViews::new(move |rows| {
+        (rows.contains(&("stock", "sku-3")) && !failed.swap(true, Ordering::SeqCst))
             .then_some("throttled")
     });
-    let view = ShopViews::new(table);
+    let view = Projector::new(store.clone(), table.clone(), ShopViews::new(table));
 
-    let first = lambda::handle(&view, Layout::SingleTable, lambda_event(&records))
+    let first = lambda::handle(&view, lambda_event(&records))
         .await
         .expect("a response");
     let failed: Vec<_> = first
@@ -193,15 +193,11 @@ async fn a_failed_record_is_retried_with_what_follows_it_and_nothing_is_lost() {
     // Lambda retries the stream from that record on: the records before it
     // are not seen again, every one after it is, including those of other
     // aggregates that had passed.
-    let retry = lambda::handle(
-        &view,
-        Layout::SingleTable,
-        lambda_event(&records[position..]),
-    )
-    .await
-    .expect("a response");
+    let retry = lambda::handle(&view, lambda_event(&records[position..]))
+        .await
+        .expect("a response");
     assert!(retry.batch_item_failures.is_empty());
-    let shown = view.read().await.expect("read").without_empty();
+    let shown = view.projection().read().await.expect("read").without_empty();
     let replayed = Shown::replayed(&store).await.expect("replay");
     assert_eq!(shown, replayed, "{}", shown.differences(&replayed));
 }
@@ -211,8 +207,8 @@ async fn a_projection_over_several_aggregates_refuses_a_table_per_aggregate() {
     // castore's older layout keys items by the bare id: a table holds one
     // aggregate type, and nothing in a record says which. A projection over
     // two cannot tell them apart, and must say so rather than skip them.
-    let view = ShopViews::new(MemoryViews::new());
-    let report = lambda::project(&view, Layout::TablePerAggregate, fixture()).await;
+    let view = offline(Layout::TablePerAggregate, ShopViews::new(MemoryViews::new()));
+    let report = lambda::project(&view, fixture()).await;
     assert_eq!((report.applied, report.skipped, report.deferred), (0, 0, 7));
     assert_eq!(report.failures.len(), 1);
     let failure = report.failures[0].to_string();
@@ -235,7 +231,8 @@ async fn a_projection_over_several_aggregates_refuses_a_table_per_aggregate() {
         "aggregateId".into(),
         serde_dynamo::AttributeValue::S("sku-1".into()),
     );
-    let report = lambda::project(&ProductsOnly(recorder), Layout::TablePerAggregate, legacy).await;
+    let products = offline(Layout::TablePerAggregate, ProductsOnly(recorder));
+    let report = lambda::project(&products, legacy).await;
     assert_eq!((report.applied, report.failures.len()), (1, 0));
 }
 

@@ -18,43 +18,47 @@ async fn projection_applies_each_event_once_in_order() {
 
     // Delivered at least once: every window of the feed is delivered, then
     // delivered again from an earlier point, as a retried batch would be,
-    // and single records are repeated.
-    let view = ShopViews::new(MemoryViews::new());
-    let mut applied = 0;
+    // and single records are repeated. Beside the views, a projection that
+    // counts each time a handler runs, its positions in the same table.
+    let table = MemoryViews::new();
+    let view = Projector::new(store.clone(), table.clone(), ShopViews::new(table.clone()));
+    let counted = Projector::new(store.clone(), table.clone(), Deliveries::default());
+    let deliver = |change: &es::Change| {
+        let (view, counted) = (&view, &counted);
+        let event = change.event.clone();
+        async move {
+            for outcome in [
+                view.project(&event.aggregate, &event.id, vec![event.event.clone()])
+                    .await,
+                counted
+                    .project(&event.aggregate, &event.id, vec![event.event.clone()])
+                    .await,
+            ] {
+                outcome.expect("project");
+            }
+        }
+    };
     let mut start = 0;
     while start < changes.len() {
         let end = (start + 7).min(changes.len());
         let replay_from = start.saturating_sub(3);
         for change in changes[start..end].iter().chain(&changes[replay_from..end]) {
-            if view
-                .project(&store, change.event.clone())
-                .await
-                .expect("project")
-                == es::Projected::Applied
-            {
-                applied += 1;
-            }
+            deliver(change).await;
         }
         if let Some(change) = changes.get(start) {
-            view.project(&store, change.event.clone())
-                .await
-                .expect("a duplicate");
+            deliver(change).await;
         }
         start = end;
     }
-    assert!(applied >= changes.len(), "every event reached a handler");
 
-    let shown = view.read().await.expect("read").without_empty();
+    let shown = view.projection().read().await.expect("read").without_empty();
     let replayed = Shown::replayed(&store).await.expect("replay");
     assert_eq!(shown, replayed, "{}", shown.differences(&replayed));
 
-    // The duplicates were seen on the read and never written: each view was
-    // written once per event that changed it.
-    let writes = view.stock.table().stats().snapshot().writes;
-    let once = ShopViews::new(MemoryViews::new());
-    store.catch_up(&once, &mut 0).await.expect("catch up once");
-    assert_eq!(writes, once.stock.table().stats().snapshot().writes);
-    assert_eq!(once.read().await.expect("read").without_empty(), replayed);
+    // Each handler ran once per event, however often it was delivered.
+    let counts = counted.projection().counts();
+    assert!(counts.values().all(|&n| n == 1), "an event ran twice: {counts:?}");
+    assert_eq!(counts.into_keys().collect::<Vec<_>>(), every_event(&store).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -64,7 +68,8 @@ async fn rebuild_projects_every_aggregate() {
     assert!(aggregates >= 200);
 
     // The live view, kept from the feed in steps as a stream would keep it.
-    let live = ShopViews::new(MemoryViews::new());
+    let table = MemoryViews::new();
+    let live = Projector::new(store.clone(), table.clone(), ShopViews::new(table));
     let mut position = 0;
     while store
         .catch_up(&live, &mut position)
@@ -73,9 +78,10 @@ async fn rebuild_projects_every_aggregate() {
         > 0
     {}
 
-    let rebuilt = ShopViews::new(MemoryViews::new());
+    let table = MemoryViews::new();
+    let rebuilt = Projector::new(store.clone(), table.clone(), ShopViews::new(table));
     let progress = std::sync::Mutex::new(Vec::new());
-    let report = es::rebuild(&store, &rebuilt)
+    let report = es::rebuild(&rebuilt)
         .concurrency(8)
         .page_size(25)
         .on_progress(|p| progress.lock().expect("lock").push((p.pages, p.aggregates)))
@@ -98,19 +104,19 @@ async fn rebuild_projects_every_aggregate() {
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
     assert_eq!(progress.last(), Some(&(44, aggregates as u64)));
 
-    let live = live.read().await.expect("live");
-    let rebuilt = rebuilt.read().await.expect("rebuilt");
+    let live = live.projection().read().await.expect("live");
+    let rebuilt = rebuilt.projection().read().await.expect("rebuilt");
     assert_eq!(rebuilt, live, "{}", rebuilt.differences(&live));
     let replayed = Shown::replayed(&store).await.expect("replay");
     assert_eq!(rebuilt.without_empty(), replayed);
 }
 
-/// A view table that fails every save after the first `left`, as a table
+/// A view table that fails every commit after the first `left`, as a table
 /// throttling or going away mid-rebuild would, until `left` is raised.
 fn failing_after(left: i64) -> (FaultyViews, Arc<AtomicI64>) {
     let left = Arc::new(AtomicI64::new(left));
     let counter = left.clone();
-    let table = FaultyViews::new(move |_, _| {
+    let table = FaultyViews::new(move |_| {
         (counter.fetch_sub(1, Ordering::SeqCst) <= 0).then_some("the view table is away")
     });
     (table, left)
@@ -120,15 +126,16 @@ fn failing_after(left: i64) -> (FaultyViews, Arc<AtomicI64>) {
 async fn an_interrupted_rebuild_resumes_from_its_checkpoint() {
     let store = MemoryStore::new();
     let aggregates = workload(&store, 40, 40, 3).await;
-    let (table, left) = failing_after(150);
-    let view = ShopViews::new(table.clone());
+    // One commit per aggregate: the table goes away after the products.
+    let (table, left) = failing_after(40);
+    let view = Projector::new(store.clone(), table.clone(), ShopViews::new(table.clone()));
 
-    let err = es::rebuild(&store, &view)
+    let err = es::rebuild(&view)
         .page_size(10)
-        .checkpoint(&table)
+        .checkpoint()
         .run()
         .await
-        .expect_err("the table goes away after 150 writes");
+        .expect_err("the table goes away after 40 commits");
     assert!(err.to_string().contains("the view table is away"), "{err}");
     let saved = table
         .checkpoint("$rebuild#ShopViews")
@@ -138,9 +145,9 @@ async fn an_interrupted_rebuild_resumes_from_its_checkpoint() {
 
     // Back again: the rebuild starts at the page it stopped in.
     left.store(i64::MAX, Ordering::SeqCst);
-    let report = es::rebuild(&store, &view)
+    let report = es::rebuild(&view)
         .page_size(10)
-        .checkpoint(&table)
+        .checkpoint()
         .run()
         .await
         .expect("resumed");
@@ -157,38 +164,39 @@ async fn an_interrupted_rebuild_resumes_from_its_checkpoint() {
             .expect("checkpoint"),
         None
     );
-    let shown = view.read().await.expect("read").without_empty();
+    let shown = view.projection().read().await.expect("read").without_empty();
     let replayed = Shown::replayed(&store).await.expect("replay");
     assert_eq!(shown, replayed, "{}", shown.differences(&replayed));
 }
 
 #[tokio::test]
-async fn a_handler_error_names_the_event_and_the_feed_does_not_move_past_it() {
+async fn a_failed_commit_names_the_aggregate_and_the_feed_does_not_move_past_it() {
     let store = MemoryStore::new();
     workload(&store, 3, 3, 1).await;
+    // The feed starts with the three restocks; each product's events are
+    // one commit: the third product's fails.
     let (table, left) = failing_after(2);
-    let view = ShopViews::new(table.clone());
+    let view = Projector::new(store.clone(), table.clone(), ShopViews::new(table.clone()));
     let mut position = 0;
     let err = store
         .catch_up(&view, &mut position)
         .await
-        .expect_err("the third save fails");
+        .expect_err("the third commit fails");
     assert_eq!(position, 2, "the feed stops before the failed event");
     let third = store.changes(2, 1).remove(0).event;
-    let (aggregate, id, version) = err.event().expect("a handler error names its event");
-    assert_eq!((aggregate, id, version), ("Product", third.id.as_str(), 1));
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "ShopViews: the ProductRestocked handler failed on Product {:?} version 1: \
-             PutItem failed: the view table is away",
+    assert_eq!((third.aggregate.as_str(), third.event.version), ("Product", 1));
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "ShopViews: TransactWriteItems on Product {:?} writing version",
             third.id
-        )
+        )) && message.ends_with(" failed: the view table is away"),
+        "{message}"
     );
     left.store(i64::MAX, Ordering::SeqCst);
     store.catch_up(&view, &mut position).await.expect("resumed");
     assert_eq!(
-        view.read().await.expect("read").without_empty(),
+        view.projection().read().await.expect("read").without_empty(),
         Shown::replayed(&store).await.expect("replay")
     );
 }

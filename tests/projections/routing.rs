@@ -131,10 +131,10 @@ fn raw(
     name: &str,
     payload: Option<serde_json::Value>,
 ) -> RawEvent<serde_json::Value> {
-    RawEvent {
-        aggregate: aggregate.to_owned(),
-        id: id.to_owned(),
-        event: StoredEvent {
+    RawEvent::new(
+        aggregate,
+        id,
+        StoredEvent {
             version,
             name: name.to_owned(),
             schema: 1,
@@ -143,7 +143,7 @@ fn raw(
             metadata: None,
             snapshot: None,
         },
-    }
+    )
 }
 
 #[tokio::test]

@@ -1,14 +1,20 @@
 //! The projection function: what the `shop-projection` binary runs, here so
 //! that the binary and the tests build the very same projection.
 //!
-//! On Lambda it is `es::dynamo::lambda::run(stream_projection(table).await,
-//! LAYOUT)`: the shop's views ([`ShopViews`]) over a [`DynamoViews`] table,
-//! fed the events table's DynamoDB Stream by an event source mapping, and
-//! answering with the records to retry (`ReportBatchItemFailures`).
+//! On Lambda it is `es::dynamo::lambda::run(stream_projector(table,
+//! view_table).await)`: the shop's views ([`ShopViews`]) over a
+//! [`DynamoViews`] table, fed the events table's DynamoDB Stream by an event
+//! source mapping, reading the events table for what the stream did not
+//! bring, and answering with the records to retry
+//! (`ReportBatchItemFailures`).
 
-use es::dynamo::{DynamoViews, Layout};
+use es::dynamo::{DynamoStore, DynamoViews, Layout};
+use es::Projector;
 
 use crate::views::ShopViews;
+
+/// The environment variable that names the events table.
+pub const TABLE_VAR: &str = "ES_TABLE";
 
 /// The environment variable that names the view table.
 pub const VIEW_TABLE_VAR: &str = "ES_VIEW_TABLE";
@@ -17,9 +23,14 @@ pub const VIEW_TABLE_VAR: &str = "ES_VIEW_TABLE";
 /// `--dynamodb` create it.
 pub const LAYOUT: Layout = Layout::SingleTable;
 
-/// The projection of the function: the shop's views in the DynamoDB view
-/// table `view_table`, with a client from the AWS config chain. Sends
-/// nothing until the first event.
-pub async fn stream_projection(view_table: impl Into<String>) -> ShopViews<DynamoViews> {
-    ShopViews::new(DynamoViews::from_env(view_table).await)
+/// The function's projector: the shop's views, and their positions, in the
+/// DynamoDB view table `view_table`, over the events table `table`, with
+/// clients from the AWS config chain. Sends nothing until the first event.
+pub async fn stream_projector(
+    table: impl Into<String>,
+    view_table: impl Into<String>,
+) -> Projector<DynamoStore, DynamoViews, ShopViews<DynamoViews>> {
+    let store = DynamoStore::from_env(table).await.with_layout(LAYOUT);
+    let views = DynamoViews::from_env(view_table).await;
+    Projector::new(store, views.clone(), ShopViews::new(views))
 }

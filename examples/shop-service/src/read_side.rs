@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use es::dynamo::DynamoViews;
-use es::{MemoryStore, MemoryViews, StoreError};
+use es::{MemoryStore, MemoryViews, Projector, StoreError};
 
 use crate::views::{CartView, ShopViews, Stock};
 
@@ -30,8 +30,8 @@ pub struct ReadSide {
 
 enum Inner {
     Memory {
-        views: ShopViews<MemoryViews>,
-        store: MemoryStore,
+        /// The views, with the store they are kept from.
+        projector: Projector<MemoryStore, MemoryViews, ShopViews<MemoryViews>>,
         /// How far into the store's change feed the views are. The lock
         /// also keeps two reads from projecting the same events at once.
         position: tokio::sync::Mutex<u64>,
@@ -57,8 +57,10 @@ impl ReadSide {
     pub fn memory(store: &MemoryStore) -> Self {
         ReadSide {
             inner: Arc::new(Inner::Memory {
-                views: ShopViews::new(MemoryViews::new()),
-                store: store.clone(),
+                projector: {
+                    let table = MemoryViews::new();
+                    Projector::new(store.clone(), table.clone(), ShopViews::new(table))
+                },
                 position: tokio::sync::Mutex::new(0),
             }),
         }
@@ -75,9 +77,9 @@ impl ReadSide {
     /// projected (yet).
     pub async fn stock(&self, id: &str) -> Result<Option<Stock>, es::Error> {
         match &*self.inner {
-            Inner::Memory { views, .. } => {
+            Inner::Memory { projector, .. } => {
                 self.catch_up().await?;
-                views.stock.get(id).await
+                projector.projection().stock.get(id).await
             }
             Inner::Dynamo(views) => views.stock.get(id).await,
         }
@@ -87,9 +89,9 @@ impl ReadSide {
     /// for it, has been projected (yet).
     pub async fn cart(&self, id: &str) -> Result<Option<CartView>, es::Error> {
         match &*self.inner {
-            Inner::Memory { views, .. } => {
+            Inner::Memory { projector, .. } => {
                 self.catch_up().await?;
-                views.carts.get(id).await
+                projector.projection().carts.get(id).await
             }
             Inner::Dynamo(views) => views.carts.get(id).await,
         }
@@ -98,8 +100,7 @@ impl ReadSide {
     /// In memory, projects the events committed since the last read.
     async fn catch_up(&self) -> Result<(), es::Error> {
         let Inner::Memory {
-            views,
-            store,
+            projector,
             position,
         } = &*self.inner
         else {
@@ -108,8 +109,9 @@ impl ReadSide {
         let mut position = position.lock().await;
         // On failure the position stays before the event that failed, so
         // the next read tries it again, as a stream would.
-        store
-            .catch_up(views, &mut position)
+        projector
+            .store()
+            .catch_up(projector, &mut position)
             .await
             .map(drop)
             .map_err(|e| match e {

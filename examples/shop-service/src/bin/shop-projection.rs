@@ -8,6 +8,10 @@
 //! the stream itself with es's stream runner, so a developer on DynamoDB
 //! Local sees the views follow the API's writes (`shop-projection --help`).
 
+// The Lambda handler's future nests the projector's, the batch's and the
+// SDK's: computing its layout goes deeper than rustc's default limit.
+#![recursion_limit = "256"]
+
 use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,7 +19,8 @@ use std::time::Duration;
 use es::dynamo::{DynamoStore, DynamoViews, StreamRunner};
 use es::projection::{Codec, Projected, Projection, ProjectionError, RawEvent};
 use shop_service::cli::{self, ProjectionCommand};
-use shop_service::projection::{stream_projection, LAYOUT, VIEW_TABLE_VAR};
+use es::Projector;
+use shop_service::projection::{stream_projector, LAYOUT, TABLE_VAR, VIEW_TABLE_VAR};
 use shop_service::views::ShopViews;
 
 fn main() -> ExitCode {
@@ -66,9 +71,11 @@ fn run(mut builder: tokio::runtime::Builder, main: impl Future<Output = Fallible
 async fn on_lambda() -> Fallible {
     let view_table = std::env::var(VIEW_TABLE_VAR)
         .map_err(|_| format!("{VIEW_TABLE_VAR} must name the view table on Lambda"))?;
-    // No `ensure_table`: the template owns the view table, and the
-    // function's role may only read and write its items.
-    es::dynamo::lambda::run(stream_projection(view_table).await, LAYOUT).await
+    let table = std::env::var(TABLE_VAR)
+        .map_err(|_| format!("{} must name the events table on Lambda", TABLE_VAR))?;
+    // No `ensure_table`: the template owns both tables, and the function's
+    // role may only query the one and read and write the other's items.
+    es::dynamo::lambda::run(stream_projector(table, view_table).await).await
 }
 
 /// The events and view tables `shop-service --dynamodb` uses, created if
@@ -102,10 +109,10 @@ async fn rebuild() -> Fallible {
         store.table(),
         views.table()
     );
-    let projection = ShopViews::new(views.clone());
-    let report = es::rebuild(&store, &projection)
+    let projector = Projector::new(store, views.clone(), ShopViews::new(views));
+    let report = es::rebuild(&projector)
         .concurrency(16)
-        .checkpoint(&views)
+        .checkpoint()
         .progress_bar()
         .run()
         .await?;
@@ -133,7 +140,8 @@ async fn rebuild() -> Fallible {
 async fn follow(catch_up: bool) -> Fallible {
     let (store, views) = tables().await?;
     let (table, view_table) = (store.table().to_owned(), views.table().to_owned());
-    let runner = StreamRunner::new(&store, views.clone(), Logged(ShopViews::new(views)))
+    let projector = Projector::new(store, views.clone(), Logged(ShopViews::new(views)));
+    let runner = StreamRunner::new(projector)
         .await
         // One name across restarts: a runner started after a stopped or
         // killed one takes its shards back at once, rather than when their
