@@ -374,3 +374,89 @@ impl ViewTable for FaultyViews {
         self.inner.stats()
     }
 }
+
+/// A projection that fails on the events `broken` names while it names
+/// them: a handler with a bug, or a downstream that is away, for as long as
+/// a test says.
+pub struct Flaky<P> {
+    pub inner: P,
+    pub broken: Mutex<std::collections::BTreeSet<(String, String, u64)>>,
+}
+
+impl<P> Flaky<P> {
+    pub fn new(inner: P) -> Self {
+        Flaky {
+            inner,
+            broken: Mutex::default(),
+        }
+    }
+
+    /// Breaks (or, with `false`, mends) one event.
+    pub fn set(&self, aggregate: &str, id: &str, version: u64, broken: bool) {
+        let key = (aggregate.to_owned(), id.to_owned(), version);
+        let mut set = self.broken.lock().expect("lock");
+        if broken {
+            set.insert(key);
+        } else {
+            set.remove(&key);
+        }
+    }
+}
+
+impl<P: Projection<Error = Error>> Projection for Flaky<P> {
+    const NAME: &'static str = P::NAME;
+    type Error = Error;
+
+    fn aggregates() -> Vec<&'static str> {
+        P::aggregates()
+    }
+
+    fn project<'a, C: es::Codec>(
+        &'a self,
+        codec: &'a C,
+        event: es::RawEvent<C::Payload>,
+    ) -> impl std::future::Future<
+        Output = Result<es::Projected, es::ProjectionError<Self::Error>>,
+    > + Send
+           + 'a {
+        let key = (
+            event.aggregate.clone(),
+            event.id.clone(),
+            event.event.version,
+        );
+        let broken = self.broken.lock().expect("lock").contains(&key);
+        async move {
+            if broken {
+                return Err(es::ProjectionError::Handler {
+                    projection: P::NAME,
+                    event: "any",
+                    aggregate: "broken",
+                    id: key.1,
+                    version: key.2,
+                    source: es::StoreError::transient("project", "the downstream is away").into(),
+                });
+            }
+            self.inner.project(codec, event).await
+        }
+    }
+}
+
+/// The aggregates of a stream's records, by rule, as a set.
+pub fn aggregates_of(records: &[StreamRecord]) -> std::collections::BTreeSet<(String, String)> {
+    records
+        .iter()
+        .filter_map(|r| {
+            match es::dynamo::records::kind_of(
+                &r.event_name,
+                &r.new_image,
+                es::dynamo::Layout::SingleTable,
+                None,
+            ) {
+                Ok(es::dynamo::records::RecordKind::Event { aggregate, id, .. }) => {
+                    Some((aggregate, id))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}

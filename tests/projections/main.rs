@@ -16,6 +16,7 @@ mod views;
 
 mod common;
 mod dynamo;
+mod healing;
 mod lambda;
 mod memory;
 mod routing;
