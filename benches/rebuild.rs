@@ -27,37 +27,10 @@ use std::time::{Duration, Instant};
 use es::prelude::*;
 use es_dynamo::DynamoStore;
 use futures::future::join_all;
-use serde::{Deserialize, Serialize};
 
-#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct ProductRestocked {
-    pub amount: u32,
-}
-
-#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct ProductReserved {
-    pub cart_id: String,
-    pub quantity: u32,
-}
-
-#[derive(Aggregate, Serialize, Deserialize, Clone, Debug, Default)]
-#[aggregate(name = "Product")]
-pub struct Product {
-    pub on_hand: u64,
-}
-
-#[es::handlers]
-impl Product {
-    #[on(ProductRestocked)]
-    fn restocked(&mut self, e: &ProductRestocked) {
-        self.on_hand += u64::from(e.amount);
-    }
-
-    #[on(ProductReserved)]
-    fn reserved(&mut self, e: &ProductReserved) {
-        self.on_hand = self.on_hand.saturating_sub(u64::from(e.quantity));
-    }
-}
+#[path = "support/stock.rs"]
+mod stock;
+use stock::*;
 
 /// Counts what it is given, and nothing else.
 #[derive(Default)]
@@ -73,37 +46,6 @@ impl Counter {
     #[on(ProductReserved)]
     async fn reserved(&self, _: &ProductReserved) {
         self.0.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, Default)]
-struct Stock {
-    on_hand: i64,
-}
-
-/// A stock view, updated exactly once per event, in memory or in DynamoDB.
-struct StockView<T> {
-    views: Views<Stock, T>,
-}
-
-#[es::projection]
-impl<T: ViewTable> StockView<T> {
-    #[on(ProductRestocked)]
-    async fn restocked(&self, e: &ProductRestocked, at: &Envelope) -> Result<(), Error> {
-        let amount = i64::from(e.amount);
-        self.views
-            .update(&at.id, at, |s| s.on_hand += amount)
-            .await?;
-        Ok(())
-    }
-
-    #[on(ProductReserved)]
-    async fn reserved(&self, e: &ProductReserved, at: &Envelope) -> Result<(), Error> {
-        let quantity = i64::from(e.quantity);
-        self.views
-            .update(&at.id, at, |s| s.on_hand -= quantity)
-            .await?;
-        Ok(())
     }
 }
 

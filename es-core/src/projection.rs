@@ -9,11 +9,12 @@
 //! would, and runs the handler it belongs to.
 //!
 //! One code path, several drivers: the DynamoDB Stream (a Lambda function or
-//! es-dynamo's stream runner), and [`rebuild`](crate::rebuild()), which runs a
-//! projection over every stored aggregate. Delivery is at least once, in order
-//! per aggregate; a [`Views`](crate::Views) table turns that into an
-//! exactly-once effect by recording, in the same conditional write as each
-//! update, the last version it applied per aggregate.
+//! es-dynamo's stream runner), [`rebuild`](crate::rebuild()), which runs a
+//! projection over every stored aggregate, and the in-memory change feed.
+//! Each runs it through a [`Projector`](crate::Projector), which keeps the
+//! projection's position per aggregate: delivery is at least once, and not
+//! always complete, but an event is applied only once every earlier event of
+//! its aggregate has been, and each exactly once.
 //!
 //! ```
 //! # mod doc { include!("../doc/product.rs"); }
@@ -47,10 +48,13 @@
 //! Product::load(&store, "sku-1").await?.commit(Restocked { amount: 10 }).await?;
 //! Product::execute(&store, "sku-1", |p| p.reserve("cart-1", 3)).await?;
 //!
-//! let view = StockView { views: Views::new(MemoryViews::new(), "stock") };
-//! let report = es::rebuild(&store, &view).run().await?;
+//! let table = MemoryViews::new();
+//! let view = StockView { views: Views::new(table.clone(), "stock") };
+//! let projector = Projector::new(store.clone(), table, view);
+//! let report = es::rebuild(&projector).run().await?;
 //! assert_eq!(report.events, 2);
-//! assert_eq!(view.views.get("sku-1").await?, Some(Stock { on_hand: 7 }));
+//! let stock = &projector.projection().views;
+//! assert_eq!(stock.get("sku-1").await?, Some(Stock { on_hand: 7 }));
 //! # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
 //! ```
 
@@ -128,8 +132,8 @@ impl Envelope {
         self.stage.0.as_deref()
     }
 
-    /// The aggregate's stored key, `"{aggregate}#{id}"`: what a view records
-    /// the last applied version under.
+    /// The aggregate's stored key, `"{aggregate}#{id}"`: what a projection
+    /// keeps its position for the aggregate under.
     pub fn key(&self) -> String {
         stream_key(self.aggregate, &self.id)
     }

@@ -381,13 +381,17 @@ where
                 if target.is_some_and(|t| position >= t) {
                     return Ok(outcome);
                 }
-                let (events, filled) = self
+                let Next {
+                    events,
+                    filled,
+                    newest,
+                } = self
                     .next_events(aggregate, id, position, target, delivered)
                     .await
                     .map_err(|e| halt(outcome, e))?;
-                if events.is_empty() {
+                let Some(through) = events.last().map(|e| e.version) else {
                     return Ok(outcome);
-                }
+                };
                 let stage = Arc::new(Stage::new(self.table.clone()));
                 let erased: Arc<dyn Any + Send + Sync> = stage.clone();
                 let mut last = position;
@@ -461,6 +465,11 @@ where
                         error,
                     });
                 }
+                // The store said there is nothing after these: done, without
+                // another read to hear it again.
+                if newest && target.is_none() && last == through {
+                    return Ok(outcome);
+                }
             }
         }
         Err(halt(
@@ -478,7 +487,7 @@ where
 
     /// The next events after `after`, contiguous, up to `target` (or the
     /// newest) and at most [`RUN_EVENTS`]: delivered ones where there are,
-    /// read from the store in between. Also says which were read.
+    /// read from the store in between.
     async fn next_events(
         &self,
         aggregate: &'static str,
@@ -486,11 +495,12 @@ where
         after: u64,
         target: Option<u64>,
         delivered: &BTreeMap<u64, StoredEvent<S::Payload>>,
-    ) -> Result<(Vec<StoredEvent<S::Payload>>, Vec<u64>), Error> {
+    ) -> Result<Next<S::Payload>, Error> {
         let mut events = Vec::new();
         let mut filled = Vec::new();
         let mut last = after;
-        while events.len() < RUN_EVENTS && target.is_none_or(|t| last < t) {
+        let mut newest = false;
+        while !newest && events.len() < RUN_EVENTS && target.is_none_or(|t| last < t) {
             let next = last + 1;
             if let Some(event) = delivered.get(&next) {
                 events.push(event.clone());
@@ -516,21 +526,8 @@ where
                 })
                 .await
                 .map_err(|e| e.about(aggregate, id))?;
-            if page.items.is_empty() {
-                if let Some(until) = until {
-                    return Err(Error::Corrupt {
-                        aggregate: aggregate.into(),
-                        id: id.to_owned(),
-                        version: next,
-                        reason: format!(
-                            "the events table has no version {next}, though version {} exists \
-                             beyond it: the history has a gap",
-                            until + 1
-                        ),
-                    });
-                }
-                break;
-            }
+            let ended = page.next.is_none();
+            let empty = page.items.is_empty();
             for event in page.items {
                 if event.version != last + 1 {
                     return Err(Error::Corrupt {
@@ -547,9 +544,41 @@ where
                 filled.push(last);
                 events.push(event);
             }
+            match until {
+                // A gap must be filled to its end: the versions after it
+                // exist.
+                Some(until) if last < until && (ended || empty) => {
+                    return Err(Error::Corrupt {
+                        aggregate: aggregate.into(),
+                        id: id.to_owned(),
+                        version: last + 1,
+                        reason: format!(
+                            "the events table has no version {}, though version {} exists \
+                             beyond it: the history has a gap",
+                            last + 1,
+                            until + 1
+                        ),
+                    });
+                }
+                Some(_) => {}
+                None => newest = ended || empty,
+            }
         }
-        Ok((events, filled))
+        Ok(Next {
+            events,
+            filled,
+            newest,
+        })
     }
+}
+
+/// What [`Projector::next_events`] found.
+struct Next<P> {
+    events: Vec<StoredEvent<P>>,
+    /// The versions read from the store, not delivered.
+    filled: Vec<u64>,
+    /// Whether the store said there is nothing after them.
+    newest: bool,
 }
 
 fn too_many_rows(aggregate: &str, id: &str, version: u64) -> Error {

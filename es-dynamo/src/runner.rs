@@ -12,7 +12,8 @@
 //!   shard by a lease, and advances its checkpoint only while it still holds
 //!   it, so two runners never both advance one shard;
 //! - after a restart it resumes after its checkpoint, so nothing is missed,
-//!   and with views that record what they applied, nothing is applied twice;
+//!   and the projection's positions skip what it applied, so nothing is
+//!   applied twice, and fill what it missed from the events table;
 //! - it stops cleanly when told to: between two batches, with the
 //!   checkpoint of the last one written, and its leases released.
 //!

@@ -116,8 +116,8 @@ impl DynamoViews {
     ///
     /// A timeout is a retryable [`Error::Store`]; a view write's is also
     /// [indeterminate](Error::is_indeterminate). A projection's driver
-    /// retries the batch, and the view's applied versions make a write that
-    /// landed come back as already applied.
+    /// retries the batch, and the projection's position, written with the
+    /// rows, makes a commit that landed skip the events it applied.
     ///
     /// ```no_run
     /// # async fn run() {

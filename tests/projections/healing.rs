@@ -182,6 +182,88 @@ mod memory {
     }
 }
 
+/// Spreads each restock over as many rows of its own as units: a
+/// projection whose events touch many rows.
+struct Fanout<T> {
+    rows: Views<u32, T>,
+}
+
+#[es::projection]
+impl<T: ViewTable> Fanout<T> {
+    #[on(ProductRestocked)]
+    async fn restocked(&self, e: &ProductRestocked, at: &Envelope) -> Result<(), Error> {
+        for row in 0..e.amount {
+            self.rows
+                .update(&format!("v{}-{row}", at.version), at, |n| *n += 1)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+mod limits {
+    use super::*;
+
+    async fn restocked(store: &MemoryStore, amounts: &[u32]) {
+        for &amount in amounts {
+            Product::execute(store, "sku-1", |_| Ok::<_, ProductError>(ProductRestocked { amount }))
+                .await
+                .expect("restock");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_over_the_transaction_limit_commits_in_parts() {
+        let store = MemoryStore::new();
+        restocked(&store, &[60, 60, 30]).await;
+        let table = MemoryViews::new();
+        let fanout = Projector::new(store.clone(), table.clone(), Fanout { rows: Views::new(table.clone(), "fan") });
+        let before = table.stats().snapshot();
+        let outcome = fanout.catch_up("Product", "sku-1").await.expect("caught up");
+        assert_eq!((outcome.applied, outcome.position), (3, 3));
+        // The first two events would stage 120 rows: the first is committed
+        // alone, the second and third together (90 rows), each commit at
+        // most 99 rows and the position.
+        let used = table.stats().snapshot() - before;
+        assert_eq!((used.writes, used.items_written), (2, 61 + 91), "{used:?}");
+        let rows = &fanout.projection().rows;
+        for (row, count) in [("v1-0", Some(1)), ("v2-59", Some(1)), ("v3-29", Some(1)), ("v3-30", None)] {
+            assert_eq!(rows.get(row).await.expect("row"), count, "{row}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_over_the_transaction_limit_is_refused_by_name() {
+        let store = MemoryStore::new();
+        restocked(&store, &[2, 120, 1]).await;
+        let table = MemoryViews::new();
+        let fanout = Projector::new(store.clone(), table.clone(), Fanout { rows: Views::new(table.clone(), "fan") });
+        let halted = fanout.catch_up("Product", "sku-1").await.expect_err("version 2 is too wide");
+        assert_eq!(halted.done.position, 1, "version 1 is committed");
+        assert_eq!(
+            halted.error.to_string(),
+            "Fanout: project failed: Product \"sku-1\" version 2: its handlers update more than \
+             99 view rows, which cannot be written with the position in one transaction"
+        );
+        assert_eq!(fanout.position("Product", "sku-1").await.expect("position"), 1);
+    }
+
+    #[tokio::test]
+    async fn views_in_another_table_than_the_positions_are_refused() {
+        let store = MemoryStore::new();
+        restocked(&store, &[1]).await;
+        let (positions, views) = (MemoryViews::new(), MemoryViews::new());
+        let fanout = Projector::new(store.clone(), positions, Fanout { rows: Views::new(views, "fan") });
+        let halted = fanout.catch_up("Product", "sku-1").await.expect_err("two tables");
+        let message = halted.error.to_string();
+        assert!(
+            message.contains("views of kind \"fan\" are in another table than the one the driver keeps"),
+            "{message}"
+        );
+        assert_eq!(halted.done.position, 0);
+    }
+}
+
 mod property {
     use super::*;
     use proptest::prelude::*;
