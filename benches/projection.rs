@@ -74,7 +74,9 @@ async fn main() {
         cold_times.push(cold.project(vec![record.clone()]).await);
         let raw = raw_event(record);
         let started = Instant::now();
-        es::Projection::project(&direct_view, &store, raw).await.expect("direct");
+        es::Projection::project(&direct_view, &store, raw)
+            .await
+            .expect("direct");
         direct_times.push(started.elapsed());
     }
     let timed = (STEADY_EVENTS - PRODUCTS) as f64;
@@ -276,8 +278,8 @@ fn raw_event(record: &StreamRecord) -> es::RawEvent<AttributeValue> {
         es_dynamo::Layout::SingleTable,
         &["Product"],
     )
-        .expect("an event")
-        .expect("of Product")
+    .expect("an event")
+    .expect("of Product")
 }
 
 fn median(times: &[Duration]) -> Duration {

@@ -116,7 +116,10 @@ async fn main() {
         rebuild_times.push(started.elapsed());
         requests.0 = (store.stats().snapshot() - before).reads;
         assert_eq!(
-            (report.events, counter.projection().0.load(Ordering::Relaxed)),
+            (
+                report.events,
+                counter.projection().0.load(Ordering::Relaxed)
+            ),
             (events, events)
         );
 

@@ -417,7 +417,8 @@ async fn through_lambda(id: &str, items: &[Old]) -> Vec<String> {
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
         .build();
-    let offline = es_dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "events");
+    let offline =
+        es_dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "events");
     let projector = Projector::new(offline, MemoryViews::new(), Seen::default());
     let report = es_dynamo::lambda::project(&projector, event).await;
     assert!(report.failures.is_empty(), "{:?}", report.failures);

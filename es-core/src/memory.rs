@@ -430,7 +430,7 @@ impl MemoryStore {
             };
             // A page's changes by aggregate, each in feed order, as a
             // stream batch groups its records.
-            let mut groups: Vec<(String, String, Vec<(u64, StoredEvent<Value>)>)> = Vec::new();
+            let mut groups: Vec<(String, String, Vec<FedEvent>)> = Vec::new();
             for change in changes {
                 let RawEvent {
                     aggregate,
@@ -472,6 +472,9 @@ impl MemoryStore {
         }
     }
 }
+
+/// An event of the change feed, with its place in it.
+type FedEvent = (u64, StoredEvent<Value>);
 
 impl crate::projection::Codec for MemoryStore {
     type Payload = Value;

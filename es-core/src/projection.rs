@@ -104,7 +104,11 @@ impl PartialEq for StageRef {
 
 impl std::fmt::Debug for StageRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "Staged" } else { "Unstaged" })
+        f.write_str(if self.0.is_some() {
+            "Staged"
+        } else {
+            "Unstaged"
+        })
     }
 }
 

@@ -316,7 +316,10 @@ where
     ///
     /// The first aggregate that failed. The others may or may not have
     /// been caught up; running it again is safe.
-    pub async fn reapply<I, A, D>(&self, aggregates: I) -> Result<Outcome, ProjectionError<P::Error>>
+    pub async fn reapply<I, A, D>(
+        &self,
+        aggregates: I,
+    ) -> Result<Outcome, ProjectionError<P::Error>>
     where
         I: IntoIterator<Item = (A, D)>,
         A: AsRef<str>,
@@ -407,10 +410,7 @@ where
                         event,
                         stage: StageRef(Some(erased.clone())),
                     };
-                    let projected = self
-                        .projection
-                        .project(&StoreCodec(&self.store), raw)
-                        .await;
+                    let projected = self.projection.project(&StoreCodec(&self.store), raw).await;
                     match projected {
                         Ok(projected) if stage.len() > MAX_COMMIT_ROWS => {
                             stage.undo_event();
@@ -592,4 +592,3 @@ fn too_many_rows(aggregate: &str, id: &str, version: u64) -> Error {
     )
     .into()
 }
-

@@ -203,8 +203,11 @@ impl<'a, S: EventStore, T: ViewTable, P: Projection> Rebuild<'a, S, T, P> {
                     .list_ids(aggregate, Some(self.page), cursor.clone())
                     .await
                     .map_err(fail)?;
-                let keys: Vec<String> =
-                    page.items.iter().map(|id| stream_key(aggregate, id)).collect();
+                let keys: Vec<String> = page
+                    .items
+                    .iter()
+                    .map(|id| stream_key(aggregate, id))
+                    .collect();
                 self.projector.prefetch(&keys).await.map_err(fail)?;
                 stream::iter(page.items.iter().map(Ok))
                     .try_for_each_concurrent(self.concurrency, |id| {

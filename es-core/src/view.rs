@@ -137,8 +137,10 @@ pub trait ViewTable: Clone + Send + Sync + 'static {
     /// Writes a commit's rows and position together, if every row is at the
     /// revision before its new one and the position is at `from`; otherwise
     /// writes nothing and answers [`Saved::Stale`].
-    fn commit(&self, commit: Commit<Self::Doc>)
-        -> impl Future<Output = Result<Saved, Error>> + Send;
+    fn commit(
+        &self,
+        commit: Commit<Self::Doc>,
+    ) -> impl Future<Output = Result<Saved, Error>> + Send;
 
     /// Whether `other` is this same table: a commit writes its rows into
     /// the table the driver keeps positions in.
@@ -273,15 +275,17 @@ where
                     )
                     .into());
                 };
-                stage
-                    .update::<V>(&self.table, &self.kind, id, change)
-                    .await
+                stage.update::<V>(&self.table, &self.kind, id, change).await
             }
             None => self.write_now(id, change).await,
         }
     }
 
-    async fn write_now(&self, id: &str, mut change: impl FnMut(&mut V) + Send) -> Result<(), Error> {
+    async fn write_now(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut V) + Send,
+    ) -> Result<(), Error> {
         for _ in 0..UPDATE_ATTEMPTS {
             let mut row = self
                 .table
@@ -330,11 +334,14 @@ pub(crate) struct Stage<T: ViewTable> {
     inner: Mutex<StageInner<T>>,
 }
 
+/// A row's kind and id.
+type RowKey = (String, String);
+
 struct StageInner<T: ViewTable> {
-    rows: BTreeMap<(String, String), Staged<T>>,
+    rows: BTreeMap<RowKey, Staged<T>>,
     /// The rows the current event touched, as they were before it: `None`
     /// for a row it brought into the stage.
-    undo: Option<BTreeMap<(String, String), Option<Staged<T>>>>,
+    undo: Option<BTreeMap<RowKey, Option<Staged<T>>>>,
 }
 
 struct Staged<T: ViewTable> {
@@ -366,8 +373,7 @@ fn copy_as<V: Clone + Send + 'static>(state: &(dyn Any + Send)) -> Option<Box<dy
 }
 
 /// An encoder of one staged row, for the table it goes to.
-type Encode<T> =
-    fn(&T, &str, &str, &(dyn Any + Send)) -> Result<<T as ViewTable>::Doc, Error>;
+type Encode<T> = fn(&T, &str, &str, &(dyn Any + Send)) -> Result<<T as ViewTable>::Doc, Error>;
 
 fn encode_as<T: ViewTable, V: Serialize + 'static>(
     table: &T,

@@ -409,7 +409,10 @@ async fn project_group<T: ViewTable, P: Projection>(
                 .position(|(_, _, version)| *version > done.position)
                 .unwrap_or(0);
             let (position, sequence_number, version) =
-                named.get(at).cloned().unwrap_or((0, None, done.position + 1));
+                named
+                    .get(at)
+                    .cloned()
+                    .unwrap_or((0, None, done.position + 1));
             let later = named.len().saturating_sub(at + 1);
             outcome.deferred = later + outcome.deferred + usize::from(broken.is_some());
             let version = match halted.error.event() {

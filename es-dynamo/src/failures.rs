@@ -79,11 +79,12 @@ pub fn batches(message: &str) -> Result<Vec<StreamBatchInfo>, Error> {
     let values = serde_json::Deserializer::from_str(message).into_iter::<Value>();
     for (n, value) in values.enumerate() {
         let value = value.map_err(|e| bad(format!("message {}: not JSON: {e}", n + 1)))?;
-        collect(&value, &mut found, 0)
-            .map_err(|why| bad(format!("message {}: {why}", n + 1)))?;
+        collect(&value, &mut found, 0).map_err(|why| bad(format!("message {}: {why}", n + 1)))?;
     }
     if found.is_empty() {
-        return Err(bad("the message holds no stream batch description".to_owned()));
+        return Err(bad(
+            "the message holds no stream batch description".to_owned()
+        ));
     }
     Ok(found)
 }
@@ -101,9 +102,7 @@ fn collect(value: &Value, found: &mut Vec<StreamBatchInfo>, depth: usize) -> Res
         return Err(format!("messages nest more than {MAX_DEPTH} deep"));
     }
     match value {
-        Value::Array(values) => values
-            .iter()
-            .try_for_each(|v| collect(v, found, depth + 1)),
+        Value::Array(values) => values.iter().try_for_each(|v| collect(v, found, depth + 1)),
         Value::Object(object) => {
             if let Some(info) = object.get("DDBStreamBatchInfo") {
                 let info = StreamBatchInfo::deserialize(info)
@@ -378,7 +377,10 @@ mod tests {
     #[test]
     fn sequence_numbers_order_as_numbers() {
         assert!(SequenceNumber("900") < SequenceNumber("1000"));
-        assert_eq!(SequenceNumber("0100").cmp(&SequenceNumber("100")), std::cmp::Ordering::Equal);
+        assert_eq!(
+            SequenceNumber("0100").cmp(&SequenceNumber("100")),
+            std::cmp::Ordering::Equal
+        );
         assert!(SequenceNumber("800000000003126276363") > SequenceNumber("800000000003126276362"));
     }
 }

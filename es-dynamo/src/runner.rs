@@ -495,9 +495,12 @@ impl<P: Projection> StreamRunner<P> {
                     .into());
                 }
                 Err(e) => {
-                    return Err(
-                        Error::from(store_error("GetRecords", self.projector.store().table(), e)).into(),
-                    )
+                    return Err(Error::from(store_error(
+                        "GetRecords",
+                        self.projector.store().table(),
+                        e,
+                    ))
+                    .into())
                 }
             };
             let records = page.records.unwrap_or_default();
@@ -588,7 +591,13 @@ impl<P: Projection> StreamRunner<P> {
             .table_name(self.projector.store().table())
             .send()
             .await
-            .map_err(|e| Error::from(store_error("DescribeTable", self.projector.store().table(), e)))?
+            .map_err(|e| {
+                Error::from(store_error(
+                    "DescribeTable",
+                    self.projector.store().table(),
+                    e,
+                ))
+            })?
             .table;
         table.and_then(|t| t.latest_stream_arn).ok_or_else(|| {
             RunnerError::Store(
@@ -616,7 +625,13 @@ impl<P: Projection> StreamRunner<P> {
                 .set_exclusive_start_shard_id(start.take())
                 .send()
                 .await
-                .map_err(|e| Error::from(store_error("DescribeStream", self.projector.store().table(), e)))?
+                .map_err(|e| {
+                    Error::from(store_error(
+                        "DescribeStream",
+                        self.projector.store().table(),
+                        e,
+                    ))
+                })?
                 .stream_description;
             let Some(description) = description else {
                 break;
@@ -647,10 +662,13 @@ impl<P: Projection> StreamRunner<P> {
                 .sequence_number(sequence),
             None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
         };
-        let output = request
-            .send()
-            .await
-            .map_err(|e| Error::from(store_error("GetShardIterator", self.projector.store().table(), e)))?;
+        let output = request.send().await.map_err(|e| {
+            Error::from(store_error(
+                "GetShardIterator",
+                self.projector.store().table(),
+                e,
+            ))
+        })?;
         Ok(output.shard_iterator)
     }
 
@@ -700,7 +718,10 @@ impl<P: Projection> StreamRunner<P> {
                 Ok(None)
             }
             Err(e) => {
-                Err(Error::from(store_error("UpdateItem", self.projector.table().table(), e)).into())
+                Err(
+                    Error::from(store_error("UpdateItem", self.projector.table().table(), e))
+                        .into(),
+                )
             }
         }
     }
@@ -762,7 +783,10 @@ impl<P: Projection> StreamRunner<P> {
                 Ok(false)
             }
             Err(e) => {
-                Err(Error::from(store_error("UpdateItem", self.projector.table().table(), e)).into())
+                Err(
+                    Error::from(store_error("UpdateItem", self.projector.table().table(), e))
+                        .into(),
+                )
             }
         }
     }

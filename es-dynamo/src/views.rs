@@ -26,8 +26,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    KeysAndAttributes, Put, ReturnConsumedCapacity, ScalarAttributeType, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
+    Put, ReturnConsumedCapacity, ScalarAttributeType, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use es_core::store::capacity;
@@ -365,7 +365,14 @@ const UNPROCESSED_ATTEMPTS: u32 = 8;
 impl DynamoViews {
     /// The item `condition` of a row or position, and its values: absent
     /// when `previous` is 0, at `previous` otherwise.
-    fn expecting(attribute: &str, previous: u64) -> (String, HashMap<String, String>, Option<(String, AttributeValue)>) {
+    fn expecting(
+        attribute: &str,
+        previous: u64,
+    ) -> (
+        String,
+        HashMap<String, String>,
+        Option<(String, AttributeValue)>,
+    ) {
         if previous == 0 {
             (
                 "attribute_not_exists(#id)".to_owned(),
@@ -376,7 +383,10 @@ impl DynamoViews {
             (
                 "#v = :previous".to_owned(),
                 [("#v".to_owned(), attribute.to_owned())].into(),
-                Some((":previous".to_owned(), AttributeValue::N(previous.to_string()))),
+                Some((
+                    ":previous".to_owned(),
+                    AttributeValue::N(previous.to_string()),
+                )),
             )
         }
     }
@@ -423,7 +433,10 @@ impl DynamoViews {
                     .consistent_read(true)
                     .build()
                     .map_err(|e| {
-                        StoreError::permanent("BatchGetItem", format!("cannot build the request: {e}"))
+                        StoreError::permanent(
+                            "BatchGetItem",
+                            format!("cannot build the request: {e}"),
+                        )
                     })?;
                 let output = self
                     .client()
@@ -493,16 +506,27 @@ impl DynamoViews {
         let position = position_key(commit.projection, &commit.aggregate);
         let position_item: HashMap<String, AttributeValue> = [
             (VIEW_ID.to_owned(), AttributeValue::S(position.clone())),
-            (POSITION.to_owned(), AttributeValue::N(commit.to.to_string())),
+            (
+                POSITION.to_owned(),
+                AttributeValue::N(commit.to.to_string()),
+            ),
         ]
         .into();
         if commit.rows.is_empty() {
             let (condition, names, value) = Self::expecting(POSITION, commit.from);
-            let names: Vec<(&str, &str)> =
-                names.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let names: Vec<(&str, &str)> = names
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             let values = value.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-            let written = self.put_if(position_item, &condition, &names, values).await?;
-            return Ok(if written { Saved::Written } else { Saved::Stale });
+            let written = self
+                .put_if(position_item, &condition, &names, values)
+                .await?;
+            return Ok(if written {
+                Saved::Written
+            } else {
+                Saved::Stale
+            });
         }
         if commit.rows.len() > es_core::MAX_COMMIT_ROWS {
             return Err(StoreError::permanent(
@@ -592,11 +616,19 @@ impl DynamoViews {
 impl ViewTable for DynamoViews {
     type Doc = AttributeValue;
 
-    fn encode<V: Serialize>(&self, kind: &str, id: &str, state: &V) -> Result<AttributeValue, Error> {
+    fn encode<V: Serialize>(
+        &self,
+        kind: &str,
+        id: &str,
+        state: &V,
+    ) -> Result<AttributeValue, Error> {
         payload::encode(state).map_err(|e| {
             StoreError::permanent(
                 "TransactWriteItems",
-                format!("view {:?}: cannot encode the state: {e}", view_key(kind, id)),
+                format!(
+                    "view {:?}: cannot encode the state: {e}",
+                    view_key(kind, id)
+                ),
             )
             .into()
         })

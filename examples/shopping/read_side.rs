@@ -34,12 +34,16 @@ pub async fn on_dynamodb(
     run: &str,
     out: &mut (impl Write + Send),
 ) -> Fallible<(Told, Shown)> {
-    let runner = StreamRunner::new(Projector::new(store.clone(), views.clone(), ShopViews::new(views)))
-        .await
-        // One name for every run: a run that follows an interrupted one
-        // takes its shards back at once, not when their lease ends.
-        .owner("shopping-example")
-        .idle(Duration::from_millis(100));
+    let runner = StreamRunner::new(Projector::new(
+        store.clone(),
+        views.clone(),
+        ShopViews::new(views),
+    ))
+    .await
+    // One name for every run: a run that follows an interrupted one
+    // takes its shards back at once, not when their lease ends.
+    .owner("shopping-example")
+    .idle(Duration::from_millis(100));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(async move {
         let report = runner

@@ -314,7 +314,12 @@ impl FaultyViews {
 impl ViewTable for FaultyViews {
     type Doc = serde_json::Value;
 
-    fn encode<V: serde::Serialize>(&self, kind: &str, id: &str, state: &V) -> Result<Self::Doc, Error> {
+    fn encode<V: serde::Serialize>(
+        &self,
+        kind: &str,
+        id: &str,
+        state: &V,
+    ) -> Result<Self::Doc, Error> {
         self.inner.encode(kind, id, state)
     }
     async fn positions(
@@ -415,9 +420,8 @@ impl<P: Projection<Error = Error>> Projection for Flaky<P> {
         &'a self,
         codec: &'a C,
         event: es::RawEvent<C::Payload>,
-    ) -> impl std::future::Future<
-        Output = Result<es::Projected, es::ProjectionError<Self::Error>>,
-    > + Send
+    ) -> impl std::future::Future<Output = Result<es::Projected, es::ProjectionError<Self::Error>>>
+           + Send
            + 'a {
         let key = (
             event.aggregate.clone(),

@@ -53,14 +53,25 @@ async fn projection_applies_each_event_once_in_order() {
         "a redelivered record is skipped by its position, never written"
     );
 
-    let shown = view.projection().read().await.expect("read").without_empty();
+    let shown = view
+        .projection()
+        .read()
+        .await
+        .expect("read")
+        .without_empty();
     let replayed = Shown::replayed(&store).await.expect("replay");
     assert_eq!(shown, replayed, "{}", shown.differences(&replayed));
 
     // Each handler ran once per event, however often it was delivered.
     let counts = counted.projection().counts();
-    assert!(counts.values().all(|&n| n == 1), "an event ran twice: {counts:?}");
-    assert_eq!(counts.into_keys().collect::<Vec<_>>(), every_event(&store).await);
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "an event ran twice: {counts:?}"
+    );
+    assert_eq!(
+        counts.into_keys().collect::<Vec<_>>(),
+        every_event(&store).await
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -80,9 +91,9 @@ async fn runner_resumes_from_its_checkpoint() {
         Deliveries::default(),
     ))
     .await
-        .owner("worker-1")
-        .batch_size(7)
-        .idle(Duration::from_millis(20));
+    .owner("worker-1")
+    .batch_size(7)
+    .idle(Duration::from_millis(20));
     let half = before.len() / 2;
     let report = first
         .run_until(async {
@@ -112,8 +123,8 @@ async fn runner_resumes_from_its_checkpoint() {
         Deliveries::default(),
     ))
     .await
-        .owner("worker-1")
-        .batch_size(7);
+    .owner("worker-1")
+    .batch_size(7);
     second.catch_up().await.expect("caught up");
     let seen_second = second.projection().counts();
     let mut together = seen_first.clone();
@@ -131,9 +142,13 @@ async fn runner_resumes_from_its_checkpoint() {
     );
 
     // A runner under another name finds the shard leased, and leaves it.
-    let other = StreamRunner::new(Projector::new(store.clone(), checkpoints, Deliveries::default()))
-        .await
-        .owner("worker-2");
+    let other = StreamRunner::new(Projector::new(
+        store.clone(),
+        checkpoints,
+        Deliveries::default(),
+    ))
+    .await
+    .owner("worker-2");
     workload(&store, 1, 1, 5).await;
     other.catch_up().await.expect("nothing to do");
     assert!(

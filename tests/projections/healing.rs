@@ -30,7 +30,9 @@ async fn assert_replayed<S: EventStore, T: ViewTable>(
 
 /// The feed's changes by aggregate, each in order: what a stream batch
 /// made of them carries.
-fn by_aggregate(changes: &[es::Change]) -> BTreeMap<(String, String), Vec<es::store::StoredEvent<serde_json::Value>>> {
+fn by_aggregate(
+    changes: &[es::Change],
+) -> BTreeMap<(String, String), Vec<es::store::StoredEvent<serde_json::Value>>> {
     let mut groups: BTreeMap<_, Vec<_>> = BTreeMap::new();
     for change in changes {
         let e = &change.event;
@@ -61,17 +63,30 @@ mod memory {
         let touched = by_aggregate(&store.changes(history, usize::MAX));
         for (aggregate, id) in touched.keys() {
             let latest = match aggregate.as_str() {
-                "Product" => Product::load(&store, id.clone()).await.expect("load").version(),
-                _ => Cart::load(&store, id.clone()).await.expect("load").version(),
+                "Product" => Product::load(&store, id.clone())
+                    .await
+                    .expect("load")
+                    .version(),
+                _ => Cart::load(&store, id.clone())
+                    .await
+                    .expect("load")
+                    .version(),
             };
-            assert_eq!(live.position(aggregate, id).await.expect("position"), latest);
+            assert_eq!(
+                live.position(aggregate, id).await.expect("position"),
+                latest
+            );
         }
         // The rebuild brings the others, and applies nothing twice.
         let report = es::rebuild(&live).run().await.expect("rebuild");
         assert!(report.applied > 0, "the untouched aggregates' history");
         assert_replayed(&store, &live).await;
         let again = es::rebuild(&live).run().await.expect("rebuild again");
-        assert_eq!((again.events, again.applied), (0, 0), "nothing left to apply");
+        assert_eq!(
+            (again.events, again.applied),
+            (0, 0),
+            "nothing left to apply"
+        );
         assert_replayed(&store, &live).await;
     }
 
@@ -107,11 +122,18 @@ mod memory {
             })
         };
         for _ in 0..3 {
-            es::rebuild(&rebuilder).concurrency(4).run().await.expect("rebuild");
+            es::rebuild(&rebuilder)
+                .concurrency(4)
+                .run()
+                .await
+                .expect("rebuild");
         }
         writing.await.expect("the workload");
         let mut position = following.await.expect("the live driver");
-        store.catch_up(&live, &mut position).await.expect("the rest");
+        store
+            .catch_up(&live, &mut position)
+            .await
+            .expect("the rest");
         assert_replayed(&store, &live).await;
     }
 
@@ -119,17 +141,26 @@ mod memory {
     async fn dead_lettered_record_is_reapplied_by_the_next_event() {
         let store = MemoryStore::new();
         let table = MemoryViews::new();
-        let flaky = Projector::new(store.clone(), table.clone(), Flaky::new(ShopViews::new(table)));
+        let flaky = Projector::new(
+            store.clone(),
+            table.clone(),
+            Flaky::new(ShopViews::new(table)),
+        );
         for amount in [5, 6, 7] {
-            Product::execute(&store, "sku-1", |_| Ok::<_, ProductError>(ProductRestocked { amount }))
-                .await
-                .expect("restock");
+            Product::execute(&store, "sku-1", |_| {
+                Ok::<_, ProductError>(ProductRestocked { amount })
+            })
+            .await
+            .expect("restock");
         }
         // Version 2 fails, as often as it is tried.
         flaky.projection().set("Product", "sku-1", 2, true);
         let mut position = 0;
         for _ in 0..3 {
-            store.catch_up(&flaky, &mut position).await.expect_err("v2 fails");
+            store
+                .catch_up(&flaky, &mut position)
+                .await
+                .expect_err("v2 fails");
             assert_eq!(position, 1);
         }
         // The retries ran out: the driver moves past the batch, as Lambda
@@ -139,8 +170,17 @@ mod memory {
         Product::execute(&store, "sku-1", |p| p.reserve("cart-1", 4))
             .await
             .expect("reserve");
-        store.catch_up(&flaky, &mut position).await.expect("the next event");
-        let shown = flaky.projection().inner.read().await.expect("read").without_empty();
+        store
+            .catch_up(&flaky, &mut position)
+            .await
+            .expect("the next event");
+        let shown = flaky
+            .projection()
+            .inner
+            .read()
+            .await
+            .expect("read")
+            .without_empty();
         let replayed = Shown::replayed(&store).await.expect("replay");
         assert_eq!(shown, replayed, "{}", shown.differences(&replayed));
         assert_eq!(shown.stock["sku-1"].on_hand, 5 + 6 + 7 - 4);
@@ -149,9 +189,11 @@ mod memory {
     #[tokio::test]
     async fn projection_gap_is_filled_from_the_store() {
         let store = MemoryStore::new();
-        Product::execute(&store, "sku-1", |_| Ok::<_, ProductError>(ProductRestocked { amount: 50 }))
-            .await
-            .expect("restock");
+        Product::execute(&store, "sku-1", |_| {
+            Ok::<_, ProductError>(ProductRestocked { amount: 50 })
+        })
+        .await
+        .expect("restock");
         for cart in 1..=7 {
             Product::execute(&store, "sku-1", |p| p.reserve(&format!("cart-{cart}"), 2))
                 .await
@@ -167,8 +209,14 @@ mod memory {
             .filter(|e| e.version >= 5)
             .collect();
         let (store_before, views_before) = (store.stats().snapshot(), table.stats().snapshot());
-        let outcome = projector.project("Product", "sku-1", events).await.expect("project");
-        assert_eq!((outcome.applied, outcome.filled, outcome.position), (8, 4, 8));
+        let outcome = projector
+            .project("Product", "sku-1", events)
+            .await
+            .expect("project");
+        assert_eq!(
+            (outcome.applied, outcome.filled, outcome.position),
+            (8, 4, 8)
+        );
         let (store_used, views_used) = (
             store.stats().snapshot() - store_before,
             table.stats().snapshot() - views_before,
@@ -176,8 +224,16 @@ mod memory {
         // One Query for versions 1 to 4; one position read, a read of the
         // stock row and of each cart's, and one commit of them all.
         assert_eq!(store_used.reads, 1, "{store_used:?}");
-        assert_eq!((views_used.reads, views_used.writes), (1 + 1 + 7, 1), "{views_used:?}");
-        assert_eq!(views_used.items_written, 1 + 1 + 7 + 1 - 1, "8 rows and the position");
+        assert_eq!(
+            (views_used.reads, views_used.writes),
+            (1 + 1 + 7, 1),
+            "{views_used:?}"
+        );
+        assert_eq!(
+            views_used.items_written,
+            1 + 1 + 7 + 1 - 1,
+            "8 rows and the position"
+        );
         assert_replayed(&store, &projector).await;
     }
 }
@@ -206,9 +262,11 @@ mod limits {
 
     async fn restocked(store: &MemoryStore, amounts: &[u32]) {
         for &amount in amounts {
-            Product::execute(store, "sku-1", |_| Ok::<_, ProductError>(ProductRestocked { amount }))
-                .await
-                .expect("restock");
+            Product::execute(store, "sku-1", |_| {
+                Ok::<_, ProductError>(ProductRestocked { amount })
+            })
+            .await
+            .expect("restock");
         }
     }
 
@@ -217,9 +275,18 @@ mod limits {
         let store = MemoryStore::new();
         restocked(&store, &[60, 60, 30]).await;
         let table = MemoryViews::new();
-        let fanout = Projector::new(store.clone(), table.clone(), Fanout { rows: Views::new(table.clone(), "fan") });
+        let fanout = Projector::new(
+            store.clone(),
+            table.clone(),
+            Fanout {
+                rows: Views::new(table.clone(), "fan"),
+            },
+        );
         let before = table.stats().snapshot();
-        let outcome = fanout.catch_up("Product", "sku-1").await.expect("caught up");
+        let outcome = fanout
+            .catch_up("Product", "sku-1")
+            .await
+            .expect("caught up");
         assert_eq!((outcome.applied, outcome.position), (3, 3));
         // The first two events would stage 120 rows: the first is committed
         // alone, the second and third together (90 rows), each commit at
@@ -227,7 +294,12 @@ mod limits {
         let used = table.stats().snapshot() - before;
         assert_eq!((used.writes, used.items_written), (2, 61 + 91), "{used:?}");
         let rows = &fanout.projection().rows;
-        for (row, count) in [("v1-0", Some(1)), ("v2-59", Some(1)), ("v3-29", Some(1)), ("v3-30", None)] {
+        for (row, count) in [
+            ("v1-0", Some(1)),
+            ("v2-59", Some(1)),
+            ("v3-29", Some(1)),
+            ("v3-30", None),
+        ] {
             assert_eq!(rows.get(row).await.expect("row"), count, "{row}");
         }
     }
@@ -237,15 +309,27 @@ mod limits {
         let store = MemoryStore::new();
         restocked(&store, &[2, 120, 1]).await;
         let table = MemoryViews::new();
-        let fanout = Projector::new(store.clone(), table.clone(), Fanout { rows: Views::new(table.clone(), "fan") });
-        let halted = fanout.catch_up("Product", "sku-1").await.expect_err("version 2 is too wide");
+        let fanout = Projector::new(
+            store.clone(),
+            table.clone(),
+            Fanout {
+                rows: Views::new(table.clone(), "fan"),
+            },
+        );
+        let halted = fanout
+            .catch_up("Product", "sku-1")
+            .await
+            .expect_err("version 2 is too wide");
         assert_eq!(halted.done.position, 1, "version 1 is committed");
         assert_eq!(
             halted.error.to_string(),
             "Fanout: project failed: Product \"sku-1\" version 2: its handlers update more than \
              99 view rows, which cannot be written with the position in one transaction"
         );
-        assert_eq!(fanout.position("Product", "sku-1").await.expect("position"), 1);
+        assert_eq!(
+            fanout.position("Product", "sku-1").await.expect("position"),
+            1
+        );
     }
 
     #[tokio::test]
@@ -253,11 +337,22 @@ mod limits {
         let store = MemoryStore::new();
         restocked(&store, &[1]).await;
         let (positions, views) = (MemoryViews::new(), MemoryViews::new());
-        let fanout = Projector::new(store.clone(), positions, Fanout { rows: Views::new(views, "fan") });
-        let halted = fanout.catch_up("Product", "sku-1").await.expect_err("two tables");
+        let fanout = Projector::new(
+            store.clone(),
+            positions,
+            Fanout {
+                rows: Views::new(views, "fan"),
+            },
+        );
+        let halted = fanout
+            .catch_up("Product", "sku-1")
+            .await
+            .expect_err("two tables");
         let message = halted.error.to_string();
         assert!(
-            message.contains("views of kind \"fan\" are in another table than the one the driver keeps"),
+            message.contains(
+                "views of kind \"fan\" are in another table than the one the driver keeps"
+            ),
             "{message}"
         );
         assert_eq!(halted.done.position, 0);
@@ -295,10 +390,12 @@ mod property {
         let sku = format!("sku-{product}");
         let cart = format!("cart-{cart}");
         let _ = match kind {
-            0 => Product::execute(store, sku, |_| Ok::<_, ProductError>(ProductRestocked { amount: 3 }))
-                .await
-                .map(drop)
-                .map_err(drop),
+            0 => Product::execute(store, sku, |_| {
+                Ok::<_, ProductError>(ProductRestocked { amount: 3 })
+            })
+            .await
+            .map(drop)
+            .map_err(drop),
             1 => Product::execute(store, sku, |p| p.reserve(&cart, 1))
                 .await
                 .map(drop)
@@ -335,8 +432,14 @@ mod property {
                         .map(|(_, c)| c.clone())
                         .collect();
                     for ((aggregate, id), events) in by_aggregate(&window) {
-                        views.project(&aggregate, &id, events.clone()).await.expect("views");
-                        counted.project(&aggregate, &id, events).await.expect("counted");
+                        views
+                            .project(&aggregate, &id, events.clone())
+                            .await
+                            .expect("views");
+                        counted
+                            .project(&aggregate, &id, events)
+                            .await
+                            .expect("counted");
                     }
                 }
                 Step::Restart => {
@@ -349,18 +452,33 @@ mod property {
                 }
             }
             let counts = counted.projection().counts();
-            assert!(counts.values().all(|&n| n == 1), "an event ran twice: {counts:?}");
+            assert!(
+                counts.values().all(|&n| n == 1),
+                "an event ran twice: {counts:?}"
+            );
         }
         // The next event of each aggregate arrives: its gap is filled.
         let changes = store.changes(0, usize::MAX);
         for ((aggregate, id), events) in by_aggregate(&changes) {
             let last = events.last().cloned().into_iter().collect::<Vec<_>>();
-            views.project(&aggregate, &id, last.clone()).await.expect("views");
-            counted.project(&aggregate, &id, last).await.expect("counted");
+            views
+                .project(&aggregate, &id, last.clone())
+                .await
+                .expect("views");
+            counted
+                .project(&aggregate, &id, last)
+                .await
+                .expect("counted");
         }
         let counts = counted.projection().counts();
-        assert!(counts.values().all(|&n| n == 1), "an event ran twice: {counts:?}");
-        assert_eq!(counts.into_keys().collect::<Vec<_>>(), every_event(&store).await);
+        assert!(
+            counts.values().all(|&n| n == 1),
+            "an event ran twice: {counts:?}"
+        );
+        assert_eq!(
+            counts.into_keys().collect::<Vec<_>>(),
+            every_event(&store).await
+        );
         assert_replayed(&store, &views).await;
     }
 
@@ -424,10 +542,16 @@ mod dynamo {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the stream did not turn {}", if enabled { "on" } else { "off" });
+        panic!(
+            "the stream did not turn {}",
+            if enabled { "on" } else { "off" }
+        );
     }
 
-    fn shop(store: &DynamoStore, table: &DynamoViews) -> Projector<DynamoStore, DynamoViews, ShopViews<DynamoViews>> {
+    fn shop(
+        store: &DynamoStore,
+        table: &DynamoViews,
+    ) -> Projector<DynamoStore, DynamoViews, ShopViews<DynamoViews>> {
         Projector::new(store.clone(), table.clone(), ShopViews::new(table.clone()))
     }
 
@@ -451,13 +575,28 @@ mod dynamo {
         // from the events table before its first streamed event.
         for (aggregate, id) in aggregates_of(&streamed) {
             let latest = match aggregate.as_str() {
-                "Product" => Product::load(&store, id.clone()).await.expect("load").version(),
-                _ => Cart::load(&store, id.clone()).await.expect("load").version(),
+                "Product" => Product::load(&store, id.clone())
+                    .await
+                    .expect("load")
+                    .version(),
+                _ => Cart::load(&store, id.clone())
+                    .await
+                    .expect("load")
+                    .version(),
             };
-            assert_eq!(live.projector().position(&aggregate, &id).await.expect("position"), latest);
+            assert_eq!(
+                live.projector()
+                    .position(&aggregate, &id)
+                    .await
+                    .expect("position"),
+                latest
+            );
         }
         let rebuilt = es::rebuild(live.projector()).run().await.expect("rebuild");
-        assert!(rebuilt.applied > 0, "the aggregates the stream never touched");
+        assert!(
+            rebuilt.applied > 0,
+            "the aggregates the stream never touched"
+        );
         assert_replayed(&store, live.projector()).await;
     }
 
@@ -496,7 +635,11 @@ mod dynamo {
         // Another process rebuilds into the same table meanwhile.
         let rebuilder = shop(&store, &table);
         for _ in 0..2 {
-            es::rebuild(&rebuilder).concurrency(8).run().await.expect("rebuild");
+            es::rebuild(&rebuilder)
+                .concurrency(8)
+                .run()
+                .await
+                .expect("rebuild");
         }
         writing.await.expect("the workload");
         let _ = stop.send(());
@@ -512,12 +655,18 @@ mod dynamo {
         }
         let store = store_on_new_table("heal-dead-letter").await;
         for amount in [5, 6, 7] {
-            Product::execute(&store, "sku-1", |_| Ok::<_, ProductError>(ProductRestocked { amount }))
-                .await
-                .expect("restock");
+            Product::execute(&store, "sku-1", |_| {
+                Ok::<_, ProductError>(ProductRestocked { amount })
+            })
+            .await
+            .expect("restock");
         }
         let table = views_on_new_table("heal-dead-letter-views").await;
-        let flaky = Projector::new(store.clone(), table.clone(), Flaky::new(ShopViews::new(table)));
+        let flaky = Projector::new(
+            store.clone(),
+            table.clone(),
+            Flaky::new(ShopViews::new(table)),
+        );
         flaky.projection().set("Product", "sku-1", 2, true);
         let first = stream_records(&store).await;
         // Lambda tries the batch, then from the failed record on, until
@@ -525,7 +674,9 @@ mod dynamo {
         // destination and the shard moves on.
         let mut batch = first.clone();
         for _ in 0..3 {
-            let answer = lambda::handle(&flaky, lambda_event(&batch)).await.expect("an answer");
+            let answer = lambda::handle(&flaky, lambda_event(&batch))
+                .await
+                .expect("an answer");
             let failed = answer.batch_item_failures[0].item_identifier.clone();
             assert_eq!(failed, first[1].sequence_number, "version 2 fails");
             batch = first[1..].to_vec();
@@ -537,9 +688,17 @@ mod dynamo {
             .expect("reserve");
         let next = stream_records(&store).await.split_off(first.len());
         assert_eq!(next.len(), 1);
-        let answer = lambda::handle(&flaky, lambda_event(&next)).await.expect("an answer");
+        let answer = lambda::handle(&flaky, lambda_event(&next))
+            .await
+            .expect("an answer");
         assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
-        let shown = flaky.projection().inner.read().await.expect("read").without_empty();
+        let shown = flaky
+            .projection()
+            .inner
+            .read()
+            .await
+            .expect("read")
+            .without_empty();
         let replayed = Shown::replayed(&store).await.expect("replay");
         assert_eq!(shown, replayed, "{}", shown.differences(&replayed));
         assert_eq!(shown.stock["sku-1"].on_hand, 5 + 6 + 7 - 4);
@@ -612,7 +771,14 @@ mod dynamo {
             .expect("reapplied");
         let expected = aggregates_of(failed);
         assert_eq!(reapplied.batches, 1);
-        assert_eq!(reapplied.aggregates.iter().cloned().collect::<std::collections::BTreeSet<_>>(), expected);
+        assert_eq!(
+            reapplied
+                .aggregates
+                .iter()
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>(),
+            expected
+        );
         // Each of the batch's aggregates is whole; nothing else was touched.
         let replayed = Shown::replayed(&store).await.expect("replay");
         let shown = projector.projection().read().await.expect("read");
@@ -623,7 +789,9 @@ mod dynamo {
         }
         let products: Vec<&String> = shown.stock.keys().collect();
         assert!(
-            products.iter().all(|id| expected.contains(&("Product".to_owned(), (*id).clone()))),
+            products
+                .iter()
+                .all(|id| expected.contains(&("Product".to_owned(), (*id).clone()))),
             "{products:?}"
         );
         // Running it again applies nothing.
@@ -639,9 +807,11 @@ mod dynamo {
             return;
         }
         let store = store_on_new_table("heal-gap").await;
-        Product::execute(&store, "sku-1", |_| Ok::<_, ProductError>(ProductRestocked { amount: 50 }))
-            .await
-            .expect("restock");
+        Product::execute(&store, "sku-1", |_| {
+            Ok::<_, ProductError>(ProductRestocked { amount: 50 })
+        })
+        .await
+        .expect("restock");
         for cart in 1..=7 {
             Product::execute(&store, "sku-1", |p| p.reserve(&format!("cart-{cart}"), 2))
                 .await
@@ -665,7 +835,11 @@ mod dynamo {
         // seven carts), and one TransactWriteItems of the rows and the
         // position.
         assert_eq!(store_used.reads, 1, "{store_used:?}");
-        assert_eq!((views_used.reads, views_used.writes), (1 + 8, 1), "{views_used:?}");
+        assert_eq!(
+            (views_used.reads, views_used.writes),
+            (1 + 8, 1),
+            "{views_used:?}"
+        );
         assert_eq!(views_used.items_written, 8 + 1);
         assert_replayed(&store, &projector).await;
     }

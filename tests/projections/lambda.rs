@@ -197,7 +197,12 @@ async fn a_failed_record_is_retried_with_what_follows_it_and_nothing_is_lost() {
         .await
         .expect("a response");
     assert!(retry.batch_item_failures.is_empty());
-    let shown = view.projection().read().await.expect("read").without_empty();
+    let shown = view
+        .projection()
+        .read()
+        .await
+        .expect("read")
+        .without_empty();
     let replayed = Shown::replayed(&store).await.expect("replay");
     assert_eq!(shown, replayed, "{}", shown.differences(&replayed));
 }
@@ -207,7 +212,10 @@ async fn a_projection_over_several_aggregates_refuses_a_table_per_aggregate() {
     // castore's older layout keys items by the bare id: a table holds one
     // aggregate type, and nothing in a record says which. A projection over
     // two cannot tell them apart, and must say so rather than skip them.
-    let view = offline(Layout::TablePerAggregate, ShopViews::new(MemoryViews::new()));
+    let view = offline(
+        Layout::TablePerAggregate,
+        ShopViews::new(MemoryViews::new()),
+    );
     let report = lambda::project(&view, fixture()).await;
     assert_eq!((report.applied, report.skipped, report.deferred), (0, 0, 7));
     assert_eq!(report.failures.len(), 1);

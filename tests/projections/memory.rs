@@ -51,14 +51,25 @@ async fn projection_applies_each_event_once_in_order() {
         start = end;
     }
 
-    let shown = view.projection().read().await.expect("read").without_empty();
+    let shown = view
+        .projection()
+        .read()
+        .await
+        .expect("read")
+        .without_empty();
     let replayed = Shown::replayed(&store).await.expect("replay");
     assert_eq!(shown, replayed, "{}", shown.differences(&replayed));
 
     // Each handler ran once per event, however often it was delivered.
     let counts = counted.projection().counts();
-    assert!(counts.values().all(|&n| n == 1), "an event ran twice: {counts:?}");
-    assert_eq!(counts.into_keys().collect::<Vec<_>>(), every_event(&store).await);
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "an event ran twice: {counts:?}"
+    );
+    assert_eq!(
+        counts.into_keys().collect::<Vec<_>>(),
+        every_event(&store).await
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -164,7 +175,12 @@ async fn an_interrupted_rebuild_resumes_from_its_checkpoint() {
             .expect("checkpoint"),
         None
     );
-    let shown = view.projection().read().await.expect("read").without_empty();
+    let shown = view
+        .projection()
+        .read()
+        .await
+        .expect("read")
+        .without_empty();
     let replayed = Shown::replayed(&store).await.expect("replay");
     assert_eq!(shown, replayed, "{}", shown.differences(&replayed));
 }
@@ -184,7 +200,10 @@ async fn a_failed_commit_names_the_aggregate_and_the_feed_does_not_move_past_it(
         .expect_err("the third commit fails");
     assert_eq!(position, 2, "the feed stops before the failed event");
     let third = store.changes(2, 1).remove(0).event;
-    assert_eq!((third.aggregate.as_str(), third.event.version), ("Product", 1));
+    assert_eq!(
+        (third.aggregate.as_str(), third.event.version),
+        ("Product", 1)
+    );
     let message = err.to_string();
     assert!(
         message.starts_with(&format!(
@@ -196,7 +215,11 @@ async fn a_failed_commit_names_the_aggregate_and_the_feed_does_not_move_past_it(
     left.store(i64::MAX, Ordering::SeqCst);
     store.catch_up(&view, &mut position).await.expect("resumed");
     assert_eq!(
-        view.projection().read().await.expect("read").without_empty(),
+        view.projection()
+            .read()
+            .await
+            .expect("read")
+            .without_empty(),
         Shown::replayed(&store).await.expect("replay")
     );
 }

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use es::dynamo::{DynamoStore, DynamoViews, StreamRunner};
 use es::projection::{Codec, Projected, Projection, ProjectionError, RawEvent};
-use shop_service::cli::{self, ProjectionCommand};
 use es::Projector;
+use shop_service::cli::{self, ProjectionCommand};
 use shop_service::projection::{stream_projector, LAYOUT, TABLE_VAR, VIEW_TABLE_VAR};
 use shop_service::views::ShopViews;
 

@@ -248,12 +248,10 @@ async fn lambda_stream_records_update_the_view_the_api_reads() {
     let reserved = stream_record(&stored_item(&store, "Product#mug", 2).await, 2);
     let added = stream_record(&stored_item(&store, "Cart#carol", 1).await, 3);
 
-    let answer = es::dynamo::lambda::handle(
-        &projector,
-        stream_event(&[&restocked, &reserved, &added]),
-    )
-    .await
-    .expect("the batch is handled");
+    let answer =
+        es::dynamo::lambda::handle(&projector, stream_event(&[&restocked, &reserved, &added]))
+            .await
+            .expect("the batch is handled");
     assert!(
         answer.batch_item_failures.is_empty(),
         "no record to retry: {answer:?}"
@@ -283,12 +281,10 @@ async fn lambda_stream_records_update_the_view_the_api_reads() {
 
     // Lambda delivers at least once: the buy and the cart's line again, as
     // a retried batch would bring them, with the same sequence numbers.
-    let answer = es::dynamo::lambda::handle(
-        &projector,
-        stream_event(&[&reserved, &added, &reserved]),
-    )
-    .await
-    .expect("the batch is handled");
+    let answer =
+        es::dynamo::lambda::handle(&projector, stream_event(&[&reserved, &added, &reserved]))
+            .await
+            .expect("the batch is handled");
     assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
     for (path, view) in &expected {
         assert_view(&http.get(path).await, view.clone());
