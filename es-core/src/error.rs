@@ -376,6 +376,123 @@ impl Error<Infallible> {
     }
 }
 
+impl<E: std::fmt::Display> Error<E> {
+    /// Turns an aggregate's error into a store-level one, for a caller that
+    /// meets several aggregates' errors (a command across aggregates): a
+    /// rejection becomes a permanent store error, a replay that failed a
+    /// `Corrupt` naming the event, both with the handler's words.
+    pub(crate) fn narrow_store(self) -> Error {
+        match self {
+            Error::Rejected(rejection) => {
+                StoreError::permanent("load", format!("refused: {rejection}")).into()
+            }
+            Error::Replay {
+                aggregate,
+                id,
+                version,
+                source,
+            } => Error::Corrupt {
+                aggregate: aggregate.into(),
+                id,
+                version,
+                reason: format!("a stored event no longer applies: {source}"),
+            },
+            Error::Conflict {
+                aggregate,
+                id,
+                expected,
+                actual,
+            } => Error::Conflict {
+                aggregate,
+                id,
+                expected,
+                actual,
+            },
+            Error::NotFound { aggregate, id } => Error::NotFound { aggregate, id },
+            Error::VersionNotFound {
+                aggregate,
+                id,
+                version,
+                latest,
+            } => Error::VersionNotFound {
+                aggregate,
+                id,
+                version,
+                latest,
+            },
+            Error::TooLarge {
+                aggregate,
+                id,
+                limit,
+                actual,
+                max,
+            } => Error::TooLarge {
+                aggregate,
+                id,
+                limit,
+                actual,
+                max,
+            },
+            Error::InvalidId {
+                aggregate,
+                id,
+                reason,
+            } => Error::InvalidId {
+                aggregate,
+                id,
+                reason,
+            },
+            Error::InvalidName { name, reason } => Error::InvalidName { name, reason },
+            Error::InvalidKey { key, reason } => Error::InvalidKey { key, reason },
+            Error::KeyReused {
+                key,
+                aggregate,
+                id,
+                previous,
+            } => Error::KeyReused {
+                key,
+                aggregate,
+                id,
+                previous,
+            },
+            Error::Corrupt {
+                aggregate,
+                id,
+                version,
+                reason,
+            } => Error::Corrupt {
+                aggregate,
+                id,
+                version,
+                reason,
+            },
+            Error::Encode {
+                aggregate,
+                id,
+                version,
+                reason,
+            } => Error::Encode {
+                aggregate,
+                id,
+                version,
+                reason,
+            },
+            Error::UnknownEvent {
+                name,
+                aggregate,
+                id,
+                version,
+            } => Error::UnknownEvent {
+                name,
+                aggregate,
+                id,
+                version,
+            },
+            Error::Store(e) => Error::Store(e),
+        }
+    }
+}
+
 /// A failure of the store itself, as opposed to a domain or consistency error.
 ///
 /// It names the operation and, when the failure came from an operation on one

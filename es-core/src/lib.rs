@@ -37,7 +37,9 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod across;
 mod aggregate;
+mod clock;
 mod codec;
 mod command;
 #[cfg(feature = "conformance")]
@@ -52,6 +54,7 @@ mod projector;
 mod rebuild;
 mod root;
 mod stats;
+mod timers;
 pub mod store;
 pub mod testing;
 mod time;
@@ -59,7 +62,9 @@ mod transaction;
 mod view;
 mod writers;
 
+pub use across::{across, Across, Decision, Done};
 pub use aggregate::{Aggregate, Handlers};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, Executed, Retry};
 pub use error::{Error, Limit, StoreError};
 pub use event::{Event, EventSet, HandledBy, IntoEvents, Metadata, Recorded};
@@ -71,6 +76,9 @@ pub use rebuild::{rebuild, Progress, Rebuild, RebuildReport};
 pub use root::Root;
 pub use stats::{Stats, StatsSnapshot};
 pub use store::EventStore;
+pub use timers::{
+    FireTimer, MemoryTimers, Scheduled, SweepReport, Sweeper, Timer, TimerState, TimerStore,
+};
 pub use transaction::Transaction;
 pub use view::{Commit, MemoryViews, RowWrite, Saved, ViewRow, ViewTable, Views, MAX_COMMIT_ROWS};
 pub use writers::{turns, Turns};

@@ -136,6 +136,19 @@ impl Envelope {
         self.stage.0.as_deref()
     }
 
+    /// An idempotency key (or timer id) for a command this event causes:
+    /// `"{aggregate}#{id}@{version}/{what}"`. A process manager gives it to
+    /// the commands its handlers issue, so that a redelivered event runs
+    /// each of them once; `what` tells apart several commands of one event.
+    ///
+    /// ```
+    /// let at = es::Envelope::new("Cart", "c-1", 3, "2026-12-07T00:00:00.000Z", Default::default());
+    /// assert_eq!(at.command_key("expire/mug"), "Cart#c-1@3/expire/mug");
+    /// ```
+    pub fn command_key(&self, what: &str) -> String {
+        format!("{}@{}/{what}", self.key(), self.version)
+    }
+
     /// The aggregate's stored key, `"{aggregate}#{id}"`: what a projection
     /// keeps its position for the aggregate under.
     pub fn key(&self) -> String {

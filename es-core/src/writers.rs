@@ -190,6 +190,15 @@ impl Writers {
     }
 }
 
+/// A kept state of some aggregate type, from [`Turns::kept`].
+pub(crate) struct Kept(Latest);
+
+/// The version and state in `kept`, if it is an `A`.
+pub(crate) fn kept_as<A: Clone + 'static>(kept: &Kept) -> Option<(u64, A)> {
+    let entry = kept.0 .0.downcast_ref::<Entry<A>>()?;
+    Some((entry.version, entry.state.clone()))
+}
+
 /// One command's turn on one aggregate. Dropping it hands the turn on.
 pub(crate) struct Turn {
     writers: Arc<Writers>,
@@ -228,6 +237,18 @@ impl Drop for Turn {
 pub struct Turns {
     // Handing turns on needs no order: each is taken or waited for alone.
     held: Vec<Turn>,
+}
+
+impl Turns {
+    /// The latest state this process keeps of the aggregate `key`, type
+    /// erased: for a command across aggregates, which loads several types
+    /// and reads it back with [`kept_as`].
+    pub(crate) fn kept(&self, key: &str) -> Option<Kept> {
+        let turn = self.held.iter().find(|t| t.key == key)?;
+        let kept = lock(&turn.queue.latest).clone();
+        let kept = kept.or_else(|| turn.writers.cache.as_ref()?.get(&turn.key))?;
+        Some(Kept(kept))
+    }
 }
 
 impl std::fmt::Debug for Turns {
