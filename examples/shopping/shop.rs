@@ -1,12 +1,20 @@
 //! The shopping domain: products with stock, carts that reserve items, and a
 //! checkout that reserves every line atomically.
 //!
+//! A buy holds stock for a cart until a deadline (15 minutes by default): the
+//! product reserves the units and the cart records the hold, in one command
+//! across both. A process manager ([`HoldTimers`]) schedules a durable timer
+//! for each hold and cancels the cart's timers when it checks out; when a
+//! timer fires, [`expire_hold`] releases the stock, unless the cart checked
+//! out meanwhile. A checkout after a hold lapsed is refused.
+//!
 //! The example (`main.rs`, `story.rs`), the command tests (`tests/commands.rs`)
 //! and the story tests (`tests/shopping_story.rs`) share this file.
 
 use std::collections::BTreeMap;
 
 use es::prelude::*;
+use es::Clock as _;
 use serde::{Deserialize, Serialize};
 
 // ---- Product -------------------------------------------------------------
@@ -28,6 +36,13 @@ pub struct ProductReserved {
 /// A cart gave units back.
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct ProductReleased {
+    pub cart_id: String,
+    pub quantity: u32,
+}
+
+/// A cart's hold ran past its deadline: its units are back on the shelf.
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ProductHoldExpired {
     pub cart_id: String,
     pub quantity: u32,
 }
@@ -85,20 +100,32 @@ impl Product {
 
     #[on(ProductReleased)]
     fn released(&mut self, e: &ProductReleased) -> Result<(), ProductError> {
+        self.give_back(&e.cart_id, e.quantity)
+    }
+
+    #[on(ProductHoldExpired)]
+    fn hold_expired(&mut self, e: &ProductHoldExpired) -> Result<(), ProductError> {
+        self.give_back(&e.cart_id, e.quantity)
+    }
+}
+
+impl Product {
+    /// Units a cart held go back on the shelf.
+    fn give_back(&mut self, cart_id: &str, quantity: u32) -> Result<(), ProductError> {
         let held = self
             .reserved
-            .get_mut(&e.cart_id)
-            .filter(|held| **held >= e.quantity);
+            .get_mut(cart_id)
+            .filter(|held| **held >= quantity);
         let Some(held) = held else {
-            return Err(ProductError::NothingReserved(e.cart_id.clone()));
+            return Err(ProductError::NothingReserved(cart_id.to_owned()));
         };
         let on_hand = self
             .on_hand
-            .checked_add(e.quantity)
+            .checked_add(quantity)
             .ok_or(ProductError::TooManyUnits)?;
-        *held -= e.quantity;
+        *held -= quantity;
         if *held == 0 {
-            self.reserved.remove(&e.cart_id);
+            self.reserved.remove(cart_id);
         }
         self.on_hand = on_hand;
         Ok(())
@@ -142,6 +169,30 @@ pub struct ItemRemoved {
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct CartCheckedOut;
 
+/// A buy: units of a product held for the cart until a deadline, unless it
+/// checks out first.
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ItemHeld {
+    pub sku: String,
+    pub quantity: u32,
+    /// Milliseconds since the Unix epoch.
+    pub until_millis: u64,
+}
+
+/// A hold ran past its deadline and was released.
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct HoldExpired {
+    pub sku: String,
+}
+
+/// Units held for a cart, until a deadline.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hold {
+    pub quantity: u32,
+    /// Milliseconds since the Unix epoch.
+    pub until_millis: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CartError {
     #[error("the cart is already checked out")]
@@ -152,6 +203,9 @@ pub enum CartError {
     Empty,
     #[error("a line needs at least one unit")]
     ZeroQuantity,
+    /// A hold ran out before the checkout: the item must be bought again.
+    #[error("the hold on {sku} expired at {until_millis} (milliseconds since the epoch); buy it again")]
+    HoldExpired { sku: String, until_millis: u64 },
     /// A line's count would pass `u32::MAX`.
     #[error("too many units: a line would pass {}", u32::MAX)]
     TooManyUnits,
@@ -162,6 +216,13 @@ pub enum CartError {
 pub struct Cart {
     pub lines: BTreeMap<String, u32>,
     pub checked_out: bool,
+    /// Units held per product by buys, with their deadlines.
+    #[serde(default)]
+    pub holds: BTreeMap<String, Hold>,
+    /// Holds that expired, per product, and when: a checkout is refused
+    /// until the product is held again.
+    #[serde(default)]
+    pub lapsed: BTreeMap<String, u64>,
 }
 
 #[es::handlers]
@@ -192,10 +253,44 @@ impl Cart {
     #[on(CartCheckedOut)]
     fn checked_out(&mut self, _: &CartCheckedOut) -> Result<(), CartError> {
         self.open()?;
-        if self.lines.is_empty() {
+        if self.lines.is_empty() && self.holds.is_empty() {
             return Err(CartError::Empty);
         }
+        if let Some((sku, &until_millis)) = self.lapsed.iter().next() {
+            return Err(CartError::HoldExpired {
+                sku: sku.clone(),
+                until_millis,
+            });
+        }
         self.checked_out = true;
+        Ok(())
+    }
+
+    #[on(ItemHeld)]
+    fn held(&mut self, e: &ItemHeld) -> Result<(), CartError> {
+        self.open()?;
+        if e.quantity == 0 {
+            return Err(CartError::ZeroQuantity);
+        }
+        let hold = self.holds.entry(e.sku.clone()).or_default();
+        hold.quantity = hold
+            .quantity
+            .checked_add(e.quantity)
+            .ok_or(CartError::TooManyUnits)?;
+        // A new buy of a product holds all of it until the new deadline.
+        hold.until_millis = e.until_millis;
+        self.lapsed.remove(&e.sku);
+        Ok(())
+    }
+
+    #[on(HoldExpired)]
+    fn hold_expired(&mut self, e: &HoldExpired) -> Result<(), CartError> {
+        self.open()?;
+        let hold = self
+            .holds
+            .remove(&e.sku)
+            .ok_or_else(|| CartError::NotInCart(e.sku.clone()))?;
+        self.lapsed.insert(e.sku.clone(), hold.until_millis);
         Ok(())
     }
 }
@@ -234,22 +329,21 @@ impl CheckoutError {
     }
 }
 
-/// Reserves every line of the cart and closes it, all or nothing, in one
-/// [`es::Transaction`]. Returns how many attempts it took.
+/// The errors of the shop's commands across aggregates (a buy, a checkout,
+/// an expiry).
+pub type ShopError = CheckoutError;
+
+/// Reserves every line of the cart and closes it, all or nothing: one
+/// command across the cart and its products ([`es::across`]). Returns how
+/// many attempts it took.
 ///
-/// A failure that another attempt could fix (`is_retryable()`) is retried, up
-/// to `retry.max_attempts` attempts in all, after `retry`'s jittered wait: a conflict
-/// (another buyer changed a product meanwhile), and on DynamoDB also a
-/// transient store failure such as a `TransactionConflict` cancellation when
-/// concurrent transactions touch the same items, or throttling. Each retry
-/// catches up by reading only the events written since (`hydrate`), never by
-/// reloading whole histories, then decides again. A rejection (a line sold
-/// out, the cart already checked out) is returned at once.
-///
-/// A store failure can be ambiguous: a timeout may come after DynamoDB
-/// committed the write. If, after such a failure, the cart turns out to be
-/// checked out at exactly the version this attempt wrote, the transaction
-/// landed (it was all or nothing) and the checkout succeeded.
+/// This process's turns on the cart and its products are taken in one
+/// sorted order, so its commands never conflict with each other; a conflict
+/// with another process catches up by reading only the events written
+/// since, then decides again, up to `retry.max_attempts` attempts. A
+/// rejection (a line sold out, the cart already checked out, a hold that
+/// lapsed) is returned at once. A hold whose deadline has passed refuses
+/// the checkout even before its timer fired.
 pub async fn checkout<S: EventStore>(
     store: &S,
     cart_id: &str,
@@ -266,65 +360,247 @@ pub async fn checkout_with<S: EventStore>(
     retry: es::Retry,
     metadata: es::Metadata,
 ) -> Result<u32, CheckoutError> {
-    // This process's turn on the cart, then on its products: no command of
-    // this process writes them while the checkout reads and decides, so
-    // only another process can make it conflict. (The cart's turn first:
-    // every checkout takes them in that order, so none waits for another.)
-    let _cart_turn = es::turns(store, [(Cart::NAME, cart_id)]).await;
-    let mut cart = Cart::get(store, cart_id)
-        .await?
-        .with_metadata(metadata.clone());
-    let mut products: BTreeMap<String, Root<Product, S>> = BTreeMap::new();
-    let mut product_turns: Option<(Vec<String>, es::Turns)> = None;
-    let mut attempt = 1;
-    loop {
-        // The products of the cart's current lines: loaded once, caught up on
-        // later attempts; a line added or removed meanwhile is followed.
-        let skus: Vec<String> = cart.lines.keys().cloned().collect();
-        if product_turns.as_ref().map(|(held, _)| held) != Some(&skus) {
-            // Turns held are given up before new ones are taken, so that
-            // they are always taken in one order.
-            drop(product_turns.take());
-            let turns = es::turns(store, skus.iter().map(|sku| (Product::NAME, sku))).await;
-            product_turns = Some((skus, turns));
-        }
-        products.retain(|sku, _| cart.lines.contains_key(sku));
-        for sku in cart.lines.keys() {
-            if !products.contains_key(sku) {
-                let product = Product::load(store, sku.clone())
-                    .await?
-                    .with_metadata(metadata.clone());
-                products.insert(sku.clone(), product);
+    let now = es::SystemClock.now_millis();
+    checkout_as(store, cart_id, retry, metadata, None, now)
+        .await
+        .map(|done| done.attempts)
+}
+
+/// The whole checkout: with an idempotency key (written in the same
+/// transaction, so a retried request applies once), at the time `now_millis`.
+pub async fn checkout_as<S: EventStore>(
+    store: &S,
+    cart_id: &str,
+    retry: es::Retry,
+    metadata: es::Metadata,
+    idempotency_key: Option<String>,
+    now_millis: u64,
+) -> Result<es::Done, CheckoutError> {
+    let mut command = es::across(store)
+        .with::<Cart>(cart_id)
+        .retry(retry)
+        .metadata(metadata);
+    if let Some(key) = idempotency_key {
+        command = command.idempotency_key(key);
+    }
+    command
+        .execute(|d| {
+            if d.version::<Cart>(cart_id)? == 0 {
+                return Err(CheckoutError::Cart(es::Error::NotFound {
+                    aggregate: Cart::NAME,
+                    id: cart_id.to_owned(),
+                }));
             }
-        }
-        let sent = cart.version();
-        let mut tx = es::Transaction::new(store);
-        for (sku, product) in products.iter_mut() {
-            let quantity = cart.lines[sku];
-            tx.append(
-                product,
-                [ProductReserved {
-                    cart_id: cart_id.to_owned(),
+            let cart = d.state::<Cart>(cart_id)?.clone();
+            if !cart.checked_out {
+                if let Some((sku, hold)) =
+                    cart.holds.iter().find(|(_, h)| h.until_millis <= now_millis)
+                {
+                    return Err(CheckoutError::Cart(es::Error::Rejected(
+                        CartError::HoldExpired {
+                            sku: sku.clone(),
+                            until_millis: hold.until_millis,
+                        },
+                    )));
+                }
+            }
+            for (sku, &quantity) in &cart.lines {
+                d.append::<Product>(
+                    sku,
+                    [ProductReserved {
+                        cart_id: cart_id.to_owned(),
+                        quantity,
+                    }],
+                )?;
+            }
+            d.append::<Cart>(cart_id, [CartCheckedOut])?;
+            Ok(())
+        })
+        .await
+}
+
+/// How long a buy holds stock unless the cart checks out: 15 minutes.
+pub const DEFAULT_HOLD: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Buys `quantity` units of `sku` for `cart_id`: the product reserves them
+/// and the cart holds them until `now_millis + hold`, in one command across
+/// both. A process manager ([`HoldTimers`]) schedules the hold's expiry.
+pub async fn buy<S: EventStore>(
+    store: &S,
+    sku: &str,
+    cart_id: &str,
+    quantity: u32,
+    hold: std::time::Duration,
+    now_millis: u64,
+    metadata: es::Metadata,
+    idempotency_key: Option<String>,
+) -> Result<es::Done, ShopError> {
+    let until_millis = now_millis.saturating_add(u64::try_from(hold.as_millis()).unwrap_or(u64::MAX));
+    let mut command = es::across(store)
+        .with::<Cart>(cart_id)
+        .with::<Product>(sku)
+        .metadata(metadata);
+    if let Some(key) = idempotency_key {
+        command = command.idempotency_key(key);
+    }
+    command
+        .execute(|d| {
+            let reserved = d
+                .state::<Product>(sku)?
+                .reserve(cart_id, quantity)
+                .map_err(|e| ShopError::Product(es::Error::Rejected(e)))?;
+            d.append::<Product>(sku, [reserved])?;
+            d.append::<Cart>(
+                cart_id,
+                [ItemHeld {
+                    sku: sku.to_owned(),
                     quantity,
+                    until_millis,
                 }],
             )?;
-        }
-        tx.append(&mut cart, [CartCheckedOut])?;
-        match tx.commit().await {
-            Ok(()) => return Ok(attempt),
-            Err(e) if e.is_retryable() && attempt < retry.max_attempts => {
-                let ambiguous = matches!(e, es::Error::Store(_));
-                tokio::time::sleep(retry.delay(attempt)).await;
-                cart.hydrate().await?;
-                if ambiguous && cart.checked_out && cart.version() == sent + 1 {
-                    return Ok(attempt);
-                }
-                for product in products.values_mut() {
-                    product.hydrate().await?;
-                }
-                attempt += 1;
+            Ok(())
+        })
+        .await
+}
+
+/// Releases a cart's hold on `sku` if it has run out at `now_millis` and the
+/// cart has not checked out: the cart records `HoldExpired` and the product
+/// `ProductHoldExpired`, in one command across both, with `key` as its
+/// idempotency key. Anything else (the cart checked out, the hold was bought
+/// again with a later deadline, or is gone) writes nothing: a timer may
+/// fire late, or twice.
+pub async fn expire_hold<S: EventStore>(
+    store: &S,
+    cart_id: &str,
+    sku: &str,
+    now_millis: u64,
+    key: &str,
+) -> Result<es::Done, ShopError> {
+    es::across(store)
+        .with::<Cart>(cart_id)
+        .with::<Product>(sku)
+        .idempotency_key(key)
+        .execute(|d| {
+            let cart = d.state::<Cart>(cart_id)?;
+            if cart.checked_out {
+                return Ok(());
             }
-            Err(e) => return Err(e.into()),
+            let Some(hold) = cart.holds.get(sku).cloned() else {
+                return Ok(());
+            };
+            if now_millis < hold.until_millis {
+                return Ok(());
+            }
+            // Units a release gave back meanwhile are not released twice.
+            let held = d
+                .state::<Product>(sku)?
+                .reserved
+                .get(cart_id)
+                .copied()
+                .unwrap_or(0);
+            d.append::<Cart>(cart_id, [HoldExpired { sku: sku.to_owned() }])?;
+            let quantity = hold.quantity.min(held);
+            if quantity > 0 {
+                d.append::<Product>(
+                    sku,
+                    [ProductHoldExpired {
+                        cart_id: cart_id.to_owned(),
+                        quantity,
+                    }],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+}
+
+/// The kind of the timers that expire holds.
+pub const EXPIRE_HOLD: &str = "ExpireHold";
+
+/// What an expiry timer carries.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ExpireHold {
+    pub cart_id: String,
+    pub sku: String,
+}
+
+/// The id of the timer of a cart's hold on `sku` until `until_millis`: one
+/// per deadline, so a buy that extends a hold gets a timer of its own, and
+/// the older one finds nothing to do.
+pub fn hold_timer_id(cart_id: &str, sku: &str, until_millis: u64) -> String {
+    format!("Cart#{cart_id}/hold/{sku}/{until_millis}")
+}
+
+/// The process manager of holds: schedules a timer for each hold a buy
+/// makes, and cancels a cart's timers when it checks out. It runs on every
+/// projection driver, with their ordering guarantees; its timers' ids come
+/// from the events, so a redelivered event schedules nothing twice.
+pub struct HoldTimers<S, T> {
+    pub store: S,
+    pub timers: T,
+}
+
+#[es::projection(name = "HoldTimers")]
+impl<S: EventStore, T: es::TimerStore> HoldTimers<S, T> {
+    #[on(ItemHeld)]
+    async fn held(&self, e: &ItemHeld, at: &Envelope) -> Result<(), Error> {
+        let timer = es::Timer::new(
+            hold_timer_id(&at.id, &e.sku, e.until_millis),
+            e.until_millis,
+            EXPIRE_HOLD,
+            &ExpireHold {
+                cart_id: at.id.clone(),
+                sku: e.sku.clone(),
+            },
+        )?;
+        self.timers.schedule(&timer).await?;
+        Ok(())
+    }
+
+    #[on(CartCheckedOut)]
+    async fn checked_out(&self, _: &CartCheckedOut, at: &Envelope) -> Result<(), Error> {
+        // The cart as it checked out: its holds are the timers to cancel.
+        let cart = Cart::load_at(&self.store, at.id.clone(), at.version)
+            .await
+            .map_err(|e| {
+                es::StoreError::transient("cancel hold timers", format!("loading the cart: {e}"))
+            })?;
+        for (sku, hold) in &cart.holds {
+            self.timers
+                .cancel(&hold_timer_id(&at.id, sku, hold.until_millis))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Fires the shop's timers: an expiry timer runs [`expire_hold`] at its due
+/// time, with the timer's id as the idempotency key.
+pub struct ShopTimers<S> {
+    pub store: S,
+}
+
+impl<S: EventStore> es::FireTimer for ShopTimers<S> {
+    type Error = ShopError;
+
+    async fn fire(&self, timer: &es::Timer) -> Result<(), ShopError> {
+        match timer.kind.as_str() {
+            EXPIRE_HOLD => {
+                let ExpireHold { cart_id, sku } = timer.payload()?;
+                // The time the timer stands for: a late firing decides as
+                // at its deadline, and a timer of an older deadline finds
+                // the hold extended.
+                expire_hold(&self.store, &cart_id, &sku, timer.due_millis, &timer.id)
+                    .await
+                    .map(drop)
+            }
+            other => Err(ShopError::Store(
+                es::StoreError::permanent(
+                    "fire timer",
+                    format!("timer {:?} is of kind {other:?}, which the shop does not know", timer.id),
+                )
+                .into(),
+            )),
         }
     }
 }
