@@ -19,5 +19,7 @@ mod http;
 mod lambda;
 #[path = "service/projection.rs"]
 mod projection;
+#[path = "service/resources.rs"]
+mod resources;
 #[path = "service/template.rs"]
 mod template;
