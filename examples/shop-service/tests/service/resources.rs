@@ -66,7 +66,11 @@ async fn post_creates_a_product_with_a_uuid<S: EventStore>(store: S) {
     assert_ne!(a, b);
     // The Location names the resource.
     let got = http.get(&format!("/products/{a}")).await;
-    assert_eq!((got.status, &got.body["on_hand"]), (200, &json!(5)), "{got:?}");
+    assert_eq!(
+        (got.status, &got.body["on_hand"]),
+        (200, &json!(5)),
+        "{got:?}"
+    );
 
     // With a key, a repeat creates nothing and answers with the same id.
     let key = [("idempotency-key", "create-1")];
@@ -102,7 +106,11 @@ async fn post_creates_a_product_with_a_uuid<S: EventStore>(store: S) {
             json!({"quantity": 2, "sku": a}),
         )
         .await;
-    assert_eq!(created_id(&repeat, "cart"), cart_id, "key order is no new request");
+    assert_eq!(
+        created_id(&repeat, "cart"),
+        cart_id,
+        "key order is no new request"
+    );
     assert_eq!(repeat.body["duplicate"], true, "{repeat:?}");
     let carts: Vec<String> = Cart::ids(&store).try_collect().await.expect("ids");
     assert_eq!(carts, [cart_id.clone()]);
@@ -145,7 +153,11 @@ async fn idempotency_key_with_another_body_is_422<S: EventStore>(store: S) {
             json!({"cart_id": "alice", "quantity": 2}),
         )
         .await;
-    assert_eq!((first.status, &first.body["version"]), (200, &json!(2)), "{first:?}");
+    assert_eq!(
+        (first.status, &first.body["version"]),
+        (200, &json!(2)),
+        "{first:?}"
+    );
     let other = http
         .post_with(
             "/products/mug/buy",
@@ -172,12 +184,19 @@ async fn idempotency_key_with_another_body_is_422<S: EventStore>(store: S) {
         .send(
             "POST",
             "/products/mug/buy",
-            &[("content-type", "application/json"), ("idempotency-key", "buy-1")],
+            &[
+                ("content-type", "application/json"),
+                ("idempotency-key", "buy-1"),
+            ],
             Some(r#"{ "quantity":2, "cart_id":"alice" }"#),
         )
         .await;
     assert_eq!(
-        (repeat.status, &repeat.body["version"], &repeat.body["duplicate"]),
+        (
+            repeat.status,
+            &repeat.body["version"],
+            &repeat.body["duplicate"]
+        ),
         (200, &json!(2), &json!(true)),
         "{repeat:?}"
     );
@@ -186,12 +205,20 @@ async fn idempotency_key_with_another_body_is_422<S: EventStore>(store: S) {
 
     // A cart line, then the same key with another quantity.
     let line = http
-        .post_with("/carts/bob/items", &key("line-1"), json!({"sku": "mug", "quantity": 1}))
+        .post_with(
+            "/carts/bob/items",
+            &key("line-1"),
+            json!({"sku": "mug", "quantity": 1}),
+        )
         .await;
     assert_eq!(line.status, 200, "{line:?}");
-    http.post_with("/carts/bob/items", &key("line-1"), json!({"sku": "mug", "quantity": 4}))
-        .await
-        .assert_problem(422, "idempotency-key-reused");
+    http.post_with(
+        "/carts/bob/items",
+        &key("line-1"),
+        json!({"sku": "mug", "quantity": 4}),
+    )
+    .await
+    .assert_problem(422, "idempotency-key-reused");
 
     // A checkout: its key with a body is another request; without, the
     // same one, answered as before.
@@ -202,16 +229,25 @@ async fn idempotency_key_with_another_body_is_422<S: EventStore>(store: S) {
             if body.is_some() {
                 headers.push(("content-type", "application/json"));
             }
-            http.send("POST", "/carts/bob/checkout", &headers, body).await
+            http.send("POST", "/carts/bob/checkout", &headers, body)
+                .await
         }
     };
     let paid = checkout(None).await;
-    assert_eq!((paid.status, &paid.body["duplicate"]), (200, &json!(false)), "{paid:?}");
+    assert_eq!(
+        (paid.status, &paid.body["duplicate"]),
+        (200, &json!(false)),
+        "{paid:?}"
+    );
     checkout(Some(r#"{"note": "again"}"#))
         .await
         .assert_problem(422, "idempotency-key-reused");
     let again = checkout(None).await;
-    assert_eq!((again.status, &again.body["duplicate"]), (200, &json!(true)), "{again:?}");
+    assert_eq!(
+        (again.status, &again.body["duplicate"]),
+        (200, &json!(true)),
+        "{again:?}"
+    );
     let cart = Cart::load(&store, "bob").await.expect("load");
     assert_eq!(cart.version(), 2, "one line, one checkout");
 }
