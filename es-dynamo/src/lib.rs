@@ -60,6 +60,8 @@ mod size;
 mod store;
 pub mod stream;
 mod table;
+/// Test helpers (feature `testing`): not for production code.
+#[cfg(feature = "testing")]
 pub mod testing;
 mod trace;
 mod views;
