@@ -39,14 +39,23 @@ use serde::Serialize;
 use crate::error::{Error, StoreError};
 use crate::stats::Stats;
 
+// Public on purpose: a service checks ids and keys before any I/O.
 pub use crate::limits::{
-    check_id, check_idempotency_key, check_name, check_write, snapshots_to_leave_out, stream_key,
-    warn_snapshot_left_out, MAX_IDEMPOTENCY_KEY_BYTES, MAX_ID_BYTES, MAX_ITEM_BYTES,
+    check_id, check_idempotency_key, MAX_IDEMPOTENCY_KEY_BYTES, MAX_ID_BYTES, MAX_ITEM_BYTES,
     MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS, PAGE_BYTES,
 };
-pub use crate::stats::{capacity, Record};
-pub use crate::time::{format_millis, now, now_secs};
+pub use crate::stats::capacity;
 pub use crate::writers::Writers;
+// For es's own stores and macros, not a public API: hidden, and free to
+// change in any release.
+#[doc(hidden)]
+pub use crate::limits::{
+    check_name, check_write, snapshots_to_leave_out, stream_key, warn_snapshot_left_out,
+};
+#[doc(hidden)]
+pub use crate::stats::Record;
+#[doc(hidden)]
+pub use crate::time::{format_millis, now, now_secs};
 
 /// An opaque position in a paged read. Pass it back to continue where a page
 /// ended. It is safe to hand to clients.
@@ -380,7 +389,8 @@ pub use crate::codec::decode_event;
 /// that a payload that does not fit its type fails in the same words on
 /// every store: the path of the field, then what was found and what was
 /// expected, as in ``field `items[0].quantity`: invalid type: string "one",
-/// expected u32``.
+/// expected u32``. For es's own stores; not a public API.
+#[doc(hidden)]
 pub fn decode_json<T, V>(seed: T, value: serde_json::Value) -> Result<V, CodecError>
 where
     T: for<'de> DeserializeSeed<'de, Value = V>,
@@ -401,7 +411,8 @@ where
 /// Why an item at `version`, 0 or below, in an aggregate's partition is no
 /// event: every store reports it as [`Error::Corrupt`] in these words. Such
 /// an item is never skipped, because skipping it could load a state no
-/// replay of the real history gives.
+/// replay of the real history gives. For es's own stores; not a public API.
+#[doc(hidden)]
 pub fn below_first_version(version: impl std::fmt::Display) -> String {
     format!("version {version} is below 1: an aggregate's events start at version 1")
 }

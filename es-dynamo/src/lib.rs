@@ -62,6 +62,8 @@ mod store;
 pub mod stream;
 mod table;
 pub mod timers;
+/// Test helpers (feature `testing`): not for production code.
+#[cfg(feature = "testing")]
 pub mod testing;
 mod trace;
 mod views;

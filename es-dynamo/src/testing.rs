@@ -1,4 +1,4 @@
-//! Helpers for tests that run against DynamoDB Local (or any endpoint in
+//! Helpers for tests that run against DynamoDB Local (feature `testing`) (or any endpoint in
 //! `AWS_ENDPOINT_URL_DYNAMODB`): this crate's, and the `es` crate's.
 //!
 //! `scripts/test.sh` starts DynamoDB Local, exports its endpoint and
@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! # async fn run() {
-//! if es_dynamo::testing::available() {
+//! if es_dynamo::testing::available().is_available() {
 //!     let store = es_dynamo::testing::store_on_new_table("my-test").await;
 //!     // ... a fresh, empty, ACTIVE table of its own
 //! #   let _ = store;
@@ -21,7 +21,7 @@
 //! ```no_run
 //! es_core::conformance_tests!(
 //!     es_dynamo::testing::store_on_new_table("conf"),
-//!     run_if = es_dynamo::testing::available()
+//!     run_if = es_dynamo::testing::available().should_run()
 //! );
 //! ```
 
@@ -30,22 +30,59 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{DynamoStore, Layout};
 
-/// Whether a DynamoDB endpoint is configured (`AWS_ENDPOINT_URL_DYNAMODB`),
-/// so that tests needing one can run.
-///
-/// # Panics
-///
-/// When `ES_DYNAMODB=1` says DynamoDB is required but no endpoint is set, so
-/// that a broken emulator setup never passes as a green, skipped run.
-pub fn available() -> bool {
-    let endpoint = std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some_and(|v| !v.is_empty());
-    if !endpoint && std::env::var("ES_DYNAMODB").is_ok_and(|v| v == "1") {
-        panic!(
-            "ES_DYNAMODB=1 requires DynamoDB, but AWS_ENDPOINT_URL_DYNAMODB is not set: \
-             run scripts/test.sh, or wrap the command in `scripts/dynamodb-local.sh run --`"
-        );
+/// Whether tests that need DynamoDB can run here, as the environment says:
+/// what [`available`] returns. Reading it never panics; a test decides what
+/// to do with it ([`Availability::should_run`] fails the test for
+/// [`Availability::Required`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// An endpoint is configured (`AWS_ENDPOINT_URL_DYNAMODB`): run.
+    Available,
+    /// No endpoint, and none is required: skip.
+    Absent,
+    /// `ES_DYNAMODB=1` says DynamoDB is required, but no endpoint is set:
+    /// a broken emulator setup, which must fail rather than pass as a
+    /// green, skipped run.
+    Required,
+}
+
+impl Availability {
+    /// Whether an endpoint is configured.
+    pub fn is_available(self) -> bool {
+        self == Availability::Available
     }
-    endpoint
+
+    /// For a test: `true` to run, `false` to skip.
+    ///
+    /// # Panics
+    ///
+    /// For [`Availability::Required`]: this is the test's own failure, with
+    /// a message that says how to start DynamoDB Local.
+    #[track_caller]
+    pub fn should_run(self) -> bool {
+        match self {
+            Availability::Available => true,
+            Availability::Absent => false,
+            Availability::Required => panic!("{}", REQUIRED),
+        }
+    }
+}
+
+const REQUIRED: &str =
+    "ES_DYNAMODB=1 requires DynamoDB, but AWS_ENDPOINT_URL_DYNAMODB is not set: \
+     run scripts/test.sh, or wrap the command in `scripts/dynamodb-local.sh run --`";
+
+/// Whether a DynamoDB endpoint is configured (`AWS_ENDPOINT_URL_DYNAMODB`),
+/// and whether one is required (`ES_DYNAMODB=1`). Never panics.
+pub fn available() -> Availability {
+    let endpoint = std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some_and(|v| !v.is_empty());
+    if endpoint {
+        Availability::Available
+    } else if std::env::var("ES_DYNAMODB").is_ok_and(|v| v == "1") {
+        Availability::Required
+    } else {
+        Availability::Absent
+    }
 }
 
 /// For a test that needs DynamoDB: true, after saying so on stderr with the
@@ -63,9 +100,11 @@ pub fn available() -> bool {
 ///
 /// # Panics
 ///
-/// As [`available`], when `ES_DYNAMODB=1` but no endpoint is set.
+/// As [`Availability::should_run`]: the test fails when `ES_DYNAMODB=1`
+/// but no endpoint is set.
+#[track_caller]
 pub fn skip_without_dynamodb() -> bool {
-    if available() {
+    if available().should_run() {
         return false;
     }
     use std::io::Write;

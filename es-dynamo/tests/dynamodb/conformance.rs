@@ -3,7 +3,7 @@
 
 es_core::conformance_tests!(
     es_dynamo::testing::store_on_new_table("conf"),
-    run_if = es_dynamo::testing::available()
+    run_if = es_dynamo::testing::available().should_run()
 );
 
 #[test]
@@ -30,7 +30,7 @@ mod legacy {
     // store). `the_index_lists_every_aggregate_of_the_table` pins that.
     es_core::conformance_tests!(
         es_dynamo::testing::legacy_store_on_new_table("conf-legacy"),
-        run_if = es_dynamo::testing::available(),
+        run_if = es_dynamo::testing::available().should_run(),
         skip = ["list_ids_pages_through_every_id"]
     );
 

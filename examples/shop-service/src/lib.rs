@@ -33,6 +33,8 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod deadline;
+pub mod idempotency;
 pub mod problem;
 pub mod projection;
 pub mod read_side;
@@ -107,10 +109,14 @@ impl<S: EventStore> App<S> {
         };
         Router::new()
             .route("/health", get(health))
-            .route("/products", get(list_products::<S>))
+            .route(
+                "/products",
+                get(list_products::<S>).post(create_product::<S>),
+            )
             .route("/products/{id}", get(get_product::<S>))
             .route("/products/{id}/restock", post(restock::<S>))
             .route("/products/{id}/buy", post(buy::<S>))
+            .route("/carts", post(create_cart::<S>))
             .route("/carts/{id}", get(get_cart::<S>))
             .route("/carts/{id}/items", post(add_item::<S>))
             .route("/carts/{id}/checkout", post(checkout::<S>))
@@ -119,6 +125,11 @@ impl<S: EventStore> App<S> {
             .method_not_allowed_fallback(wrong_method)
             .fallback(no_route)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            // A keyed request's fingerprint, from its body.
+            .layer(axum::middleware::from_fn(idempotency::fingerprint))
+            // Every request answered before the function's time is up.
+            .layer(axum::middleware::from_fn(deadline::deadline))
+            // Outermost: ids for all, and a log line for every answer.
             .layer(axum::middleware::from_fn(trace::track))
             .with_state(self)
     }
@@ -127,6 +138,26 @@ impl<S: EventStore> App<S> {
 /// The router on `store`, without the view routes: `App::new(store).router()`.
 pub fn router<S: EventStore>(store: S) -> Router {
     App::new(store).router()
+}
+
+/// Resolves on SIGTERM (what Lambda, ECS, Kubernetes and systemd send to
+/// stop a process) or Ctrl-C, with the signal's name. Where a handler
+/// cannot be installed, it waits for the other.
+pub async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                Ok(()) = tokio::signal::ctrl_c() => "Ctrl-C",
+                _ = terminate.recv() => "SIGTERM",
+            };
+        }
+    }
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => "Ctrl-C",
+        Err(_) => std::future::pending().await,
+    }
 }
 
 /// Sets up logging: one JSON object per line on stdout, as CloudWatch Logs

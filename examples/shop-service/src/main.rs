@@ -5,12 +5,14 @@
 //! `ES_TABLE` that the deployment template creates, and reads the views from
 //! the view table `ES_VIEW_TABLE`, which the `shop-projection` function
 //! keeps. Elsewhere it parses its command line (`shop-service --help`) and
-//! serves HTTP itself, on the same router.
+//! serves HTTP itself, on the same router, until SIGTERM or Ctrl-C.
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use es::dynamo::{DynamoStore, DynamoViews};
-use shop_service::cli::{self, Command, Options};
+use shop_service::cli::ServiceArgs;
+use shop_service::deadline::store_timeouts;
 use shop_service::projection::VIEW_TABLE_VAR;
 use shop_service::read_side::ReadSide;
 use shop_service::App;
@@ -22,18 +24,10 @@ fn main() -> ExitCode {
         // all it can use, and it starts faster.
         return run(tokio::runtime::Builder::new_current_thread(), on_lambda());
     }
-    let options = match cli::parse(std::env::args().skip(1)) {
-        Ok(Command::Serve(options)) => options,
-        Ok(Command::Help) => {
-            println!("{}", cli::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("shop-service: {e}\n\n{}", cli::USAGE);
-            return ExitCode::from(2);
-        }
-    };
-    run(tokio::runtime::Builder::new_multi_thread(), serve(options))
+    // --help and --version print and exit 0; a bad argument prints a usage
+    // error and exits 2.
+    let args = ServiceArgs::parse();
+    run(tokio::runtime::Builder::new_multi_thread(), serve(args))
 }
 
 type Fallible = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -61,6 +55,19 @@ fn run(
 /// carts are small, and 10,000 of them are a few megabytes.
 const CACHED_AGGREGATES: usize = 10_000;
 
+/// The events and view stores on `table` and `view_table`, with timeouts
+/// that leave a request time to answer (`shop_service::deadline`).
+async fn stores(table: String, view_table: String) -> (DynamoStore, DynamoViews) {
+    let (operation, attempt) = store_timeouts();
+    let store = DynamoStore::from_env(table)
+        .await
+        .with_timeouts(operation, attempt)
+        .with_cache(CACHED_AGGREGATES);
+    // The same client, and so the same timeouts, for the views.
+    let views = DynamoViews::new(store.client().clone(), view_table);
+    (store, views)
+}
+
 async fn on_lambda() -> Fallible {
     let table =
         std::env::var("ES_TABLE").map_err(|_| "ES_TABLE must name the events table on Lambda")?;
@@ -70,27 +77,21 @@ async fn on_lambda() -> Fallible {
     // function's role may only read and write items. Built once per
     // container, so the cache serves every warm invocation: a buy on a
     // product this container has seen is one conditional PutItem.
-    let store = DynamoStore::from_env(table)
-        .await
-        .with_cache(CACHED_AGGREGATES);
-    let views = ReadSide::dynamo(DynamoViews::from_env(view_table).await);
+    let (store, views) = stores(table, view_table).await;
+    let views = ReadSide::dynamo(views);
     lambda_http::run(App::new(store).with_views(views).router()).await
 }
 
-async fn serve(options: Options) -> Fallible {
-    let app = if options.dynamodb {
-        let table = cli::table();
-        let store = DynamoStore::from_env(table.clone())
-            .await
-            .with_cache(CACHED_AGGREGATES);
+async fn serve(args: ServiceArgs) -> Fallible {
+    let app = if args.dynamodb {
+        let (table, view_table) = (args.tables.table.clone(), args.tables.view_table());
+        let (store, views) = stores(table.clone(), view_table.clone()).await;
         store
             .ensure_table()
             .await
             .map_err(|e| format!("DynamoDB table {table:?}: {e}"))?;
         // Created here too, so that the view routes answer (404 until
         // `shop-projection --dynamodb` writes a view) before it first runs.
-        let view_table = cli::view_table();
-        let views = DynamoViews::from_env(view_table.clone()).await;
         views
             .ensure_table()
             .await
@@ -103,17 +104,23 @@ async fn serve(options: Options) -> Fallible {
         let views = ReadSide::memory(&store);
         App::new(store).with_views(views).router()
     };
-    let listener = tokio::net::TcpListener::bind(options.listen)
+    let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     // Also plainly on stderr, for people and for scripts that asked for port 0.
     eprintln!("shop-service: listening on http://{addr}");
+    // On SIGTERM or Ctrl-C: stop accepting, let the requests in hand
+    // finish (each within its deadline), then return, and exit 0.
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+            let signal = shop_service::shutdown_signal().await;
+            tracing::info!(%signal, "stopping: finishing the requests in hand");
+            eprintln!("shop-service: {signal}: finishing the requests in hand");
         })
         .await?;
+    tracing::info!("stopped");
+    eprintln!("shop-service: stopped");
     Ok(())
 }

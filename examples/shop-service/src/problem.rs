@@ -260,6 +260,11 @@ impl From<CartError> for Problem {
                 "The request is not valid",
             ),
             CartError::TooManyUnits => (StatusCode::CONFLICT, "too-many-units", "Too many units"),
+            CartError::HoldExpired { .. } => (
+                StatusCode::CONFLICT,
+                "hold-expired",
+                "A hold on an item expired",
+            ),
         };
         Problem::new(status, rule, title, detail)
     }

@@ -13,9 +13,6 @@ use es::Projector;
 
 use crate::views::ShopViews;
 
-/// The environment variable that names the events table.
-pub const TABLE_VAR: &str = "ES_TABLE";
-
 /// The environment variable that names the view table.
 pub const VIEW_TABLE_VAR: &str = "ES_VIEW_TABLE";
 

@@ -19,7 +19,8 @@
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use es::prelude::*;
 use es::store::Cursor;
@@ -27,6 +28,7 @@ use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::idempotency::{key_reused, Fingerprint};
 use crate::problem::{shorten, Problem};
 use crate::read_side::ReadSide;
 use crate::shop::{self, Cart, CartError, ItemAdded, Product, ProductError, ProductRestocked};
@@ -179,41 +181,79 @@ fn command_answer(version: u64, duplicate: bool, key: &str, view: impl Serialize
     })))
 }
 
+/// What a command did, for its answer.
+struct Done<V> {
+    version: u64,
+    duplicate: bool,
+    view: V,
+}
+
+impl<V: Serialize> Done<V> {
+    fn answer(self, key: &str) -> Answer {
+        command_answer(self.version, self.duplicate, key, self.view)
+    }
+}
+
+/// For a repeat (`duplicate`) under `key`: checks the request against the
+/// one that first ran, whose last event is at `version` of `root`.
+async fn check_repeat<A: Aggregate, S: EventStore>(
+    root: &Root<A, S>,
+    version: u64,
+    key: Option<&str>,
+    fingerprint: &Fingerprint,
+) -> Result<(), Problem>
+where
+    A::Error: Into<Problem> + std::fmt::Display,
+{
+    let Some(key) = key else { return Ok(()) };
+    let first = std::pin::pin!(root.history_after(version.saturating_sub(1)))
+        .try_next()
+        .await?;
+    match first {
+        Some(first) => fingerprint.check(key, &first.metadata),
+        None => Ok(()),
+    }
+}
+
 /// Runs a decision on a product, as an idempotent command when the request
-/// has a key, with the request's ids in the events' metadata.
+/// has a key, with the request's ids (and fingerprint) in the events'
+/// metadata.
 async fn product_command<S: EventStore>(
     app: &App<S>,
     ids: &RequestIds,
-    headers: &HeaderMap,
+    key: Option<String>,
+    fingerprint: &Fingerprint,
     product_id: String,
     decide: impl FnMut(&Product) -> Result<shop::ProductEvent, ProductError> + Send,
-) -> Answer {
+) -> Result<Done<ProductView>, Problem> {
     id(Product::NAME, &product_id)?;
-    let key = idempotency_key(headers)?;
     // Loaded here rather than by the command, to carry the metadata: a
     // handle commits its own metadata with every event.
     let product = Product::load(&app.store, product_id.clone())
         .await?
-        .with_metadata(ids.metadata(key.as_deref()));
+        .with_metadata(fingerprint.stamp(ids.metadata(key.as_deref())));
     let mut command = Product::command(&app.store, product_id)
         .retry(app.retry)
         .on(product);
-    if let Some(key) = key {
+    if let Some(key) = key.clone() {
         command = command.idempotency_key(key);
     }
     let done = command.execute(decide).await?;
-    command_answer(
-        done.version,
-        done.duplicate,
-        "product",
-        ProductView::of(&done.root),
-    )
+    if done.duplicate {
+        check_repeat(&done.root, done.version, key.as_deref(), fingerprint).await?;
+    }
+    Ok(Done {
+        version: done.version,
+        duplicate: done.duplicate,
+        view: ProductView::of(&done.root),
+    })
 }
 
 /// `POST /products/{id}/restock`
 pub async fn restock<S: EventStore>(
     State(app): State<App<S>>,
     ids: RequestIds,
+    fingerprint: Fingerprint,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Result<Json<RestockBody>, JsonRejection>,
@@ -221,7 +261,8 @@ pub async fn restock<S: EventStore>(
     let Path(product_id) = path?;
     let Json(body) = body?;
     let amount = quantity("amount", &body.amount)?;
-    product_command(&app, &ids, &headers, product_id, move |p| {
+    let key = idempotency_key(&headers)?;
+    product_command(&app, &ids, key, &fingerprint, product_id, move |p| {
         // The handler would refuse it too; deciding it here lets a repeated
         // request answer as its first run did.
         p.on_hand
@@ -229,13 +270,15 @@ pub async fn restock<S: EventStore>(
             .ok_or(ProductError::TooManyUnits)?;
         Ok(ProductRestocked { amount }.into())
     })
-    .await
+    .await?
+    .answer("product")
 }
 
 /// `POST /products/{id}/buy`
 pub async fn buy<S: EventStore>(
     State(app): State<App<S>>,
     ids: RequestIds,
+    fingerprint: Fingerprint,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Result<Json<BuyBody>, JsonRejection>,
@@ -244,11 +287,13 @@ pub async fn buy<S: EventStore>(
     let Json(body) = body?;
     let quantity = quantity("quantity", &body.quantity)?;
     id(Cart::NAME, &body.cart_id)?;
+    let key = idempotency_key(&headers)?;
     let cart_id = body.cart_id;
-    product_command(&app, &ids, &headers, product_id, move |p| {
+    product_command(&app, &ids, key, &fingerprint, product_id, move |p| {
         Ok(p.reserve(&cart_id, quantity)?.into())
     })
-    .await
+    .await?
+    .answer("product")
 }
 
 /// `GET /products/{id}`
@@ -337,6 +382,7 @@ fn decode_cursor(hex: &str) -> Option<String> {
 pub async fn add_item<S: EventStore>(
     State(app): State<App<S>>,
     ids: RequestIds,
+    fingerprint: Fingerprint,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Result<Json<AddItemBody>, JsonRejection>,
@@ -344,23 +390,35 @@ pub async fn add_item<S: EventStore>(
     let Path(cart_id) = path?;
     let Json(body) = body?;
     let quantity = quantity("quantity", &body.quantity)?;
-    id(Cart::NAME, &cart_id)?;
-    id(Product::NAME, &body.sku)?;
     let key = idempotency_key(&headers)?;
-    if Product::find_one(&app.store, body.sku.clone())
+    cart_command(&app, &ids, key, &fingerprint, cart_id, body.sku, quantity)
         .await?
-        .is_none()
-    {
-        return Err(Problem::not_found(Product::NAME, &body.sku));
+        .answer("cart")
+}
+
+/// Adds `quantity` of `sku` to the cart `cart_id`, as an idempotent
+/// command when the request has a key. The product must exist.
+async fn cart_command<S: EventStore>(
+    app: &App<S>,
+    ids: &RequestIds,
+    key: Option<String>,
+    fingerprint: &Fingerprint,
+    cart_id: String,
+    sku: String,
+    quantity: u32,
+) -> Result<Done<CartView>, Problem> {
+    id(Cart::NAME, &cart_id)?;
+    id(Product::NAME, &sku)?;
+    if Product::find_one(&app.store, sku.clone()).await?.is_none() {
+        return Err(Problem::not_found(Product::NAME, &sku));
     }
     let cart = Cart::load(&app.store, cart_id.clone())
         .await?
-        .with_metadata(ids.metadata(key.as_deref()));
+        .with_metadata(fingerprint.stamp(ids.metadata(key.as_deref())));
     let mut command = Cart::command(&app.store, cart_id).retry(app.retry).on(cart);
-    if let Some(key) = key {
+    if let Some(key) = key.clone() {
         command = command.idempotency_key(key);
     }
-    let sku = body.sku;
     let done = command
         .execute(move |cart| {
             // The handler's own checks, made in the decision so a repeated
@@ -376,12 +434,161 @@ pub async fn add_item<S: EventStore>(
             })
         })
         .await?;
-    command_answer(
-        done.version,
-        done.duplicate,
-        "cart",
-        CartView::of(&done.root),
+    if done.duplicate {
+        check_repeat(&done.root, done.version, key.as_deref(), fingerprint).await?;
+    }
+    Ok(Done {
+        version: done.version,
+        duplicate: done.duplicate,
+        view: CartView::of(&done.root),
+    })
+}
+
+/// An answer 201 Created, with `Location` and the created resource.
+fn created<V: Serialize>(kind: &str, id: &str, done: Done<V>) -> Result<Response, Problem> {
+    let location = format!("/{kind}s/{id}");
+    let mut response = (
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "id": id,
+            "version": done.version,
+            "duplicate": done.duplicate,
+            kind: done.view,
+        })),
     )
+        .into_response();
+    let location = HeaderValue::from_str(&location).map_err(|_| {
+        Problem::internal(format_args!("a Location that is no header: {location:?}"))
+    })?;
+    response.headers_mut().insert(header::LOCATION, location);
+    Ok(response)
+}
+
+/// The id a keyed create made when it ran before under `key`: its record
+/// names the aggregate it wrote. `None` when the key never ran; 422 when it
+/// ran a command on another kind of aggregate.
+async fn created_before<S: EventStore>(
+    store: &S,
+    key: &str,
+    aggregate: &'static str,
+) -> Result<Option<(String, u64)>, Problem> {
+    let Some(record) = store.command(key).await? else {
+        return Ok(None);
+    };
+    match record.outcome.iter().find(|(a, _, _)| a == aggregate) {
+        Some((_, id, version)) => Ok(Some((id.clone(), *version))),
+        None => Err(key_reused(key, "already ran another command")),
+    }
+}
+
+/// `POST /products` `{"amount": n}`: a new product, with a server-made id
+/// (a UUID v4) and `n` units on hand. 201 with `Location: /products/{id}`.
+/// With an `Idempotency-Key`, a repeat creates nothing and answers with the
+/// first run's id.
+pub async fn create_product<S: EventStore>(
+    State(app): State<App<S>>,
+    ids: RequestIds,
+    fingerprint: Fingerprint,
+    headers: HeaderMap,
+    body: Result<Json<RestockBody>, JsonRejection>,
+) -> Result<Response, Problem> {
+    let Json(body) = body?;
+    let amount = quantity("amount", &body.amount)?;
+    let key = idempotency_key(&headers)?;
+    // Twice at most: a concurrent repeat may take the key between the look
+    // and the write; the second look then finds it.
+    for _ in 0..2 {
+        if let Some(key) = &key {
+            if let Some((id, version)) = created_before(&app.store, key, Product::NAME).await? {
+                let product = Product::load(&app.store, id.clone()).await?;
+                check_repeat(&product, version, Some(key), &fingerprint).await?;
+                let view = ProductView::of(&product);
+                return created(
+                    "product",
+                    &id,
+                    Done {
+                        version,
+                        duplicate: true,
+                        view,
+                    },
+                );
+            }
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let done = product_command(
+            &app,
+            &ids,
+            key.clone(),
+            &fingerprint,
+            id.clone(),
+            move |_| Ok(ProductRestocked { amount }.into()),
+        )
+        .await;
+        match done {
+            Ok(done) => return created("product", &id, done),
+            Err(problem) if key.is_some() && problem.rule == "idempotency-key-reused" => continue,
+            Err(problem) => return Err(problem),
+        }
+    }
+    Err(Problem::unavailable(
+        "store-busy",
+        "the idempotency key was taken meanwhile; retry",
+    ))
+}
+
+/// `POST /carts` `{"sku": "..", "quantity": n}`: a new cart, with a
+/// server-made id (a UUID v4) and its first line. 201 with
+/// `Location: /carts/{id}`. With an `Idempotency-Key`, a repeat creates
+/// nothing and answers with the first run's id.
+pub async fn create_cart<S: EventStore>(
+    State(app): State<App<S>>,
+    ids: RequestIds,
+    fingerprint: Fingerprint,
+    headers: HeaderMap,
+    body: Result<Json<AddItemBody>, JsonRejection>,
+) -> Result<Response, Problem> {
+    let Json(body) = body?;
+    let quantity = quantity("quantity", &body.quantity)?;
+    id(Product::NAME, &body.sku)?;
+    let key = idempotency_key(&headers)?;
+    for _ in 0..2 {
+        if let Some(key) = &key {
+            if let Some((id, version)) = created_before(&app.store, key, Cart::NAME).await? {
+                let cart = Cart::load(&app.store, id.clone()).await?;
+                check_repeat(&cart, version, Some(key), &fingerprint).await?;
+                let view = CartView::of(&cart);
+                return created(
+                    "cart",
+                    &id,
+                    Done {
+                        version,
+                        duplicate: true,
+                        view,
+                    },
+                );
+            }
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let done = cart_command(
+            &app,
+            &ids,
+            key.clone(),
+            &fingerprint,
+            id.clone(),
+            body.sku.clone(),
+            quantity,
+        )
+        .await;
+        match done {
+            Ok(done) => return created("cart", &id, done),
+            Err(problem) if key.is_some() && problem.rule == "idempotency-key-reused" => continue,
+            Err(problem) => return Err(problem),
+        }
+    }
+    Err(Problem::unavailable(
+        "store-busy",
+        "the idempotency key was taken meanwhile; retry",
+    ))
 }
 
 /// `GET /carts/{id}`
@@ -408,13 +615,14 @@ pub async fn get_cart<S: EventStore>(
 pub async fn checkout<S: EventStore>(
     State(app): State<App<S>>,
     ids: RequestIds,
+    fingerprint: Fingerprint,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Answer {
     let Path(cart_id) = path?;
     id(Cart::NAME, &cart_id)?;
     let key = idempotency_key(&headers)?;
-    let metadata = ids.metadata(key.as_deref());
+    let metadata = fingerprint.stamp(ids.metadata(key.as_deref()));
     let result = shop::checkout_with(&app.store, &cart_id, app.retry, metadata).await;
     let (attempts, duplicate) = match result {
         Ok(attempts) => (attempts, false),
@@ -426,7 +634,12 @@ pub async fn checkout<S: EventStore>(
             e @ (shop::CheckoutError::Cart(es::Error::Rejected(_))
             | shop::CheckoutError::Product(es::Error::Rejected(_))),
         ) => match checked_out_by(&app.store, &cart_id).await? {
-            Some(by) if key.is_some() && by == key => (0, true),
+            Some(by) if key.is_some() && by.command_id == key => {
+                // The same key: the same request, or a key reused for
+                // another body.
+                fingerprint.check(key.as_deref().unwrap_or_default(), &by)?;
+                (0, true)
+            }
             Some(_) => return Err(CartError::CheckedOut.into()),
             None => return Err(e.into()),
         },
@@ -441,13 +654,14 @@ pub async fn checkout<S: EventStore>(
     })))
 }
 
-/// For a checked-out cart, the idempotency key (if any) of the request
-/// that checked it out: the command id of its last event, `CartCheckedOut`,
-/// which nothing follows. `None` for a cart still open.
+/// For a checked-out cart, the metadata of the request that checked it
+/// out: that of its last event, `CartCheckedOut`, which nothing follows;
+/// its command id is that request's idempotency key, if it had one. `None`
+/// for a cart still open.
 async fn checked_out_by<S: EventStore>(
     store: &S,
     cart_id: &str,
-) -> Result<Option<Option<String>>, Problem> {
+) -> Result<Option<es::Metadata>, Problem> {
     let cart = Cart::load(store, cart_id).await?;
     if !cart.checked_out {
         return Ok(None);
@@ -457,7 +671,8 @@ async fn checked_out_by<S: EventStore>(
         history
             .into_iter()
             .last()
-            .and_then(|last| last.metadata.command_id),
+            .map(|last| last.metadata)
+            .unwrap_or_default(),
     ))
 }
 

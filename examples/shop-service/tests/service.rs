@@ -17,7 +17,15 @@ mod client;
 mod http;
 #[path = "service/lambda.rs"]
 mod lambda;
+#[path = "service/lambda_runtime.rs"]
+mod lambda_runtime;
+#[path = "service/process.rs"]
+mod process;
 #[path = "service/projection.rs"]
 mod projection;
+#[path = "service/resources.rs"]
+mod resources;
+#[path = "service/runtime.rs"]
+mod runtime;
 #[path = "service/template.rs"]
 mod template;

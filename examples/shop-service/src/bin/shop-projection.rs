@@ -16,11 +16,12 @@ use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Parser;
 use es::dynamo::{DynamoStore, DynamoViews, StreamRunner};
 use es::projection::{Codec, Projected, Projection, ProjectionError, RawEvent};
 use es::Projector;
-use shop_service::cli::{self, ProjectionCommand};
-use shop_service::projection::{stream_projector, LAYOUT, TABLE_VAR, VIEW_TABLE_VAR};
+use shop_service::cli::{ProjectionArgs, Tables, TABLE_VAR};
+use shop_service::projection::{stream_projector, LAYOUT, VIEW_TABLE_VAR};
 use shop_service::views::ShopViews;
 
 fn main() -> ExitCode {
@@ -30,24 +31,16 @@ fn main() -> ExitCode {
         // can use, and it starts faster.
         return run(tokio::runtime::Builder::new_current_thread(), on_lambda());
     }
-    let catch_up = match cli::parse_projection(std::env::args().skip(1)) {
-        Ok(ProjectionCommand::Follow { catch_up }) => catch_up,
-        Ok(ProjectionCommand::Rebuild) => {
-            return run(tokio::runtime::Builder::new_multi_thread(), rebuild());
-        }
-        Ok(ProjectionCommand::Help) => {
-            println!("{}", cli::PROJECTION_USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("shop-projection: {e}\n\n{}", cli::PROJECTION_USAGE);
-            return ExitCode::from(2);
-        }
+    // --help and --version print and exit 0; a bad or missing argument
+    // prints a usage error and exits 2.
+    let args = ProjectionArgs::parse();
+    let tables = args.tables.clone();
+    let main: std::pin::Pin<Box<dyn Future<Output = Fallible>>> = if args.rebuild {
+        Box::pin(rebuild(tables))
+    } else {
+        Box::pin(follow(tables, args.catch_up))
     };
-    run(
-        tokio::runtime::Builder::new_multi_thread(),
-        follow(catch_up),
-    )
+    run(tokio::runtime::Builder::new_multi_thread(), main)
 }
 
 type Fallible = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -80,8 +73,10 @@ async fn on_lambda() -> Fallible {
 
 /// The events and view tables `shop-service --dynamodb` uses, created if
 /// missing.
-async fn tables() -> Result<(DynamoStore, DynamoViews), Box<dyn std::error::Error + Send + Sync>> {
-    let table = cli::table();
+async fn tables(
+    tables: Tables,
+) -> Result<(DynamoStore, DynamoViews), Box<dyn std::error::Error + Send + Sync>> {
+    let table = tables.table.clone();
     let store = DynamoStore::from_env(table.clone())
         .await
         .with_layout(LAYOUT);
@@ -91,7 +86,7 @@ async fn tables() -> Result<(DynamoStore, DynamoViews), Box<dyn std::error::Erro
         .ensure_table()
         .await
         .map_err(|e| format!("DynamoDB table {table:?}: {e}"))?;
-    let view_table = cli::view_table();
+    let view_table = tables.view_table();
     let views = DynamoViews::from_env(view_table.clone()).await;
     views
         .ensure_table()
@@ -102,8 +97,8 @@ async fn tables() -> Result<(DynamoStore, DynamoViews), Box<dyn std::error::Erro
 
 /// Locally: the whole history into the view table, with its progress shown
 /// and kept as a checkpoint, so that an interrupted rebuild resumes.
-async fn rebuild() -> Fallible {
-    let (store, views) = tables().await?;
+async fn rebuild(tables: Tables) -> Fallible {
+    let (store, views) = self::tables(tables).await?;
     eprintln!(
         "shop-projection: rebuilding the views of {:?} into {:?}",
         store.table(),
@@ -137,8 +132,8 @@ async fn rebuild() -> Fallible {
 }
 
 /// Locally: the stream runner, on the tables `shop-service --dynamodb` uses.
-async fn follow(catch_up: bool) -> Fallible {
-    let (store, views) = tables().await?;
+async fn follow(tables: Tables, catch_up: bool) -> Fallible {
+    let (store, views) = self::tables(tables).await?;
     let (table, view_table) = (store.table().to_owned(), views.table().to_owned());
     let projector = Projector::new(store, views.clone(), Logged(ShopViews::new(views)));
     let runner = StreamRunner::new(projector)

@@ -1,71 +1,139 @@
-//! The binary's command line.
+//! The binaries' command lines: clap's parsing, `--help`, `--version`, and
+//! usage errors (exit status 2) for bad input.
 
-use shop_service::cli::{parse, Command, Options};
+use std::process::Command;
+
+use shop_service::cli::{ProjectionArgs, ServiceArgs};
+
+fn service(args: &[&str]) -> Result<ServiceArgs, String> {
+    ServiceArgs::try_parse_args(std::iter::once("shop-service").chain(args.iter().copied()))
+        .map_err(|e| e.to_string())
+}
+
+fn projection(args: &[&str]) -> Result<ProjectionArgs, String> {
+    ProjectionArgs::try_parse_args(std::iter::once("shop-projection").chain(args.iter().copied()))
+        .map_err(|e| e.to_string())
+}
 
 #[test]
 fn the_command_line_takes_listen_and_dynamodb() {
-    let serve = |listen: &str, dynamodb| {
-        Command::Serve(Options {
-            listen: listen.parse().expect("an address"),
-            dynamodb,
-        })
-    };
+    let args = service(&[]).expect("no arguments");
     assert_eq!(
-        parse(Vec::<String>::new()),
-        Ok(serve("127.0.0.1:3000", false))
+        (args.listen, args.dynamodb),
+        ("127.0.0.1:3000".parse().unwrap(), false)
     );
+    let args = service(&["--listen", "127.0.0.1:0", "--dynamodb"]).expect("valid");
     assert_eq!(
-        parse(["--listen", "127.0.0.1:0", "--dynamodb"]),
-        Ok(serve("127.0.0.1:0", true))
+        (args.listen, args.dynamodb),
+        ("127.0.0.1:0".parse().unwrap(), true)
     );
-    assert_eq!(
-        parse(["--dynamodb", "--listen=[::1]:8080"]),
-        Ok(serve("[::1]:8080", true))
-    );
-    assert_eq!(parse(["--help"]), Ok(Command::Help));
+    let args = service(&["--dynamodb", "--listen=[::1]:8080", "--table", "shop-1"]).expect("valid");
+    assert_eq!(args.listen, "[::1]:8080".parse().unwrap());
+    assert_eq!(args.tables.table, "shop-1");
+    assert_eq!(args.tables.view_table(), "shop-1-views");
     for (args, says) in [
-        (vec!["--listen"], "--listen needs an address"),
-        (vec!["--listen", "localhost"], "is not an IP:PORT address"),
+        (
+            vec!["--listen"],
+            "a value is required for '--listen <ADDR>'",
+        ),
+        (vec!["--listen", "localhost"], "invalid value 'localhost'"),
         (
             vec!["--lisen", "127.0.0.1:1"],
-            "unknown argument \"--lisen\"",
+            "unexpected argument '--lisen'",
         ),
-        (vec!["--dynamodb=yes"], "unknown argument"),
-        (vec!["serve"], "unknown argument \"serve\""),
+        (vec!["--dynamodb=yes"], "unexpected value 'yes'"),
+        (vec!["serve"], "unexpected argument 'serve'"),
+        (vec!["--table", "a b"], "a DynamoDB table name is"),
     ] {
-        let err = parse(args.clone()).expect_err("a usage error");
+        let err = service(&args).expect_err("a usage error");
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
 
 #[test]
 fn the_projection_command_line_needs_dynamodb() {
-    use shop_service::cli::{parse_projection, ProjectionCommand};
-    assert_eq!(
-        parse_projection(["--dynamodb"]),
-        Ok(ProjectionCommand::Follow { catch_up: false })
-    );
-    assert_eq!(
-        parse_projection(["--catch-up", "--dynamodb"]),
-        Ok(ProjectionCommand::Follow { catch_up: true })
-    );
-    assert_eq!(
-        parse_projection(["--dynamodb", "--rebuild"]),
-        Ok(ProjectionCommand::Rebuild)
-    );
-    assert_eq!(parse_projection(["-h"]), Ok(ProjectionCommand::Help));
+    let args = projection(&["--dynamodb"]).expect("valid");
+    assert!(args.dynamodb && !args.catch_up && !args.rebuild);
+    assert!(projection(&["--catch-up", "--dynamodb"]).unwrap().catch_up);
+    assert!(projection(&["--dynamodb", "--rebuild"]).unwrap().rebuild);
+    let args = projection(&["--dynamodb", "--view-table", "mine"]).unwrap();
+    assert_eq!(args.tables.view_table(), "mine");
     for (args, says) in [
-        (vec![], "needs --dynamodb"),
-        (vec!["--catch-up"], "needs --dynamodb"),
+        (vec![], "--dynamodb"),
+        (vec!["--catch-up"], "--dynamodb"),
         (
             vec!["--dynamodb", "--listen"],
-            "unknown argument \"--listen\"",
+            "unexpected argument '--listen'",
         ),
-        (vec!["--dynamodb", "--rebuild", "--catch-up"], "give one"),
+        (
+            vec!["--dynamodb", "--rebuild", "--catch-up"],
+            "cannot be used with",
+        ),
     ] {
-        let err = parse_projection(args.clone()).expect_err("a usage error");
+        let err = projection(&args).expect_err("a usage error");
         assert!(err.contains(says), "{args:?}: {err}");
     }
+}
+
+/// Runs a built binary with `args` and no Lambda or table variables.
+fn run(binary: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut command = Command::new(binary);
+    command
+        .args(args)
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("ES_TABLE")
+        .env_remove("ES_VIEW_TABLE");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = command.output().expect("run the binary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `--help` names the environment variables the tables fall back on and
+/// their values; `--version` the package's version; bad input is a usage
+/// error with status 2 that names the argument, never a panic.
+#[test]
+fn binaries_have_help_version_and_usage_errors() {
+    let version = format!(" {}", env!("CARGO_PKG_VERSION"));
+    for binary in [
+        env!("CARGO_BIN_EXE_shop-service"),
+        env!("CARGO_BIN_EXE_shop-projection"),
+    ] {
+        let (code, help, _) = run(binary, &["--help"], &[("ES_TABLE", "from-env")]);
+        assert_eq!(code, 0, "{binary} --help");
+        for says in [
+            "[env: ES_TABLE=from-env]",
+            "[env: ES_VIEW_TABLE=]",
+            "--version",
+        ] {
+            assert!(
+                help.contains(says),
+                "{binary} --help lacks {says:?}:\n{help}"
+            );
+        }
+        let (code, out, _) = run(binary, &["--version"], &[]);
+        assert_eq!(code, 0, "{binary} --version");
+        assert!(
+            out.trim_end().ends_with(&version),
+            "{binary} --version: {out}"
+        );
+        for bad in [&["--nope"][..], &["--table", "x"], &["--listen", "1.2.3"]] {
+            let (code, _, err) = run(binary, bad, &[]);
+            assert_eq!(code, 2, "{binary} {bad:?}: {err}");
+            assert!(
+                err.starts_with("error: ") && err.contains("--help") && !err.contains("panicked"),
+                "{binary} {bad:?}: {err}"
+            );
+        }
+    }
+    let (code, _, err) = run(env!("CARGO_BIN_EXE_shop-projection"), &[], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--dynamodb"), "{err}");
 }
 
 /// The README's `cargo run -p shop-service -- --listen ..` needs cargo to

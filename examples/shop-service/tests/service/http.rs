@@ -618,13 +618,31 @@ async fn bad_input_is_a_clear_4xx<S: EventStore>(store: S) {
             "/products/mug/buy/now",
         ),
         (
-            "POST",
+            "DELETE",
             "/products".into(),
             &json,
             Some("{}".into()),
             405,
             "method-not-allowed",
+            "DELETE",
+        ),
+        (
             "POST",
+            "/products".into(),
+            &json,
+            Some("{}".into()),
+            400,
+            "invalid-body",
+            "amount",
+        ),
+        (
+            "POST",
+            "/carts".into(),
+            &json,
+            Some(r#"{"sku": "mug", "quantity": 0}"#.into()),
+            400,
+            "quantity-out-of-range",
+            "quantity",
         ),
         (
             "GET",
@@ -741,10 +759,20 @@ async fn events_carry_request_and_trace_ids<S: EventStore>(store: S) {
             ..es::Metadata::default()
         }
     );
-    // No trace: the request is its own flow.
+    // No trace: the request is its own flow. A keyed request's events
+    // also carry its fingerprint (tests/service/idempotency.rs).
+    let mut keyed = metadata[1].clone();
+    let fingerprint = keyed.extra.remove("requestFingerprint");
+    assert!(
+        fingerprint
+            .as_ref()
+            .and_then(|f| f.as_str())
+            .is_some_and(|f| f.starts_with("fnv1a128:")),
+        "{fingerprint:?}"
+    );
     assert_eq!(
-        metadata[1],
-        &es::Metadata {
+        keyed,
+        es::Metadata {
             correlation_id: Some(second.clone()),
             causation_id: Some(second),
             command_id: Some("buy-7".into()),
