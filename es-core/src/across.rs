@@ -284,7 +284,9 @@ impl<'s, S: EventStore> Across<'s, S> {
                     // state: then that run answers.
                     if let Some(key) = &self.key {
                         match self.store.command(key).await {
-                            Ok(Some(record)) => break Ok(duplicate(record, attempt)),
+                            Ok(Some(record)) => {
+                                break duplicate(record, &slots, attempt).map_err(E::from)
+                            }
                             Ok(None) => {}
                             Err(e) => break Err(E::from(e)),
                         }
@@ -334,7 +336,9 @@ impl<'s, S: EventStore> Across<'s, S> {
                             attempts: attempt,
                         });
                     }
-                    Ok(Committed::Duplicate(record)) => break Ok(duplicate(record, attempt)),
+                    Ok(Committed::Duplicate(record)) => {
+                        break duplicate(record, &slots, attempt).map_err(E::from)
+                    }
                     // A write that may have landed is never decided again
                     // without a key: it would apply twice.
                     Err(e) if e.is_indeterminate() && self.key.is_none() => break Err(E::from(e)),
@@ -367,13 +371,41 @@ impl<'s, S: EventStore> Across<'s, S> {
     }
 }
 
-fn duplicate(record: CommandRecord, attempts: u32) -> Done {
+/// The outcome of the run that used this key before: refused when that run
+/// touched none of the aggregates this one loaded, which is another command.
+fn duplicate<S: EventStore>(
+    record: CommandRecord,
+    slots: &[Box<dyn Slot<S>>],
+    attempts: u32,
+) -> Result<Done, Error> {
+    let ours = record
+        .outcome
+        .iter()
+        .any(|(a, i, _)| slots.iter().any(|s| s.key() == stream_key(a, i)));
+    if !ours {
+        let previous = record
+            .outcome
+            .iter()
+            .map(|(a, i, _)| format!("{a} {i:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (aggregate, id) = slots
+            .first()
+            .map(|s| (s.name(), s.id().to_owned()))
+            .unwrap_or(("", String::new()));
+        return Err(Error::KeyReused {
+            key: record.key,
+            aggregate,
+            id,
+            previous,
+        });
+    }
     tracing::info!(key = %record.key, "command across aggregates already ran; nothing written");
-    Done {
+    Ok(Done {
         versions: record.outcome,
         duplicate: true,
         attempts,
-    }
+    })
 }
 
 /// The aggregates a command across aggregates decides on, and what it
@@ -497,6 +529,8 @@ type Hydrating<'a> = Pin<Box<dyn Future<Output = Result<u64, Error>> + Send + 'a
 /// One loaded aggregate, whatever its type.
 trait Slot<S: EventStore>: Send {
     fn key(&self) -> &str;
+    fn name(&self) -> &'static str;
+    fn id(&self) -> &str;
     fn version(&self) -> u64;
     fn kept(&self) -> bool;
     fn staged(&self) -> bool;
@@ -555,6 +589,12 @@ fn widen_load<E: std::fmt::Display>(e: Error<E>) -> Error {
 impl<A: Aggregate, S: EventStore> Slot<S> for Loaded<A, S> {
     fn key(&self) -> &str {
         &self.key
+    }
+    fn name(&self) -> &'static str {
+        A::NAME
+    }
+    fn id(&self) -> &str {
+        self.root.id()
     }
     fn version(&self) -> u64 {
         self.root.version()

@@ -253,14 +253,14 @@ impl Cart {
     #[on(CartCheckedOut)]
     fn checked_out(&mut self, _: &CartCheckedOut) -> Result<(), CartError> {
         self.open()?;
-        if self.lines.is_empty() && self.holds.is_empty() {
-            return Err(CartError::Empty);
-        }
         if let Some((sku, &until_millis)) = self.lapsed.iter().next() {
             return Err(CartError::HoldExpired {
                 sku: sku.clone(),
                 until_millis,
             });
+        }
+        if self.lines.is_empty() && self.holds.is_empty() {
+            return Err(CartError::Empty);
         }
         self.checked_out = true;
         Ok(())

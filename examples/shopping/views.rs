@@ -36,6 +36,10 @@ pub struct CartView {
     pub reserved: BTreeMap<String, u32>,
     /// Whether the cart was checked out.
     pub checked_out: bool,
+    /// What buys hold for the cart, per product, with each hold's deadline
+    /// (milliseconds since the Unix epoch). Left out when there is none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub holds: BTreeMap<String, Hold>,
 }
 
 /// The stock and cart views, in one view table.
@@ -45,6 +49,27 @@ pub struct ShopViews<T> {
 }
 
 impl<T: ViewTable> ShopViews<T> {
+    /// Units a cart held go back on the shelf: a release, or an expiry.
+    async fn give_back(&self, cart_id: &str, quantity: u32, at: &Envelope) -> Result<(), Error> {
+        self.stock
+            .update(&at.id, at, |s| {
+                s.on_hand = s.on_hand.saturating_add(quantity);
+                s.reserved = s.reserved.saturating_sub(quantity);
+            })
+            .await?;
+        self.carts
+            .update(cart_id, at, |c| {
+                if let Some(held) = c.reserved.get_mut(&at.id) {
+                    *held = held.saturating_sub(quantity);
+                    if *held == 0 {
+                        c.reserved.remove(&at.id);
+                    }
+                }
+            })
+            .await?;
+        Ok(())
+    }
+
     /// The shop's views in `table`.
     pub fn new(table: T) -> Self {
         ShopViews {
@@ -91,25 +116,36 @@ impl<T: ViewTable> ShopViews<T> {
         Ok(())
     }
 
-    #[on(ProductReleased)]
-    async fn released(&self, e: &ProductReleased, at: &Envelope) -> Result<(), Error> {
-        self.stock
-            .update(&at.id, at, |s| {
-                s.on_hand = s.on_hand.saturating_add(e.quantity);
-                s.reserved = s.reserved.saturating_sub(e.quantity);
-            })
-            .await?;
+    #[on(ProductHoldExpired)]
+    async fn hold_released(&self, e: &ProductHoldExpired, at: &Envelope) -> Result<(), Error> {
+        self.give_back(&e.cart_id, e.quantity, at).await
+    }
+
+    #[on(ItemHeld)]
+    async fn held(&self, e: &ItemHeld, at: &Envelope) -> Result<(), Error> {
         self.carts
-            .update(&e.cart_id, at, |c| {
-                if let Some(held) = c.reserved.get_mut(&at.id) {
-                    *held = held.saturating_sub(e.quantity);
-                    if *held == 0 {
-                        c.reserved.remove(&at.id);
-                    }
-                }
+            .update(&at.id, at, |c| {
+                let hold = c.holds.entry(e.sku.clone()).or_default();
+                hold.quantity = hold.quantity.saturating_add(e.quantity);
+                hold.until_millis = e.until_millis;
             })
             .await?;
         Ok(())
+    }
+
+    #[on(HoldExpired)]
+    async fn hold_expired(&self, e: &HoldExpired, at: &Envelope) -> Result<(), Error> {
+        self.carts
+            .update(&at.id, at, |c| {
+                c.holds.remove(&e.sku);
+            })
+            .await?;
+        Ok(())
+    }
+
+    #[on(ProductReleased)]
+    async fn released(&self, e: &ProductReleased, at: &Envelope) -> Result<(), Error> {
+        self.give_back(&e.cart_id, e.quantity, at).await
     }
 
     #[on(ItemAdded)]
@@ -182,6 +218,7 @@ impl Shown {
             let view = shown.carts.entry(cart.id().to_owned()).or_default();
             view.lines = cart.lines.clone();
             view.checked_out = cart.checked_out;
+            view.holds = cart.holds.clone();
         }
         Ok(shown.without_empty())
     }
