@@ -95,11 +95,17 @@ impl<S: EventStore, T: TimerStore, V: ViewTable> Shop<S, T, V> {
     }
 
     async fn product(&self, sku: &str) -> Product {
-        Product::load(&self.store, sku).await.expect("load").into_state()
+        Product::load(&self.store, sku)
+            .await
+            .expect("load")
+            .into_state()
     }
 
     async fn cart(&self, cart: &str) -> Cart {
-        Cart::load(&self.store, cart).await.expect("load").into_state()
+        Cart::load(&self.store, cart)
+            .await
+            .expect("load")
+            .into_state()
     }
 
     /// Events of `sku` of one name.
@@ -176,18 +182,32 @@ on_both_stores!(abandoned_cart_releases_its_stock, |shop| {
     assert_eq!(state, TimerState::Fired);
 
     // A checkout after the expiry is refused, and says why.
-    let refused = checkout_as(&shop.store, "cart-a", es::Retry::default(), Metadata::default(), None, shop.now())
-        .await
-        .expect_err("the hold lapsed");
+    let refused = checkout_as(
+        &shop.store,
+        "cart-a",
+        es::Retry::default(),
+        Metadata::default(),
+        None,
+        shop.now(),
+    )
+    .await
+    .expect_err("the hold lapsed");
     assert!(
         matches!(&refused, CheckoutError::Cart(es::Error::Rejected(CartError::HoldExpired { sku, .. })) if sku == "mug"),
         "{refused:?}"
     );
     // Bought again, it checks out.
     shop.buy("mug", "cart-a", 2).await;
-    checkout_as(&shop.store, "cart-a", es::Retry::default(), Metadata::default(), None, shop.now())
-        .await
-        .expect("checked out");
+    checkout_as(
+        &shop.store,
+        "cart-a",
+        es::Retry::default(),
+        Metadata::default(),
+        None,
+        shop.now(),
+    )
+    .await
+    .expect("checked out");
 });
 
 on_both_stores!(checkout_cancels_the_expiry, |shop| {
@@ -196,9 +216,16 @@ on_both_stores!(checkout_cancels_the_expiry, |shop| {
     shop.manage(&["cart-b"]).await;
     let until = shop.now() + 15 * MINUTE;
     shop.clock.advance(Duration::from_millis(5 * MINUTE));
-    checkout_as(&shop.store, "cart-b", es::Retry::default(), Metadata::default(), None, shop.now())
-        .await
-        .expect("checked out");
+    checkout_as(
+        &shop.store,
+        "cart-b",
+        es::Retry::default(),
+        Metadata::default(),
+        None,
+        shop.now(),
+    )
+    .await
+    .expect("checked out");
     shop.manage(&["cart-b"]).await;
     let id = hold_timer_id("cart-b", "mug", until);
     let (_, state) = shop.timers.get(&id).await.expect("get").expect("kept");
@@ -210,9 +237,14 @@ on_both_stores!(checkout_cancels_the_expiry, |shop| {
     // Even fired by hand, as a late or cancelled-too-late timer would be,
     // it releases nothing: the cart checked out.
     let (timer, _) = shop.timers.get(&id).await.expect("get").expect("kept");
-    es::FireTimer::fire(shop.sweeper().firing(), &timer).await.expect("fires");
+    es::FireTimer::fire(shop.sweeper().firing(), &timer)
+        .await
+        .expect("fires");
     let product = shop.product("mug").await;
-    assert_eq!((product.on_hand, product.reserved.get("cart-b")), (6, Some(&4)));
+    assert_eq!(
+        (product.on_hand, product.reserved.get("cart-b")),
+        (6, Some(&4))
+    );
     assert_eq!(shop.count("mug", "ProductHoldExpired").await, 0);
 });
 
@@ -232,13 +264,21 @@ on_both_stores!(timer_fires_at_least_once_and_acts_once, |shop| {
     // A sweeper fires it and stops before marking it fired; the timer is
     // fired twice more, once by hand, once by a new sweeper.
     let fire = shop.sweeper();
-    es::FireTimer::fire(fire.firing(), &due[0]).await.expect("fires");
-    es::FireTimer::fire(fire.firing(), &due[0]).await.expect("fires again");
+    es::FireTimer::fire(fire.firing(), &due[0])
+        .await
+        .expect("fires");
+    es::FireTimer::fire(fire.firing(), &due[0])
+        .await
+        .expect("fires again");
     let report = shop.sweeper().sweep().await.expect("a new sweeper");
     assert_eq!(report.fired, 1, "{report:?}");
     let (_, state) = shop.timers.get(&id).await.expect("get").expect("kept");
     assert_eq!(state, TimerState::Fired);
-    assert_eq!(shop.count("mug", "ProductHoldExpired").await, 1, "acted once");
+    assert_eq!(
+        shop.count("mug", "ProductHoldExpired").await,
+        1,
+        "acted once"
+    );
     assert_eq!(shop.product("mug").await.on_hand, 10);
     let report = shop.sweeper().sweep().await.expect("sweep");
     assert_eq!(report.fired, 0, "nothing left");
@@ -251,7 +291,10 @@ on_both_stores!(expiry_racing_checkout_never_loses_stock, |shop| {
     for cart in &carts {
         shop.buy("mug", cart, 2).await;
         Cart::execute(&shop.store, cart.clone(), |_| {
-            Ok::<_, CartError>(ItemAdded { sku: "mug".into(), quantity: 1 })
+            Ok::<_, CartError>(ItemAdded {
+                sku: "mug".into(),
+                quantity: 1,
+            })
         })
         .await
         .expect("a line");
@@ -264,7 +307,14 @@ on_both_stores!(expiry_racing_checkout_never_loses_stock, |shop| {
         let (store, other) = (shop.store.clone(), other.clone());
         let cart = cart.clone();
         async move {
-            let checkout = checkout_as(&store, &cart, es::Retry::default(), Metadata::default(), None, until - 1);
+            let checkout = checkout_as(
+                &store,
+                &cart,
+                es::Retry::default(),
+                Metadata::default(),
+                None,
+                until - 1,
+            );
             let timer = hold_timer_id(&cart, "mug", until);
             let expiry = expire_hold(&other, &cart, "mug", until, &timer);
             let (checked_out, expired) = tokio::join!(checkout, expiry);
@@ -279,11 +329,17 @@ on_both_stores!(expiry_racing_checkout_never_loses_stock, |shop| {
         match checked_out {
             Ok(_) => {
                 wins.0 += 1;
-                assert!(state.checked_out && expired.versions.is_empty(), "{cart}: both won");
+                assert!(
+                    state.checked_out && expired.versions.is_empty(),
+                    "{cart}: both won"
+                );
             }
             Err(CheckoutError::Cart(es::Error::Rejected(CartError::HoldExpired { .. }))) => {
                 wins.1 += 1;
-                assert!(!state.checked_out && state.lapsed.contains_key("mug"), "{cart}");
+                assert!(
+                    !state.checked_out && state.lapsed.contains_key("mug"),
+                    "{cart}"
+                );
             }
             Err(e) => panic!("{cart}: {e}"),
         }
@@ -300,32 +356,73 @@ on_both_stores!(expiry_racing_checkout_never_loses_stock, |shop| {
 on_both_stores!(multi_aggregate_idempotency_key_applies_once, |shop| {
     shop.restock("mug", 10).await;
     let key = Some("buy-request-1".to_owned());
-    let first = buy(&shop.store, "mug", "cart-d", 3, DEFAULT_HOLD, shop.now(), Metadata::default(), key.clone())
-        .await
-        .expect("buy");
-    let again = buy(&shop.store, "mug", "cart-d", 3, DEFAULT_HOLD, shop.now(), Metadata::default(), key.clone())
-        .await
-        .expect("the same buy");
+    let first = buy(
+        &shop.store,
+        "mug",
+        "cart-d",
+        3,
+        DEFAULT_HOLD,
+        shop.now(),
+        Metadata::default(),
+        key.clone(),
+    )
+    .await
+    .expect("buy");
+    let again = buy(
+        &shop.store,
+        "mug",
+        "cart-d",
+        3,
+        DEFAULT_HOLD,
+        shop.now(),
+        Metadata::default(),
+        key.clone(),
+    )
+    .await
+    .expect("the same buy");
     assert!(!first.duplicate && again.duplicate);
     assert_eq!(again.versions, first.versions);
     assert_eq!(shop.count("mug", "ProductReserved").await, 1);
     assert_eq!(shop.product("mug").await.on_hand, 7);
     // The key on another command's aggregates is refused, by name.
-    let reused = buy(&shop.store, "tea", "cart-e", 1, DEFAULT_HOLD, shop.now(), Metadata::default(), key)
-        .await
-        .expect_err("another command");
+    let reused = buy(
+        &shop.store,
+        "tea",
+        "cart-e",
+        1,
+        DEFAULT_HOLD,
+        shop.now(),
+        Metadata::default(),
+        key,
+    )
+    .await
+    .expect_err("another command");
     assert!(
         matches!(&reused, CheckoutError::Store(es::Error::KeyReused { key, .. }) if key == "buy-request-1"),
         "{reused:?}"
     );
     // A checkout with a key applies once too.
     let key = Some("checkout-request-1".to_owned());
-    let done = checkout_as(&shop.store, "cart-d", es::Retry::default(), Metadata::default(), key.clone(), shop.now())
-        .await
-        .expect("checked out");
-    let repeat = checkout_as(&shop.store, "cart-d", es::Retry::default(), Metadata::default(), key, shop.now())
-        .await
-        .expect("the same checkout");
+    let done = checkout_as(
+        &shop.store,
+        "cart-d",
+        es::Retry::default(),
+        Metadata::default(),
+        key.clone(),
+        shop.now(),
+    )
+    .await
+    .expect("checked out");
+    let repeat = checkout_as(
+        &shop.store,
+        "cart-d",
+        es::Retry::default(),
+        Metadata::default(),
+        key,
+        shop.now(),
+    )
+    .await
+    .expect("the same checkout");
     assert!(!done.duplicate && repeat.duplicate);
     assert_eq!(repeat.versions, done.versions);
 });
@@ -343,7 +440,11 @@ on_both_stores!(multi_aggregate_commands_never_exhaust_in_a_rush, |shop| {
         report.attempts_per_command()
     );
     assert_eq!(report.exhausted, 0, "{:?}", report.failures);
-    assert!(report.across > 50, "buys and checkouts across aggregates: {}", report.across);
+    assert!(
+        report.across > 50,
+        "buys and checkouts across aggregates: {}",
+        report.across
+    );
     let problems = rush::check(&shop.store, &plan, &run, &report).await;
     assert!(problems.is_empty(), "{problems:#?}");
 });

@@ -561,12 +561,10 @@ fn load_slot<A: Aggregate, S: EventStore>(store: &S, id: String, kept: Kept) -> 
         let key = stream_key(A::NAME, &id);
         let kept = kept.as_ref().and_then(crate::writers::kept_as::<A>);
         let (root, kept) = match kept {
-            Some((version, state)) => {
-                (
-                    Root::kept(&store, id, version, state, Metadata::default()),
-                    true,
-                )
-            }
+            Some((version, state)) => (
+                Root::kept(&store, id, version, state, Metadata::default()),
+                true,
+            ),
             None => (Root::load(&store, id).await.map_err(widen_load)?, false),
         };
         Ok(Box::new(Loaded {

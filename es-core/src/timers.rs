@@ -135,8 +135,10 @@ pub trait TimerStore: Clone + Send + Sync + 'static {
     fn fired(&self, id: &str) -> impl Future<Output = Result<bool, Error>> + Send;
 
     /// One timer and where it is, read consistently.
-    fn get(&self, id: &str)
-        -> impl Future<Output = Result<Option<(Timer, TimerState)>, Error>> + Send;
+    fn get(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<(Timer, TimerState)>, Error>> + Send;
 
     /// The table's request and capacity counters.
     fn stats(&self) -> &Stats;
@@ -229,7 +231,11 @@ impl<T: TimerStore, F: FireTimer, C: Clock> Sweeper<T, F, C> {
             let outcomes: Vec<(String, Result<bool, String>)> = stream::iter(due)
                 .map(|timer| async move {
                     let outcome = match self.fire.fire(&timer).await {
-                        Ok(()) => self.timers.fired(&timer.id).await.map_err(|e| e.to_string()),
+                        Ok(()) => self
+                            .timers
+                            .fired(&timer.id)
+                            .await
+                            .map_err(|e| e.to_string()),
                         Err(e) => Err(e.to_string()),
                     };
                     (timer.id, outcome)

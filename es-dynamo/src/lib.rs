@@ -61,10 +61,10 @@ mod size;
 mod store;
 pub mod stream;
 mod table;
-pub mod timers;
 /// Test helpers (feature `testing`): not for production code.
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod timers;
 mod trace;
 mod views;
 mod write;
@@ -74,6 +74,6 @@ pub use records::DynamoCodec;
 pub use runner::StreamRunner;
 pub use size::item_size;
 pub use store::DynamoStore;
-pub use timers::DynamoTimers;
 pub use stream::StreamEvent;
+pub use timers::DynamoTimers;
 pub use views::DynamoViews;

@@ -243,7 +243,11 @@ impl DynamoTimers {
     }
 }
 
-fn number(whose: Whose<'_>, item: &HashMap<String, AttributeValue>, name: &str) -> Result<u64, Error> {
+fn number(
+    whose: Whose<'_>,
+    item: &HashMap<String, AttributeValue>,
+    name: &str,
+) -> Result<u64, Error> {
     match item.get(name) {
         Some(AttributeValue::N(n)) => n
             .parse()
@@ -257,7 +261,11 @@ fn number(whose: Whose<'_>, item: &HashMap<String, AttributeValue>, name: &str) 
     }
 }
 
-fn text(whose: Whose<'_>, item: &HashMap<String, AttributeValue>, name: &str) -> Result<String, Error> {
+fn text(
+    whose: Whose<'_>,
+    item: &HashMap<String, AttributeValue>,
+    name: &str,
+) -> Result<String, Error> {
     match item.get(name) {
         Some(AttributeValue::S(s)) => Ok(s.clone()),
         Some(other) => Err(item::corrupt(
@@ -274,7 +282,13 @@ fn text(whose: Whose<'_>, item: &HashMap<String, AttributeValue>, name: &str) ->
 fn decode(mut item: HashMap<String, AttributeValue>) -> Result<(Timer, TimerState), Error> {
     let id = match item.get(ID) {
         Some(AttributeValue::S(id)) => id.clone(),
-        _ => return Err(item::corrupt(Whose::new("$timer", ""), 0, format!("`{ID}` is missing or not S"))),
+        _ => {
+            return Err(item::corrupt(
+                Whose::new("$timer", ""),
+                0,
+                format!("`{ID}` is missing or not S"),
+            ))
+        }
     };
     let whose = Whose::new("$timer", &id);
     let due_millis = number(whose, &item, DUE)?;
@@ -317,7 +331,10 @@ impl TimerStore for DynamoTimers {
         })?;
         let item: HashMap<String, AttributeValue> = [
             (ID.to_owned(), AttributeValue::S(timer.id.clone())),
-            (DUE.to_owned(), AttributeValue::N(timer.due_millis.to_string())),
+            (
+                DUE.to_owned(),
+                AttributeValue::N(timer.due_millis.to_string()),
+            ),
             (KIND.to_owned(), AttributeValue::S(timer.kind.clone())),
             (PAYLOAD.to_owned(), payload),
             (STATE.to_owned(), AttributeValue::S("pending".into())),

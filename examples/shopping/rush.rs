@@ -323,7 +323,18 @@ async fn one<S: EventStore>(
         } => {
             let cart = cart_of(*slot);
             let now = es::Clock::now_millis(&es::SystemClock);
-            match buy(store, sku, &cart, *quantity, DEFAULT_HOLD, now, metadata(id), None).await {
+            match buy(
+                store,
+                sku,
+                &cart,
+                *quantity,
+                DEFAULT_HOLD,
+                now,
+                metadata(id),
+                None,
+            )
+            .await
+            {
                 Ok(done) => (
                     Outcome::Acknowledged(vec![(Product::NAME, sku.clone()), (Cart::NAME, cart)]),
                     done.attempts,

@@ -204,7 +204,9 @@ pub enum CartError {
     #[error("a line needs at least one unit")]
     ZeroQuantity,
     /// A hold ran out before the checkout: the item must be bought again.
-    #[error("the hold on {sku} expired at {until_millis} (milliseconds since the epoch); buy it again")]
+    #[error(
+        "the hold on {sku} expired at {until_millis} (milliseconds since the epoch); buy it again"
+    )]
     HoldExpired { sku: String, until_millis: u64 },
     /// A line's count would pass `u32::MAX`.
     #[error("too many units: a line would pass {}", u32::MAX)]
@@ -392,9 +394,18 @@ pub async fn checkout_as<S: EventStore>(
                 }));
             }
             let cart = d.state::<Cart>(cart_id)?.clone();
-            if !cart.checked_out {
-                if let Some((sku, hold)) =
-                    cart.holds.iter().find(|(_, h)| h.until_millis <= now_millis)
+            // The cart's own refusal first: a second checkout is refused as
+            // one, whatever its products would say.
+            if cart.checked_out {
+                return Err(CheckoutError::Cart(es::Error::Rejected(
+                    CartError::CheckedOut,
+                )));
+            }
+            {
+                if let Some((sku, hold)) = cart
+                    .holds
+                    .iter()
+                    .find(|(_, h)| h.until_millis <= now_millis)
                 {
                     return Err(CheckoutError::Cart(es::Error::Rejected(
                         CartError::HoldExpired {
@@ -435,7 +446,8 @@ pub async fn buy<S: EventStore>(
     metadata: es::Metadata,
     idempotency_key: Option<String>,
 ) -> Result<es::Done, ShopError> {
-    let until_millis = now_millis.saturating_add(u64::try_from(hold.as_millis()).unwrap_or(u64::MAX));
+    let until_millis =
+        now_millis.saturating_add(u64::try_from(hold.as_millis()).unwrap_or(u64::MAX));
     let mut command = es::across(store)
         .with::<Cart>(cart_id)
         .with::<Product>(sku)
@@ -498,7 +510,12 @@ pub async fn expire_hold<S: EventStore>(
                 .get(cart_id)
                 .copied()
                 .unwrap_or(0);
-            d.append::<Cart>(cart_id, [HoldExpired { sku: sku.to_owned() }])?;
+            d.append::<Cart>(
+                cart_id,
+                [HoldExpired {
+                    sku: sku.to_owned(),
+                }],
+            )?;
             let quantity = hold.quantity.min(held);
             if quantity > 0 {
                 d.append::<Product>(
@@ -597,7 +614,10 @@ impl<S: EventStore> es::FireTimer for ShopTimers<S> {
             other => Err(ShopError::Store(
                 es::StoreError::permanent(
                     "fire timer",
-                    format!("timer {:?} is of kind {other:?}, which the shop does not know", timer.id),
+                    format!(
+                        "timer {:?} is of kind {other:?}, which the shop does not know",
+                        timer.id
+                    ),
                 )
                 .into(),
             )),

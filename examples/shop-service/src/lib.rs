@@ -65,8 +65,9 @@ use read_side::ReadSide;
 /// anything larger is refused with 413 before it is parsed.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// What every handler shares: the store, how commands retry, and the views.
-#[derive(Clone, Debug)]
+/// What every handler shares: the store, how commands retry, the views,
+/// how long a buy holds stock, and the clock that says when.
+#[derive(Clone)]
 pub struct App<S> {
     /// The event store.
     pub store: S,
@@ -75,6 +76,21 @@ pub struct App<S> {
     /// The views the view routes read; without them, those routes are not
     /// served.
     pub views: Option<ReadSide>,
+    /// How long a buy holds stock unless the cart checks out.
+    pub hold: std::time::Duration,
+    /// Now: the system's clock, or a test's.
+    pub clock: std::sync::Arc<dyn es::Clock>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for App<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("store", &self.store)
+            .field("retry", &self.retry)
+            .field("views", &self.views)
+            .field("hold", &self.hold)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: EventStore> App<S> {
@@ -84,7 +100,21 @@ impl<S: EventStore> App<S> {
             store,
             retry: es::Retry::default(),
             views: None,
+            hold: shop::DEFAULT_HOLD,
+            clock: std::sync::Arc::new(es::SystemClock),
         }
+    }
+
+    /// Buys hold stock for `hold` (15 minutes by default).
+    pub fn with_hold(mut self, hold: std::time::Duration) -> Self {
+        self.hold = hold;
+        self
+    }
+
+    /// Reads the time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: impl es::Clock) -> Self {
+        self.clock = std::sync::Arc::new(clock);
+        self
     }
 
     /// The service with the view routes, `GET /products/{id}/stock` and

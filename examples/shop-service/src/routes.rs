@@ -85,6 +85,15 @@ pub struct CartView {
     pub lines: BTreeMap<String, u32>,
     /// Whether checkout reserved its lines and closed it.
     pub checked_out: bool,
+    /// What buys hold for the cart, by product id, each with its deadline
+    /// (`until_millis`, milliseconds since the Unix epoch); left out when
+    /// none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub holds: BTreeMap<String, shop::Hold>,
+    /// Holds that ran out, by product id, with when: the cart checks out
+    /// only once they are bought again. Left out when none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lapsed: BTreeMap<String, u64>,
 }
 
 impl CartView {
@@ -94,6 +103,8 @@ impl CartView {
             version: root.version(),
             lines: root.lines.clone(),
             checked_out: root.checked_out,
+            holds: root.holds.clone(),
+            lapsed: root.lapsed.clone(),
         }
     }
 }
@@ -215,6 +226,27 @@ where
     }
 }
 
+/// For a repeat of a command across a product and a cart: the first run
+/// must have written one of them, and its request must be this one.
+async fn check_repeat_across<S: EventStore>(
+    done: &es::Done,
+    product: &Root<Product, S>,
+    cart: &Root<Cart, S>,
+    key: Option<&str>,
+    fingerprint: &Fingerprint,
+) -> Result<(), Problem> {
+    if let Some(version) = done.version_of(Product::NAME, product.id()) {
+        return check_repeat(product, version, key, fingerprint).await;
+    }
+    if let Some(version) = done.version_of(Cart::NAME, cart.id()) {
+        return check_repeat(cart, version, key, fingerprint).await;
+    }
+    Err(key_reused(
+        key.unwrap_or_default(),
+        "ran a command on other aggregates",
+    ))
+}
+
 /// Runs a decision on a product, as an idempotent command when the request
 /// has a key, with the request's ids (and fingerprint) in the events'
 /// metadata.
@@ -287,13 +319,36 @@ pub async fn buy<S: EventStore>(
     let Json(body) = body?;
     let quantity = quantity("quantity", &body.quantity)?;
     id(Cart::NAME, &body.cart_id)?;
+    id(Product::NAME, &product_id)?;
     let key = idempotency_key(&headers)?;
     let cart_id = body.cart_id;
-    product_command(&app, &ids, key, &fingerprint, product_id, move |p| {
-        Ok(p.reserve(&cart_id, quantity)?.into())
-    })
-    .await?
-    .answer("product")
+    // One command across the product and the cart: the product reserves
+    // the units, the cart holds them until the deadline.
+    let metadata = fingerprint.stamp(ids.metadata(key.as_deref()));
+    let now = app.clock.now_millis();
+    let done = shop::buy(
+        &app.store,
+        &product_id,
+        &cart_id,
+        quantity,
+        app.hold,
+        now,
+        metadata,
+        key.clone(),
+    )
+    .await?;
+    let product = Product::load(&app.store, product_id.clone()).await?;
+    let cart = Cart::load(&app.store, cart_id.clone()).await?;
+    if done.duplicate {
+        check_repeat_across(&done, &product, &cart, key.as_deref(), &fingerprint).await?;
+    }
+    let version = done.version_of(Product::NAME, &product_id).unwrap_or(0);
+    Ok(Json(serde_json::json!({
+        "version": version,
+        "duplicate": done.duplicate,
+        "product": ProductView::of(&product),
+        "hold": cart.holds.get(&product_id),
+    })))
 }
 
 /// `GET /products/{id}`
@@ -606,12 +661,11 @@ pub async fn get_cart<S: EventStore>(
 
 /// `POST /carts/{id}/checkout`: the shopping domain's atomic checkout.
 ///
-/// A checkout is one transaction across the cart and its products, which
-/// es's idempotency records do not cover (they are per command on one
-/// aggregate). It needs none: a checked-out cart refuses a second
-/// checkout. With an `Idempotency-Key`, the key is stored as the events'
-/// command id, so a repeated request finds its own `CartCheckedOut` and
-/// gets the first answer instead of that refusal.
+/// One command across the cart and its products ([`shop::checkout_as`]).
+/// With an `Idempotency-Key`, the key's record is written in the same
+/// transaction: a repeated request gets the first answer (after its
+/// fingerprint is checked), not the refusal of a checked-out cart. A hold
+/// that ran out refuses the checkout with 409 `hold-expired`.
 pub async fn checkout<S: EventStore>(
     State(app): State<App<S>>,
     ids: RequestIds,
@@ -623,57 +677,27 @@ pub async fn checkout<S: EventStore>(
     id(Cart::NAME, &cart_id)?;
     let key = idempotency_key(&headers)?;
     let metadata = fingerprint.stamp(ids.metadata(key.as_deref()));
-    let result = shop::checkout_with(&app.store, &cart_id, app.retry, metadata).await;
-    let (attempts, duplicate) = match result {
-        Ok(attempts) => (attempts, false),
-        // A rejection, from the cart or a product, of a cart that turns out
-        // to be checked out already: the checkout ran before. Once by this
-        // very request (the same key) is a success; otherwise the cart's
-        // state is the reason, whichever product would also refuse now.
-        Err(
-            e @ (shop::CheckoutError::Cart(es::Error::Rejected(_))
-            | shop::CheckoutError::Product(es::Error::Rejected(_))),
-        ) => match checked_out_by(&app.store, &cart_id).await? {
-            Some(by) if key.is_some() && by.command_id == key => {
-                // The same key: the same request, or a key reused for
-                // another body.
-                fingerprint.check(key.as_deref().unwrap_or_default(), &by)?;
-                (0, true)
+    let now = app.clock.now_millis();
+    let done =
+        shop::checkout_as(&app.store, &cart_id, app.retry, metadata, key.clone(), now).await?;
+    let cart = Cart::load(&app.store, cart_id.clone()).await?;
+    if done.duplicate {
+        match done.version_of(Cart::NAME, &cart_id) {
+            Some(version) => check_repeat(&cart, version, key.as_deref(), &fingerprint).await?,
+            None => {
+                return Err(key_reused(
+                    key.as_deref().unwrap_or_default(),
+                    "ran another command, not this cart's checkout",
+                ))
             }
-            Some(_) => return Err(CartError::CheckedOut.into()),
-            None => return Err(e.into()),
-        },
-        Err(e) => return Err(e.into()),
-    };
-    let cart = Cart::load(&app.store, cart_id).await?;
+        }
+    }
     Ok(Json(serde_json::json!({
         "version": cart.version(),
-        "duplicate": duplicate,
-        "attempts": attempts,
+        "duplicate": done.duplicate,
+        "attempts": done.attempts,
         "cart": CartView::of(&cart),
     })))
-}
-
-/// For a checked-out cart, the metadata of the request that checked it
-/// out: that of its last event, `CartCheckedOut`, which nothing follows;
-/// its command id is that request's idempotency key, if it had one. `None`
-/// for a cart still open.
-async fn checked_out_by<S: EventStore>(
-    store: &S,
-    cart_id: &str,
-) -> Result<Option<es::Metadata>, Problem> {
-    let cart = Cart::load(store, cart_id).await?;
-    if !cart.checked_out {
-        return Ok(None);
-    }
-    let history: Vec<_> = cart.history().try_collect().await?;
-    Ok(Some(
-        history
-            .into_iter()
-            .last()
-            .map(|last| last.metadata)
-            .unwrap_or_default(),
-    ))
 }
 
 /// `GET /products/{id}/stock`: the product's stock view, `{"on_hand",

@@ -85,10 +85,19 @@ async fn lambda_http_event_runs_the_same_router() {
     // Two services on two stores, fed the same requests: one over the
     // socket, one as Lambda events.
     let socket_store = es::MemoryStore::new();
-    let server = serve(shop_service::router(socket_store.clone())).await;
+    // One clock for both: a buy's hold deadline is in its answer.
+    let clock = es::ManualClock::now();
+    let server = serve(
+        shop_service::App::new(socket_store.clone())
+            .with_clock(clock.clone())
+            .router(),
+    )
+    .await;
     let http = Http::new(&server);
     let lambda_store = es::MemoryStore::new();
-    let lambda = shop_service::router(lambda_store.clone());
+    let lambda = shop_service::App::new(lambda_store.clone())
+        .with_clock(clock)
+        .router();
 
     let buy = serde_json::from_str::<Value>(BUY_EVENT).expect("JSON");
     let steps: Vec<(&str, Value, u16)> = vec![

@@ -189,9 +189,10 @@ async fn lambda_runtime_projects_stream_events() {
         .assert_problem(404, "view-not-found");
 
     let records = stream_records(&store).await;
-    // The restock, the buy, the line, the checkout's reservation and
-    // CartCheckedOut; not the buy's command record.
-    assert_eq!(records.len(), 5, "{records:#?}");
+    // The restock, the buy (the product's reservation and the cart's
+    // hold), the line, the checkout's reservation and CartCheckedOut; not
+    // the buy's command record.
+    assert_eq!(records.len(), 6, "{records:#?}");
     let event = json!({ "Records": records });
     let answer = stream_api.response(&event).await;
     assert_eq!(

@@ -71,9 +71,21 @@ async fn memory_stock_view_follows_buys() {
         &http.get("/products/mug/stock").await,
         json!({"on_hand": 4, "reserved": 6}),
     );
+    // Alice's two buys hold 4 mugs until the second one's deadline, 15
+    // minutes after it.
+    let alice = http.get("/carts/alice/view").await;
+    let until = alice.body["holds"]["mug"]["until_millis"]
+        .as_u64()
+        .expect("a deadline");
+    let now = es::Clock::now_millis(&es::SystemClock);
+    assert!(
+        until > now + 14 * 60_000 && until <= now + 15 * 60_000,
+        "{alice:?}"
+    );
     assert_view(
-        &http.get("/carts/alice/view").await,
-        json!({"lines": {}, "reserved": {"mug": 4}, "checked_out": false}),
+        &alice,
+        json!({"lines": {}, "reserved": {"mug": 4}, "checked_out": false,
+               "holds": {"mug": {"quantity": 4, "until_millis": until}}}),
     );
 
     // A cart's line and its checkout, and a buy refused as sold out.
