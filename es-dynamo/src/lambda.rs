@@ -49,7 +49,11 @@
 //! }
 //! ```
 
-use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+/// A DynamoDB Streams event as Lambda hands it to a function
+/// (`aws_lambda_events`), for a handler that takes several kinds of events
+/// and hands this one on to [`handle`].
+pub use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use es_core::projection::Projection;
 use es_core::{Projector, ViewTable};

@@ -45,6 +45,12 @@ pub struct ServiceArgs {
     #[arg(long)]
     pub dynamodb: bool,
 
+    /// How long a buy holds stock for its cart unless the cart checks out,
+    /// in seconds (1 to 86400).
+    #[arg(long, value_name = "SECONDS", env = "SHOP_HOLD_SECONDS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub hold_seconds: u64,
+
     /// The events and view tables.
     #[command(flatten)]
     pub tables: Tables,

@@ -34,6 +34,7 @@
 
 pub mod cli;
 pub mod deadline;
+pub mod expiry;
 pub mod idempotency;
 pub mod problem;
 pub mod projection;

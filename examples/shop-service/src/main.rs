@@ -79,10 +79,20 @@ async fn on_lambda() -> Fallible {
     // product this container has seen is one conditional PutItem.
     let (store, views) = stores(table, view_table).await;
     let views = ReadSide::dynamo(views);
-    lambda_http::run(App::new(store).with_views(views).router()).await
+    // SHOP_HOLD_SECONDS, as locally; 15 minutes when unset.
+    let hold = std::env::var("SHOP_HOLD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|s| (1..=86_400).contains(s))
+        .map_or(
+            shop_service::shop::DEFAULT_HOLD,
+            std::time::Duration::from_secs,
+        );
+    lambda_http::run(App::new(store).with_views(views).with_hold(hold).router()).await
 }
 
 async fn serve(args: ServiceArgs) -> Fallible {
+    let hold = std::time::Duration::from_secs(args.hold_seconds);
     let app = if args.dynamodb {
         let (table, view_table) = (args.tables.table.clone(), args.tables.view_table());
         let (store, views) = stores(table.clone(), view_table.clone()).await;
@@ -97,12 +107,25 @@ async fn serve(args: ServiceArgs) -> Fallible {
             .await
             .map_err(|e| format!("DynamoDB view table {view_table:?}: {e}"))?;
         tracing::info!(table = %table, view_table = %view_table, "store: DynamoDB");
-        App::new(store).with_views(ReadSide::dynamo(views)).router()
+        // Holds expire through `shop-projection --dynamodb`, which runs their
+        // process manager and sweeper beside the views.
+        App::new(store)
+            .with_views(ReadSide::dynamo(views))
+            .with_hold(hold)
+            .router()
     } else {
         tracing::info!("store: in memory");
         let store = es::MemoryStore::new();
         let views = ReadSide::memory(&store);
-        App::new(store).with_views(views).router()
+        // Holds expire in this process: their manager follows the store's
+        // change feed, and the sweeper fires what is due, every second.
+        tokio::spawn(shop_service::expiry::run_in_memory(
+            store.clone(),
+            es::SystemClock,
+            std::time::Duration::from_secs(1),
+            std::future::pending(),
+        ));
+        App::new(store).with_views(views).with_hold(hold).router()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -17,10 +17,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use es::dynamo::{DynamoStore, DynamoViews, StreamRunner};
+use es::dynamo::{DynamoStore, DynamoTimers, DynamoViews, StreamRunner};
 use es::projection::{Codec, Projected, Projection, ProjectionError, RawEvent};
 use es::Projector;
 use shop_service::cli::{ProjectionArgs, Tables, TABLE_VAR};
+use shop_service::expiry;
 use shop_service::projection::{stream_projector, LAYOUT, VIEW_TABLE_VAR};
 use shop_service::views::ShopViews;
 
@@ -66,9 +67,40 @@ async fn on_lambda() -> Fallible {
         .map_err(|_| format!("{VIEW_TABLE_VAR} must name the view table on Lambda"))?;
     let table = std::env::var(TABLE_VAR)
         .map_err(|_| format!("{} must name the events table on Lambda", TABLE_VAR))?;
-    // No `ensure_table`: the template owns both tables, and the function's
-    // role may only query the one and read and write the other's items.
-    es::dynamo::lambda::run(stream_projector(table, view_table).await).await
+    // No `ensure_table`: the template owns the tables, and the function's
+    // role may only use their items.
+    let views = stream_projector(table.clone(), view_table).await;
+    let timers = DynamoTimers::from_env(expiry::timers_table(&table)).await;
+    let manager = expiry::dynamo_manager(views.store(), views.table(), &timers);
+    let sweeper = expiry::sweeper(views.store(), &timers, expiry::system_clock());
+    let (views, manager, sweeper) = (&views, &manager, &sweeper);
+    // One binary, two functions: the stream's batches (the views and the
+    // holds' process manager), and the sweeper's schedule (EventBridge
+    // Scheduler's invocation, whatever its input), told apart by their
+    // shape: a batch has `Records`.
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+            if event.payload.get("Records").is_some() {
+                let batch: es::dynamo::lambda::Event = serde_json::from_value(event.payload)?;
+                let mut answer = es::dynamo::lambda::handle(views, batch.clone()).await?;
+                let managed = es::dynamo::lambda::handle(manager, batch).await?;
+                // Lambda retries from the lowest sequence number reported.
+                answer
+                    .batch_item_failures
+                    .extend(managed.batch_item_failures);
+                return Ok::<_, lambda_runtime::Error>(serde_json::to_value(answer)?);
+            }
+            let report = sweeper.sweep().await?;
+            tracing::info!(
+                fired = report.fired,
+                failed = report.failed.len(),
+                raced = report.raced,
+                "swept"
+            );
+            Ok(serde_json::json!({"fired": report.fired, "failed": report.failed.len()}))
+        },
+    ))
+    .await
 }
 
 /// The events and view tables `shop-service --dynamodb` uses, created if
@@ -131,10 +163,22 @@ async fn rebuild(tables: Tables) -> Fallible {
     Ok(())
 }
 
-/// Locally: the stream runner, on the tables `shop-service --dynamodb` uses.
+/// Locally: the stream runner, on the tables `shop-service --dynamodb` uses,
+/// and beside it the holds' process manager (a stream runner of its own)
+/// and their sweeper (every second).
 async fn follow(tables: Tables, catch_up: bool) -> Fallible {
     let (store, views) = self::tables(tables).await?;
     let (table, view_table) = (store.table().to_owned(), views.table().to_owned());
+    let timers = DynamoTimers::from_env(expiry::timers_table(&table)).await;
+    timers
+        .ensure_table()
+        .await
+        .map_err(|e| format!("DynamoDB timers table {:?}: {e}", timers.table()))?;
+    let manager = StreamRunner::new(expiry::dynamo_manager(&store, &views, &timers))
+        .await
+        .owner("shop-projection")
+        .idle(Duration::from_millis(200));
+    let sweeper = expiry::sweeper(&store, &timers, expiry::system_clock());
     let projector = Projector::new(store, views.clone(), Logged(ShopViews::new(views)));
     let runner = StreamRunner::new(projector)
         .await
@@ -147,12 +191,27 @@ async fn follow(tables: Tables, catch_up: bool) -> Fallible {
     tracing::info!(table = %table, view_table = %view_table, "following the stream");
     eprintln!("shop-projection: following the stream of {table:?} into {view_table:?}");
     let report = if catch_up {
+        manager.catch_up().await?;
+        sweeper.sweep().await?;
         runner.catch_up().await?
     } else {
         eprintln!("shop-projection: Ctrl-C or SIGTERM stops it, after the batch in hand");
-        runner
-            .run_until(es::dynamo::runner::shutdown_signal())
-            .await?
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let stopped_at = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let signal = async {
+            es::dynamo::runner::shutdown_signal().await;
+            let _ = stop.send(true);
+        };
+        let (_, report, managed, ()) = tokio::join!(
+            signal,
+            runner.run_until(stopped_at(stopped.clone())),
+            manager.run_until(stopped_at(stopped.clone())),
+            sweeper.run_until(Duration::from_secs(1), stopped_at(stopped)),
+        );
+        managed?;
+        report?
     };
     tracing::info!(
         records = report.records,
