@@ -82,6 +82,16 @@ impl Tables {
     }
 }
 
+/// `Name#id`, an aggregate of the shop's.
+fn aggregate_key(key: &str) -> Result<(String, String), String> {
+    match key.split_once('#') {
+        Some((name @ ("Product" | "Cart"), id)) if !id.is_empty() => {
+            Ok((name.to_owned(), id.to_owned()))
+        }
+        _ => Err("an aggregate is `Product#{id}` or `Cart#{id}`".into()),
+    }
+}
+
 /// DynamoDB's rule for table names: 3 to 255 of `a-z A-Z 0-9 _ - .`.
 fn table_name(name: &str) -> Result<String, String> {
     let ok = (3..=255).contains(&name.len())
@@ -124,7 +134,7 @@ Ctrl-C or SIGTERM, which stop it after the batch in hand. Run `shop-service --dy
 beside it, with the same tables, and its GET /products/{id}/stock and GET \
 /carts/{id}/view show the views as this process updates them. RUST_LOG sets the log \
 level (default info); logs are JSON lines on stdout, one per event applied.",
-    group(ArgGroup::new("mode").args(["catch_up", "rebuild"]).multiple(false))
+    group(ArgGroup::new("mode").args(["catch_up", "rebuild", "reapply_failures", "reapply"]).multiple(false))
 )]
 pub struct ProjectionArgs {
     /// Follow the stream of the events table into the view table, both
@@ -144,6 +154,20 @@ pub struct ProjectionArgs {
     /// changed view. An interrupted rebuild started again resumes.
     #[arg(long)]
     pub rebuild: bool,
+
+    /// Reapply the stream batches that went to the projection's failure
+    /// destination: FILE holds its messages (`-` for stdin), in any shape
+    /// they travel in: the invocation records Lambda writes, SNS
+    /// notifications of them, SQS messages, or `aws sqs receive-message`
+    /// output. Each batch's records are read back from the stream (24
+    /// hours), and their aggregates caught up from the events table.
+    #[arg(long, value_name = "FILE")]
+    pub reapply_failures: Option<std::path::PathBuf>,
+
+    /// Catch these aggregates up from the events table, such as those of a
+    /// batch whose records have left the stream: `Product#mug Cart#alice`.
+    #[arg(long, value_name = "AGGREGATE#ID", num_args = 1.., value_parser = aggregate_key)]
+    pub reapply: Vec<(String, String)>,
 
     /// The events and view tables.
     #[command(flatten)]

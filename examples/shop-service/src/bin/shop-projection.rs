@@ -38,6 +38,10 @@ fn main() -> ExitCode {
     let tables = args.tables.clone();
     let main: std::pin::Pin<Box<dyn Future<Output = Fallible>>> = if args.rebuild {
         Box::pin(rebuild(tables))
+    } else if let Some(file) = args.reapply_failures.clone() {
+        Box::pin(reapply(tables, Reapply::Failures(file)))
+    } else if !args.reapply.is_empty() {
+        Box::pin(reapply(tables, Reapply::Ids(args.reapply.clone())))
     } else {
         Box::pin(follow(tables, args.catch_up))
     };
@@ -125,6 +129,56 @@ async fn tables(
         .await
         .map_err(|e| format!("DynamoDB view table {view_table:?}: {e}"))?;
     Ok((store, views))
+}
+
+/// What to reapply.
+enum Reapply {
+    /// The messages of the failure destination, in a file (`-`: stdin).
+    Failures(std::path::PathBuf),
+    /// These aggregates.
+    Ids(Vec<(String, String)>),
+}
+
+/// Reapplies failed batches, or aggregates, to the views and to the holds'
+/// process manager: each aggregate caught up from the events table.
+async fn reapply(tables: Tables, what: Reapply) -> Fallible {
+    let (store, views) = self::tables(tables).await?;
+    let timers = DynamoTimers::from_env(expiry::timers_table(store.table())).await;
+    timers
+        .ensure_table()
+        .await
+        .map_err(|e| format!("DynamoDB timers table {:?}: {e}", timers.table()))?;
+    let projector = Projector::new(store.clone(), views.clone(), ShopViews::new(views.clone()));
+    let manager = expiry::dynamo_manager(&store, &views, &timers);
+    let (applied, aggregates) = match what {
+        Reapply::Failures(file) => {
+            let message = if file.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+                text
+            } else {
+                std::fs::read_to_string(&file)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?
+            };
+            let streams = es::dynamo::runner::streams_client_from_env().await;
+            let views = es::dynamo::failures::reapply_failures(&projector, &streams, &message).await?;
+            let managed = es::dynamo::failures::reapply_failures(&manager, &streams, &message).await?;
+            eprintln!(
+                "shop-projection: {} failed batches name {} aggregates",
+                views.batches,
+                views.aggregates.len()
+            );
+            (views.outcome.applied + managed.outcome.applied, views.aggregates.len())
+        }
+        Reapply::Ids(ids) => {
+            let views = projector.reapply(ids.iter().cloned()).await?;
+            let managed = manager.reapply(ids.iter().cloned()).await?;
+            (views.applied + managed.applied, ids.len())
+        }
+    };
+    tracing::info!(aggregates, applied, "reapplied");
+    eprintln!("shop-projection: {aggregates} aggregates caught up, {applied} events applied");
+    Ok(())
 }
 
 /// Locally: the whole history into the view table, with its progress shown

@@ -56,6 +56,13 @@ fn the_projection_command_line_needs_dynamodb() {
     assert!(args.dynamodb && !args.catch_up && !args.rebuild);
     assert!(projection(&["--catch-up", "--dynamodb"]).unwrap().catch_up);
     assert!(projection(&["--dynamodb", "--rebuild"]).unwrap().rebuild);
+    let args = projection(&["--dynamodb", "--reapply", "Product#mug", "Cart#a#b"]).unwrap();
+    assert_eq!(
+        args.reapply,
+        [("Product".into(), "mug".into()), ("Cart".into(), "a#b".into())]
+    );
+    let args = projection(&["--dynamodb", "--reapply-failures", "-"]).unwrap();
+    assert_eq!(args.reapply_failures.as_deref(), Some(std::path::Path::new("-")));
     let args = projection(&["--dynamodb", "--view-table", "mine"]).unwrap();
     assert_eq!(args.tables.view_table(), "mine");
     for (args, says) in [
@@ -67,6 +74,18 @@ fn the_projection_command_line_needs_dynamodb() {
         ),
         (
             vec!["--dynamodb", "--rebuild", "--catch-up"],
+            "cannot be used with",
+        ),
+        (
+            vec!["--dynamodb", "--reapply", "Shelf#1"],
+            "an aggregate is `Product#{id}` or `Cart#{id}`",
+        ),
+        (
+            vec!["--dynamodb", "--reapply", "Product#"],
+            "an aggregate is `Product#{id}` or `Cart#{id}`",
+        ),
+        (
+            vec!["--dynamodb", "--reapply", "Product#a", "--rebuild"],
             "cannot be used with",
         ),
     ] {
