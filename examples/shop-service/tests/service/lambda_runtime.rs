@@ -23,6 +23,15 @@ async fn tables(prefix: &str) -> (DynamoStore, DynamoViews) {
         es::dynamo::testing::unique_table_name(&format!("{prefix}-views")),
     );
     views.ensure_table().await.expect("create the view table");
+    // The timers table the template makes beside them: `{table}-timers`,
+    // unless ES_TIMERS_TABLE names another.
+    es::dynamo::DynamoTimers::new(
+        store.client().clone(),
+        shop_service::expiry::timers_table(store.table()),
+    )
+    .ensure_table()
+    .await
+    .expect("create the timers table");
     (store, views)
 }
 
