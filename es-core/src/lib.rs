@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 mod aggregate;
+pub mod buckets;
 mod codec;
 mod command;
 #[cfg(feature = "conformance")]
