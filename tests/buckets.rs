@@ -39,9 +39,15 @@ macro_rules! on_both_stores {
                 if es_dynamo::testing::skip_without_dynamodb() {
                     return;
                 }
+                // Long deadlines: 64 writers on a shared machine can stall
+                // the emulator past the default 5 s an attempt.
                 let $store = es_dynamo::testing::store_on_new_table(stringify!($name))
                     .await
-                    .with_cache(1_000);
+                    .with_cache(1_000)
+                    .with_timeouts(
+                        Some(std::time::Duration::from_secs(60)),
+                        Some(std::time::Duration::from_secs(30)),
+                    );
                 $body
             }
         }
@@ -58,6 +64,8 @@ async fn totals<S: EventStore>(store: &S, buckets: &Buckets<ProductBucket>) -> H
 #[derive(Default)]
 struct Tally {
     acked: BTreeMap<String, u32>,
+    /// Units of writes whose outcome is unknown (a timeout after sending).
+    unsure: BTreeMap<String, u32>,
     sold_out: Vec<(u64, u64)>,
     served: Vec<(u64, u64)>,
     failed: u32,
@@ -108,7 +116,10 @@ async fn flash_sale<S: EventStore>(
                                 break;
                             }
                         }
-                        Err(e) if e.is_retryable() && !e.is_indeterminate() => tally.failed += 1,
+                        Err(e) if e.is_indeterminate() => {
+                            *tally.unsure.entry(cart).or_insert(0) += quantity;
+                        }
+                        Err(e) if e.is_retryable() => tally.failed += 1,
                         Err(e) => panic!("writer {w}: {e}"),
                     }
                 }
@@ -217,7 +228,11 @@ on_both_stores!(no_false_sold_out_while_any_bucket_has_stock, |store| {
         .count();
     assert_eq!(false_sold_outs, 0, "sold out said while stock remained");
     let served: usize = tallies.iter().map(|t| t.served.len()).sum();
-    assert_eq!(served, 200);
+    let unsure: u32 = tallies.iter().flat_map(|t| t.unsure.values()).sum();
+    assert!(
+        (200 - unsure as usize..=200).contains(&served),
+        "{served} served, {unsure} unsure"
+    );
     assert_eq!(totals(&store, &rush).await.on_hand, 0);
 });
 
@@ -251,7 +266,9 @@ on_both_stores!(rebalance_conserves_stock, |store| {
                     match buckets.rebalance(&store, from, to, rng.u32(1..=5)).await {
                         Ok(()) => moved += 1,
                         Err(es::Error::Rejected(ProductError::SoldOut { .. })) => {}
-                        Err(e) if e.is_retryable() && !e.is_indeterminate() => {}
+                        // A move is one atomic commit: whether or not an
+                        // unsure one landed, the total is the same.
+                        Err(e) if e.is_retryable() || e.is_indeterminate() => {}
                         Err(e) => panic!("mover {m}: {e}"),
                     }
                 }
@@ -263,15 +280,16 @@ on_both_stores!(rebalance_conserves_stock, |store| {
         .map(|b| {
             let (store, buckets) = (store.as_another_process(), buckets.clone());
             tokio::spawn(async move {
-                let mut bought = 0;
+                let (mut bought, mut unsure) = (0, 0);
                 for n in 0..5 {
                     match reserve_hot(&store, &buckets, &format!("b{b}-{n}"), 1).await {
                         Ok(_) => bought += 1,
-                        Err(e) if e.is_retryable() && !e.is_indeterminate() => {}
+                        Err(e) if e.is_indeterminate() => unsure += 1,
+                        Err(e) if e.is_retryable() => {}
                         Err(e) => panic!("buyer {b}: {e}"),
                     }
                 }
-                bought
+                (bought, unsure)
             })
         })
         .collect();
@@ -279,13 +297,18 @@ on_both_stores!(rebalance_conserves_stock, |store| {
     for mover in movers {
         moved += mover.await.expect("mover");
     }
-    let mut bought = 0;
+    let (mut bought, mut unsure) = (0, 0);
     for buyer in buyers {
-        bought += buyer.await.expect("buyer");
+        let (b, u) = buyer.await.expect("buyer");
+        bought += b;
+        unsure += u;
     }
     assert!(moved > 0, "no rebalance went through");
     let after = totals(&store, &buckets).await;
     let reserved: u32 = after.reserved.values().sum();
-    assert_eq!(reserved, bought, "reserved against acknowledged");
+    assert!(
+        (bought..=bought + unsure).contains(&reserved),
+        "{reserved} reserved, {bought} acknowledged, {unsure} unsure"
+    );
     assert_eq!(after.on_hand + reserved, 100, "stock conserved");
 });
