@@ -33,6 +33,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+mod hot_routes;
 pub mod problem;
 pub mod projection;
 pub mod read_side;
@@ -44,6 +45,12 @@ pub mod trace;
 #[path = "../../shopping/shop.rs"]
 #[allow(missing_docs)]
 pub mod shop;
+
+/// Hot products: a product's stock split over bucket aggregates, shared
+/// with the tests and the flash-sale bench.
+#[path = "../../shopping/hot.rs"]
+#[allow(missing_docs)]
+pub mod hot;
 
 /// The shop's read side, shared with the `shopping` example: `ShopViews`,
 /// one projection that keeps a `stock` view per product and a `cart` view
@@ -73,6 +80,8 @@ pub struct App<S> {
     /// The views the view routes read; without them, those routes are not
     /// served.
     pub views: Option<ReadSide>,
+    /// Hot products: SKU and number of buckets (see `hot_routes.rs`).
+    pub hot: std::sync::Arc<std::collections::BTreeMap<String, u32>>,
 }
 
 impl<S: EventStore> App<S> {
@@ -82,6 +91,27 @@ impl<S: EventStore> App<S> {
             store,
             retry: es::Retry::default(),
             views: None,
+            hot: std::sync::Arc::new(hot_products_from_env()),
+        }
+    }
+
+    /// Makes `sku` a hot product, its stock split over `buckets` bucket
+    /// aggregates (1 to 99). Every process of the service must agree.
+    pub fn with_hot_product(mut self, sku: impl Into<String>, buckets: u32) -> Self {
+        std::sync::Arc::make_mut(&mut self.hot).insert(sku.into(), buckets);
+        self
+    }
+
+    /// The buckets of `sku` when it is a hot product.
+    pub(crate) fn buckets(
+        &self,
+        sku: &str,
+    ) -> Result<Option<es::buckets::Buckets<hot::ProductBucket>>, problem::Problem> {
+        match self.hot.get(sku) {
+            Some(&count) => Ok(Some(
+                es::buckets::Buckets::new(sku, count).map_err(problem::Problem::from)?,
+            )),
+            None => Ok(None),
         }
     }
 
@@ -122,6 +152,30 @@ impl<S: EventStore> App<S> {
             .layer(axum::middleware::from_fn(trace::track))
             .with_state(self)
     }
+}
+
+/// The hot products named in `SHOP_HOT_PRODUCTS`: `sku=buckets` pairs,
+/// comma-separated (`mug=8,tee=4`). A pair that does not parse is logged
+/// and left out.
+pub fn hot_products_from_env() -> std::collections::BTreeMap<String, u32> {
+    let spec = std::env::var("SHOP_HOT_PRODUCTS").unwrap_or_default();
+    spec.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let parsed = pair
+                .split_once('=')
+                .and_then(|(sku, n)| Some((sku.trim().to_owned(), n.trim().parse::<u32>().ok()?)))
+                .filter(|(sku, n)| !sku.is_empty() && (1..=es::buckets::MAX_BUCKETS).contains(n));
+            if parsed.is_none() {
+                tracing::warn!(
+                    pair,
+                    "SHOP_HOT_PRODUCTS: not `sku=buckets` with 1 to 99 buckets; left out"
+                );
+            }
+            parsed
+        })
+        .collect()
 }
 
 /// The router on `store`, without the view routes: `App::new(store).router()`.
