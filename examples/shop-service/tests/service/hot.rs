@@ -12,7 +12,7 @@ async fn hot_product_answers_as_any_product<S: es::EventStore>(store: S) {
     let http = Http::new(&server);
     http.get("/products/mug")
         .await
-        .assert_problem(404, "not-found");
+        .assert_problem(404, "product-not-found");
 
     let restocked = http
         .post("/products/mug/restock", json!({"amount": 10}))
