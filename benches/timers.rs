@@ -16,7 +16,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use es::{Clock, FireTimer, SystemClock, Sweeper, Timer, TimerStore};
+use es::{Clock, FireTimer, Sweeper, SystemClock, Timer, TimerStore};
 use es_dynamo::DynamoTimers;
 
 const TIMERS: usize = 200;
@@ -41,12 +41,18 @@ async fn main() {
         eprintln!("timers bench: no AWS_ENDPOINT_URL_DYNAMODB; run it under scripts/dynamodb-local.sh run --");
         return;
     }
-    let timers = DynamoTimers::from_env(es_dynamo::testing::unique_table_name("bench-timers")).await;
+    let timers =
+        DynamoTimers::from_env(es_dynamo::testing::unique_table_name("bench-timers")).await;
     timers.ensure_table().await.expect("the timers table");
     let far = SystemClock.now_millis() + 3_600_000;
     let timer = |n: usize, due: u64| {
-        Timer::new(format!("bench-{n}"), due, "Bench", &serde_json::json!({"cart_id": format!("cart-{n}"), "sku": "mug"}))
-            .expect("a timer")
+        Timer::new(
+            format!("bench-{n}"),
+            due,
+            "Bench",
+            &serde_json::json!({"cart_id": format!("cart-{n}"), "sku": "mug"}),
+        )
+        .expect("a timer")
     };
 
     // 1. Per timer.

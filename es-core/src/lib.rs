@@ -39,6 +39,7 @@
 
 mod across;
 mod aggregate;
+pub mod buckets;
 mod clock;
 mod codec;
 mod command;

@@ -23,6 +23,9 @@ const TRANSIENT_CODES: &[&str] = &[
     "InternalFailure",
     "ServiceUnavailable",
     "LimitExceededException",
+    // A global table in strong consistency: another Region is writing the
+    // item; nothing was written, and a retry may pass.
+    "ReplicatedWriteConflictException",
 ];
 
 /// Cancellation reason codes of a transaction that pass by themselves.

@@ -56,6 +56,7 @@ mod layout;
 mod payload;
 mod read;
 pub mod records;
+pub mod regions;
 pub mod runner;
 mod size;
 mod store;
@@ -71,6 +72,7 @@ mod write;
 
 pub use layout::{attributes, Layout};
 pub use records::DynamoCodec;
+pub use regions::{Consistency, Replication};
 pub use runner::StreamRunner;
 pub use size::item_size;
 pub use store::DynamoStore;

@@ -68,6 +68,8 @@ pub struct DynamoStore {
     writers: Arc<Writers>,
     // Whether requests ask DynamoDB for their consumed capacity.
     returned_capacity: bool,
+    // The table's Regions as last checked, and the one that writes it.
+    regions: Arc<crate::regions::Regions>,
 }
 
 struct Inner {
@@ -113,6 +115,7 @@ impl DynamoStore {
             layout: Layout::default(),
             writers: Arc::default(),
             returned_capacity: false,
+            regions: Arc::default(),
         }
     }
 
@@ -146,11 +149,22 @@ impl DynamoStore {
     /// the same size, and its own counters. For tests of several processes
     /// writing one aggregate.
     pub fn as_another_process(&self) -> Self {
-        DynamoStore::new(self.inner.client.clone(), self.inner.table.clone())
+        let mut other = DynamoStore::new(self.inner.client.clone(), self.inner.table.clone())
             .with_commands_table(self.commands_table())
             .with_layout(self.layout)
             .with_cache(self.writers.cache_capacity())
-            .with_returned_capacity(self.returned_capacity)
+            .with_returned_capacity(self.returned_capacity);
+        other.regions = self.regions_for_another_process();
+        other
+    }
+
+    /// The table's Regions as last checked (see `regions.rs`).
+    pub(crate) fn regions(&self) -> &crate::regions::Regions {
+        &self.regions
+    }
+
+    pub(crate) fn set_regions(&mut self, regions: Arc<crate::regions::Regions>) {
+        self.regions = regions;
     }
 
     /// Whether every request asks DynamoDB for its `ConsumedCapacity`.

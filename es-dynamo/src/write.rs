@@ -53,6 +53,28 @@ impl DynamoStore {
     /// Writes a commit: validates it whole, then sends one request.
     pub(crate) async fn write(&self, commit: Commit<AttributeValue>) -> Result<Committed, Error> {
         let plan = self.plan(commit)?;
+        if let Some(first) = plan.events.first() {
+            let aggregates: HashSet<(&str, &str)> = plan
+                .events
+                .iter()
+                .map(|e| (e.aggregate, e.id.as_str()))
+                .collect();
+            self.may_write(&crate::regions::Needs {
+                aggregate: first.aggregate,
+                id: &first.id,
+                first: first.expected.saturating_add(1),
+                last: plan
+                    .events
+                    .iter()
+                    .filter(|e| e.aggregate == first.aggregate && e.id == first.id)
+                    .map(|e| e.version)
+                    .max()
+                    .unwrap_or(first.version),
+                events: plan.events.len(),
+                aggregates: aggregates.len(),
+                command: plan.command.is_some(),
+            })?;
+        }
         match (plan.events.len(), &plan.command) {
             (0, _) => Ok(Committed::Written),
             (1, None) => self.put_one(plan.events, plan.exact_conflict).await,

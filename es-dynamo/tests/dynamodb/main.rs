@@ -19,6 +19,7 @@ mod item_shape;
 mod limits;
 mod odd_ids;
 mod outage;
+mod regions;
 mod sizes;
 mod snapshot_property;
 mod stream;

@@ -35,6 +35,7 @@
 pub mod cli;
 pub mod deadline;
 pub mod expiry;
+mod hot_routes;
 pub mod idempotency;
 pub mod problem;
 pub mod projection;
@@ -47,6 +48,12 @@ pub mod trace;
 #[path = "../../shopping/shop.rs"]
 #[allow(missing_docs)]
 pub mod shop;
+
+/// Hot products: a product's stock split over bucket aggregates, shared
+/// with the tests and the flash-sale bench.
+#[path = "../../shopping/hot.rs"]
+#[allow(missing_docs)]
+pub mod hot;
 
 /// The shop's read side, shared with the `shopping` example: `ShopViews`,
 /// one projection that keeps a `stock` view per product and a `cart` view
@@ -81,6 +88,8 @@ pub struct App<S> {
     pub hold: std::time::Duration,
     /// Now: the system's clock, or a test's.
     pub clock: std::sync::Arc<dyn es::Clock>,
+    /// Hot products: SKU and number of buckets (see `hot_routes.rs`).
+    pub hot: std::sync::Arc<std::collections::BTreeMap<String, u32>>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for App<S> {
@@ -90,6 +99,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for App<S> {
             .field("retry", &self.retry)
             .field("views", &self.views)
             .field("hold", &self.hold)
+            .field("hot", &self.hot)
             .finish_non_exhaustive()
     }
 }
@@ -103,6 +113,27 @@ impl<S: EventStore> App<S> {
             views: None,
             hold: shop::DEFAULT_HOLD,
             clock: std::sync::Arc::new(es::SystemClock),
+            hot: std::sync::Arc::new(hot_products_from_env()),
+        }
+    }
+
+    /// Makes `sku` a hot product, its stock split over `buckets` bucket
+    /// aggregates (1 to 99). Every process of the service must agree.
+    pub fn with_hot_product(mut self, sku: impl Into<String>, buckets: u32) -> Self {
+        std::sync::Arc::make_mut(&mut self.hot).insert(sku.into(), buckets);
+        self
+    }
+
+    /// The buckets of `sku` when it is a hot product.
+    pub(crate) fn buckets(
+        &self,
+        sku: &str,
+    ) -> Result<Option<es::buckets::Buckets<hot::ProductBucket>>, problem::Problem> {
+        match self.hot.get(sku) {
+            Some(&count) => Ok(Some(
+                es::buckets::Buckets::new(sku, count).map_err(problem::Problem::from)?,
+            )),
+            None => Ok(None),
         }
     }
 
@@ -164,6 +195,30 @@ impl<S: EventStore> App<S> {
             .layer(axum::middleware::from_fn(trace::track))
             .with_state(self)
     }
+}
+
+/// The hot products named in `SHOP_HOT_PRODUCTS`: `sku=buckets` pairs,
+/// comma-separated (`mug=8,tee=4`). A pair that does not parse is logged
+/// and left out.
+pub fn hot_products_from_env() -> std::collections::BTreeMap<String, u32> {
+    let spec = std::env::var("SHOP_HOT_PRODUCTS").unwrap_or_default();
+    spec.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let parsed = pair
+                .split_once('=')
+                .and_then(|(sku, n)| Some((sku.trim().to_owned(), n.trim().parse::<u32>().ok()?)))
+                .filter(|(sku, n)| !sku.is_empty() && (1..=es::buckets::MAX_BUCKETS).contains(n));
+            if parsed.is_none() {
+                tracing::warn!(
+                    pair,
+                    "SHOP_HOT_PRODUCTS: not `sku=buckets` with 1 to 99 buckets; left out"
+                );
+            }
+            parsed
+        })
+        .collect()
 }
 
 /// The router on `store`, without the view routes: `App::new(store).router()`.

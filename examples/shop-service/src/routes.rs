@@ -294,6 +294,9 @@ pub async fn restock<S: EventStore>(
     let Json(body) = body?;
     let amount = quantity("amount", &body.amount)?;
     let key = idempotency_key(&headers)?;
+    if let Some(buckets) = app.buckets(&product_id)? {
+        return crate::hot_routes::restock(&app, &buckets, amount, key).await;
+    }
     product_command(&app, &ids, key, &fingerprint, product_id, move |p| {
         // The handler would refuse it too; deciding it here lets a repeated
         // request answer as its first run did.
@@ -322,6 +325,11 @@ pub async fn buy<S: EventStore>(
     id(Product::NAME, &product_id)?;
     let key = idempotency_key(&headers)?;
     let cart_id = body.cart_id;
+    // A hot product's stock is split over buckets: a buy takes from one
+    // (see hot_routes.rs), and holds nothing for the cart.
+    if let Some(buckets) = app.buckets(&product_id)? {
+        return crate::hot_routes::buy(&app, &ids, &buckets, &cart_id, quantity, key).await;
+    }
     // One command across the product and the cart: the product reserves
     // the units, the cart holds them until the deadline.
     let metadata = fingerprint.stamp(ids.metadata(key.as_deref()));
@@ -358,6 +366,9 @@ pub async fn get_product<S: EventStore>(
 ) -> Answer {
     let Path(product_id) = path?;
     id(Product::NAME, &product_id)?;
+    if let Some(buckets) = app.buckets(&product_id)? {
+        return crate::hot_routes::get(&app, &buckets).await;
+    }
     match Product::find_one(&app.store, product_id.clone()).await? {
         Some(product) => Ok(Json(serde_json::json!(ProductView::of(&product)))),
         None => Err(Problem::not_found(Product::NAME, &product_id)),
@@ -464,7 +475,11 @@ async fn cart_command<S: EventStore>(
 ) -> Result<Done<CartView>, Problem> {
     id(Cart::NAME, &cart_id)?;
     id(Product::NAME, &sku)?;
-    if Product::find_one(&app.store, sku.clone()).await?.is_none() {
+    let exists = match app.buckets(&sku)? {
+        Some(buckets) => crate::hot_routes::exists(app, &buckets).await?,
+        None => Product::find_one(&app.store, sku.clone()).await?.is_some(),
+    };
+    if !exists {
         return Err(Problem::not_found(Product::NAME, &sku));
     }
     let cart = Cart::load(&app.store, cart_id.clone())

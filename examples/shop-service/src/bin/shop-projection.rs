@@ -161,14 +161,19 @@ async fn reapply(tables: Tables, what: Reapply) -> Fallible {
                     .map_err(|e| format!("cannot read {}: {e}", file.display()))?
             };
             let streams = es::dynamo::runner::streams_client_from_env().await;
-            let views = es::dynamo::failures::reapply_failures(&projector, &streams, &message).await?;
-            let managed = es::dynamo::failures::reapply_failures(&manager, &streams, &message).await?;
+            let views =
+                es::dynamo::failures::reapply_failures(&projector, &streams, &message).await?;
+            let managed =
+                es::dynamo::failures::reapply_failures(&manager, &streams, &message).await?;
             eprintln!(
                 "shop-projection: {} failed batches name {} aggregates",
                 views.batches,
                 views.aggregates.len()
             );
-            (views.outcome.applied + managed.outcome.applied, views.aggregates.len())
+            (
+                views.outcome.applied + managed.outcome.applied,
+                views.aggregates.len(),
+            )
         }
         Reapply::Ids(ids) => {
             let views = projector.reapply(ids.iter().cloned()).await?;

@@ -59,10 +59,16 @@ fn the_projection_command_line_needs_dynamodb() {
     let args = projection(&["--dynamodb", "--reapply", "Product#mug", "Cart#a#b"]).unwrap();
     assert_eq!(
         args.reapply,
-        [("Product".into(), "mug".into()), ("Cart".into(), "a#b".into())]
+        [
+            ("Product".into(), "mug".into()),
+            ("Cart".into(), "a#b".into())
+        ]
     );
     let args = projection(&["--dynamodb", "--reapply-failures", "-"]).unwrap();
-    assert_eq!(args.reapply_failures.as_deref(), Some(std::path::Path::new("-")));
+    assert_eq!(
+        args.reapply_failures.as_deref(),
+        Some(std::path::Path::new("-"))
+    );
     let args = projection(&["--dynamodb", "--view-table", "mine"]).unwrap();
     assert_eq!(args.tables.view_table(), "mine");
     for (args, says) in [

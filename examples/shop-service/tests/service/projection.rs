@@ -446,18 +446,30 @@ async fn shop_projection_reapplies_aggregates_by_id() {
             .expect("restock");
     }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_shop-projection"))
-        .args(["--dynamodb", "--table", store.table(), "--view-table", &view_table])
+        .args([
+            "--dynamodb",
+            "--table",
+            store.table(),
+            "--view-table",
+            &view_table,
+        ])
         .args(["--reapply", "Product#lamp"])
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .output()
         .expect("run shop-projection");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("1 aggregates caught up, 2 events applied"), "{stderr}");
+    assert!(
+        stderr.contains("1 aggregates caught up, 2 events applied"),
+        "{stderr}"
+    );
     let views = es::dynamo::DynamoViews::from_env(view_table).await;
     let stock: es::Views<shop_service::views::Stock, _> = es::Views::new(views, "stock");
     assert_eq!(
         stock.get("lamp").await.expect("read"),
-        Some(shop_service::views::Stock { on_hand: 9, reserved: 0 })
+        Some(shop_service::views::Stock {
+            on_hand: 9,
+            reserved: 0
+        })
     );
 }

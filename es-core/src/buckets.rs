@@ -1,0 +1,848 @@
+//! Stock split across bucket aggregates: the escrow method for a hot item.
+//!
+//! One aggregate takes one conditional write at a time, and DynamoDB caps one
+//! partition key at 1,000 write units a second. An item that thousands of
+//! buyers want at once (a flash sale) outruns both. The escrow method splits
+//! the item's quantity into `K` bucket aggregates, each a guard of its own
+//! share: a reservation takes from one bucket, so `K` buckets take `K` writes
+//! at once, and no bucket can give more than it holds, so the whole never
+//! oversells.
+//!
+//! [`Buckets`] is the pattern over any aggregate that implements [`Bucket`]:
+//!
+//! - [`Buckets::reserve`]: a reservation goes to one bucket, picked from a
+//!   key (a buyer id spreads buyers over the buckets) or at random; when that
+//!   bucket is short, or another writer just took it, it moves on to the
+//!   others. When no single bucket can serve the request, it reads every
+//!   bucket at one instant and either takes the units from several of them in
+//!   one atomic commit or, when all of them together hold too little, answers
+//!   [`Bucket::sold_out`] with what they hold. So "sold out" is never said
+//!   while the buckets together could serve the request.
+//! - [`Buckets::rebalance`]: moves quota from one bucket to another in one
+//!   atomic commit (a [`Transaction`](crate::Transaction)); the total is
+//!   conserved.
+//! - [`Buckets::restock`]: spreads new stock over the buckets, in one atomic
+//!   commit.
+//! - [`Buckets::stock`]: every bucket as it was at one instant, and the total.
+//!
+//! The number of buckets, `K`, is per item and is the caller's to keep (in
+//! configuration, or in an aggregate of its own). Every process must use the
+//! same `K` for an item: a process that knows fewer buckets than hold stock
+//! could call the item sold out while a bucket it does not know has some.
+//! `K` may grow (new buckets start empty and receive stock by
+//! [`Buckets::rebalance`] or [`Buckets::restock`]) once every process uses
+//! the new `K`; it must not shrink while the buckets it drops hold stock.
+//!
+//! ```
+//! # mod doc { include!("../doc/bucket.rs"); }
+//! # use doc::*;
+//! # use es::prelude::*;
+//! use es::buckets::Buckets;
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let store = MemoryStore::new();
+//! let sku = Buckets::<Shelf>::new("sku-1", 4)?;
+//! sku.restock(&store, 10).await?;                       // 3, 3, 2, 2
+//! let done = sku
+//!     .reserve(&store, 5)
+//!     .spread_by("alice")
+//!     .execute(|shelf, units| shelf.take("alice", units))
+//!     .await?;
+//! assert_eq!(done.units(), 5);                           // from one bucket, or several at once
+//! assert_eq!(sku.stock(&store).await?.available(), 5);
+//! let refused = sku
+//!     .reserve(&store, 6)
+//!     .execute(|shelf, units| shelf.take("bob", units))
+//!     .await
+//!     .unwrap_err();
+//! assert!(matches!(refused, Error::Rejected(Empty { available: 5, requested: 6 })));
+//! # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+//! ```
+
+use std::marker::PhantomData;
+
+use futures::future::try_join_all;
+
+use crate::aggregate::Aggregate;
+use crate::command::{Command, Retry};
+use crate::error::{Error, StoreError};
+use crate::event::{IntoEvents, Metadata};
+use crate::limits::check_idempotency_key;
+use crate::root::{Root, Staged};
+use crate::store::{Append, CommandRecord, Commit, Committed, EventStore};
+
+/// The most buckets an item may have: a rebalance, a restock and a
+/// reservation taken from several buckets are each one atomic commit, which
+/// holds at most 100 items on DynamoDB (one is kept for an idempotency
+/// record).
+pub const MAX_BUCKETS: u32 = 99;
+
+/// An aggregate that holds one bucket of an item's stock.
+///
+/// Its handlers guard its own share, as any aggregate's do: a reservation
+/// event that asks for more than the bucket holds must be refused by its
+/// handler. [`Buckets`] relies on that for never overselling; it asks
+/// [`Bucket::available`] only to choose where to reserve.
+pub trait Bucket: Aggregate {
+    /// The units a reservation may take from this bucket now.
+    fn available(&self) -> u64;
+
+    /// The refusal of a reservation of `requested` units when all the buckets
+    /// together hold `available`: the same "sold out" the item gives
+    /// unsplit.
+    fn sold_out(available: u64, requested: u32) -> Self::Error;
+
+    /// The event that adds `units` of new stock to this bucket.
+    fn restock(&self, units: u32) -> Result<Self::Event, Self::Error>;
+
+    /// The event that hands `units` of this bucket's stock to bucket `to` of
+    /// the same item. Its handler must refuse more than the bucket holds.
+    fn give(&self, units: u32, to: u32) -> Result<Self::Event, Self::Error>;
+
+    /// The event that receives `units` from bucket `from` of the same item.
+    fn receive(&self, units: u32, from: u32) -> Result<Self::Event, Self::Error>;
+}
+
+/// How long an idempotency record of a bucketed command is kept: 7 days,
+/// as a command's is by default.
+const KEPT_FOR_SECS: u64 = 7 * 24 * 3600;
+
+/// What a command record wrote, for [`Error::KeyReused`].
+fn describe(record: &CommandRecord) -> String {
+    record
+        .outcome
+        .iter()
+        .map(|(aggregate, id, _)| format!("{aggregate} {id:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A decision's events, as a list the command and the transaction take.
+struct Events<A: Aggregate>(Vec<A::Event>);
+
+impl<A: Aggregate> IntoEvents<A> for Events<A> {
+    fn into_events(self) -> Vec<A::Event> {
+        self.0
+    }
+}
+
+/// One item's stock, split over `K` aggregates of type `A`: bucket `n` is the
+/// aggregate `A` with id `"{item}/{n}"`, for `n` in `0..K`. See the
+/// [module](self) for the method.
+pub struct Buckets<A> {
+    item: String,
+    count: u32,
+    retry: Retry,
+    bucket_retry: Retry,
+    _bucket: PhantomData<fn() -> A>,
+}
+
+impl<A> Clone for Buckets<A> {
+    fn clone(&self) -> Self {
+        Buckets {
+            item: self.item.clone(),
+            count: self.count,
+            retry: self.retry,
+            bucket_retry: self.bucket_retry,
+            _bucket: PhantomData,
+        }
+    }
+}
+
+impl<A: Aggregate> std::fmt::Debug for Buckets<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buckets")
+            .field("aggregate", &A::NAME)
+            .field("item", &self.item)
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
+/// One part of a [`Reservation`]: what one bucket gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// The bucket's number, from 0.
+    pub bucket: u32,
+    /// The units it gave; 0 when the reservation is a duplicate, whose
+    /// record keeps only versions.
+    pub units: u32,
+    /// The bucket's version after the reservation.
+    pub version: u64,
+}
+
+/// What [`Reserve::execute`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// The buckets the units came from: one, unless no bucket alone held
+    /// enough.
+    pub parts: Vec<Part>,
+    /// Conditional writes sent, the successful one included.
+    pub attempts: u32,
+    /// Whether an earlier run under the same idempotency key made this
+    /// reservation, and nothing was written now.
+    pub duplicate: bool,
+}
+
+impl Reservation {
+    /// The units reserved, summed over the parts (0 for a duplicate).
+    pub fn units(&self) -> u64 {
+        self.parts.iter().map(|p| u64::from(p.units)).sum()
+    }
+}
+
+/// Every bucket of an item, as they all were at one instant.
+#[derive(Debug)]
+pub struct Stock<A: Aggregate, S> {
+    /// The buckets, by number.
+    pub buckets: Vec<Root<A, S>>,
+}
+
+impl<A: Bucket, S: EventStore> Stock<A, S> {
+    /// The units all the buckets together hold.
+    pub fn available(&self) -> u64 {
+        self.buckets
+            .iter()
+            .map(|b| b.available())
+            .fold(0, u64::saturating_add)
+    }
+}
+
+/// A stable 64-bit hash (FNV-1a): the same key picks the same bucket in
+/// every process and every build.
+fn fnv(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+impl<A: Bucket> Buckets<A> {
+    /// The buckets of `item`, `count` of them (1 to [`MAX_BUCKETS`]).
+    pub fn new(item: impl Into<String>, count: u32) -> Result<Self, Error> {
+        let item = item.into();
+        if !(1..=MAX_BUCKETS).contains(&count) {
+            return Err(StoreError::permanent(
+                "buckets",
+                format!(
+                    "{} {item:?}: {count} buckets; an item has 1 to {MAX_BUCKETS}",
+                    A::NAME
+                ),
+            )
+            .about(A::NAME, &item)
+            .into());
+        }
+        crate::limits::check_id(A::NAME, &format!("{item}/{}", count - 1))?;
+        Ok(Buckets {
+            item,
+            count,
+            retry: Retry::default(),
+            bucket_retry: Retry::attempts(2),
+            _bucket: PhantomData,
+        })
+    }
+
+    /// Sets how often a reservation, a rebalance and a restock go round
+    /// again after losing to other writers (default: [`Retry::default`]).
+    /// A reservation tries up to every bucket in each round.
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets how many attempts a reservation makes on one bucket before it
+    /// moves on to another (default 2: a write, and after a conflict one
+    /// more on the bucket caught up).
+    pub fn with_bucket_retry(mut self, retry: Retry) -> Self {
+        self.bucket_retry = retry;
+        self
+    }
+
+    /// The item's id.
+    pub fn item(&self) -> &str {
+        &self.item
+    }
+
+    /// How many buckets the item has.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The aggregate id of bucket `n`: `"{item}/{n}"`.
+    pub fn id(&self, n: u32) -> String {
+        format!("{}/{n}", self.item)
+    }
+
+    /// The bucket a key picks: the same in every process.
+    pub fn bucket_of(&self, key: &str) -> u32 {
+        // `count` is at least 1 and at most MAX_BUCKETS, so this fits.
+        u32::try_from(fnv(key) % u64::from(self.count)).unwrap_or(0)
+    }
+
+    /// A reservation of `quantity` units, to run with [`Reserve::execute`].
+    pub fn reserve<'s, S: EventStore>(&'s self, store: &'s S, quantity: u32) -> Reserve<'s, A, S> {
+        Reserve {
+            buckets: self,
+            store,
+            quantity,
+            spread: None,
+            key: None,
+            metadata: None,
+        }
+    }
+
+    /// Every bucket as they all were at one instant: each is read, then read
+    /// again for anything written since, until a round finds nothing new.
+    /// Each round is one consistent read per bucket, at once.
+    ///
+    /// Fails with a retryable [`Error::Store`] when writers kept changing the
+    /// buckets for the retry policy's attempts.
+    pub async fn stock<S: EventStore>(&self, store: &S) -> Result<Stock<A, S>, Error<A::Error>> {
+        let loads = (0..self.count).map(|n| Root::<A, S>::load(store, self.id(n)));
+        let mut buckets = try_join_all(loads).await?;
+        for round in 1..=self.retry.max_attempts.max(1) {
+            let caught_up = try_join_all(buckets.iter_mut().map(Root::hydrate)).await?;
+            if caught_up.iter().all(|&n| n == 0) {
+                return Ok(Stock { buckets });
+            }
+            tracing::debug!(round, item = %self.item, "buckets moved while read; reading again");
+        }
+        Err(StoreError::transient(
+            "buckets",
+            format!(
+                "{} {:?}: the {} buckets kept changing while read, {} rounds; retry",
+                A::NAME,
+                self.item,
+                self.count,
+                self.retry.max_attempts
+            ),
+        )
+        .about(A::NAME, &self.item)
+        .into())
+    }
+
+    /// Moves `units` of stock from bucket `from` to bucket `to`, atomically:
+    /// both events are written together or neither is, so the total is
+    /// conserved. Refused by `from`'s handler when it holds too little.
+    /// Retries conflicts, catching both buckets up.
+    pub async fn rebalance<S: EventStore>(
+        &self,
+        store: &S,
+        from: u32,
+        to: u32,
+        units: u32,
+    ) -> Result<(), Error<A::Error>> {
+        for n in [from, to] {
+            self.check_bucket(n)?;
+        }
+        if from == to || units == 0 {
+            return Ok(());
+        }
+        let mut giver = Root::<A, S>::load(store, self.id(from)).await?;
+        let mut taker = Root::<A, S>::load(store, self.id(to)).await?;
+        let mut attempt = 1;
+        loop {
+            let give = giver.give(units, to).map_err(Error::Rejected)?;
+            let receive = taker.receive(units, from).map_err(Error::Rejected)?;
+            let mut tx = crate::Transaction::new(store);
+            tx.append(&mut giver, Events::<A>(vec![give]))?;
+            tx.append(&mut taker, Events::<A>(vec![receive]))?;
+            match tx.commit().await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retryable() && attempt < self.retry.max_attempts => {
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    attempt += 1;
+                    giver.hydrate().await?;
+                    taker.hydrate().await?;
+                }
+                Err(e) => return Err(e.widen()),
+            }
+        }
+    }
+
+    /// Adds `units` of new stock, spread evenly over the buckets (the first
+    /// ones get one more when it does not divide), in one atomic commit.
+    pub async fn restock<S: EventStore>(
+        &self,
+        store: &S,
+        units: u32,
+    ) -> Result<(), Error<A::Error>> {
+        self.restock_with(store, units, None).await.map(drop)
+    }
+
+    /// [`Buckets::restock`] as an idempotent command: a second run with the
+    /// same `key` writes nothing and returns `true` (a duplicate).
+    pub async fn restock_once<S: EventStore>(
+        &self,
+        store: &S,
+        units: u32,
+        key: &str,
+    ) -> Result<bool, Error<A::Error>> {
+        check_idempotency_key(key).map_err(Error::widen)?;
+        self.restock_with(store, units, Some(key)).await
+    }
+
+    async fn restock_with<S: EventStore>(
+        &self,
+        store: &S,
+        units: u32,
+        key: Option<&str>,
+    ) -> Result<bool, Error<A::Error>> {
+        let shares: Vec<(u32, u32)> = (0..self.count)
+            .map(|n| {
+                let share = units / self.count + u32::from(n < units % self.count);
+                (n, share)
+            })
+            .filter(|&(_, share)| share > 0)
+            .collect();
+        if shares.is_empty() {
+            // No units: the bucket's own handler says what that is.
+            let root = Root::<A, S>::load(store, self.id(0)).await?;
+            root.restock(0).map_err(Error::Rejected)?;
+            return Ok(false);
+        }
+        let mut roots = try_join_all(
+            shares
+                .iter()
+                .map(|&(n, _)| Root::<A, S>::load(store, self.id(n))),
+        )
+        .await?;
+        let mut attempt = 1;
+        loop {
+            let mut appends = Vec::with_capacity(roots.len());
+            let mut staged = Vec::with_capacity(roots.len());
+            let mut outcome = Vec::with_capacity(roots.len());
+            for (root, &(_, share)) in roots.iter().zip(&shares) {
+                let event = root.restock(share).map_err(Error::Rejected)?;
+                let Staged { append, next, last } = root.stage(&[event])?;
+                outcome.push((A::NAME.to_owned(), root.id().to_owned(), last));
+                appends.push(append);
+                staged.push((last, next));
+            }
+            let command = key.map(|key| CommandRecord {
+                key: key.to_owned(),
+                outcome,
+                expires_at: crate::time::now_secs().saturating_add(KEPT_FOR_SECS),
+            });
+            let committed = store
+                .commit(Commit {
+                    appends,
+                    command,
+                    exact_conflict: attempt >= self.retry.max_attempts,
+                })
+                .await;
+            match committed {
+                Ok(Committed::Written) => {
+                    for (root, (last, next)) in roots.iter_mut().zip(staged) {
+                        root.advance(last, next);
+                    }
+                    return Ok(false);
+                }
+                Ok(Committed::Duplicate(record)) => {
+                    return match record
+                        .outcome
+                        .iter()
+                        .all(|(a, id, _)| self.owns(a, id).is_some())
+                    {
+                        true => Ok(true),
+                        false => Err(Error::KeyReused {
+                            key: record.key.clone(),
+                            aggregate: A::NAME,
+                            id: self.item.clone(),
+                            previous: describe(&record),
+                        }),
+                    };
+                }
+                Err(e)
+                    if e.is_retryable()
+                        && !e.is_indeterminate()
+                        && attempt < self.retry.max_attempts =>
+                {
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    attempt += 1;
+                    try_join_all(roots.iter_mut().map(Root::hydrate)).await?;
+                }
+                Err(e) => return Err(e.about(A::NAME, &self.item).widen()),
+            }
+        }
+    }
+
+    fn check_bucket(&self, n: u32) -> Result<(), Error<A::Error>> {
+        if n < self.count {
+            return Ok(());
+        }
+        Err(StoreError::permanent(
+            "buckets",
+            format!(
+                "{} {:?}: no bucket {n}; the item has buckets 0 to {}",
+                A::NAME,
+                self.item,
+                self.count - 1
+            ),
+        )
+        .about(A::NAME, &self.item)
+        .into())
+    }
+
+    /// Whether `aggregate` and `id` name one of these buckets.
+    fn owns(&self, aggregate: &str, id: &str) -> Option<u32> {
+        if aggregate != A::NAME {
+            return None;
+        }
+        let n: u32 = id
+            .strip_prefix(&self.item)?
+            .strip_prefix('/')?
+            .parse()
+            .ok()?;
+        (n < self.count && self.id(n) == id).then_some(n)
+    }
+}
+
+/// A reservation on an item's [`Buckets`], built by [`Buckets::reserve`].
+#[must_use = "a reservation does nothing until `execute` is called"]
+pub struct Reserve<'s, A, S> {
+    buckets: &'s Buckets<A>,
+    store: &'s S,
+    quantity: u32,
+    spread: Option<String>,
+    key: Option<String>,
+    metadata: Option<Metadata>,
+}
+
+/// How one try on one bucket went.
+enum Try {
+    /// Reserved, now or by the key's earlier run.
+    Done(Reservation),
+    /// The bucket, read at its latest, holds too little.
+    Short,
+    /// Other writers took the bucket's turn, or the store asked to wait.
+    Lost,
+}
+
+impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
+    /// Starts at the bucket `key` picks ([`Buckets::bucket_of`]), a buyer's
+    /// id say, rather than at a random one.
+    pub fn spread_by(mut self, key: impl Into<String>) -> Self {
+        self.spread = Some(key.into());
+        self
+    }
+
+    /// Makes the reservation idempotent: a second run with the same key
+    /// writes nothing and returns the first run's buckets and versions, with
+    /// `duplicate: true`, even when the stock it took is gone now.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Stores `metadata` with the events the reservation writes.
+    pub fn metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// Reserves: `decide(bucket, units)` returns the events that take `units`
+    /// from a bucket that holds at least that many, and is run on each bucket
+    /// the reservation writes to. A rejection from it is returned at once.
+    ///
+    /// First, one bucket at a time: the picked one, then the others in a
+    /// random order, each with [`Buckets::with_bucket_retry`]'s attempts.
+    /// A bucket that holds too little is passed over once its latest state
+    /// says so. When every bucket held too little on its own, the buckets
+    /// are read as they were at one instant ([`Buckets::stock`]): if they
+    /// together hold less than `quantity` the answer is
+    /// [`Bucket::sold_out`] with what they hold; otherwise the units are
+    /// taken from the fullest buckets in one atomic commit. Rounds repeat,
+    /// after a jittered wait, while other writers win.
+    pub async fn execute<F, R>(self, mut decide: F) -> Result<Reservation, Error<A::Error>>
+    where
+        F: FnMut(&A, u32) -> Result<R, A::Error>,
+        R: IntoEvents<A>,
+    {
+        if let Some(key) = &self.key {
+            check_idempotency_key(key).map_err(Error::widen)?;
+        }
+        let buckets = self.buckets;
+        let count = buckets.count;
+        let start = match &self.spread {
+            Some(key) => buckets.bucket_of(key),
+            None => fastrand::u32(0..count),
+        };
+        let mut attempts = 0;
+        let rounds = buckets.retry.max_attempts.max(1);
+        for round in 1..=rounds {
+            // The picked bucket first, then the others in an order of this
+            // run's own, so that writers who lost one bucket together do not
+            // all move to the same next one.
+            let mut others: Vec<u32> = (0..count).filter(|&n| n != start).collect();
+            fastrand::shuffle(&mut others);
+            let mut all_short = true;
+            for n in std::iter::once(start).chain(others) {
+                match self.on_bucket(n, &mut decide, &mut attempts).await? {
+                    Try::Done(reservation) => return Ok(reservation),
+                    Try::Short => {}
+                    Try::Lost => all_short = false,
+                }
+            }
+            if all_short {
+                match self.gather(&mut decide, &mut attempts).await? {
+                    Some(reservation) => return Ok(reservation),
+                    None => continue,
+                }
+            }
+            if round < rounds {
+                tokio::time::sleep(buckets.retry.delay(round)).await;
+            }
+        }
+        Err(StoreError::transient(
+            "reserve",
+            format!(
+                "{} {:?}: other writers won every bucket in {rounds} rounds ({attempts} attempts); retry",
+                A::NAME,
+                buckets.item
+            ),
+        )
+        .about(A::NAME, &buckets.item)
+        .into())
+    }
+
+    /// One command on bucket `n`: the decision when it holds enough, nothing
+    /// when it does not.
+    async fn on_bucket<F, R>(
+        &self,
+        n: u32,
+        decide: &mut F,
+        attempts: &mut u32,
+    ) -> Result<Try, Error<A::Error>>
+    where
+        F: FnMut(&A, u32) -> Result<R, A::Error>,
+        R: IntoEvents<A>,
+    {
+        let quantity = self.quantity;
+        let mut short = false;
+        let mut command =
+            Command::<A, S>::new(self.store, self.buckets.id(n)).retry(self.buckets.bucket_retry);
+        if let Some(key) = &self.key {
+            command = command.idempotency_key(key.clone());
+        }
+        if let Some(metadata) = &self.metadata {
+            command = command.metadata(metadata.clone());
+        }
+        let done = command
+            .execute(|bucket| {
+                short = bucket.available() < u64::from(quantity);
+                if short {
+                    return Ok(Events::<A>(Vec::new()));
+                }
+                decide(bucket, quantity).map(|r| Events(r.into_events()))
+            })
+            .await;
+        match done {
+            // The key's first run wrote this bucket: its record answers.
+            Ok(done) if done.duplicate => self.earlier(*attempts + done.attempts).await,
+            Ok(done) => {
+                *attempts += done.attempts;
+                if short {
+                    Ok(Try::Short)
+                } else {
+                    Ok(Try::Done(Reservation {
+                        parts: vec![Part {
+                            bucket: n,
+                            units: quantity,
+                            version: done.version,
+                        }],
+                        attempts: *attempts,
+                        duplicate: false,
+                    }))
+                }
+            }
+            // The key already ran, on another bucket of this item, or on
+            // several of them.
+            Err(Error::KeyReused { .. }) => self.earlier(*attempts).await,
+            Err(e) if e.is_retryable() && !e.is_indeterminate() => {
+                *attempts += self.buckets.bucket_retry.max_attempts.max(1);
+                tracing::debug!(bucket = n, error = %e, "lost a bucket; moving on");
+                Ok(Try::Lost)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The earlier run of this reservation's key, when it ran on these
+    /// buckets; [`Error::KeyReused`] when it ran on something else.
+    async fn earlier(&self, attempts: u32) -> Result<Try, Error<A::Error>> {
+        let key = self.key.clone().unwrap_or_default();
+        let record = self.store.command(&key).await.map_err(Error::widen)?;
+        match record.as_ref().and_then(|r| self.as_duplicate(r)) {
+            Some(mut reservation) => {
+                reservation.attempts = attempts;
+                Ok(Try::Done(reservation))
+            }
+            None => Err(self.key_reused(key, record.as_ref())),
+        }
+    }
+
+    fn key_reused(&self, key: String, record: Option<&CommandRecord>) -> Error<A::Error> {
+        let previous = record
+            .map(describe)
+            .unwrap_or_else(|| "a command whose record has expired".to_owned());
+        Error::KeyReused {
+            key,
+            aggregate: A::NAME,
+            id: self.buckets.item.clone(),
+            previous,
+        }
+    }
+
+    /// A reservation from a command record, when every aggregate it wrote is
+    /// one of these buckets.
+    fn as_duplicate(&self, record: &CommandRecord) -> Option<Reservation> {
+        let parts = record
+            .outcome
+            .iter()
+            .map(|(aggregate, id, version)| {
+                self.buckets.owns(aggregate, id).map(|bucket| Part {
+                    bucket,
+                    units: 0,
+                    version: *version,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        (!parts.is_empty()).then_some(Reservation {
+            parts,
+            attempts: 0,
+            duplicate: true,
+        })
+    }
+
+    /// No bucket alone held enough: read them all at one instant, and take
+    /// the units from several at once, or answer sold out. `None` when other
+    /// writers won and the round should go again.
+    async fn gather<F, R>(
+        &self,
+        decide: &mut F,
+        attempts: &mut u32,
+    ) -> Result<Option<Reservation>, Error<A::Error>>
+    where
+        F: FnMut(&A, u32) -> Result<R, A::Error>,
+        R: IntoEvents<A>,
+    {
+        let buckets = self.buckets;
+        let quantity = self.quantity;
+        if let Some(earlier) = self.earlier_record().await? {
+            return Ok(Some(earlier));
+        }
+        let mut stock = buckets.stock(self.store).await?;
+        let available = stock.available();
+        if available < u64::from(quantity) {
+            return Err(Error::Rejected(A::sold_out(available, quantity)));
+        }
+        // The fullest buckets first: the fewest parts.
+        let mut order: Vec<usize> = (0..stock.buckets.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(stock.buckets[i].available()));
+        let mut left = quantity;
+        let mut takes: Vec<(usize, u32)> = Vec::new();
+        for i in order {
+            if left == 0 {
+                break;
+            }
+            let has = u32::try_from(stock.buckets[i].available()).unwrap_or(u32::MAX);
+            let take = has.min(left);
+            if take > 0 {
+                takes.push((i, take));
+                left -= take;
+            }
+        }
+        if takes.len() == 1 {
+            // Stock landed in one bucket since it was passed over: reserve
+            // there as usual, in the next round.
+            return Ok(None);
+        }
+        let mut appends: Vec<Append<S::Payload>> = Vec::with_capacity(takes.len());
+        let mut advances: Vec<(usize, u64, A)> = Vec::with_capacity(takes.len());
+        let mut outcome = Vec::with_capacity(takes.len());
+        for &(i, take) in &takes {
+            let root = &mut stock.buckets[i];
+            if let Some(metadata) = &self.metadata {
+                *root = root.clone().with_metadata(metadata.clone());
+            }
+            let events = decide(root.state(), take)
+                .map_err(Error::Rejected)?
+                .into_events();
+            let Staged { append, next, last } = root.stage(&events)?;
+            outcome.push((A::NAME.to_owned(), root.id().to_owned(), last));
+            appends.push(append);
+            advances.push((i, last, next));
+        }
+        let command = self.key.as_ref().map(|key| CommandRecord {
+            key: key.clone(),
+            outcome,
+            expires_at: crate::time::now_secs().saturating_add(KEPT_FOR_SECS),
+        });
+        *attempts += 1;
+        match self
+            .store
+            .commit(Commit {
+                appends,
+                command,
+                exact_conflict: false,
+            })
+            .await
+        {
+            Ok(Committed::Written) => {
+                let parts = advances
+                    .into_iter()
+                    .zip(&takes)
+                    .map(|((i, last, next), &(_, take))| {
+                        let root = &mut stock.buckets[i];
+                        root.advance(last, next);
+                        Part {
+                            bucket: u32::try_from(i).unwrap_or(u32::MAX),
+                            units: take,
+                            version: last,
+                        }
+                    })
+                    .collect();
+                Ok(Some(Reservation {
+                    parts,
+                    attempts: *attempts,
+                    duplicate: false,
+                }))
+            }
+            Ok(Committed::Duplicate(record)) => match self.as_duplicate(&record) {
+                Some(mut reservation) => {
+                    reservation.attempts = *attempts;
+                    Ok(Some(reservation))
+                }
+                None => Err(self.key_reused(record.key.clone(), Some(&record))),
+            },
+            Err(e) if e.is_retryable() && !e.is_indeterminate() => Ok(None),
+            Err(e) => Err(e.about(A::NAME, &buckets.item).widen()),
+        }
+    }
+
+    /// The earlier run of this reservation's key, if it has one and ran here.
+    async fn earlier_record(&self) -> Result<Option<Reservation>, Error<A::Error>> {
+        let Some(key) = &self.key else {
+            return Ok(None);
+        };
+        let record = self.store.command(key).await.map_err(Error::widen)?;
+        Ok(record.and_then(|r| self.as_duplicate(&r)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_picks_the_same_bucket_every_time_and_keys_spread() {
+        let hits =
+            (0..8_000)
+                .map(|n| fnv(&format!("buyer-{n}")) % 8)
+                .fold([0u32; 8], |mut hits, b| {
+                    hits[b as usize] += 1;
+                    hits
+                });
+        assert_eq!(fnv("buyer-1"), fnv("buyer-1"));
+        assert!(hits.iter().all(|&h| (800..1_200).contains(&h)), "{hits:?}");
+    }
+}
