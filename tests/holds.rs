@@ -73,11 +73,13 @@ impl<S: EventStore, T: TimerStore, V: ViewTable> Shop<S, T, V> {
     async fn buy(&self, sku: &str, cart: &str, quantity: u32) -> es::Done {
         buy(
             &self.store,
-            sku,
-            cart,
-            quantity,
-            DEFAULT_HOLD,
-            self.now(),
+            &Purchase {
+                sku,
+                cart_id: cart,
+                quantity,
+                hold: DEFAULT_HOLD,
+                now_millis: self.now(),
+            },
             Metadata::default(),
             None,
         )
@@ -358,11 +360,13 @@ on_both_stores!(multi_aggregate_idempotency_key_applies_once, |shop| {
     let key = Some("buy-request-1".to_owned());
     let first = buy(
         &shop.store,
-        "mug",
-        "cart-d",
-        3,
-        DEFAULT_HOLD,
-        shop.now(),
+        &Purchase {
+            sku: "mug",
+            cart_id: "cart-d",
+            quantity: 3,
+            hold: DEFAULT_HOLD,
+            now_millis: shop.now(),
+        },
         Metadata::default(),
         key.clone(),
     )
@@ -370,11 +374,13 @@ on_both_stores!(multi_aggregate_idempotency_key_applies_once, |shop| {
     .expect("buy");
     let again = buy(
         &shop.store,
-        "mug",
-        "cart-d",
-        3,
-        DEFAULT_HOLD,
-        shop.now(),
+        &Purchase {
+            sku: "mug",
+            cart_id: "cart-d",
+            quantity: 3,
+            hold: DEFAULT_HOLD,
+            now_millis: shop.now(),
+        },
         Metadata::default(),
         key.clone(),
     )
@@ -387,11 +393,13 @@ on_both_stores!(multi_aggregate_idempotency_key_applies_once, |shop| {
     // The key on another command's aggregates is refused, by name.
     let reused = buy(
         &shop.store,
-        "tea",
-        "cart-e",
-        1,
-        DEFAULT_HOLD,
-        shop.now(),
+        &Purchase {
+            sku: "tea",
+            cart_id: "cart-e",
+            quantity: 1,
+            hold: DEFAULT_HOLD,
+            now_millis: shop.now(),
+        },
         Metadata::default(),
         key,
     )

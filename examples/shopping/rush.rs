@@ -325,11 +325,13 @@ async fn one<S: EventStore>(
             let now = es::Clock::now_millis(&es::SystemClock);
             match buy(
                 store,
-                sku,
-                &cart,
-                *quantity,
-                DEFAULT_HOLD,
-                now,
+                &Purchase {
+                    sku,
+                    cart_id: &cart,
+                    quantity: *quantity,
+                    hold: DEFAULT_HOLD,
+                    now_millis: now,
+                },
                 metadata(id),
                 None,
             )

@@ -433,19 +433,33 @@ pub async fn checkout_as<S: EventStore>(
 /// How long a buy holds stock unless the cart checks out: 15 minutes.
 pub const DEFAULT_HOLD: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
-/// Buys `quantity` units of `sku` for `cart_id`: the product reserves them
-/// and the cart holds them until `now_millis + hold`, in one command across
-/// both. A process manager ([`HoldTimers`]) schedules the hold's expiry.
+/// A purchase: `quantity` units of `sku` for `cart_id`, held from
+/// `now_millis` for `hold`.
+#[derive(Clone, Debug)]
+pub struct Purchase<'a> {
+    pub sku: &'a str,
+    pub cart_id: &'a str,
+    pub quantity: u32,
+    pub hold: std::time::Duration,
+    pub now_millis: u64,
+}
+
+/// Buys: the product reserves the units and the cart holds them until
+/// `now_millis + hold`, in one command across both. A process manager
+/// ([`HoldTimers`]) schedules the hold's expiry.
 pub async fn buy<S: EventStore>(
     store: &S,
-    sku: &str,
-    cart_id: &str,
-    quantity: u32,
-    hold: std::time::Duration,
-    now_millis: u64,
+    purchase: &Purchase<'_>,
     metadata: es::Metadata,
     idempotency_key: Option<String>,
 ) -> Result<es::Done, ShopError> {
+    let Purchase {
+        sku,
+        cart_id,
+        quantity,
+        hold,
+        now_millis,
+    } = *purchase;
     let until_millis =
         now_millis.saturating_add(u64::try_from(hold.as_millis()).unwrap_or(u64::MAX));
     let mut command = es::across(store)

@@ -336,11 +336,13 @@ pub async fn buy<S: EventStore>(
     let now = app.clock.now_millis();
     let done = shop::buy(
         &app.store,
-        &product_id,
-        &cart_id,
-        quantity,
-        app.hold,
-        now,
+        &shop::Purchase {
+            sku: &product_id,
+            cart_id: &cart_id,
+            quantity,
+            hold: app.hold,
+            now_millis: now,
+        },
         metadata,
         key.clone(),
     )
