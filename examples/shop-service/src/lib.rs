@@ -35,6 +35,7 @@
 pub mod cli;
 pub mod problem;
 pub mod projection;
+pub mod publisher;
 pub mod read_side;
 pub mod routes;
 pub mod trace;
