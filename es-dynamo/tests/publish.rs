@@ -16,7 +16,7 @@ use es_dynamo::publish::eventbridge::PutEvents;
 use es_dynamo::publish::{
     self, Document, EventBridge, IntegrationEvent, Message, Publisher, SnsFifo, SqsFifo, Target,
 };
-use es_dynamo::{testing, DynamoStore, DynamoViews};
+use es_dynamo::{testing, DynamoStore};
 use serde::{Deserialize, Serialize};
 
 // ---- The domain and its contract --------------------------------------------

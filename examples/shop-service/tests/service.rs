@@ -19,5 +19,7 @@ mod http;
 mod lambda;
 #[path = "service/projection.rs"]
 mod projection;
+#[path = "service/publish.rs"]
+mod publish;
 #[path = "service/template.rs"]
 mod template;
