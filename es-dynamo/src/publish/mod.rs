@@ -79,6 +79,7 @@ use std::sync::{Arc, Mutex};
 use es_core::projection::{Codec, Projected, Projection, ProjectionError, RawEvent};
 use es_core::{Envelope, Error, StoreError};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument as _;
 
 pub mod eventbridge;
 mod fifo;
@@ -453,8 +454,11 @@ impl<M: Projection, T: Target> Projection for Publisher<M, T> {
                 id,
                 messages = messages.len()
             );
-            let _ = &span;
-            self.target.send(&messages).await.map_err(fail)
+            self.target
+                .send(&messages)
+                .instrument(span)
+                .await
+                .map_err(fail)
         }
     }
 }
