@@ -110,7 +110,9 @@ impl Outbox {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Box<dyn Any + Send>)>> {
         // A handler that panicked while pushing left a whole vector: every
         // change below is one push, retain or take.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Drops what the event at `version` staged: it failed, or starts the

@@ -28,7 +28,8 @@ use es_dynamo::publish::{
     self, EventBridge, IntegrationEvent, MemoryTarget, Publisher, SnsFifo, SqsFifo, Target,
 };
 use es_dynamo::{testing, DynamoStore};
-use futures::stream::{self, StreamExt as _};
+use futures::stream;
+use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -154,49 +155,47 @@ async fn main() {
     }
     let config = aws_config::load_from_env().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("{}.fifo", testing::unique_table_name("bench")))
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .expect("queue");
-    let queue_url = queue.queue_url().unwrap_or_default().to_owned();
     let sns = aws_sdk_sns::Client::new(&config);
-    let topic = sns
-        .create_topic()
-        .name(format!("{}.fifo", testing::unique_table_name("bench")))
-        .attributes("FifoTopic", "true")
-        .send()
-        .await
-        .expect("topic");
-    let topic_arn = topic.topic_arn().unwrap_or_default().to_owned();
     let events = aws_sdk_eventbridge::Client::new(&config);
-    let bus = testing::unique_table_name("bench");
-    events
-        .create_event_bus()
-        .name(&bus)
-        .send()
-        .await
-        .expect("bus");
-
     let mut rows = Vec::new();
     for (shape, aggregates, each) in [("single events", 200, 1), ("runs of 50", 8, 50)] {
         // A history per target: each publisher starts from position 0.
         for target in ["memory", "SQS FIFO", "SNS FIFO", "EventBridge"] {
             let (store, ids) = history("bench-publish", aggregates, each).await;
+            // A queue, topic or bus of its own, empty.
             let row = match target {
                 "memory" => run(MemoryTarget::new(), target, shape, &store, &ids).await,
                 "SQS FIFO" => {
-                    let t = SqsFifo::new(sqs.clone(), queue_url.clone());
-                    run(t, target, shape, &store, &ids).await
+                    let queue = sqs
+                        .create_queue()
+                        .queue_name(format!("{}.fifo", testing::unique_table_name("bench")))
+                        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+                        .send()
+                        .await
+                        .expect("queue");
+                    let url = queue.queue_url().unwrap_or_default().to_owned();
+                    run(SqsFifo::new(sqs.clone(), url), target, shape, &store, &ids).await
                 }
                 "SNS FIFO" => {
-                    let t = SnsFifo::new(sns.clone(), topic_arn.clone());
-                    run(t, target, shape, &store, &ids).await
+                    let topic = sns
+                        .create_topic()
+                        .name(format!("{}.fifo", testing::unique_table_name("bench")))
+                        .attributes("FifoTopic", "true")
+                        .send()
+                        .await
+                        .expect("topic");
+                    let arn = topic.topic_arn().unwrap_or_default().to_owned();
+                    run(SnsFifo::new(sns.clone(), arn), target, shape, &store, &ids).await
                 }
                 _ => {
-                    let t = EventBridge::new(events.clone(), bus.clone(), "bench");
+                    let bus = testing::unique_table_name("bench");
+                    events
+                        .create_event_bus()
+                        .name(&bus)
+                        .send()
+                        .await
+                        .expect("bus");
+                    let t = EventBridge::new(events.clone(), bus, "bench");
                     run(t, target, shape, &store, &ids).await
                 }
             };
@@ -205,7 +204,9 @@ async fn main() {
     }
 
     println!("## Publishing integration events, on DynamoDB Local and moto\n");
-    println!("| target | traffic | events | seconds | events/s | target requests | requests per event |");
+    println!(
+        "| target | traffic | events | seconds | events/s | target requests | requests per event |"
+    );
     println!("|---|---|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(

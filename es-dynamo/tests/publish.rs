@@ -200,7 +200,10 @@ async fn deposits(store: &DynamoStore, accounts: &[&str], per: u32) {
     }
 }
 
-async fn events(store: &DynamoStore, id: &str) -> Vec<es::store::StoredEvent<aws_sdk_dynamodb::types::AttributeValue>> {
+async fn events(
+    store: &DynamoStore,
+    id: &str,
+) -> Vec<es::store::StoredEvent<aws_sdk_dynamodb::types::AttributeValue>> {
     let page = store
         .read(es::store::ReadRequest {
             aggregate: "Account",
@@ -221,11 +224,20 @@ fn assert_in_order_once(received: &[Received], accounts: &[&str], per: u64) {
     let mut by_group: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for r in received {
         let doc = document(&r.body);
-        let group = r.group.clone().unwrap_or_else(|| format!("Account#{}", doc.aggregate_id));
+        let group = r
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("Account#{}", doc.aggregate_id));
         assert_eq!(group, format!("Account#{}", doc.aggregate_id));
-        assert_eq!(doc.id, format!("Account#{}#{}", doc.aggregate_id, doc.aggregate_version));
+        assert_eq!(
+            doc.id,
+            format!("Account#{}#{}", doc.aggregate_id, doc.aggregate_version)
+        );
         assert_eq!(u64::from(doc.data.cents), doc.aggregate_version);
-        by_group.entry(group).or_default().push(doc.aggregate_version);
+        by_group
+            .entry(group)
+            .or_default()
+            .push(doc.aggregate_version);
     }
     assert_eq!(by_group.len(), accounts.len(), "{by_group:?}");
     for versions in by_group.values() {
@@ -247,16 +259,32 @@ async fn publisher_delivers_each_event_once_in_order_per_aggregate() {
     deposits(&store, &accounts, 12).await;
 
     let target = SqsFifo::new(sqs.clone(), url.clone());
-    let projector = Projector::new(store.clone(), views.clone(), Publisher::new(Contract, target));
+    let projector = Projector::new(
+        store.clone(),
+        views.clone(),
+        Publisher::new(Contract, target),
+    );
     // Deliveries as a stream makes them: a batch, the same batch again, an
     // overlapping one, and one with a gap before it.
     for id in accounts {
         let all = events(&store, id).await;
-        projector.project("Account", id, all[..5].to_vec()).await.unwrap();
-        let again = projector.project("Account", id, all[..5].to_vec()).await.unwrap();
+        projector
+            .project("Account", id, all[..5].to_vec())
+            .await
+            .unwrap();
+        let again = projector
+            .project("Account", id, all[..5].to_vec())
+            .await
+            .unwrap();
         assert_eq!((again.applied, again.duplicates), (0, 5));
-        projector.project("Account", id, all[3..8].to_vec()).await.unwrap();
-        let gap = projector.project("Account", id, all[10..].to_vec()).await.unwrap();
+        projector
+            .project("Account", id, all[3..8].to_vec())
+            .await
+            .unwrap();
+        let gap = projector
+            .project("Account", id, all[10..].to_vec())
+            .await
+            .unwrap();
         assert_eq!((gap.filled, gap.position), (2, 12));
     }
     let sent = projector.projection().target().sent();
@@ -322,8 +350,14 @@ async fn sns_fifo_keeps_each_aggregate_in_order() {
         let (store, projector) = (store.clone(), &projector);
         async move {
             let all = events(&store, id).await;
-            projector.project("Account", id, all[..7].to_vec()).await.unwrap();
-            projector.project("Account", id, all[7..].to_vec()).await.unwrap();
+            projector
+                .project("Account", id, all[..7].to_vec())
+                .await
+                .unwrap();
+            projector
+                .project("Account", id, all[7..].to_vec())
+                .await
+                .unwrap();
         }
     });
     futures::future::join_all(runs).await;
@@ -460,13 +494,22 @@ async fn eventbridge_partial_failure_retries_only_failed_entries() {
         calls: Arc::default(),
     };
     let target = EventBridge::new(flaky.clone(), bus.clone(), "test.accounts");
-    let projector = Projector::new(store.clone(), views.clone(), Publisher::new(Contract, target));
+    let projector = Projector::new(
+        store.clone(),
+        views.clone(),
+        Publisher::new(Contract, target),
+    );
     let done = projector.catch_up("Account", "e-1").await.unwrap();
     assert_eq!(done.position, 12);
     // Chunks of 10 and 2; in the first, 3 and 7 fail, then 7 alone.
     assert_eq!(
         *flaky.calls.lock().unwrap(),
-        vec![(1..=10).collect::<Vec<_>>(), vec![3, 7], vec![7], vec![11, 12]]
+        vec![
+            (1..=10).collect::<Vec<_>>(),
+            vec![3, 7],
+            vec![7],
+            vec![11, 12]
+        ]
     );
     assert_eq!(projector.projection().target().sent().messages, 12);
     let received = drain(&sqs, &url).await;
@@ -557,16 +600,37 @@ async fn eventbridge_refused_entry_fails_at_once() {
 
 #[tokio::test]
 async fn publishing_outside_a_driver_is_an_error() {
-    let at = Envelope::new("Account", "x", 1, "2026-01-01T00:00:00.000Z", Default::default());
-    let error = publish::publish(&at, &MoneyIn { account: "x".into(), cents: 1 }).unwrap_err();
-    assert!(error.to_string().contains("Account \"x\" version 1"), "{error}");
+    let at = Envelope::new(
+        "Account",
+        "x",
+        1,
+        "2026-01-01T00:00:00.000Z",
+        Default::default(),
+    );
+    let error = publish::publish(
+        &at,
+        &MoneyIn {
+            account: "x".into(),
+            cents: 1,
+        },
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("Account \"x\" version 1"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
 async fn a_projection_that_stages_messages_it_does_not_take_fails() {
     // The mapping run without a Publisher: its messages must not vanish.
     let store = MemoryStore::new();
-    Account::load(&store, "m").await.unwrap().commit(Deposited { amount: 1 }).await.unwrap();
+    Account::load(&store, "m")
+        .await
+        .unwrap()
+        .commit(Deposited { amount: 1 })
+        .await
+        .unwrap();
     let projector = Projector::new(store, MemoryViews::new(), Contract);
     let halted = projector.catch_up("Account", "m").await.unwrap_err();
     assert!(halted.to_string().contains("does not take"), "{halted}");
@@ -577,13 +641,25 @@ async fn a_projection_that_stages_messages_it_does_not_take_fails() {
 async fn memory_target_keeps_what_it_is_sent() {
     let store = MemoryStore::new();
     for amount in 1..=3 {
-        Account::load(&store, "m").await.unwrap().commit(Deposited { amount }).await.unwrap();
+        Account::load(&store, "m")
+            .await
+            .unwrap()
+            .commit(Deposited { amount })
+            .await
+            .unwrap();
     }
     let target = publish::MemoryTarget::new();
-    let projector = Projector::new(store, MemoryViews::new(), Publisher::new(Contract, target.clone()));
+    let projector = Projector::new(
+        store,
+        MemoryViews::new(),
+        Publisher::new(Contract, target.clone()),
+    );
     projector.catch_up("Account", "m").await.unwrap();
     let messages: Vec<Message> = target.messages();
-    assert_eq!(messages.iter().map(|m| m.version).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        messages.iter().map(|m| m.version).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
     assert_eq!(messages[0].group_id(), "Account#m");
     assert_eq!(messages[2].deduplication_id(), "Account#m#3");
     assert_eq!(target.sent().requests, 1);

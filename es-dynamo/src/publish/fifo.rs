@@ -66,14 +66,11 @@ pub(crate) async fn send<B: BatchSend>(
             counters.accepted(at);
             let message = &pending[at];
             if let Some(fault) = refused.iter().find(|r| r.sender_fault) {
-                return Err(pending
-                    .get(fault.index)
-                    .unwrap_or(message)
-                    .failure(
-                        "publish",
-                        false,
-                        format!("{} refused it: {}", B::SERVICE, fault.code),
-                    ));
+                return Err(pending.get(fault.index).unwrap_or(message).failure(
+                    "publish",
+                    false,
+                    format!("{} refused it: {}", B::SERVICE, fault.code),
+                ));
             }
             if attempt >= retry.max_attempts {
                 return Err(message.failure(

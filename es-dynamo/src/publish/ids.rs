@@ -64,7 +64,10 @@ mod tests {
             let group = group_id("Cart", id);
             assert!(group.starts_with("sha256:") && group.len() == 71, "{group}");
             assert!(fits(&group));
-            assert_ne!(deduplication_id("Cart", id, 1), deduplication_id("Cart", id, 2));
+            assert_ne!(
+                deduplication_id("Cart", id, 1),
+                deduplication_id("Cart", id, 2)
+            );
         }
         assert_eq!(group_id("Cart", "café"), group_id("Cart", "café"));
     }

@@ -69,7 +69,10 @@ impl BatchSend for SnsFifo {
     const BYTES: usize = MAX_MESSAGE_BYTES;
 
     fn size(message: &Message) -> usize {
-        message.body.len() + "type".len() + "aggregate".len() + 2 * "String".len()
+        message.body.len()
+            + "type".len()
+            + "aggregate".len()
+            + 2 * "String".len()
             + message.name.len()
             + message.aggregate.len()
     }

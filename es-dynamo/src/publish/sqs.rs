@@ -69,7 +69,10 @@ impl BatchSend for SqsFifo {
 
     fn size(message: &Message) -> usize {
         // Attributes count by name, type and value.
-        message.body.len() + "type".len() + "aggregate".len() + 2 * "String".len()
+        message.body.len()
+            + "type".len()
+            + "aggregate".len()
+            + 2 * "String".len()
             + message.name.len()
             + message.aggregate.len()
     }

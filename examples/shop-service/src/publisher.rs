@@ -138,7 +138,9 @@ impl<T: ViewTable> ShopEvents<T> {
     #[on(ProductReleased)]
     async fn released(&self, e: &ProductReleased, at: &Envelope) -> Result<(), Error> {
         self.stock
-            .update(&at.id, at, |units| *units = units.saturating_add(e.quantity))
+            .update(&at.id, at, |units| {
+                *units = units.saturating_add(e.quantity)
+            })
             .await
     }
 
@@ -153,12 +155,7 @@ impl<T: ViewTable> ShopEvents<T> {
             })
             .await?;
         if depleted {
-            publish::publish(
-                at,
-                &StockDepleted {
-                    sku: at.id.clone(),
-                },
-            )?;
+            publish::publish(at, &StockDepleted { sku: at.id.clone() })?;
         }
         Ok(())
     }

@@ -8,7 +8,9 @@ use es::dynamo::publish::{Document, MemoryTarget};
 use es::dynamo::StreamRunner;
 use es::prelude::*;
 use serde_json::{json, Value};
-use shop_service::publisher::{projector, OrderLine, OrderPlaced, ShopEvents, StockDepleted, SOURCE};
+use shop_service::publisher::{
+    projector, OrderLine, OrderPlaced, ShopEvents, StockDepleted, SOURCE,
+};
 use shop_service::shop::*;
 use shop_service::App;
 
@@ -35,12 +37,30 @@ async fn published_messages_match_the_contract() {
         causation_id: Some(causation.into()),
         ..Default::default()
     };
-    let mut mug = Product::load(&store, "mug").await.unwrap().with_metadata(metadata("req-1"));
+    let mut mug = Product::load(&store, "mug")
+        .await
+        .unwrap()
+        .with_metadata(metadata("req-1"));
     mug.commit(ProductRestocked { amount: 3 }).await.unwrap();
-    let mut cart = Cart::load(&store, "alice").await.unwrap().with_metadata(metadata("req-2"));
-    cart.commit(ItemAdded { sku: "mug".into(), quantity: 3 }).await.unwrap();
-    cart.commit(ItemAdded { sku: "tea".into(), quantity: 1 }).await.unwrap();
-    cart.commit(ItemRemoved { sku: "tea".into() }).await.unwrap();
+    let mut cart = Cart::load(&store, "alice")
+        .await
+        .unwrap()
+        .with_metadata(metadata("req-2"));
+    cart.commit(ItemAdded {
+        sku: "mug".into(),
+        quantity: 3,
+    })
+    .await
+    .unwrap();
+    cart.commit(ItemAdded {
+        sku: "tea".into(),
+        quantity: 1,
+    })
+    .await
+    .unwrap();
+    cart.commit(ItemRemoved { sku: "tea".into() })
+        .await
+        .unwrap();
     checkout_with(&store, "alice", es::Retry::default(), metadata("req-3"))
         .await
         .unwrap();
@@ -55,7 +75,11 @@ async fn published_messages_match_the_contract() {
     let mut position = 0;
     store.catch_up(&projector, &mut position).await.unwrap();
 
-    let documents: Vec<Value> = target.messages().iter().map(|m| normalized(&m.body)).collect();
+    let documents: Vec<Value> = target
+        .messages()
+        .iter()
+        .map(|m| normalized(&m.body))
+        .collect();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(CONTRACT);
     if std::env::var("ES_UPDATE_CONTRACT").is_ok_and(|v| v == "1") {
         let text = serde_json::to_string_pretty(&documents).unwrap() + "\n";
@@ -65,14 +89,21 @@ async fn published_messages_match_the_contract() {
         &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
     )
     .unwrap();
-    assert_eq!(Value::Array(documents), committed, "the published JSON left the contract");
+    assert_eq!(
+        Value::Array(documents),
+        committed,
+        "the published JSON left the contract"
+    );
 
     // And the documents read back as the types.
     let messages = target.messages();
     let placed: Document<OrderPlaced> = messages[1].document().unwrap();
     assert_eq!(
         placed.data.lines,
-        [OrderLine { sku: "mug".into(), quantity: 3 }]
+        [OrderLine {
+            sku: "mug".into(),
+            quantity: 3
+        }]
     );
     let depleted: Document<StockDepleted> = messages[0].document().unwrap();
     assert_eq!(depleted.data.sku, "mug");
@@ -116,7 +147,10 @@ async fn checkout_publishes_order_placed() {
         .await
         .unwrap()
         .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
         .unwrap();
     // The template's sample rule: the shop's orders and sell-outs.
     events
@@ -124,7 +158,8 @@ async fn checkout_publishes_order_placed() {
         .name("shipping")
         .event_bus_name(&bus)
         .event_pattern(
-            json!({"source": [SOURCE], "detail-type": ["OrderPlaced", "StockDepleted"]}).to_string(),
+            json!({"source": [SOURCE], "detail-type": ["OrderPlaced", "StockDepleted"]})
+                .to_string(),
         )
         .send()
         .await
@@ -147,9 +182,16 @@ async fn checkout_publishes_order_placed() {
     // The API on DynamoDB Local: stock 2 mugs, and bob buys both.
     let server = serve(App::new(store.clone()).router()).await;
     let http = Http::new(&server);
-    assert_eq!(http.post("/products/mug/restock", json!({"amount": 2})).await.status, 200);
     assert_eq!(
-        http.post("/carts/bob/items", json!({"sku": "mug", "quantity": 2})).await.status,
+        http.post("/products/mug/restock", json!({"amount": 2}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        http.post("/carts/bob/items", json!({"sku": "mug", "quantity": 2}))
+            .await
+            .status,
         200
     );
     let checkout = http.post("/carts/bob/checkout", json!({})).await;
@@ -199,10 +241,16 @@ async fn checkout_publishes_order_placed() {
         detail.data,
         OrderPlaced {
             order_id: "bob".into(),
-            lines: vec![OrderLine { sku: "mug".into(), quantity: 2 }],
+            lines: vec![OrderLine {
+                sku: "mug".into(),
+                quantity: 2
+            }],
         }
     );
-    assert_eq!((detail.aggregate.as_str(), detail.aggregate_version), ("Cart", 2));
+    assert_eq!(
+        (detail.aggregate.as_str(), detail.aggregate_version),
+        ("Cart", 2)
+    );
     assert_eq!(detail.id, "Cart#bob#2");
     assert!(detail.correlation_id.is_some());
     if let Some(request_id) = request_id {
@@ -210,5 +258,8 @@ async fn checkout_publishes_order_placed() {
     }
     let sold_out: Document<StockDepleted> =
         serde_json::from_value(by_type["StockDepleted"]["detail"].clone()).unwrap();
-    assert_eq!((sold_out.data.sku.as_str(), sold_out.id.as_str()), ("mug", "Product#mug#2"));
+    assert_eq!(
+        (sold_out.data.sku.as_str(), sold_out.id.as_str()),
+        ("mug", "Product#mug#2")
+    );
 }
