@@ -29,7 +29,6 @@ use es_dynamo::publish::{
 };
 use es_dynamo::{testing, DynamoStore};
 use futures::stream;
-use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]

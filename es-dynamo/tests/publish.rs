@@ -664,3 +664,87 @@ async fn memory_target_keeps_what_it_is_sent() {
     assert_eq!(messages[2].deduplication_id(), "Account#m#3");
     assert_eq!(target.sent().requests, 1);
 }
+
+// ---- Through a Lambda batch ---------------------------------------------------------
+
+#[tokio::test]
+async fn lambda_batch_publishes_and_reports_the_failed_run() {
+    if skip() {
+        return;
+    }
+    use es_dynamo::batch::{project_batch, StreamRecord};
+    let store = testing::store_on_new_table("pub-batch").await;
+    let views = testing::views_on_new_table("pub-batch-views").await;
+    let (bus, sqs, url) = bus_to_queue("pub-batch", "test.batch").await;
+    deposits(&store, &["b-1", "b-2"], 3).await;
+    // The stream's records, as Lambda hands them over: the items' images,
+    // in commit order per aggregate.
+    let mut items = testing::scan(&store).await;
+    items.sort_by_key(|item| {
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        (
+            version,
+            item.get("aggregateId").and_then(|v| v.as_s().ok()).cloned(),
+        )
+    });
+    let records: Vec<StreamRecord> = items
+        .into_iter()
+        .enumerate()
+        .map(|(n, image)| StreamRecord {
+            sequence_number: Some(format!("{:020}", n + 1)),
+            event_name: "INSERT".into(),
+            new_image: image,
+        })
+        .collect();
+    assert_eq!(records.len(), 6);
+
+    let flaky = Flaky {
+        client: aws_sdk_eventbridge::Client::new(&config().await),
+        fail: Arc::new(Mutex::new(BTreeMap::new())),
+        calls: Arc::default(),
+    };
+    let target = EventBridge::new(flaky.clone(), bus, "test.batch").with_retry(es::Retry {
+        max_attempts: 2,
+        ..es::Retry::default()
+    });
+    let projector = Projector::new(store.clone(), views, Publisher::new(Contract, target));
+    // Every version 2 keeps failing: each account's run fails whole.
+    flaky.fail.lock().unwrap().insert(2, u32::MAX);
+    let report = project_batch(&projector, records.clone()).await;
+    // Both accounts' version 2 failed: each run reports its first record.
+    assert_eq!(report.failures.len(), 2, "{:?}", report.failures);
+    for failure in &report.failures {
+        let (aggregate, _, version) = failure.event.clone().expect("named");
+        assert_eq!((aggregate.as_str(), version), ("Account", 1));
+        assert!(failure.to_string().contains("version 2"), "{failure}");
+    }
+    assert_eq!(projector.position("Account", "b-1").await.unwrap(), 0);
+
+    // Healed, Lambda's retry of the same records publishes both runs.
+    flaky.fail.lock().unwrap().clear();
+    let report = project_batch(&projector, records.clone()).await;
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.applied, 6);
+    // A redelivery of the batch sends nothing.
+    let before = projector.projection().target().sent();
+    let report = project_batch(&projector, records).await;
+    assert_eq!((report.applied, report.skipped), (0, 6));
+    assert_eq!(projector.projection().target().sent(), before);
+
+    // Versions 1 and 3 went out with the failed attempt and again: the
+    // subscriber deduplicates by id.
+    let received = drain(&sqs, &url).await;
+    let ids: HashSet<String> = received
+        .iter()
+        .map(|r| {
+            let event: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            event["detail"]["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 6);
+    assert_eq!(received.len(), 10, "4 resent, as the docs say");
+}

@@ -348,12 +348,12 @@ pub(crate) fn check_sizes(
 }
 
 /// Chunks of at most `entries` messages and `bytes` bytes, in order.
-pub(crate) fn chunks<'a>(
-    messages: &'a [Message],
+pub(crate) fn chunks(
+    messages: &[Message],
     entries: usize,
     bytes: usize,
     size: impl Fn(&Message) -> usize,
-) -> Vec<&'a [Message]> {
+) -> Vec<&[Message]> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut total = 0;
@@ -416,50 +416,48 @@ impl<M: Projection, T: Target> Projection for Publisher<M, T> {
         self.mapping.project(codec, event)
     }
 
-    fn before_commit<'a>(
-        &'a self,
+    async fn before_commit(
+        &self,
         aggregate: &'static str,
-        id: &'a str,
+        id: &str,
         staged: Vec<Box<dyn Any + Send>>,
-    ) -> impl Future<Output = Result<(), ProjectionError<Self::Error>>> + Send + 'a {
-        async move {
-            let fail = |source: Error| ProjectionError::Event {
-                projection: M::NAME,
-                source,
-            };
-            let mut messages = Vec::with_capacity(staged.len());
-            for message in staged {
-                match message.downcast::<Message>() {
-                    Ok(message) => messages.push(*message),
-                    Err(_) => {
-                        return Err(fail(
-                            StoreError::permanent(
-                                "publish",
-                                format!(
-                                    "{aggregate} {id:?}: a handler of {} staged a message that \
+    ) -> Result<(), ProjectionError<Self::Error>> {
+        let fail = |source: Error| ProjectionError::Event {
+            projection: M::NAME,
+            source,
+        };
+        let mut messages = Vec::with_capacity(staged.len());
+        for message in staged {
+            match message.downcast::<Message>() {
+                Ok(message) => messages.push(*message),
+                Err(_) => {
+                    return Err(fail(
+                        StoreError::permanent(
+                            "publish",
+                            format!(
+                                "{aggregate} {id:?}: a handler of {} staged a message that \
                                      is not an integration event; stage them with \
                                      es::dynamo::publish::publish",
-                                    M::NAME
-                                ),
-                            )
-                            .into(),
-                        ))
-                    }
+                                M::NAME
+                            ),
+                        )
+                        .into(),
+                    ))
                 }
             }
-            let span = tracing::debug_span!(
-                "publish",
-                projection = M::NAME,
-                aggregate,
-                id,
-                messages = messages.len()
-            );
-            self.target
-                .send(&messages)
-                .instrument(span)
-                .await
-                .map_err(fail)
         }
+        let span = tracing::debug_span!(
+            "publish",
+            projection = M::NAME,
+            aggregate,
+            id,
+            messages = messages.len()
+        );
+        self.target
+            .send(&messages)
+            .instrument(span)
+            .await
+            .map_err(fail)
     }
 }
 
