@@ -31,6 +31,14 @@ export ES_CASTORE=1
 scripts/cfn-lint.sh install
 export ES_CFN_LINT=1
 
+# moto, from the Python package registry at the version pinned in
+# scripts/moto.sh, into a cached venv (only when missing): SQS, SNS and
+# EventBridge for the publisher's tests. ES_MOTO=1 makes those tests fail,
+# not skip, without its endpoints.
+scripts/moto.sh install
+export ES_MOTO=1
+
 # `run` starts DynamoDB Local, exports its endpoint and credentials, runs
-# cargo, always stops the server, and exits with cargo's status.
-exec scripts/dynamodb-local.sh run -- cargo test --workspace --all-features "$@"
+# moto's `run`, which starts moto and exports its endpoints in turn, then
+# cargo; each always stops its server, and the exit status is cargo's.
+exec scripts/dynamodb-local.sh run -- scripts/moto.sh run -- cargo test --workspace --all-features "$@"

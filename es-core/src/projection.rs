@@ -91,9 +91,44 @@ pub struct Envelope {
 }
 
 /// A driver's stage, type-erased so that an envelope has no table type;
-/// [`Views::update`](crate::Views::update) downcasts it to its own.
+/// [`Views::update`](crate::Views::update) downcasts it to its own. Beside
+/// it, the run's outbox: the messages its handlers staged for
+/// [`Projection::before_commit`].
 #[derive(Clone, Default)]
-pub(crate) struct StageRef(pub(crate) Option<Arc<dyn Any + Send + Sync>>);
+pub(crate) struct StageRef(
+    pub(crate) Option<Arc<dyn Any + Send + Sync>>,
+    pub(crate) Option<Arc<Outbox>>,
+);
+
+/// The messages the handlers of a driver's run staged with
+/// [`Envelope::stage_message`], each with the version of the event that
+/// staged it, in the order they were staged.
+#[derive(Default)]
+pub(crate) struct Outbox(std::sync::Mutex<Vec<(u64, Box<dyn Any + Send>)>>);
+
+impl Outbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Box<dyn Any + Send>)>> {
+        // A handler that panicked while pushing left a whole vector: every
+        // change below is one push, retain or take.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Drops what the event at `version` staged: it failed, or starts the
+    /// next run.
+    pub(crate) fn discard(&self, version: u64) {
+        self.lock().retain(|(v, _)| *v != version);
+    }
+
+    /// Takes every staged message, oldest first.
+    pub(crate) fn take(&self) -> Vec<Box<dyn Any + Send>> {
+        std::mem::take(&mut *self.lock())
+            .into_iter()
+            .map(|(_, message)| message)
+            .collect()
+    }
+}
 
 impl PartialEq for StageRef {
     /// Two envelopes of one event are equal whichever run they belong to.
@@ -147,6 +182,29 @@ impl Envelope {
     /// ```
     pub fn command_key(&self, what: &str) -> String {
         format!("{}@{}/{what}", self.key(), self.version)
+    }
+
+    /// Stages a message for after the handlers of the driver's run: the
+    /// driver hands every message its run's handlers staged to the
+    /// projection's [`Projection::before_commit`], in the order they were
+    /// staged, before it commits the run's position. A message staged by an
+    /// event that fails, or that the driver leaves to a later run, is
+    /// dropped with that event's other changes.
+    ///
+    /// Outside a driver (an envelope from [`Envelope::new`]) there is no
+    /// run to stage in, and the message is given back.
+    ///
+    /// # Errors
+    ///
+    /// The message, when the envelope belongs to no driver's run.
+    pub fn stage_message<M: Any + Send>(&self, message: M) -> Result<(), M> {
+        match &self.stage.1 {
+            Some(outbox) => {
+                outbox.lock().push((self.version, Box::new(message)));
+                Ok(())
+            }
+            None => Err(message),
+        }
     }
 
     /// The aggregate's stored key, `"{aggregate}#{id}"`: what a projection
@@ -250,6 +308,42 @@ pub trait Projection: Send + Sync {
         codec: &'a C,
         event: RawEvent<C::Payload>,
     ) -> impl Future<Output = Result<Projected, ProjectionError<Self::Error>>> + Send + 'a;
+
+    /// Takes the messages a driver's run of events of one aggregate staged
+    /// ([`Envelope::stage_message`]), after its handlers ran and before
+    /// the driver commits the run's position, so that they can be sent
+    /// together: a publisher of integration events sends them here.
+    ///
+    /// Called only when the run staged a message. When it fails, the run's
+    /// position and views are not committed, and the driver reports the
+    /// run's first event as failed: the run is projected again, and its
+    /// messages staged and handed over again, when it is retried.
+    ///
+    /// The default refuses any message: a projection whose handlers stage
+    /// messages must take them, or they would be lost. A projection that
+    /// wraps another must pass them on.
+    fn before_commit<'a>(
+        &'a self,
+        aggregate: &'static str,
+        id: &'a str,
+        messages: Vec<Box<dyn Any + Send>>,
+    ) -> impl Future<Output = Result<(), ProjectionError<Self::Error>>> + Send + 'a {
+        async move {
+            Err(ProjectionError::Event {
+                projection: Self::NAME,
+                source: crate::error::StoreError::permanent(
+                    "project",
+                    format!(
+                        "{aggregate} {id:?}: its handlers staged {} message(s), which {} does \
+                         not take (it does not implement `before_commit`)",
+                        messages.len(),
+                        Self::NAME
+                    ),
+                )
+                .into(),
+            })
+        }
+    }
 }
 
 /// Why a projection failed on one event.

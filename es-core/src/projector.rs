@@ -35,7 +35,7 @@ use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use crate::codec::StoreCodec;
 use crate::error::{Error, StoreError};
 use crate::limits::stream_key;
-use crate::projection::{Projected, Projection, ProjectionError, RawEvent, StageRef};
+use crate::projection::{Outbox, Projected, Projection, ProjectionError, RawEvent, StageRef};
 use crate::store::{Direction, EventStore, ReadRequest, StoredEvent};
 use crate::view::{Saved, Stage, ViewTable, MAX_COMMIT_ROWS};
 
@@ -397,6 +397,7 @@ where
                 };
                 let stage = Arc::new(Stage::new(self.table.clone()));
                 let erased: Arc<dyn Any + Send + Sync> = stage.clone();
+                let outbox = Arc::new(Outbox::default());
                 let mut last = position;
                 let mut run = Outcome::default();
                 let mut failure = None;
@@ -408,12 +409,13 @@ where
                         aggregate: aggregate.to_owned(),
                         id: id.to_owned(),
                         event,
-                        stage: StageRef(Some(erased.clone())),
+                        stage: StageRef(Some(erased.clone()), Some(outbox.clone())),
                     };
                     let projected = self.projection.project(&StoreCodec(&self.store), raw).await;
                     match projected {
                         Ok(projected) if stage.len() > MAX_COMMIT_ROWS => {
                             stage.undo_event();
+                            outbox.discard(version);
                             if last == position {
                                 failure = Some(self.fail(too_many_rows(aggregate, id, version)));
                             }
@@ -432,12 +434,25 @@ where
                         }
                         Err(error) => {
                             stage.undo_event();
+                            outbox.discard(version);
                             failure = Some(error);
                             break;
                         }
                     }
                 }
                 if last > position {
+                    // What the handlers staged goes out before the position
+                    // moves past it: sent at least once, never skipped.
+                    let messages = outbox.take();
+                    if !messages.is_empty() {
+                        self.projection
+                            .before_commit(aggregate, id, messages)
+                            .await
+                            .map_err(|error| Halted {
+                                done: outcome,
+                                error,
+                            })?;
+                    }
                     let commit = stage
                         .commit(P::NAME, key.clone(), position, last)
                         .map_err(|e| halt(outcome, e))?;

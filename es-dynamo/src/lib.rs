@@ -54,6 +54,8 @@ mod item;
 pub mod lambda;
 mod layout;
 mod payload;
+#[cfg(feature = "publish")]
+pub mod publish;
 mod read;
 pub mod records;
 pub mod regions;

@@ -184,3 +184,26 @@ impl ProjectionArgs {
         <Self as Parser>::try_parse_from(args)
     }
 }
+
+/// `shop-publisher`'s command line.
+#[derive(Parser, Debug, Clone, PartialEq, Eq)]
+#[command(
+    name = "shop-publisher",
+    version,
+    about = "Publishes the shop's integration events from the events table's stream to EventBridge.",
+    long_about = "Maps the events table's stream to the shop's integration events \
+(OrderPlaced, StockDepleted; docs/publishing.md) and puts them on the EventBridge bus \
+ES_EVENT_BUS, before its positions move in the view table. On AWS Lambda \
+(AWS_LAMBDA_RUNTIME_API set) it takes no arguments and handles its event source \
+mapping's batches; locally it reads the stream with es's stream runner until Ctrl-C or \
+SIGTERM."
+)]
+pub struct PublisherArgs {
+    /// Publish what the stream holds now, then exit.
+    #[arg(long)]
+    pub catch_up: bool,
+
+    /// The events and view tables.
+    #[command(flatten)]
+    pub tables: Tables,
+}

@@ -39,6 +39,7 @@ mod hot_routes;
 pub mod idempotency;
 pub mod problem;
 pub mod projection;
+pub mod publisher;
 pub mod read_side;
 pub mod routes;
 pub mod trace;

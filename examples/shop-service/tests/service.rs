@@ -25,6 +25,8 @@ mod lambda_runtime;
 mod process;
 #[path = "service/projection.rs"]
 mod projection;
+#[path = "service/publish.rs"]
+mod publish;
 #[path = "service/resources.rs"]
 mod resources;
 #[path = "service/runtime.rs"]
