@@ -3,9 +3,9 @@
 //!
 //! A buy holds stock for a cart until a deadline (15 minutes by default): the
 //! product reserves the units and the cart records the hold, in one command
-//! across both. A process manager ([`HoldTimers`]) schedules a durable timer
+//! across both. A process manager (`HoldTimers`) schedules a durable timer
 //! for each hold and cancels the cart's timers when it checks out; when a
-//! timer fires, [`expire_hold`] releases the stock, unless the cart checked
+//! timer fires, `expire_hold` releases the stock, unless the cart checked
 //! out meanwhile. A checkout after a hold lapsed is refused.
 //!
 //! The example (`main.rs`, `story.rs`), the command tests (`tests/commands.rs`)

@@ -1,6 +1,6 @@
 //! Holds that expire, wherever the service runs: the process manager that
-//! schedules and cancels the holds' timers ([`shop::HoldTimers`]), and the
-//! sweeper that fires them ([`shop::ShopTimers`]).
+//! schedules and cancels the holds' timers ([`crate::shop::HoldTimers`]), and the
+//! sweeper that fires them ([`crate::shop::ShopTimers`]).
 //!
 //! - **On AWS**: the projection function runs the manager on the events
 //!   table's stream beside the views, and a scheduled function (an
