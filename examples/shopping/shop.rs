@@ -363,9 +363,27 @@ pub async fn checkout_with<S: EventStore>(
     metadata: es::Metadata,
 ) -> Result<u32, CheckoutError> {
     let now = es::SystemClock.now_millis();
-    checkout_as(store, cart_id, retry, metadata, None, now)
+    // A key of this call's own: a write that timed out after it landed is
+    // retried, and comes back as this call's duplicate rather than applied
+    // twice; another call has another key, and a checked-out cart refuses
+    // it.
+    let key = call_key("checkout", cart_id);
+    checkout_as(store, cart_id, retry, metadata, Some(key), now)
         .await
         .map(|done| done.attempts)
+}
+
+/// An idempotency key for one call only: unique in this process (a counter)
+/// and across processes (the time and the process id).
+fn call_key(what: &str, id: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{what}/{id}/{}-{}-{}",
+        es::SystemClock.now_millis(),
+        std::process::id(),
+        CALLS.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The whole checkout: with an idempotency key (written in the same
