@@ -59,10 +59,18 @@ const CACHED_AGGREGATES: usize = 10_000;
 /// that leave a request time to answer (`shop_service::deadline`).
 async fn stores(table: String, view_table: String) -> (DynamoStore, DynamoViews) {
     let (operation, attempt) = store_timeouts();
-    let store = DynamoStore::from_env(table)
+    let mut store = DynamoStore::from_env(table)
         .await
         .with_timeouts(operation, attempt)
         .with_cache(CACHED_AGGREGATES);
+    // A global table in the eventual mode is written from one Region only
+    // (docs/multi-region.md): ES_WRITE_REGION names it.
+    if let Some(region) = std::env::var("ES_WRITE_REGION")
+        .ok()
+        .filter(|r| !r.is_empty())
+    {
+        store = store.with_write_region(region);
+    }
     // The same client, and so the same timeouts, for the views.
     let views = DynamoViews::new(store.client().clone(), view_table);
     (store, views)
@@ -78,6 +86,13 @@ async fn on_lambda() -> Fallible {
     // container, so the cache serves every warm invocation: a buy on a
     // product this container has seen is one conditional PutItem.
     let (store, views) = stores(table, view_table).await;
+    // Once per container: the table's Regions and consistency mode, which
+    // every write is then checked against. A failure fails the init, which
+    // Lambda retries, rather than writing to a table it could not check.
+    store
+        .check_regions()
+        .await
+        .map_err(|e| format!("checking the events table's Regions: {e}"))?;
     let views = ReadSide::dynamo(views);
     // SHOP_HOLD_SECONDS, as locally; 15 minutes when unset.
     let hold = std::env::var("SHOP_HOLD_SECONDS")
@@ -106,6 +121,10 @@ async fn serve(args: ServiceArgs) -> Fallible {
             .ensure_table()
             .await
             .map_err(|e| format!("DynamoDB view table {view_table:?}: {e}"))?;
+        store
+            .check_regions()
+            .await
+            .map_err(|e| format!("checking the Regions of {table:?}: {e}"))?;
         tracing::info!(table = %table, view_table = %view_table, "store: DynamoDB");
         // Holds expire through `shop-projection --dynamodb`, which runs their
         // process manager and sweeper beside the views.

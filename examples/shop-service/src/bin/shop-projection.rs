@@ -74,6 +74,13 @@ async fn on_lambda() -> Fallible {
     // No `ensure_table`: the template owns the tables, and the function's
     // role may only use their items.
     let views = stream_projector(table.clone(), view_table).await;
+    // The sweeper writes events (a hold's expiry): the table's Regions and
+    // consistency mode first, as the API does (docs/multi-region.md).
+    views
+        .store()
+        .check_regions()
+        .await
+        .map_err(|e| format!("checking the events table's Regions: {e}"))?;
     let timers = DynamoTimers::from_env(expiry::timers_table(&table)).await;
     let manager = expiry::dynamo_manager(views.store(), views.table(), &timers);
     let sweeper = expiry::sweeper(views.store(), &timers, expiry::system_clock());
