@@ -565,7 +565,10 @@ fn load_slot<A: Aggregate, S: EventStore>(store: &S, id: String, kept: Kept) -> 
                 Root::kept(&store, id, version, state, Metadata::default()),
                 true,
             ),
-            None => (Root::load(&store, id).await.map_err(widen_load)?, false),
+            None => (
+                Root::load(&store, id).await.map_err(Error::narrow_store)?,
+                false,
+            ),
         };
         Ok(Box::new(Loaded {
             key,
@@ -576,12 +579,6 @@ fn load_slot<A: Aggregate, S: EventStore>(store: &S, id: String, kept: Kept) -> 
             next: None,
         }) as Box<dyn Slot<S>>)
     })
-}
-
-/// A load's error as a store-level one: a load rejects nothing it reads,
-/// so a refused stored event is a `Corrupt` naming it.
-fn widen_load<E: std::fmt::Display>(e: Error<E>) -> Error {
-    e.narrow_store()
 }
 
 impl<A: Aggregate, S: EventStore> Slot<S> for Loaded<A, S> {
@@ -621,7 +618,7 @@ impl<A: Aggregate, S: EventStore> Slot<S> for Loaded<A, S> {
     fn hydrate(&mut self) -> Hydrating<'_> {
         Box::pin(async move {
             self.kept = false;
-            self.root.hydrate().await.map_err(widen_load)
+            self.root.hydrate().await.map_err(Error::narrow_store)
         })
     }
     fn set_metadata(&mut self, metadata: Metadata) {

@@ -278,101 +278,7 @@ impl Error<Infallible> {
 
     /// Turns a store-level error into an aggregate's error type.
     pub fn widen<E>(self) -> Error<E> {
-        match self {
-            Error::Rejected(never) | Error::Replay { source: never, .. } => match never {},
-            Error::Conflict {
-                aggregate,
-                id,
-                expected,
-                actual,
-            } => Error::Conflict {
-                aggregate,
-                id,
-                expected,
-                actual,
-            },
-            Error::NotFound { aggregate, id } => Error::NotFound { aggregate, id },
-            Error::VersionNotFound {
-                aggregate,
-                id,
-                version,
-                latest,
-            } => Error::VersionNotFound {
-                aggregate,
-                id,
-                version,
-                latest,
-            },
-            Error::TooLarge {
-                aggregate,
-                id,
-                limit,
-                actual,
-                max,
-            } => Error::TooLarge {
-                aggregate,
-                id,
-                limit,
-                actual,
-                max,
-            },
-            Error::InvalidId {
-                aggregate,
-                id,
-                reason,
-            } => Error::InvalidId {
-                aggregate,
-                id,
-                reason,
-            },
-            Error::InvalidName { name, reason } => Error::InvalidName { name, reason },
-            Error::InvalidKey { key, reason } => Error::InvalidKey { key, reason },
-            Error::KeyReused {
-                key,
-                aggregate,
-                id,
-                previous,
-            } => Error::KeyReused {
-                key,
-                aggregate,
-                id,
-                previous,
-            },
-            Error::Corrupt {
-                aggregate,
-                id,
-                version,
-                reason,
-            } => Error::Corrupt {
-                aggregate,
-                id,
-                version,
-                reason,
-            },
-            Error::Encode {
-                aggregate,
-                id,
-                version,
-                reason,
-            } => Error::Encode {
-                aggregate,
-                id,
-                version,
-                reason,
-            },
-            Error::UnknownEvent {
-                name,
-                aggregate,
-                id,
-                version,
-            } => Error::UnknownEvent {
-                name,
-                aggregate,
-                id,
-                version,
-            },
-            Error::Store(e) => Error::Store(e),
-        }
+        self.map_domain(|never| match never {}, |_, _, _, never| match never {})
     }
 }
 
@@ -382,21 +288,35 @@ impl<E: std::fmt::Display> Error<E> {
     /// rejection becomes a permanent store error, a replay that failed a
     /// `Corrupt` naming the event, both with the handler's words.
     pub(crate) fn narrow_store(self) -> Error {
-        match self {
-            Error::Rejected(rejection) => {
-                StoreError::permanent("load", format!("refused: {rejection}")).into()
-            }
-            Error::Replay {
-                aggregate,
-                id,
-                version,
-                source,
-            } => Error::Corrupt {
+        self.map_domain(
+            |rejection| StoreError::permanent("load", format!("refused: {rejection}")).into(),
+            |aggregate, id, version, source| Error::Corrupt {
                 aggregate: aggregate.into(),
                 id,
                 version,
                 reason: format!("a stored event no longer applies: {source}"),
             },
+        )
+    }
+}
+
+impl<E> Error<E> {
+    /// The same error with another domain error type: the two variants that
+    /// carry one go through `rejected` and `replay`, every other variant
+    /// moves over as it is.
+    fn map_domain<F>(
+        self,
+        rejected: impl FnOnce(E) -> Error<F>,
+        replay: impl FnOnce(&'static str, String, u64, E) -> Error<F>,
+    ) -> Error<F> {
+        match self {
+            Error::Rejected(rejection) => rejected(rejection),
+            Error::Replay {
+                aggregate,
+                id,
+                version,
+                source,
+            } => replay(aggregate, id, version, source),
             Error::Conflict {
                 aggregate,
                 id,

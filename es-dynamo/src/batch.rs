@@ -240,7 +240,7 @@ async fn project_in_order<T: ViewTable, P: Projection>(
     let keys: Vec<String> = by_key
         .keys()
         .filter(|(aggregate, _)| listened.contains(&aggregate.as_str()))
-        .map(|(aggregate, id)| format!("{aggregate}#{id}"))
+        .map(|(aggregate, id)| es_core::store::stream_key(aggregate, id))
         .collect();
     if let Err(error) = projector.prefetch(&keys).await {
         tracing::warn!(projection = P::NAME, %error, "could not read the batch's positions at once");

@@ -397,6 +397,7 @@ impl DynamoViews {
         aggregates: &[String],
     ) -> Result<HashMap<String, u64>, Error> {
         let mut found = HashMap::new();
+        let prefix = position_key(projection, "");
         for chunk in aggregates.chunks(100) {
             let unique: std::collections::BTreeSet<&String> = chunk.iter().collect();
             let mut keys: Vec<HashMap<String, AttributeValue>> = unique
@@ -470,7 +471,6 @@ impl DynamoViews {
                         Some(AttributeValue::S(key)) => key,
                         _ => continue,
                     };
-                    let prefix = position_key(projection, "");
                     let Some(aggregate) = key.strip_prefix(&prefix) else {
                         continue;
                     };

@@ -28,6 +28,14 @@ async fn assert_replayed<S: EventStore, T: ViewTable>(
     assert_eq!(shown, replayed, "{}", shown.differences(&replayed));
 }
 
+/// The version a shop aggregate is at in the store.
+async fn latest_version<S: EventStore>(store: &S, aggregate: &str, id: &str) -> u64 {
+    match aggregate {
+        "Product" => Product::load(store, id).await.expect("load").version(),
+        _ => Cart::load(store, id).await.expect("load").version(),
+    }
+}
+
 /// The feed's changes by aggregate, each in order: what a stream batch
 /// made of them carries.
 fn by_aggregate(
@@ -62,16 +70,7 @@ mod memory {
         // history was read from the store before its first new event.
         let touched = by_aggregate(&store.changes(history, usize::MAX));
         for (aggregate, id) in touched.keys() {
-            let latest = match aggregate.as_str() {
-                "Product" => Product::load(&store, id.clone())
-                    .await
-                    .expect("load")
-                    .version(),
-                _ => Cart::load(&store, id.clone())
-                    .await
-                    .expect("load")
-                    .version(),
-            };
+            let latest = latest_version(&store, aggregate, id).await;
             assert_eq!(
                 live.position(aggregate, id).await.expect("position"),
                 latest
@@ -574,16 +573,7 @@ mod dynamo {
         // Every aggregate the stream touched is whole: its history was read
         // from the events table before its first streamed event.
         for (aggregate, id) in aggregates_of(&streamed) {
-            let latest = match aggregate.as_str() {
-                "Product" => Product::load(&store, id.clone())
-                    .await
-                    .expect("load")
-                    .version(),
-                _ => Cart::load(&store, id.clone())
-                    .await
-                    .expect("load")
-                    .version(),
-            };
+            let latest = latest_version(&store, &aggregate, &id).await;
             assert_eq!(
                 live.projector()
                     .position(&aggregate, &id)

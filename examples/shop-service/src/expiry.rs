@@ -16,7 +16,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use es::dynamo::{DynamoStore, DynamoTimers, DynamoViews};
-use es::{Clock, MemoryStore, MemoryTimers, MemoryViews, Projector, Sweeper, SystemClock};
+use es::{Clock, MemoryStore, MemoryTimers, MemoryViews, Projector, Sweeper};
 
 use crate::shop::{HoldTimers, ShopTimers};
 
@@ -105,9 +105,4 @@ pub async fn run_in_memory<C: Clock + Clone>(
             () = tokio::time::sleep(every) => {}
         }
     }
-}
-
-/// The system's clock, for the binaries.
-pub fn system_clock() -> SystemClock {
-    SystemClock
 }

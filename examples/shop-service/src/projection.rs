@@ -28,6 +28,7 @@ pub async fn stream_projector(
     view_table: impl Into<String>,
 ) -> Projector<DynamoStore, DynamoViews, ShopViews<DynamoViews>> {
     let store = DynamoStore::from_env(table).await.with_layout(LAYOUT);
-    let views = DynamoViews::from_env(view_table).await;
+    // One AWS config, loaded once, for both tables.
+    let views = DynamoViews::new(store.client().clone(), view_table);
     Projector::new(store, views.clone(), ShopViews::new(views))
 }

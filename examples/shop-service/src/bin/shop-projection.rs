@@ -81,9 +81,9 @@ async fn on_lambda() -> Fallible {
         .check_regions()
         .await
         .map_err(|e| format!("checking the events table's Regions: {e}"))?;
-    let timers = DynamoTimers::from_env(expiry::timers_table(&table)).await;
+    let timers = DynamoTimers::new(views.store().client().clone(), expiry::timers_table(&table));
     let manager = expiry::dynamo_manager(views.store(), views.table(), &timers);
-    let sweeper = expiry::sweeper(views.store(), &timers, expiry::system_clock());
+    let sweeper = expiry::sweeper(views.store(), &timers, es::SystemClock);
     let (views, manager, sweeper) = (&views, &manager, &sweeper);
     // One binary, two functions: the stream's batches (the views and the
     // holds' process manager), and the sweeper's schedule (EventBridge
@@ -130,7 +130,7 @@ async fn tables(
         .await
         .map_err(|e| format!("DynamoDB table {table:?}: {e}"))?;
     let view_table = tables.view_table();
-    let views = DynamoViews::from_env(view_table.clone()).await;
+    let views = DynamoViews::new(store.client().clone(), view_table.clone());
     views
         .ensure_table()
         .await
@@ -150,7 +150,7 @@ enum Reapply {
 /// process manager: each aggregate caught up from the events table.
 async fn reapply(tables: Tables, what: Reapply) -> Fallible {
     let (store, views) = self::tables(tables).await?;
-    let timers = DynamoTimers::from_env(expiry::timers_table(store.table())).await;
+    let timers = DynamoTimers::new(store.client().clone(), expiry::timers_table(store.table()));
     timers
         .ensure_table()
         .await
@@ -235,7 +235,7 @@ async fn rebuild(tables: Tables) -> Fallible {
 async fn follow(tables: Tables, catch_up: bool) -> Fallible {
     let (store, views) = self::tables(tables).await?;
     let (table, view_table) = (store.table().to_owned(), views.table().to_owned());
-    let timers = DynamoTimers::from_env(expiry::timers_table(&table)).await;
+    let timers = DynamoTimers::new(store.client().clone(), expiry::timers_table(&table));
     timers
         .ensure_table()
         .await
@@ -244,7 +244,7 @@ async fn follow(tables: Tables, catch_up: bool) -> Fallible {
         .await
         .owner("shop-projection")
         .idle(Duration::from_millis(200));
-    let sweeper = expiry::sweeper(&store, &timers, expiry::system_clock());
+    let sweeper = expiry::sweeper(&store, &timers, es::SystemClock);
     let projector = Projector::new(store, views.clone(), Logged(ShopViews::new(views)));
     let runner = StreamRunner::new(projector)
         .await
