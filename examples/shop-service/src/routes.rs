@@ -567,45 +567,12 @@ pub async fn create_product<S: EventStore>(
     let Json(body) = body?;
     let amount = quantity("amount", &body.amount)?;
     let key = idempotency_key(&headers)?;
-    // Twice at most: a concurrent repeat may take the key between the look
-    // and the write; the second look then finds it.
-    for _ in 0..2 {
-        if let Some(key) = &key {
-            if let Some((id, version)) = created_before(&app.store, key, Product::NAME).await? {
-                let product = Product::load(&app.store, id.clone()).await?;
-                check_repeat(&product, version, Some(key), &fingerprint).await?;
-                let view = ProductView::of(&product);
-                return created(
-                    "product",
-                    &id,
-                    Done {
-                        version,
-                        duplicate: true,
-                        view,
-                    },
-                );
-            }
-        }
-        let id = uuid::Uuid::new_v4().to_string();
-        let done = product_command(
-            &app,
-            &ids,
-            key.clone(),
-            &fingerprint,
-            id.clone(),
-            move |_| Ok(ProductRestocked { amount }.into()),
-        )
-        .await;
-        match done {
-            Ok(done) => return created("product", &id, done),
-            Err(problem) if key.is_some() && problem.rule == "idempotency-key-reused" => continue,
-            Err(problem) => return Err(problem),
-        }
-    }
-    Err(Problem::unavailable(
-        "store-busy",
-        "the idempotency key was taken meanwhile; retry",
-    ))
+    create::<Product, _, _, _, _>(&app, &fingerprint, key.clone(), ProductView::of, |id| {
+        product_command(&app, &ids, key.clone(), &fingerprint, id, move |_| {
+            Ok(ProductRestocked { amount }.into())
+        })
+    })
+    .await
 }
 
 /// `POST /carts` `{"sku": "..", "quantity": n}`: a new cart, with a
@@ -623,36 +590,57 @@ pub async fn create_cart<S: EventStore>(
     let quantity = quantity("quantity", &body.quantity)?;
     id(Product::NAME, &body.sku)?;
     let key = idempotency_key(&headers)?;
-    for _ in 0..2 {
-        if let Some(key) = &key {
-            if let Some((id, version)) = created_before(&app.store, key, Cart::NAME).await? {
-                let cart = Cart::load(&app.store, id.clone()).await?;
-                check_repeat(&cart, version, Some(key), &fingerprint).await?;
-                let view = CartView::of(&cart);
-                return created(
-                    "cart",
-                    &id,
-                    Done {
-                        version,
-                        duplicate: true,
-                        view,
-                    },
-                );
-            }
-        }
-        let id = uuid::Uuid::new_v4().to_string();
-        let done = cart_command(
+    create::<Cart, _, _, _, _>(&app, &fingerprint, key.clone(), CartView::of, |id| {
+        cart_command(
             &app,
             &ids,
             key.clone(),
             &fingerprint,
-            id.clone(),
+            id,
             body.sku.clone(),
             quantity,
         )
-        .await;
-        match done {
-            Ok(done) => return created("cart", &id, done),
+    })
+    .await
+}
+
+/// Creates an aggregate of `A` with a server-made id (a UUID v4) through
+/// `command`, answering 201 with its `view`. With an `Idempotency-Key`, a
+/// repeat creates nothing and answers with the first run's id; a concurrent
+/// repeat may take the key between the look and the write, so it looks
+/// twice at most.
+async fn create<A, S, V, F, Fut>(
+    app: &App<S>,
+    fingerprint: &Fingerprint,
+    key: Option<String>,
+    view: fn(&Root<A, S>) -> V,
+    mut command: F,
+) -> Result<Response, Problem>
+where
+    A: Aggregate,
+    A::Error: Into<Problem> + std::fmt::Display,
+    S: EventStore,
+    V: Serialize,
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Done<V>, Problem>>,
+{
+    let kind = A::NAME.to_lowercase();
+    for _ in 0..2 {
+        if let Some(key) = &key {
+            if let Some((id, version)) = created_before(&app.store, key, A::NAME).await? {
+                let root = Root::<A, S>::load(&app.store, id.clone()).await?;
+                check_repeat(&root, version, Some(key), fingerprint).await?;
+                let done = Done {
+                    version,
+                    duplicate: true,
+                    view: view(&root),
+                };
+                return created(&kind, &id, done);
+            }
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        match command(id.clone()).await {
+            Ok(done) => return created(&kind, &id, done),
             Err(problem) if key.is_some() && problem.rule == "idempotency-key-reused" => continue,
             Err(problem) => return Err(problem),
         }
