@@ -305,6 +305,16 @@ impl<P: Projection> Projection for Logged<P> {
         P::aggregates()
     }
 
+    // A wrapper passes on what its projection's handlers staged.
+    fn before_commit<'a>(
+        &'a self,
+        aggregate: &'static str,
+        id: &'a str,
+        messages: Vec<Box<dyn std::any::Any + Send>>,
+    ) -> impl Future<Output = Result<(), ProjectionError<Self::Error>>> + Send + 'a {
+        self.0.before_commit(aggregate, id, messages)
+    }
+
     fn project<'a, C: Codec>(
         &'a self,
         codec: &'a C,
