@@ -644,6 +644,7 @@ mod dynamo {
         for record in &records {
             let event = store
                 .decode_stream_image::<Stock>(record.new_image.clone())
+                .await
                 .expect("decodes")
                 .expect("an event of Stock");
             assert_eq!(event.id, id);

@@ -303,8 +303,8 @@ impl<'s, S: EventStore> Across<'s, S> {
                 if let Err(e) = decided {
                     break Err(e);
                 }
-                let appends: Vec<Append<S::Payload>> =
-                    slots.iter_mut().filter_map(|s| s.append()).collect();
+                let (appends, sealings): (Vec<Append<S::Payload>>, Vec<_>) =
+                    slots.iter_mut().filter_map(|s| s.append()).unzip();
                 let versions: Vec<(String, String, u64)> = appends
                     .iter()
                     .map(|a| {
@@ -317,14 +317,16 @@ impl<'s, S: EventStore> Across<'s, S> {
                     outcome: versions.clone(),
                     expires_at: crate::time::now_secs().saturating_add(self.ttl.as_secs()),
                 });
-                let written = self
-                    .store
-                    .commit(Commit {
+                let written = crate::erasure::commit(
+                    self.store,
+                    Commit {
                         appends,
                         command,
                         exact_conflict: attempt >= max_attempts,
-                    })
-                    .await;
+                    },
+                    &sealings,
+                )
+                .await;
                 match written {
                     Ok(Committed::Written) => {
                         for slot in &mut slots {
@@ -535,7 +537,7 @@ trait Slot<S: EventStore>: Send {
     fn kept(&self) -> bool;
     fn staged(&self) -> bool;
     fn clear(&mut self);
-    fn append(&mut self) -> Option<Append<S::Payload>>;
+    fn append(&mut self) -> Option<(Append<S::Payload>, crate::erasure::Sealing)>;
     fn advance(&mut self);
     fn hydrate(&mut self) -> Hydrating<'_>;
     fn set_metadata(&mut self, metadata: Metadata);
@@ -605,10 +607,15 @@ impl<A: Aggregate, S: EventStore> Slot<S> for Loaded<A, S> {
         self.staged = None;
         self.next = None;
     }
-    fn append(&mut self) -> Option<Append<S::Payload>> {
-        let crate::root::Staged { append, next, last } = self.staged.take()?;
+    fn append(&mut self) -> Option<(Append<S::Payload>, crate::erasure::Sealing)> {
+        let crate::root::Staged {
+            append,
+            next,
+            last,
+            sealing,
+        } = self.staged.take()?;
         self.next = Some((last, next));
-        Some(append)
+        Some((append, sealing))
     }
     fn advance(&mut self) {
         if let Some((last, next)) = self.next.take() {

@@ -5,6 +5,7 @@ use std::fmt::Debug;
 use serde::de::Deserializer;
 use serde::Serializer;
 
+use crate::erasure::Personal;
 use crate::event::EventSet;
 
 /// A domain object whose state is the fold of its events.
@@ -29,6 +30,13 @@ pub trait Aggregate: Default + Clone + Debug + Send + Sync + 'static {
     /// The schema version of the snapshot. A stored snapshot with another
     /// schema is ignored, and the state is rebuilt from older data.
     const SNAPSHOT_SCHEMA: u32 = 1;
+
+    /// The state's personal fields and their subject, declared with
+    /// `#[personal]` and `#[subject]` on `#[derive(Aggregate)]` fields:
+    /// snapshots seal them as events do (see [`erasure`](crate::erasure)).
+    /// An aggregate with personal events and no such declaration takes no
+    /// snapshots, since its state may hold their plaintext.
+    const PERSONAL: Option<&'static Personal> = None;
 
     /// The events this aggregate handles, generated as `{Aggregate}Event`.
     type Event: EventSet;

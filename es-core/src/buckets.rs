@@ -408,13 +408,20 @@ impl<A: Bucket> Buckets<A> {
         let mut attempt = 1;
         loop {
             let mut appends = Vec::with_capacity(roots.len());
+            let mut sealings = Vec::with_capacity(roots.len());
             let mut staged = Vec::with_capacity(roots.len());
             let mut outcome = Vec::with_capacity(roots.len());
             for (root, &(_, share)) in roots.iter().zip(&shares) {
                 let event = root.restock(share).map_err(Error::Rejected)?;
-                let Staged { append, next, last } = root.stage(&[event])?;
+                let Staged {
+                    append,
+                    next,
+                    last,
+                    sealing,
+                } = root.stage(&[event])?;
                 outcome.push((A::NAME.to_owned(), root.id().to_owned(), last));
                 appends.push(append);
+                sealings.push(sealing);
                 staged.push((last, next));
             }
             let command = key.map(|key| CommandRecord {
@@ -422,13 +429,16 @@ impl<A: Bucket> Buckets<A> {
                 outcome,
                 expires_at: crate::time::now_secs().saturating_add(KEPT_FOR_SECS),
             });
-            let committed = store
-                .commit(Commit {
+            let committed = crate::erasure::commit(
+                store,
+                Commit {
                     appends,
                     command,
                     exact_conflict: attempt >= self.retry.max_attempts,
-                })
-                .await;
+                },
+                &sealings,
+            )
+            .await;
             match committed {
                 Ok(Committed::Written) => {
                     for (root, (last, next)) in roots.iter_mut().zip(staged) {
@@ -757,6 +767,7 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
             return Ok(None);
         }
         let mut appends: Vec<Append<S::Payload>> = Vec::with_capacity(takes.len());
+        let mut sealings = Vec::with_capacity(takes.len());
         let mut advances: Vec<(usize, u64, A)> = Vec::with_capacity(takes.len());
         let mut outcome = Vec::with_capacity(takes.len());
         for &(i, take) in &takes {
@@ -767,9 +778,15 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
             let events = decide(root.state(), take)
                 .map_err(Error::Rejected)?
                 .into_events();
-            let Staged { append, next, last } = root.stage(&events)?;
+            let Staged {
+                append,
+                next,
+                last,
+                sealing,
+            } = root.stage(&events)?;
             outcome.push((A::NAME.to_owned(), root.id().to_owned(), last));
             appends.push(append);
+            sealings.push(sealing);
             advances.push((i, last, next));
         }
         let command = self.key.as_ref().map(|key| CommandRecord {
@@ -778,14 +795,16 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
             expires_at: crate::time::now_secs().saturating_add(KEPT_FOR_SECS),
         });
         *attempts += 1;
-        match self
-            .store
-            .commit(Commit {
+        match crate::erasure::commit(
+            self.store,
+            Commit {
                 appends,
                 command,
                 exact_conflict: false,
-            })
-            .await
+            },
+            &sealings,
+        )
+        .await
         {
             Ok(Committed::Written) => {
                 let parts = advances

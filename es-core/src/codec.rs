@@ -44,7 +44,12 @@ pub(crate) fn encode_event<A: Aggregate, S: EventStore>(
                 .map_err(|e| encoding("metadata", e))?,
         )
     };
-    let snapshot = if A::SNAPSHOT_EVERY > 0 && version.is_multiple_of(A::SNAPSHOT_EVERY) {
+    // A state that may hold personal fields' plaintext, with none declared
+    // to seal, is not written down.
+    let snapshot = if A::SNAPSHOT_EVERY > 0
+        && version.is_multiple_of(A::SNAPSHOT_EVERY)
+        && !crate::erasure::snapshots_left_out::<A>()
+    {
         let state = store
             .encode(&StateOf(state_after))
             .map_err(|e| encoding("snapshot", e))?;

@@ -296,7 +296,12 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                     })
                     .await;
                 }
-                let crate::root::Staged { append, next, last } = match root.stage(&events) {
+                let crate::root::Staged {
+                    append,
+                    next,
+                    last,
+                    sealing,
+                } = match root.stage(&events) {
                     Ok(staged) => staged,
                     Err(e) => break Err(e),
                 };
@@ -306,13 +311,16 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
                     outcome: vec![(A::NAME.to_owned(), id.clone(), last)],
                     expires_at: crate::time::now_secs().saturating_add(ttl.as_secs()),
                 });
-                let result = store
-                    .commit(Commit {
+                let result = crate::erasure::commit(
+                    store,
+                    Commit {
                         appends: vec![append],
                         command,
                         exact_conflict: attempt >= max_attempts,
-                    })
-                    .await;
+                    },
+                    &[sealing],
+                )
+                .await;
                 match result {
                     Ok(Committed::Written) => {
                         root.advance(last, next);

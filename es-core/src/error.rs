@@ -177,6 +177,19 @@ pub enum Error<E = Infallible> {
         version: u64,
     },
 
+    /// A commit would seal personal data for a subject that was forgotten
+    /// ([`Vault::forget`](crate::erasure::Vault::forget)): its key is gone
+    /// for good, so nothing new is written for it. Nothing was written.
+    #[error("{aggregate} {id:?}: subject {subject:?} was forgotten, so no personal data is written for it")]
+    Forgotten {
+        /// The aggregate's name; empty outside a commit.
+        aggregate: &'static str,
+        /// The aggregate's id; empty outside a commit.
+        id: String,
+        /// The forgotten subject.
+        subject: String,
+    },
+
     /// The store itself failed: SDK, network, throttling or bad input to the store.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -363,6 +376,15 @@ impl<E> Error<E> {
                 reason,
             },
             Error::InvalidName { name, reason } => Error::InvalidName { name, reason },
+            Error::Forgotten {
+                aggregate,
+                id,
+                subject,
+            } => Error::Forgotten {
+                aggregate,
+                id,
+                subject,
+            },
             Error::InvalidKey { key, reason } => Error::InvalidKey { key, reason },
             Error::KeyReused {
                 key,

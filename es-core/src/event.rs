@@ -9,6 +9,7 @@ use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::aggregate::Aggregate;
+use crate::erasure::Personal;
 
 /// One kind of fact that happened to an aggregate.
 ///
@@ -29,6 +30,10 @@ pub trait Event: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 's
     /// stored under one of them loads as this event; new items are written
     /// under [`NAME`](Event::NAME) alone.
     const ALIASES: &'static [&'static str] = &[];
+    /// The event's personal fields and their subject, declared with
+    /// `#[personal]` and `#[subject]` on its fields: a commit seals them
+    /// under the subject's key (see [`erasure`](crate::erasure)).
+    const PERSONAL: Option<&'static Personal> = None;
 
     /// Decodes a payload stored at `schema`, a schema older than
     /// [`VERSION`](Event::VERSION), into the current shape.
@@ -136,6 +141,17 @@ pub trait EventSet: Clone + Debug + Send + Sync + Sized + 'static {
 
     /// Serializes the inner event's own fields.
     fn serialize_payload<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
+
+    /// Whether any event of the set has personal fields.
+    const ANY_PERSONAL: bool = false;
+
+    /// The personal fields of the event stored as `name` (its name or one
+    /// of its aliases), if it has any. `#[es::handlers]` implements it from
+    /// each event's [`Event::PERSONAL`].
+    fn personal_of(name: &str) -> Option<&'static Personal> {
+        let _ = name;
+        None
+    }
 
     /// Decodes the payload of the event called `name` (its name or one of its
     /// aliases), in the current schema, or `Ok(None)` when no event in the

@@ -45,6 +45,7 @@ mod codec;
 mod command;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod erasure;
 mod error;
 mod event;
 mod limits;
@@ -93,10 +94,11 @@ pub mod __private {
         upcast_with, EmptyPayload, EventSeed, PayloadOf,
     };
     pub use crate::projection::{
-        aggregate_of, check_ignored, decode_as, handled, unreadable, which_aggregate, EventOf,
-        ProjectionResult, Route,
+        aggregate_of, check_ignored, decode_as, handled, personal_of, unreadable, which_aggregate,
+        EventOf, ProjectionResult, Route,
     };
     pub use serde;
+    pub use serde_json;
 
     /// Compares two names in a constant, so that two events with one name in
     /// one aggregate fail to compile.

@@ -8,6 +8,7 @@ use serde::de::DeserializeSeed;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::erasure::Vault;
 use crate::error::{Error, StoreError};
 use crate::limits::{
     check_id, check_idempotency_key, check_name, check_write, snapshots_to_leave_out, stream_key,
@@ -40,6 +41,9 @@ pub struct MemoryStore {
     // Apart from `inner`, so that `as_another_process` can share the data
     // without the queues and the cache.
     writers: Arc<Writers>,
+    // Beside `inner` too, so that `with_vault` needs no rebuild of the
+    // data; `as_another_process` shares it, as the key table is shared.
+    vault: Vault,
 }
 
 #[derive(Debug, Default)]
@@ -85,7 +89,16 @@ impl MemoryStore {
                 ..Inner::default()
             }),
             writers: Arc::default(),
+            vault: Vault::default(),
         }
+    }
+
+    /// This store with `vault` for the keys of data subjects, instead of
+    /// the vault of its own it starts with (keys in the process). See
+    /// [`erasure`](crate::erasure).
+    pub fn with_vault(mut self, vault: Vault) -> Self {
+        self.vault = vault;
+        self
     }
 
     /// This store with a cache of the latest state of up to `entries`
@@ -115,6 +128,7 @@ impl MemoryStore {
         MemoryStore {
             inner: self.inner.clone(),
             writers: Arc::new(Writers::with_cache(self.writers.cache_capacity())),
+            vault: self.vault.clone(),
         }
     }
 
@@ -533,6 +547,10 @@ impl EventStore for MemoryStore {
 
     fn writers(&self) -> &Arc<Writers> {
         &self.writers
+    }
+
+    fn vault(&self) -> Option<&Vault> {
+        Some(&self.vault)
     }
 }
 

@@ -88,6 +88,8 @@ pub struct Envelope {
     /// The driver's run of events this one belongs to, which
     /// [`Views::update`](crate::Views::update) stages its rows in.
     pub(crate) stage: StageRef,
+    /// The event's personal fields as stored, sealed, by serialized name.
+    pub(crate) sealed: Sealed,
 }
 
 /// A driver's stage, type-erased so that an envelope has no table type;
@@ -147,7 +149,21 @@ impl std::fmt::Debug for StageRef {
     }
 }
 
+/// The personal fields of an event as stored, sealed, by serialized name.
+pub(crate) type Sealed = Arc<std::collections::BTreeMap<String, crate::erasure::Sealed>>;
+
 impl Envelope {
+    /// The personal field `field` (its serialized name) as it is stored:
+    /// sealed under its subject's key. A view keeps this instead of the
+    /// plaintext its handler sees, and a reader of the view opens it with
+    /// [`Vault::open`](crate::erasure::Vault::open), which answers `None`
+    /// once the subject is forgotten. `None` when the field is not
+    /// personal, or the event was not read through a driver that opens
+    /// sealed fields.
+    pub fn sealed(&self, field: &str) -> Option<&crate::erasure::Sealed> {
+        self.sealed.get(field)
+    }
+
     /// An envelope outside any driver, such as a handler's unit test builds:
     /// a [`Views::update`](crate::Views::update) given it writes at once.
     pub fn new(
@@ -164,6 +180,7 @@ impl Envelope {
             timestamp: timestamp.into(),
             metadata,
             stage: StageRef::default(),
+            sealed: Sealed::default(),
         }
     }
 
@@ -226,6 +243,8 @@ pub struct RawEvent<P> {
     pub event: StoredEvent<P>,
     /// The driver's run it is projected in, if any.
     pub(crate) stage: StageRef,
+    /// Its personal fields as stored, once a driver opened them.
+    pub(crate) sealed: Sealed,
 }
 
 impl<P> RawEvent<P> {
@@ -237,6 +256,7 @@ impl<P> RawEvent<P> {
             id: id.into(),
             event,
             stage: StageRef::default(),
+            sealed: Sealed::default(),
         }
     }
 }
@@ -295,6 +315,16 @@ pub trait Projection: Send + Sync {
 
     /// The names of the aggregates it listens to, each once.
     fn aggregates() -> Vec<&'static str>;
+
+    /// The personal fields of the event `event` of aggregate `aggregate`,
+    /// if it has any: a driver opens them ([`erasure`](crate::erasure))
+    /// before [`project`](Projection::project) decodes the event.
+    /// `#[es::projection]` implements it from the listened aggregates'
+    /// events; a projection that wraps another must pass it on.
+    fn personal(aggregate: &str, event: &str) -> Option<&'static crate::erasure::Personal> {
+        let _ = (aggregate, event);
+        None
+    }
 
     /// Decodes one event and runs its handler.
     ///
@@ -462,7 +492,11 @@ pub fn decode_as<R: Route, C: Codec>(
         return Ok(Err(raw));
     }
     let RawEvent {
-        id, event, stage, ..
+        id,
+        event,
+        stage,
+        sealed,
+        ..
     } = raw;
     let (decoded, version, timestamp, metadata) =
         crate::codec::decode_one::<R::Event, C>(codec, name, &id, event)?;
@@ -475,8 +509,21 @@ pub fn decode_as<R: Route, C: Codec>(
             timestamp,
             metadata,
             stage,
+            sealed,
         },
     )))
+}
+
+/// The personal fields of event `event` when `aggregate` is the route's:
+/// `Some` of the lookup, or `None` for another aggregate.
+#[doc(hidden)]
+pub fn personal_of<R: Route>(
+    _: R,
+    aggregate: &str,
+    event: &str,
+) -> Option<Option<&'static crate::erasure::Personal>> {
+    (aggregate == <R::Aggregate as Aggregate>::NAME)
+        .then(|| <<R::Aggregate as Aggregate>::Event as crate::EventSet>::personal_of(event))
 }
 
 /// Checks that an event of a listened aggregate that no handler wants

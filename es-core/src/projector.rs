@@ -395,6 +395,21 @@ where
                 let Some(through) = events.last().map(|e| e.version) else {
                     return Ok(outcome);
                 };
+                let mut events = events;
+                let sealed = {
+                    let mut refs: Vec<&mut StoredEvent<S::Payload>> = events.iter_mut().collect();
+                    crate::erasure::open(
+                        &self.store,
+                        aggregate,
+                        id,
+                        &|name: &str| P::personal(aggregate, name),
+                        None,
+                        &mut refs,
+                    )
+                    .await
+                    .map_err(|e| halt(outcome, e))?
+                };
+                let mut sealed = sealed.into_iter();
                 let stage = Arc::new(Stage::new(self.table.clone()));
                 let erased: Arc<dyn Any + Send + Sync> = stage.clone();
                 let outbox = Arc::new(Outbox::default());
@@ -410,6 +425,7 @@ where
                         id: id.to_owned(),
                         event,
                         stage: StageRef(Some(erased.clone()), Some(outbox.clone())),
+                        sealed: Arc::new(sealed.next().unwrap_or_default()),
                     };
                     let projected = self.projection.project(&StoreCodec(&self.store), raw).await;
                     match projected {

@@ -214,9 +214,13 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
                 })
                 .await
                 .map_err(|e| e.about(A::NAME, &self.id).widen())?;
+            let mut items = page.items;
+            crate::erasure::open_stored::<A, S>(&self.store, &self.id, &mut items)
+                .await
+                .map_err(Error::widen)?;
             // Each page is applied before the next is read, so memory stays
             // bounded by one page however long the history is.
-            for stored in page.items {
+            for stored in items {
                 self.apply_stored(stored)?;
             }
             match page.next {
@@ -264,7 +268,11 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
                 .await
                 .map_err(|e| e.about(A::NAME, &self.id).widen())?;
             let read = page.items.len();
-            for mut stored in page.items {
+            let mut items = page.items;
+            crate::erasure::open_stored::<A, S>(&self.store, &self.id, &mut items)
+                .await
+                .map_err(Error::widen)?;
+            for mut stored in items {
                 if let Some(snapshot) = stored.snapshot.take() {
                     match decode_snapshot::<A, S>(&self.store, snapshot) {
                         Ok(state) => {
@@ -387,16 +395,23 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
             events = events.len()
         );
         async {
-            let Staged { append, next, last } = self.stage(&events)?;
-            let committed = self
-                .store
-                .commit(Commit {
+            let Staged {
+                append,
+                next,
+                last,
+                sealing,
+            } = self.stage(&events)?;
+            let committed = crate::erasure::commit(
+                &self.store,
+                Commit {
                     appends: vec![append],
                     command: None,
                     exact_conflict: true,
-                })
-                .await
-                .map_err(|e| e.about(A::NAME, &self.id).widen())?;
+                },
+                &[sealing],
+            )
+            .await
+            .map_err(|e| e.about(A::NAME, &self.id).widen())?;
             debug_assert_eq!(committed, Committed::Written);
             self.advance(last, next);
             Ok(self.version)
@@ -458,7 +473,12 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
             expected: self.version,
             events: stored,
         };
-        Ok(Staged { append, next, last })
+        Ok(Staged {
+            append,
+            next,
+            last,
+            sealing: crate::erasure::Sealing::of::<A>(),
+        })
     }
 
     /// Replaces the state and version after a commit made elsewhere (a
@@ -524,6 +544,8 @@ pub(crate) struct Staged<A, P> {
     pub(crate) next: A,
     /// The version of the last event, once written.
     pub(crate) last: u64,
+    /// Where the events' personal fields are, to seal them at the commit.
+    pub(crate) sealing: crate::erasure::Sealing,
 }
 
 /// The events of one aggregate after version `after`, read lazily page by
@@ -550,8 +572,11 @@ pub(crate) fn history<'a, A: Aggregate, S: EventStore>(
             })
             .await
             .map_err(|e| e.about(A::NAME, id).widen())?;
-        let events: Vec<_> = page
-            .items
+        let mut items = page.items;
+        crate::erasure::open_stored::<A, S>(store, id, &mut items)
+            .await
+            .map_err(Error::widen)?;
+        let events: Vec<_> = items
             .into_iter()
             .map(|stored| {
                 // Before decoding, so that a bad item is named for its place

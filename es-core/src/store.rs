@@ -380,9 +380,17 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// its shared state, and a second instance of the store on the same
     /// data (another process, in effect) keeps its own.
     fn writers(&self) -> &Arc<Writers>;
+
+    /// The keys of data subjects, which seal and open events' personal
+    /// fields (see [`erasure`](crate::erasure)); `None` when the store has
+    /// none, and then a commit of personal data fails, saying so.
+    fn vault(&self) -> Option<&crate::erasure::Vault> {
+        None
+    }
 }
 
 pub use crate::codec::decode_event;
+pub use crate::erasure::open_stored;
 
 /// Decodes a JSON value with a seed, as [`MemoryStore`](crate::MemoryStore)
 /// does and `DynamoStore` does after turning an attribute value into JSON, so

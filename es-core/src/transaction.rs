@@ -33,6 +33,8 @@ use crate::store::{Append, Commit, Committed, EventStore};
 pub struct Transaction<'a, S: EventStore> {
     store: S,
     appends: Vec<Append<S::Payload>>,
+    // Beside each append: where its personal fields are.
+    sealings: Vec<crate::erasure::Sealing>,
     // Moves each aggregate's new state into its handle once the write succeeded.
     advance: Vec<Box<dyn FnOnce() + Send + 'a>>,
 }
@@ -43,6 +45,7 @@ impl<'a, S: EventStore> Transaction<'a, S> {
         Transaction {
             store: store.clone(),
             appends: Vec::new(),
+            sealings: Vec::new(),
             advance: Vec::new(),
         }
     }
@@ -58,8 +61,14 @@ impl<'a, S: EventStore> Transaction<'a, S> {
         if events.is_empty() {
             return Ok(self);
         }
-        let crate::root::Staged { append, next, last } = root.stage(&events)?;
+        let crate::root::Staged {
+            append,
+            next,
+            last,
+            sealing,
+        } = root.stage(&events)?;
         self.appends.push(append);
+        self.sealings.push(sealing);
         self.advance
             .push(Box::new(move || root.advance(last, next)));
         Ok(self)
@@ -89,11 +98,15 @@ impl<'a, S: EventStore> Transaction<'a, S> {
         let _enter = span.enter();
         drop(_enter);
         let committed = tracing::Instrument::instrument(
-            self.store.commit(Commit {
-                appends: self.appends,
-                command: None,
-                exact_conflict: true,
-            }),
+            crate::erasure::commit(
+                &self.store,
+                Commit {
+                    appends: self.appends,
+                    command: None,
+                    exact_conflict: true,
+                },
+                &self.sealings,
+            ),
             span,
         )
         .await?;

@@ -6,12 +6,13 @@ use syn::DeriveInput;
 
 use crate::ast::{self, Aggregate, Event, Krate};
 use crate::ctxt::Errors;
-use crate::{fallback, valid};
+use crate::{fallback, personal, valid};
 
 pub(crate) fn derive_event(input: &DeriveInput) -> TokenStream {
     let mut errors = Errors::default();
     let event = Event::from_syn(input, &mut errors);
     valid::event(&event, &mut errors);
+    let personal = personal::declared(input, &mut errors);
     if !errors.is_empty() {
         return fallback::event(&event, &errors);
     }
@@ -25,12 +26,14 @@ pub(crate) fn derive_event(input: &DeriveInput) -> TokenStream {
     } else {
         TokenStream::new()
     };
+    let personal = personal.items(event.krate());
     event.krate().scoped(quote! {
         #[automatically_derived]
         impl #es::Event for #ident {
             const NAME: &'static str = #name;
             const VERSION: u32 = #version;
             const ALIASES: &'static [&'static str] = &[#(#aliases),*];
+            #personal
             #upcast
         }
     })
@@ -109,6 +112,7 @@ pub(crate) fn derive_aggregate(input: &DeriveInput) -> TokenStream {
     let mut errors = Errors::default();
     let aggregate = Aggregate::from_syn(input, &mut errors);
     valid::aggregate(&aggregate, &mut errors);
+    let personal = personal::declared(input, &mut errors);
     if !errors.is_empty() {
         return fallback::aggregate(&aggregate, &errors);
     }
@@ -128,9 +132,11 @@ pub(crate) fn derive_aggregate(input: &DeriveInput) -> TokenStream {
     // The whole impl is spanned on the type's name, so that a missing
     // supertrait, such as `Default` (a new aggregate starts from it), is
     // reported there, once, rather than at the derive and the name both.
+    let personal = personal.items(aggregate.krate());
     let code = quote_spanned! {ident.span()=>
         #[automatically_derived]
         impl #es::Aggregate for #ident {
+            #personal
             const NAME: &'static str = #name;
             const SNAPSHOT_EVERY: u64 = #every;
             const SNAPSHOT_SCHEMA: u32 = #schema;

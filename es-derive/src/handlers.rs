@@ -366,6 +366,16 @@ fn event_set(krate: Krate, enum_ident: &Ident, variants: &[Variant]) -> TokenStr
         #[automatically_derived]
         impl #es::EventSet for #enum_ident {
             const NAMES: &'static [&'static str] = &[#(#event::NAME),*];
+            const ANY_PERSONAL: bool = false #(|| #event::PERSONAL.is_some())*;
+
+            fn personal_of(__name: &str) -> ::core::option::Option<&'static #es::erasure::Personal> {
+                #(
+                    if __name == #event::NAME || #event::ALIASES.contains(&__name) {
+                        return #event::PERSONAL;
+                    }
+                )*
+                ::core::option::Option::None
+            }
 
             fn name(&self) -> &'static str {
                 match *self {

@@ -17,6 +17,7 @@ mod ctxt;
 mod expand;
 mod fallback;
 mod handlers;
+mod personal;
 mod projection;
 mod valid;
 
@@ -196,7 +197,7 @@ use syn::{parse_macro_input, DeriveInput};
 /// The code the macros generate reaches serde through `es`, but an event's
 /// own `Serialize` and `Deserialize` are the user's: depend on serde directly,
 /// with its `derive` feature (`serde = { version = "1", features = ["derive"] }`).
-#[proc_macro_derive(Event, attributes(event))]
+#[proc_macro_derive(Event, attributes(event, personal, subject))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::derive_event(&input).into()
@@ -249,7 +250,7 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 ///
 /// With `snapshot_every`, the state needs `Serialize` and `Deserialize` of its
 /// own: as for events, depend on serde directly, with its `derive` feature.
-#[proc_macro_derive(Aggregate, attributes(aggregate))]
+#[proc_macro_derive(Aggregate, attributes(aggregate, personal, subject))]
 pub fn derive_aggregate(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::derive_aggregate(&input).into()

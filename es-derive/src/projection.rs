@@ -179,6 +179,15 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let names = route_fns
         .iter()
         .map(|f| quote!(#es::__private::aggregate_of(#f())));
+    let personal = route_fns.iter().map(|f| {
+        quote! {
+            if let ::core::option::Option::Some(__personal) =
+                #es::__private::personal_of(#f(), __aggregate, __event)
+            {
+                return __personal;
+            }
+        }
+    });
     let alias = krate.alias();
     quote! {
         #errors_tokens
@@ -201,6 +210,15 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                         }
                     )*
                     __names
+                }
+
+                #[allow(unreachable_code, unused_variables)]
+                fn personal(
+                    __aggregate: &str,
+                    __event: &str,
+                ) -> ::core::option::Option<&'static #es::erasure::Personal> {
+                    #(#personal)*
+                    ::core::option::Option::None
                 }
 
                 #[allow(unreachable_code, unused_variables)]

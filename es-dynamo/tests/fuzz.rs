@@ -489,7 +489,7 @@ fn decode_stream_image_decodes_any_image_or_says_what_is_wrong() {
     run(image(), |image| {
         for store in [&single, &legacy] {
             let key = image.get("aggregateId").cloned();
-            match store.decode_stream_image::<Product>(image.clone()) {
+            match futures::executor::block_on(store.decode_stream_image::<Product>(image.clone())) {
                 Ok(Some(event)) => {
                     outcomes.count(&outcomes.decoded);
                     prop_assert!(event.recorded.version >= 1);

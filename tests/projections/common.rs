@@ -416,6 +416,10 @@ impl<P: Projection<Error = Error>> Projection for Flaky<P> {
         P::aggregates()
     }
 
+    fn personal(aggregate: &str, event: &str) -> Option<&'static es::erasure::Personal> {
+        P::personal(aggregate, event)
+    }
+
     fn project<'a, C: es::Codec>(
         &'a self,
         codec: &'a C,

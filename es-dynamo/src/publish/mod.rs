@@ -408,6 +408,10 @@ impl<M: Projection, T: Target> Projection for Publisher<M, T> {
         M::aggregates()
     }
 
+    fn personal(aggregate: &str, event: &str) -> Option<&'static es_core::erasure::Personal> {
+        M::personal(aggregate, event)
+    }
+
     fn project<'a, C: Codec>(
         &'a self,
         codec: &'a C,

@@ -72,19 +72,21 @@ async fn inserted_images(store: &DynamoStore) -> Vec<HashMap<String, AttributeVa
     images
 }
 
-fn decoded<A: es_core::Aggregate>(
+async fn decoded<A: es_core::Aggregate>(
     store: &DynamoStore,
     images: &[HashMap<String, AttributeValue>],
 ) -> Vec<(String, u64, &'static str)> {
-    images
-        .iter()
-        .filter_map(|image| {
-            store
-                .decode_stream_image::<A>(image.clone())
-                .expect("decodes")
-        })
-        .map(|e| (e.id, e.recorded.version, e.recorded.event.name()))
-        .collect()
+    let mut out = Vec::new();
+    for image in images {
+        if let Some(e) = store
+            .decode_stream_image::<A>(image.clone())
+            .await
+            .expect("decodes")
+        {
+            out.push((e.id, e.recorded.version, e.recorded.event.name()));
+        }
+    }
+    out
 }
 
 async fn commit_a_mixed_history(store: &DynamoStore) {
@@ -120,7 +122,7 @@ async fn the_stream_carries_each_aggregates_events_in_order() {
 
     let images = inserted_images(&store).await;
     assert_eq!(images.len(), 10, "9 events and 1 command record");
-    let mut products = decoded::<Product>(&store, &images);
+    let mut products = decoded::<Product>(&store, &images).await;
     // Stream order holds within an aggregate, not across aggregates: a
     // stable sort by id alone keeps each aggregate's stream order.
     products.sort_by(|a, b| a.0.cmp(&b.0));
@@ -133,7 +135,7 @@ async fn the_stream_carries_each_aggregates_events_in_order() {
             ("sku-2".into(), 2, "Discontinued"),
         ]
     );
-    let counters = decoded::<Counter>(&store, &images);
+    let counters = decoded::<Counter>(&store, &images).await;
     assert_eq!(
         counters.iter().map(|(_, v, _)| *v).collect::<Vec<_>>(),
         [1, 2, 3, 4, 5],
@@ -142,13 +144,18 @@ async fn the_stream_carries_each_aggregates_events_in_order() {
 
     // What the stream carries is what a load reads: payload, timestamp and
     // metadata alike.
-    let from_stream: Vec<_> = images
-        .iter()
-        .filter_map(|i| {
-            store
-                .decode_stream_image::<Product>(i.clone())
-                .expect("decodes")
-        })
+    let mut decoded_all = Vec::new();
+    for i in &images {
+        if let Some(e) = store
+            .decode_stream_image::<Product>(i.clone())
+            .await
+            .expect("decodes")
+        {
+            decoded_all.push(e);
+        }
+    }
+    let from_stream: Vec<_> = decoded_all
+        .into_iter()
         .filter(|e| e.id == "sku-1")
         .map(|e| e.recorded)
         .collect();
@@ -179,7 +186,7 @@ async fn in_the_legacy_layout_every_event_is_the_tables_aggregate() {
     let images = inserted_images(&store).await;
     assert_eq!(images.len(), 3, "2 events and 1 command record");
     assert_eq!(
-        decoded::<Product>(&store, &images),
+        decoded::<Product>(&store, &images).await,
         [
             ("sku-1".into(), 1, "Restocked"),
             ("sku-1".into(), 2, "Reserved")
@@ -214,6 +221,7 @@ async fn decode_fails_like_a_load(
     let loaded = Product::load(store, id).await.expect_err("a load fails");
     let decoded = store
         .decode_stream_image::<Product>(image)
+        .await
         .expect_err("decoding fails");
     assert_eq!(format!("{decoded:?}"), format!("{loaded:?}"));
     decoded
@@ -255,7 +263,7 @@ async fn images_that_are_not_events_fail_like_a_load() {
     // An item without its key cannot be on the table to load.
     let no_key = item([("version", n(1))]);
     assert!(matches!(
-        store.decode_stream_image::<Product>(no_key),
+        store.decode_stream_image::<Product>(no_key).await,
         Err(Error::Corrupt { reason, .. }) if reason.contains("`aggregateId` is missing")
     ));
 }
@@ -302,6 +310,7 @@ async fn a_lambda_records_new_image_decodes() {
             .expect("DynamoDB JSON");
     let change = store
         .decode_stream_image::<Product>(image.into())
+        .await
         .expect("decodes")
         .expect("a Product event");
     assert_eq!((change.id.as_str(), change.recorded.version), ("sku-1", 1));

@@ -305,6 +305,12 @@ impl<P: Projection> Projection for Logged<P> {
         P::aggregates()
     }
 
+    // A wrapper passes on its projection's personal fields, so that the
+    // driver opens them.
+    fn personal(aggregate: &str, event: &str) -> Option<&'static es::erasure::Personal> {
+        P::personal(aggregate, event)
+    }
+
     // A wrapper passes on what its projection's handlers staged.
     fn before_commit<'a>(
         &'a self,
