@@ -70,6 +70,8 @@ pub struct DynamoStore {
     returned_capacity: bool,
     // The table's Regions as last checked, and the one that writes it.
     regions: Arc<crate::regions::Regions>,
+    // The keys of data subjects, for events' personal fields.
+    vault: Option<es_core::erasure::Vault>,
 }
 
 struct Inner {
@@ -116,6 +118,7 @@ impl DynamoStore {
             writers: Arc::default(),
             returned_capacity: false,
             regions: Arc::default(),
+            vault: None,
         }
     }
 
@@ -144,6 +147,18 @@ impl DynamoStore {
         self
     }
 
+    /// This store with `vault` for the keys of data subjects: events'
+    /// `#[personal]` fields are sealed under them on commit and opened on
+    /// every read (see `es::erasure`). Without one, a commit of personal
+    /// data fails, saying so, and a read of sealed fields fails too.
+    ///
+    /// es-dynamo's `DynamoKeys` keeps the keys in a DynamoDB table of
+    /// their own.
+    pub fn with_vault(mut self, vault: es_core::erasure::Vault) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
     /// A store on the same table through the same client, as a second
     /// process would have it: its own command queues, an empty cache of
     /// the same size, and its own counters. For tests of several processes
@@ -155,6 +170,7 @@ impl DynamoStore {
             .with_cache(self.writers.cache_capacity())
             .with_returned_capacity(self.returned_capacity);
         other.regions = self.regions_for_another_process();
+        other.vault = self.vault.clone();
         other
     }
 
@@ -444,6 +460,10 @@ impl EventStore for DynamoStore {
 
     fn writers(&self) -> &Arc<Writers> {
         &self.writers
+    }
+
+    fn vault(&self) -> Option<&es_core::erasure::Vault> {
+        self.vault.as_ref()
     }
 }
 
