@@ -257,6 +257,102 @@ pub fn unique_table_name(prefix: &str) -> String {
     )
 }
 
+/// Every record on the table's stream, from the start of every shard, in
+/// stream order, as es's batch code takes them.
+pub async fn stream_records(store: &crate::DynamoStore) -> Vec<crate::batch::StreamRecord> {
+    let table = store
+        .client()
+        .describe_table()
+        .table_name(store.table())
+        .send()
+        .await
+        .expect("DescribeTable")
+        .table
+        .expect("a table");
+    let arn = table.latest_stream_arn.expect("a stream");
+    let streams = crate::runner::streams_client_from_env().await;
+    let shards = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .expect("DescribeStream")
+        .stream_description
+        .and_then(|d| d.shards)
+        .unwrap_or_default();
+    let mut records = Vec::new();
+    for shard in shards {
+        let mut iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id.expect("a shard id"))
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("GetShardIterator")
+            .shard_iterator;
+        while let Some(current) = iterator {
+            let page = streams
+                .get_records()
+                .shard_iterator(current)
+                .send()
+                .await
+                .expect("GetRecords");
+            let batch = page.records.unwrap_or_default();
+            if batch.is_empty() {
+                break;
+            }
+            for record in batch {
+                records
+                    .push(crate::batch::StreamRecord::try_from(record).expect("a stream record"));
+            }
+            iterator = page.next_shard_iterator;
+        }
+    }
+    records
+}
+
+#[cfg(feature = "lambda")]
+/// A Lambda event, in the JSON shape AWS documents for DynamoDB Streams,
+/// carrying `records`, parsed as a Lambda function gets it.
+pub fn lambda_event(
+    records: &[crate::batch::StreamRecord],
+) -> aws_lambda_events::event::dynamodb::Event {
+    let records: Vec<serde_json::Value> = records
+        .iter()
+        .enumerate()
+        .map(|(n, r)| {
+            let keys: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = r
+                .new_image
+                .iter()
+                .filter(|(k, _)| *k == "aggregateId" || *k == "version")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let image = serde_dynamo::Item::from(r.new_image.clone());
+            let mut dynamodb = serde_json::json!({
+                "ApproximateCreationDateTime": 1796190000,
+                "Keys": serde_dynamo::Item::from(keys),
+                "SequenceNumber": r.sequence_number,
+                "SizeBytes": 100,
+                "StreamViewType": "NEW_IMAGE",
+            });
+            if r.event_name != "REMOVE" {
+                dynamodb["NewImage"] = serde_json::to_value(image).expect("an image as JSON");
+            }
+            serde_json::json!({
+                "eventID": format!("e{n}"),
+                "eventName": r.event_name,
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": dynamodb,
+                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/events/stream/2026-12-02T00:00:00.000",
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("a DynamoDB event")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
