@@ -221,9 +221,14 @@ async fn checkout_is_all_or_nothing<S: EventStore>(store: &S) {
     cart_of(store, [("a", 2), ("b", 2), ("c", 3)]).await;
 
     let before = store.stats().snapshot();
-    let err = checkout(store, "cart", es::Retry::attempts(3))
-        .await
-        .expect_err("line c is sold out");
+    let err = checkout(
+        store,
+        "cart",
+        &Shipping::example("cust-1"),
+        es::Retry::attempts(3),
+    )
+    .await
+    .expect_err("line c is sold out");
     assert_eq!(
         err.sold_out(),
         Some(&ProductError::SoldOut {
@@ -256,9 +261,14 @@ async fn checkout_is_all_or_nothing<S: EventStore>(store: &S) {
     restocked(store, "c", 2).await;
     let before = store.stats().snapshot();
     assert_eq!(
-        checkout(store, "cart", es::Retry::attempts(3))
-            .await
-            .expect("checkout"),
+        checkout(
+            store,
+            "cart",
+            &Shipping::example("cust-1"),
+            es::Retry::attempts(3)
+        )
+        .await
+        .expect("checkout"),
         1
     );
     assert_eq!(

@@ -187,6 +187,7 @@ on_both_stores!(abandoned_cart_releases_its_stock, |shop| {
     let refused = checkout_as(
         &shop.store,
         "cart-a",
+        &Shipping::example("cust-1"),
         es::Retry::default(),
         Metadata::default(),
         None,
@@ -203,6 +204,7 @@ on_both_stores!(abandoned_cart_releases_its_stock, |shop| {
     checkout_as(
         &shop.store,
         "cart-a",
+        &Shipping::example("cust-1"),
         es::Retry::default(),
         Metadata::default(),
         None,
@@ -221,6 +223,7 @@ on_both_stores!(checkout_cancels_the_expiry, |shop| {
     checkout_as(
         &shop.store,
         "cart-b",
+        &Shipping::example("cust-1"),
         es::Retry::default(),
         Metadata::default(),
         None,
@@ -309,9 +312,11 @@ on_both_stores!(expiry_racing_checkout_never_loses_stock, |shop| {
         let (store, other) = (shop.store.clone(), other.clone());
         let cart = cart.clone();
         async move {
+            let shipping = Shipping::example("cust-1");
             let checkout = checkout_as(
                 &store,
                 &cart,
+                &shipping,
                 es::Retry::default(),
                 Metadata::default(),
                 None,
@@ -414,6 +419,7 @@ on_both_stores!(multi_aggregate_idempotency_key_applies_once, |shop| {
     let done = checkout_as(
         &shop.store,
         "cart-d",
+        &Shipping::example("cust-1"),
         es::Retry::default(),
         Metadata::default(),
         key.clone(),
@@ -424,6 +430,7 @@ on_both_stores!(multi_aggregate_idempotency_key_applies_once, |shop| {
     let repeat = checkout_as(
         &shop.store,
         "cart-d",
+        &Shipping::example("cust-1"),
         es::Retry::default(),
         Metadata::default(),
         key,

@@ -354,7 +354,15 @@ async fn one<S: EventStore>(
         }
         Order::Checkout { slot } => {
             let cart = cart_of(*slot);
-            match checkout_with(store, &cart, es::Retry::default(), metadata(id)).await {
+            match checkout_with(
+                store,
+                &cart,
+                &Shipping::example("cust-1"),
+                es::Retry::default(),
+                metadata(id),
+            )
+            .await
+            {
                 Ok(attempts) => {
                     // The next commands on this slot go to a new cart.
                     let _ = generations[*slot].fetch_add(1, Ordering::SeqCst);

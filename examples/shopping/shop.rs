@@ -165,9 +165,86 @@ pub struct ItemRemoved {
     pub sku: String,
 }
 
-/// Every line was reserved; the cart is closed.
-#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct CartCheckedOut;
+/// Every line was reserved; the cart is closed, to be shipped to the
+/// customer. The email and the address are the customer's personal data:
+/// sealed under the customer's key in the store, and erased everywhere
+/// once the customer is forgotten (`DELETE /customers/{id}`).
+///
+/// Carts checked out before shipping was asked for stored no payload:
+/// they read with every field empty (`serde(default)`).
+#[derive(Event, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default)]
+pub struct CartCheckedOut {
+    /// The customer's id: whose personal data the other fields are.
+    #[subject]
+    pub customer: String,
+    #[personal(placeholder = "[erased]")]
+    pub email: String,
+    #[personal]
+    pub address: Address,
+}
+
+/// A postal address.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct Address {
+    pub line1: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub line2: String,
+    pub city: String,
+    pub postcode: String,
+    pub country: String,
+}
+
+/// Who a checkout ships to, and where: what a checkout takes.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Shipping {
+    /// The customer's id, such as `cust-42`: the subject of the personal
+    /// data. Not an email or a name, which would then be stored in clear.
+    pub customer: String,
+    pub email: String,
+    pub address: Address,
+}
+
+/// The longest customer id: it is a key in the key table.
+pub const MAX_CUSTOMER_BYTES: usize = 256;
+
+impl Shipping {
+    /// Checks what a checkout needs: a customer id, an email with an `@`,
+    /// and an address with a first line, a city and a country.
+    pub fn check(&self) -> Result<(), CartError> {
+        let bad = |what: &str| Err(CartError::Shipping(what.to_owned()));
+        if self.customer.trim().is_empty() {
+            return bad("`customer` is empty: the customer's id is required");
+        }
+        if self.customer.len() > MAX_CUSTOMER_BYTES || self.customer.chars().any(char::is_control) {
+            return bad("`customer` is too long or has control characters");
+        }
+        if !self.email.contains('@') || self.email.len() > 254 {
+            return bad("`email` is not an email address");
+        }
+        let a = &self.address;
+        if a.line1.trim().is_empty() || a.city.trim().is_empty() || a.country.trim().is_empty() {
+            return bad("`address` needs `line1`, `city` and `country`");
+        }
+        Ok(())
+    }
+
+    /// The example shipping of a customer, for tests and examples.
+    pub fn example(customer: &str) -> Self {
+        Shipping {
+            customer: customer.to_owned(),
+            email: format!("{customer}@example.com"),
+            address: Address {
+                line1: "1 Market Street".to_owned(),
+                line2: String::new(),
+                city: "Springfield".to_owned(),
+                postcode: "12345".to_owned(),
+                country: "US".to_owned(),
+            },
+        }
+    }
+}
 
 /// A buy: units of a product held for the cart until a deadline, unless it
 /// checks out first.
@@ -211,6 +288,9 @@ pub enum CartError {
     /// A line's count would pass `u32::MAX`.
     #[error("too many units: a line would pass {}", u32::MAX)]
     TooManyUnits,
+    /// The checkout's shipping details are not usable.
+    #[error("shipping: {0}")]
+    Shipping(String),
 }
 
 #[derive(Aggregate, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -349,9 +429,10 @@ pub type ShopError = CheckoutError;
 pub async fn checkout<S: EventStore>(
     store: &S,
     cart_id: &str,
+    shipping: &Shipping,
     retry: es::Retry,
 ) -> Result<u32, CheckoutError> {
-    checkout_with(store, cart_id, retry, es::Metadata::default()).await
+    checkout_with(store, cart_id, shipping, retry, es::Metadata::default()).await
 }
 
 /// [`checkout`], storing `metadata` (correlation and causation ids, say)
@@ -359,6 +440,7 @@ pub async fn checkout<S: EventStore>(
 pub async fn checkout_with<S: EventStore>(
     store: &S,
     cart_id: &str,
+    shipping: &Shipping,
     retry: es::Retry,
     metadata: es::Metadata,
 ) -> Result<u32, CheckoutError> {
@@ -368,7 +450,7 @@ pub async fn checkout_with<S: EventStore>(
     // twice; another call has another key, and a checked-out cart refuses
     // it.
     let key = call_key("checkout", cart_id);
-    checkout_as(store, cart_id, retry, metadata, Some(key), now)
+    checkout_as(store, cart_id, shipping, retry, metadata, Some(key), now)
         .await
         .map(|done| done.attempts)
 }
@@ -391,11 +473,15 @@ fn call_key(what: &str, id: &str) -> String {
 pub async fn checkout_as<S: EventStore>(
     store: &S,
     cart_id: &str,
+    shipping: &Shipping,
     retry: es::Retry,
     metadata: es::Metadata,
     idempotency_key: Option<String>,
     now_millis: u64,
 ) -> Result<es::Done, CheckoutError> {
+    shipping
+        .check()
+        .map_err(|e| CheckoutError::Cart(es::Error::Rejected(e)))?;
     let mut command = es::across(store)
         .with::<Cart>(cart_id)
         .retry(retry)
@@ -442,7 +528,14 @@ pub async fn checkout_as<S: EventStore>(
                     }],
                 )?;
             }
-            d.append::<Cart>(cart_id, [CartCheckedOut])?;
+            d.append::<Cart>(
+                cart_id,
+                [CartCheckedOut {
+                    customer: shipping.customer.clone(),
+                    email: shipping.email.clone(),
+                    address: shipping.address.clone(),
+                }],
+            )?;
             Ok(())
         })
         .await

@@ -131,7 +131,13 @@ pub async fn story<S: EventStore>(store: &S, run: &str, out: &mut impl Write) ->
         out,
         "\n5. Alice checks out: every line is reserved in one atomic commit."
     )?;
-    let attempts = checkout(store, &alice, es::Retry::attempts(5)).await?;
+    let attempts = checkout(
+        store,
+        &alice,
+        &Shipping::example("cust-1"),
+        es::Retry::attempts(5),
+    )
+    .await?;
     let (t, m) = (
         Product::get(store, tea.clone()).await?,
         Product::get(store, mug.clone()).await?,
@@ -158,7 +164,14 @@ pub async fn story<S: EventStore>(store: &S, run: &str, out: &mut impl Write) ->
         },
     ])
     .await?;
-    match checkout(store, &carol, es::Retry::attempts(5)).await {
+    match checkout(
+        store,
+        &carol,
+        &Shipping::example("cust-1"),
+        es::Retry::attempts(5),
+    )
+    .await
+    {
         Err(e) if e.sold_out().is_some() => writeln!(out, "   refused: {e}")?,
         other => return Err(format!("expected a sold-out checkout, got {other:?}").into()),
     }

@@ -42,10 +42,24 @@ pub struct CartView {
     pub holds: BTreeMap<String, Hold>,
 }
 
-/// The stock and cart views, in one view table.
+/// Where a checked-out cart ships: the customer in clear, their email and
+/// address as the event stored them, sealed under the customer's key. The
+/// view never holds their plaintext, so forgetting the customer erases it
+/// here too; a reader opens them with the store's vault
+/// (`es::erasure::Vault::open`), and gets `None` once the customer is
+/// forgotten.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderView {
+    pub customer: String,
+    pub email: Option<es::erasure::Sealed>,
+    pub address: Option<es::erasure::Sealed>,
+}
+
+/// The stock, cart and order views, in one view table.
 pub struct ShopViews<T> {
     pub stock: Views<Stock, T>,
     pub carts: Views<CartView, T>,
+    pub orders: Views<OrderView, T>,
 }
 
 impl<T: ViewTable> ShopViews<T> {
@@ -74,7 +88,8 @@ impl<T: ViewTable> ShopViews<T> {
     pub fn new(table: T) -> Self {
         ShopViews {
             stock: Views::new(table.clone(), "stock"),
-            carts: Views::new(table, "cart"),
+            carts: Views::new(table.clone(), "cart"),
+            orders: Views::new(table, "order"),
         }
     }
 
@@ -170,10 +185,21 @@ impl<T: ViewTable> ShopViews<T> {
     }
 
     #[on(CartCheckedOut)]
-    async fn checked_out(&self, _: &CartCheckedOut, at: &Envelope) -> Result<(), Error> {
+    async fn checked_out(&self, e: &CartCheckedOut, at: &Envelope) -> Result<(), Error> {
         self.carts
             .update(&at.id, at, |c| c.checked_out = true)
             .await?;
+        // The sealed fields as stored, never `e.email` and `e.address`:
+        // a checkout from before shipping was asked for has none.
+        if let (Some(email), Some(address)) = (at.sealed("email"), at.sealed("address")) {
+            self.orders
+                .update(&at.id, at, |o| {
+                    o.customer = e.customer.clone();
+                    o.email = Some(email.clone());
+                    o.address = Some(address.clone());
+                })
+                .await?;
+        }
         Ok(())
     }
 }

@@ -163,7 +163,13 @@ async fn checkout_on_flaky(
     let store = Flaky::new(failures);
     cart_of_two_lines(&store).await;
     let before = store.stats().snapshot();
-    let result = checkout(&store, "cart", es::Retry::attempts(3)).await;
+    let result = checkout(
+        &store,
+        "cart",
+        &Shipping::example("cust-1"),
+        es::Retry::attempts(3),
+    )
+    .await;
     let cost = cost(&store, before);
     (store, result, cost)
 }

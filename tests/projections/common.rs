@@ -80,7 +80,13 @@ pub async fn workload<S: EventStore>(store: &S, products: usize, carts: usize, s
             match plan {
                 0 => {
                     // Sold out is a fine outcome: the view must show it too.
-                    let _ = checkout(store, cart_id, es::Retry::attempts(30)).await;
+                    let _ = checkout(
+                        store,
+                        cart_id,
+                        &Shipping::example("cust-1"),
+                        es::Retry::attempts(30),
+                    )
+                    .await;
                 }
                 1 => {
                     let (sku, quantity) = &lines[0];

@@ -64,7 +64,7 @@ pub mod hot;
 pub mod views;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use es::EventStore;
 
@@ -167,6 +167,7 @@ impl<S: EventStore> App<S> {
             Some(views) => Router::new()
                 .route("/products/{id}/stock", get(get_stock))
                 .route("/carts/{id}/view", get(get_cart_view))
+                .route("/carts/{id}/order", get(get_order))
                 .with_state(views.clone()),
             None => Router::new(),
         };
@@ -183,6 +184,7 @@ impl<S: EventStore> App<S> {
             .route("/carts/{id}", get(get_cart::<S>))
             .route("/carts/{id}/items", post(add_item::<S>))
             .route("/carts/{id}/checkout", post(checkout::<S>))
+            .route("/customers/{id}", delete(forget_customer::<S>))
             .merge(views)
             // After the routes: it applies to those registered before it.
             .method_not_allowed_fallback(wrong_method)

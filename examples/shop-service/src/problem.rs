@@ -265,6 +265,11 @@ impl From<CartError> for Problem {
                 "hold-expired",
                 "A hold on an item expired",
             ),
+            CartError::Shipping(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "shipping-invalid",
+                "The shipping details are not valid",
+            ),
         };
         Problem::new(status, rule, title, detail)
     }
@@ -292,6 +297,14 @@ impl<E: Into<Problem> + std::fmt::Display> From<es::Error<E>> for Problem {
                     "idempotency key {:?} already ran a command on {previous}",
                     shorten(&key)
                 ),
+            ),
+            // A customer who asked to be forgotten: nothing personal is
+            // stored for them again.
+            es::Error::Forgotten { .. } => Problem::new(
+                StatusCode::GONE,
+                "customer-forgotten",
+                "The customer was forgotten",
+                e.to_string(),
             ),
             es::Error::TooLarge { .. } => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

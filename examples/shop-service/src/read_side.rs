@@ -26,6 +26,8 @@ use crate::views::{CartView, ShopViews, Stock};
 #[derive(Clone)]
 pub struct ReadSide {
     inner: Arc<Inner>,
+    // Opens the orders' sealed fields for their readers.
+    vault: Option<es::erasure::Vault>,
 }
 
 enum Inner {
@@ -63,13 +65,49 @@ impl ReadSide {
                 },
                 position: tokio::sync::Mutex::new(0),
             }),
+            vault: es::EventStore::vault(store).cloned(),
         }
+    }
+
+    /// These views with `vault` to open the orders' sealed fields: the
+    /// event store's vault.
+    pub fn with_vault(mut self, vault: es::erasure::Vault) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// An order as its reader sees it: the customer, and their email and
+    /// address opened, or `"[erased]"` and `null` once the customer is
+    /// forgotten (`"forgotten": true`).
+    pub async fn shipping(
+        &self,
+        order: &crate::views::OrderView,
+    ) -> Result<serde_json::Value, es::Error> {
+        let Some(vault) = &self.vault else {
+            return Err(StoreError::permanent("open order", "the read side has no vault").into());
+        };
+        let email = match &order.email {
+            Some(sealed) => vault.open::<String>(sealed).await?,
+            None => None,
+        };
+        let address = match &order.address {
+            Some(sealed) => vault.open::<crate::shop::Address>(sealed).await?,
+            None => None,
+        };
+        let forgotten = email.is_none() && address.is_none();
+        Ok(serde_json::json!({
+            "customer": order.customer,
+            "email": email.unwrap_or_else(|| "[erased]".to_owned()),
+            "address": address,
+            "forgotten": forgotten,
+        }))
     }
 
     /// Views in a DynamoDB view table, which the projection function keeps.
     pub fn dynamo(table: DynamoViews) -> Self {
         ReadSide {
             inner: Arc::new(Inner::Dynamo(ShopViews::new(table))),
+            vault: None,
         }
     }
 
@@ -94,6 +132,18 @@ impl ReadSide {
                 projector.projection().carts.get(id).await
             }
             Inner::Dynamo(views) => views.carts.get(id).await,
+        }
+    }
+
+    /// A checked-out cart's order view: where it ships, sealed. `None` when
+    /// the cart has not checked out (or the projection has not caught up).
+    pub async fn order(&self, id: &str) -> Result<Option<crate::views::OrderView>, es::Error> {
+        match &*self.inner {
+            Inner::Memory { projector, .. } => {
+                self.catch_up().await?;
+                projector.projection().orders.get(id).await
+            }
+            Inner::Dynamo(views) => views.orders.get(id).await,
         }
     }
 

@@ -5,7 +5,8 @@
 //! | `POST /products/{id}/restock` `{"amount": n}` | adds stock |
 //! | `POST /products/{id}/buy` `{"cart_id": "..", "quantity": n}` | reserves stock for the cart now |
 //! | `POST /carts/{id}/items` `{"sku": "..", "quantity": n}` | puts a line in the cart, reserving nothing yet |
-//! | `POST /carts/{id}/checkout` | reserves every line of the cart and closes it, atomically |
+//! | `POST /carts/{id}/checkout` `{"customer": "..", "email": "..", "address": {..}}` | reserves every line of the cart and closes it, atomically; the email and address are sealed under the customer's key |
+//! | `DELETE /customers/{id}` | forgets the customer: their email and addresses read as `[erased]` and empty everywhere, for good |
 //! | `GET /products/{id}`, `GET /carts/{id}` | the current state; 404 with no events |
 //! | `GET /products?limit=n&cursor=..` | a page of products, oldest first |
 //! | `GET /products/{id}/stock`, `GET /carts/{id}/view` | the read side's view; 404 before the projection has one |
@@ -677,14 +678,24 @@ pub async fn checkout<S: EventStore>(
     fingerprint: Fingerprint,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
+    body: Result<Json<shop::Shipping>, JsonRejection>,
 ) -> Answer {
     let Path(cart_id) = path?;
     id(Cart::NAME, &cart_id)?;
+    let Json(shipping) = body?;
     let key = idempotency_key(&headers)?;
     let metadata = fingerprint.stamp(ids.metadata(key.as_deref()));
     let now = app.clock.now_millis();
-    let done =
-        shop::checkout_as(&app.store, &cart_id, app.retry, metadata, key.clone(), now).await?;
+    let done = shop::checkout_as(
+        &app.store,
+        &cart_id,
+        &shipping,
+        app.retry,
+        metadata,
+        key.clone(),
+        now,
+    )
+    .await?;
     let cart = Cart::load(&app.store, cart_id.clone()).await?;
     if done.duplicate {
         match done.version_of(Cart::NAME, &cart_id) {
@@ -703,6 +714,43 @@ pub async fn checkout<S: EventStore>(
         "attempts": done.attempts,
         "cart": CartView::of(&cart),
     })))
+}
+
+/// `DELETE /customers/{id}`: forgets the customer, by deleting their key
+/// (see `es::erasure`). From then on every reader sees placeholders for
+/// their email and addresses (`[erased]`, an empty address): loads, the
+/// views, rebuilds, the stream's subscribers. A checkout for them is
+/// refused with 410 `customer-forgotten`. 204, also when the customer was
+/// forgotten before or never checked out.
+///
+/// Who may call it is the deployment's concern (an authorizer on the API):
+/// the shop itself does not authenticate.
+pub async fn forget_customer<S: EventStore>(
+    State(app): State<App<S>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, Problem> {
+    let Path(customer) = path?;
+    if customer.trim().is_empty()
+        || customer.len() > shop::MAX_CUSTOMER_BYTES
+        || customer.chars().any(char::is_control)
+    {
+        return Err(Problem::bad_request(
+            "invalid-id",
+            format!(
+                "customer id {:?}: it must be 1 to {} bytes with no control characters",
+                shorten(&customer),
+                shop::MAX_CUSTOMER_BYTES
+            ),
+        ));
+    }
+    let Some(vault) = app.store.vault() else {
+        return Err(Problem::internal(
+            "the store has no vault for personal data",
+        ));
+    };
+    vault.forget(&customer).await?;
+    tracing::info!(customer = %customer, "customer forgotten");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /products/{id}/stock`: the product's stock view, `{"on_hand",
@@ -732,6 +780,23 @@ pub async fn get_cart_view(
     match views.cart(&cart_id).await? {
         Some(cart) => Ok(Json(serde_json::json!(cart))),
         None => Err(Problem::view_not_found("cart", &cart_id)),
+    }
+}
+
+/// `GET /carts/{id}/order`: where a checked-out cart ships, from the order
+/// view: `{"customer", "email", "address", "forgotten"}`. The view holds
+/// the email and address sealed; they are opened here, and read as
+/// `"[erased]"` and `null` once the customer is forgotten. 404 while the
+/// view has none.
+pub async fn get_order(
+    State(views): State<ReadSide>,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let Path(cart_id) = path?;
+    id(Cart::NAME, &cart_id)?;
+    match views.order(&cart_id).await? {
+        Some(order) => Ok(Json(views.shipping(&order).await?)),
+        None => Err(Problem::view_not_found("order", &cart_id)),
     }
 }
 

@@ -13,6 +13,8 @@
 mod cli;
 #[path = "service/client.rs"]
 mod client;
+#[path = "service/erasure.rs"]
+mod erasure;
 #[path = "service/hot.rs"]
 mod hot;
 #[path = "service/http.rs"]

@@ -67,6 +67,13 @@ impl Reply {
         assert!(!detail.is_empty(), "{self:?}");
         detail
     }
+
+    /// Asserts the answer's status.
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "answer: {self:?}");
+        self
+    }
 }
 
 /// A client for one server.
@@ -137,4 +144,13 @@ impl Http {
         all.extend_from_slice(headers);
         self.send("POST", path, &all, Some(&body.to_string())).await
     }
+}
+
+/// A checkout's body: the customer, and their email and address, which the
+/// shop seals under the customer's key.
+pub const SHIPPING: &str = r#"{"customer": "cust-1", "email": "ada@example.com", "address": {"line1": "1 Market Street", "city": "Springfield", "postcode": "12345", "country": "US"}}"#;
+
+/// [`SHIPPING`] as JSON.
+pub fn shipping() -> Value {
+    serde_json::from_str(SHIPPING).expect("SHIPPING is JSON")
 }

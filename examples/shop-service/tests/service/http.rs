@@ -4,7 +4,7 @@ use es::prelude::*;
 use serde_json::{json, Value};
 use shop_service::shop::{Cart, Product, ProductError, ProductRestocked};
 
-use crate::client::{serve, Http, Reply};
+use crate::client::{serve, shipping, Http, Reply, SHIPPING};
 
 /// Defines the HTTP tests against one store.
 macro_rules! http_tests {
@@ -241,16 +241,16 @@ async fn idempotency_key_applies_once<S: EventStore>(store: S) {
         .await;
     assert_ok(&line, 1, true);
     let first = http
-        .send("POST", "/carts/c9/checkout", &key("checkout-1"), None)
+        .post_with("/carts/c9/checkout", &key("checkout-1"), shipping())
         .await;
     assert_ok(&first, 2, false);
     let again = http
-        .send("POST", "/carts/c9/checkout", &key("checkout-1"), None)
+        .post_with("/carts/c9/checkout", &key("checkout-1"), shipping())
         .await;
     assert_ok(&again, 2, true);
     assert_eq!(first.body["cart"], again.body["cart"]);
     // Without the key (or with another), it is a second checkout, refused.
-    http.send("POST", "/carts/c9/checkout", &key("checkout-2"), None)
+    http.post_with("/carts/c9/checkout", &key("checkout-2"), shipping())
         .await
         .assert_problem(409, "cart-checked-out");
 
@@ -584,11 +584,38 @@ async fn bad_input_is_a_clear_4xx<S: EventStore>(store: S) {
         (
             "POST",
             "/carts/nope/checkout".into(),
-            &[],
-            None,
+            &json,
+            Some(SHIPPING.into()),
             404,
             "cart-not-found",
             "nope",
+        ),
+        (
+            "POST",
+            "/carts/c1/checkout".into(),
+            &json,
+            Some(r#"{"customer": "", "email": "a@b.c", "address": {"line1": "1", "city": "x", "country": "US"}}"#.into()),
+            422,
+            "shipping-invalid",
+            "customer",
+        ),
+        (
+            "POST",
+            "/carts/c1/checkout".into(),
+            &json,
+            Some(r#"{"customer": "c", "email": "not an email", "address": {"line1": "1", "city": "x", "country": "US"}}"#.into()),
+            422,
+            "shipping-invalid",
+            "email",
+        ),
+        (
+            "DELETE",
+            "/customers/%20".into(),
+            &[],
+            None,
+            400,
+            "invalid-id",
+            "customer id",
         ),
         (
             "POST",
@@ -811,17 +838,17 @@ async fn checkout_reserves_every_line_at_once<S: EventStore>(store: S) {
     assert_ok(&add("bob", "mug", 1).await, 1, false);
     assert_ok(&add("bob", "lamp", 1).await, 2, false);
 
-    http.send("POST", "/carts/nobody/checkout", &[], None)
+    http.post("/carts/nobody/checkout", shipping())
         .await
         .assert_problem(404, "cart-not-found");
-    let alice = http.send("POST", "/carts/alice/checkout", &[], None).await;
+    let alice = http.post("/carts/alice/checkout", shipping()).await;
     assert_ok(&alice, 3, false);
     assert_eq!(
         alice.body["cart"],
         json!({"id": "alice", "version": 3, "lines": {"lamp": 1, "mug": 1}, "checked_out": true})
     );
     // Bob's lamp is gone: his checkout reserves nothing, not even the mug.
-    let bob = http.send("POST", "/carts/bob/checkout", &[], None).await;
+    let bob = http.post("/carts/bob/checkout", shipping()).await;
     bob.assert_problem(409, "sold-out");
     let mug = http.get("/products/mug").await;
     assert_eq!(

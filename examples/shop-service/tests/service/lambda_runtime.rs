@@ -10,6 +10,7 @@ use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use es::dynamo::{DynamoStore, DynamoViews};
 use serde_json::{json, Value};
 
+use crate::client::shipping;
 use crate::runtime::{http_event, Function, HttpAnswer, Outcome, RuntimeApi, FUNCTION_TIMEOUT};
 
 const SERVICE: &str = env!("CARGO_BIN_EXE_shop-service");
@@ -191,7 +192,14 @@ async fn lambda_runtime_projects_stream_events() {
         let answer = call(&http_api, "POST", path, &headers, Some(body)).await;
         assert_eq!(answer.status, 200, "{path}: {answer:?}");
     }
-    let checkout = call(&http_api, "POST", "/carts/bob/checkout", &[], None).await;
+    let checkout = call(
+        &http_api,
+        "POST",
+        "/carts/bob/checkout",
+        &[("content-type", "application/json")],
+        Some(shipping()),
+    )
+    .await;
     assert_eq!(checkout.status, 200, "{checkout:?}");
     call(&http_api, "GET", "/products/mug/stock", &[], None)
         .await

@@ -18,7 +18,7 @@ use shop_service::projection::stream_projector;
 use shop_service::read_side::ReadSide;
 use shop_service::App;
 
-use crate::client::{serve, Http, Reply};
+use crate::client::{serve, shipping, Http, Reply};
 
 /// A DynamoDB Streams event for Lambda, in the shape AWS documents: one
 /// INSERT record of a `ProductRestocked`, with its keys and new image in
@@ -94,7 +94,7 @@ async fn memory_stock_view_follows_buys() {
         .await;
     assert_eq!(added.status, 200, "{added:?}");
     assert_eq!(
-        http.post("/carts/carol/checkout", json!({})).await.status,
+        http.post("/carts/carol/checkout", shipping()).await.status,
         200
     );
     let sold_out = http

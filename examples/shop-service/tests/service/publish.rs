@@ -14,7 +14,7 @@ use shop_service::publisher::{
 use shop_service::shop::*;
 use shop_service::App;
 
-use crate::client::{serve, Http};
+use crate::client::{serve, shipping, Http};
 
 /// The contract: every document the shop publishes for the story below,
 /// with each `time` replaced by `<time>`. `ES_UPDATE_CONTRACT=1` rewrites
@@ -61,9 +61,15 @@ async fn published_messages_match_the_contract() {
     cart.commit(ItemRemoved { sku: "tea".into() })
         .await
         .unwrap();
-    checkout_with(&store, "alice", es::Retry::default(), metadata("req-3"))
-        .await
-        .unwrap();
+    checkout_with(
+        &store,
+        "alice",
+        &Shipping::example("cust-1"),
+        es::Retry::default(),
+        metadata("req-3"),
+    )
+    .await
+    .unwrap();
 
     let table = MemoryViews::new();
     let target = MemoryTarget::new();
@@ -194,7 +200,7 @@ async fn checkout_publishes_order_placed() {
             .status,
         200
     );
-    let checkout = http.post("/carts/bob/checkout", json!({})).await;
+    let checkout = http.post("/carts/bob/checkout", shipping()).await;
     assert_eq!(checkout.status, 200, "{checkout:?}");
     let request_id = checkout.header("x-request-id").map(str::to_owned);
 
