@@ -418,3 +418,32 @@ async fn an_aggregate_with_personal_events_and_no_declared_state_takes_no_snapsh
     let contact = Contact::load(&store, "c").await.expect("load");
     assert_eq!(contact.email, "[erased]");
 }
+
+#[tokio::test]
+async fn a_cached_aggregate_does_not_keep_personal_data_past_a_forget() {
+    let store = MemoryStore::new().with_cache(1_000);
+    register(&store, "cust-2").await;
+    // A command decides on the state this process keeps, when it keeps one.
+    let seen = Customer::execute(&store, "cust-2", |c| {
+        assert_eq!(c.email, NEW_EMAIL);
+        Ok::<_, std::convert::Infallible>(Upgraded {
+            plan: "team".to_owned(),
+        })
+    })
+    .await
+    .expect("a command");
+    assert_eq!(seen.version, 4);
+    store
+        .vault()
+        .expect("vault")
+        .forget("cust-2")
+        .await
+        .expect("forget");
+    let after = Customer::execute(&store, "cust-2", |c| {
+        let email = c.email.clone();
+        Ok::<_, std::convert::Infallible>(Upgraded { plan: email })
+    })
+    .await
+    .expect("a command after the forget");
+    assert_eq!(after.root.plan, "[erased]", "decided on a kept plaintext state");
+}

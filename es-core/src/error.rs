@@ -180,7 +180,7 @@ pub enum Error<E = Infallible> {
     /// A commit would seal personal data for a subject that was forgotten
     /// ([`Vault::forget`](crate::erasure::Vault::forget)): its key is gone
     /// for good, so nothing new is written for it. Nothing was written.
-    #[error("{aggregate} {id:?}: subject {subject:?} was forgotten, so no personal data is written for it")]
+    #[error("{}subject {subject:?} was forgotten, so no personal data is written for it", In(aggregate, id))]
     Forgotten {
         /// The aggregate's name; empty outside a commit.
         aggregate: &'static str,
@@ -193,6 +193,18 @@ pub enum Error<E = Infallible> {
     /// The store itself failed: SDK, network, throttling or bad input to the store.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// `"{aggregate} {id:?}: "`, or nothing outside an aggregate.
+struct In<'a>(&'a str, &'a str);
+
+impl fmt::Display for In<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            "" => Ok(()),
+            aggregate => write!(f, "{aggregate} {:?}: ", self.1),
+        }
+    }
 }
 
 /// The subject of a [`Error::Corrupt`]: the aggregate and id as every other

@@ -511,9 +511,16 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
     /// the latest known, so that the next command on the aggregate in this
     /// process starts from it instead of reading.
     pub(crate) fn remember(&self) {
-        self.store
-            .writers()
-            .remember(&stream_key(A::NAME, &self.id), self.version, &self.state);
+        // A state that may hold personal data stays only while commands
+        // queue on it, never in the cache: a forget must not leave its
+        // plaintext in memory for long.
+        let cache = !<A::Event as crate::EventSet>::ANY_PERSONAL && A::PERSONAL.is_none();
+        self.store.writers().remember(
+            &stream_key(A::NAME, &self.id),
+            self.version,
+            &self.state,
+            cache,
+        );
     }
 
     /// The aggregate's whole history, oldest first, read lazily page by page.

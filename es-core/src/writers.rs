@@ -134,19 +134,22 @@ impl Writers {
 
     /// Keeps `state` at `version` as the latest of `key`, unless a later
     /// version is already kept: in the aggregate's live queue, and in the
-    /// cache.
+    /// cache unless `cache` is false (a state that may hold personal data,
+    /// which must not outlive a forget in memory).
     pub(crate) fn remember<A: Clone + Send + Sync + 'static>(
         &self,
         key: &str,
         version: u64,
         state: &A,
+        cache: bool,
     ) {
         if !matches!(self.versions.get(key), Some(seen) if seen >= version) {
             self.versions.insert(key.to_owned(), version);
         }
         // A state is cloned only where it will be kept.
         let queue = lock(&self.queues).get(key).cloned();
-        if queue.is_none() && self.cache.is_none() {
+        let cached = self.cache.as_ref().filter(|_| cache);
+        if queue.is_none() && cached.is_none() {
             return;
         }
         let latest = Latest(Arc::new(Entry {
@@ -163,7 +166,7 @@ impl Writers {
                 *kept = Some(latest.clone());
             }
         }
-        if let Some(cache) = &self.cache {
+        if let Some(cache) = cached {
             if newer(cache.get(key).as_ref()) {
                 cache.insert(key.to_owned(), latest);
             }
@@ -338,8 +341,8 @@ mod tests {
     async fn the_queue_keeps_the_latest_only_while_it_lives_and_never_goes_back() {
         let writers = Arc::new(Writers::new());
         let turn = writers.turn("A#1").await;
-        writers.remember("A#1", 3, &"three".to_owned());
-        writers.remember("A#1", 2, &"two".to_owned());
+        writers.remember("A#1", 3, &"three".to_owned(), true);
+        writers.remember("A#1", 2, &"two".to_owned(), true);
         assert_eq!(turn.latest::<String>(), Some((3, "three".to_owned())));
         // Another type under the same key is no match.
         assert_eq!(turn.latest::<u32>(), None);
@@ -348,7 +351,7 @@ mod tests {
         assert_eq!(turn.latest::<String>(), None);
         // Nobody holds a turn on another key and there is no cache: what
         // is remembered of it is its version alone, not its state.
-        writers.remember("A#2", 1, &"one".to_owned());
+        writers.remember("A#2", 1, &"one".to_owned(), true);
         assert_eq!(writers.seen("A#2"), Some(1));
         assert_eq!(writers.turn("A#2").await.latest::<String>(), None);
     }
@@ -356,9 +359,9 @@ mod tests {
     #[tokio::test]
     async fn the_cache_outlives_the_queue_and_is_bounded() {
         let writers = Arc::new(Writers::with_cache(2));
-        writers.remember("A#1", 1, &1u32);
-        writers.remember("A#2", 1, &2u32);
-        writers.remember("A#3", 1, &3u32);
+        writers.remember("A#1", 1, &1u32, true);
+        writers.remember("A#2", 1, &2u32, true);
+        writers.remember("A#3", 1, &3u32, true);
         let cached = (1..=3)
             .filter(|n| {
                 writers
@@ -368,7 +371,7 @@ mod tests {
             })
             .count();
         assert!(cached <= 2, "{cached} entries in a cache of 2");
-        writers.remember("A#3", 5, &30u32);
+        writers.remember("A#3", 5, &30u32, true);
         writers.forget("A#1");
         let turn = writers.turn("A#3").await;
         assert_eq!(turn.latest::<u32>(), Some((5, 30)));

@@ -150,7 +150,8 @@ pub async fn store_with_commands_table_on_new_tables(prefix: &str) -> DynamoStor
     let commands = format!("{table}-commands");
     let store = DynamoStore::from_env(table.clone())
         .await
-        .with_commands_table(commands.clone());
+        .with_commands_table(commands.clone())
+        .with_vault(es_core::erasure::Vault::in_memory());
     if let Err(e) = store.create_table().await {
         panic!(
             "creating test tables {table:?} and {commands:?} failed: {e} ({:?})",
@@ -177,9 +178,13 @@ pub async fn views_on_new_table(prefix: &str) -> crate::DynamoViews {
 
 async fn new_table(prefix: &str, layout: Layout) -> DynamoStore {
     let table = unique_table_name(prefix);
+    // Like `MemoryStore::new`, a test store seals personal fields with an
+    // in-memory vault, so tests of events with `#[personal]` fields need no
+    // key table; tests of the key table give the store their own vault.
     let store = DynamoStore::from_env(table.clone())
         .await
-        .with_layout(layout);
+        .with_layout(layout)
+        .with_vault(es_core::erasure::Vault::in_memory());
     if let Err(e) = store.create_table().await {
         panic!(
             "creating test table {table:?} failed: {e} ({:?})",

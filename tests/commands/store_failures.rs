@@ -88,6 +88,10 @@ macro_rules! passed_through {
         fn writers(&self) -> &std::sync::Arc<es::store::Writers> {
             self.inner.writers()
         }
+
+        fn vault(&self) -> Option<&es::erasure::Vault> {
+            self.inner.vault()
+        }
     };
 }
 
