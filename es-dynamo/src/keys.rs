@@ -354,7 +354,7 @@ impl DynamoKeys {
                         ))
                     }
                 };
-                let stored = parse(table, &subject, &item)?;
+                let stored = parse("BatchGetItem", table, &subject, &item)?;
                 found.insert(subject, stored);
             }
             keys = output
@@ -389,7 +389,8 @@ impl DynamoKeys {
             .stats
             .record_read(u64::from(item.is_some()), units);
         trace::done(&span, "ok", u64::from(item.is_some()), units);
-        item.map(|i| parse(table, subject, &i)).transpose()
+        item.map(|i| parse("GetItem", table, subject, &i))
+            .transpose()
     }
 
     async fn unwrap(&self, subject: &str, wrapped: &[u8], by: &str) -> Result<DataKey, StoreError> {
@@ -401,9 +402,10 @@ impl DynamoKeys {
             .map_err(|e| {
                 let text = format!(
                     "table {:?}, subject {subject:?}, attribute `{WRAPPED_KEY}` (wrapped by \
-                     {by:?}; this store unwraps with {:?}): {e}",
+                     {by:?}; this store unwraps with {:?}): {}",
                     self.table(),
                     self.inner.wrap.wrapped_by(),
+                    message_of(&e),
                 );
                 if e.is_retryable() {
                     StoreError::transient(e.operation(), text)
@@ -423,8 +425,9 @@ impl DynamoKeys {
             self.inner.generated.fetch_add(1, Ordering::Relaxed);
             let (key, wrapped) = self.inner.wrap.generate(subject).await.map_err(|e| {
                 let text = format!(
-                    "table {table:?}, subject {subject:?}: making its key with {:?}: {e}",
-                    self.inner.wrap.wrapped_by()
+                    "table {table:?}, subject {subject:?}: making its key with {:?}: {}",
+                    self.inner.wrap.wrapped_by(),
+                    message_of(&e),
                 );
                 if e.is_retryable() {
                     StoreError::transient(e.operation(), text)
@@ -489,7 +492,7 @@ impl DynamoKeys {
                 }
             };
             let stored = match lost {
-                Some(item) => Some(parse(table, subject, &item)?),
+                Some(item) => Some(parse("PutItem", table, subject, &item)?),
                 // An older DynamoDB (Local) that returns no item: read it.
                 None => self.get(subject).await?,
             };
@@ -598,9 +601,19 @@ impl KeyStore for DynamoKeys {
     }
 }
 
+/// A wrap's error as text, without the `{operation} failed: ` its own
+/// display starts with, which the error made of it says again.
+fn message_of(e: &StoreError) -> String {
+    let text = e.to_string();
+    let prefix = format!("{} failed: ", e.operation());
+    text.strip_prefix(&prefix)
+        .map_or(text.clone(), str::to_owned)
+}
+
 /// What `item`, `subject`'s, holds; a [`StoreError`] naming the table, the
 /// subject and the attribute when it is neither a key nor a tombstone.
 fn parse(
+    operation: &'static str,
     table: &str,
     subject: &str,
     item: &HashMap<String, AttributeValue>,
@@ -613,7 +626,7 @@ fn parse(
     }
     let bad = |attribute: &str, what: String| {
         StoreError::permanent(
-            "GetItem",
+            operation,
             format!(
                 "table {table:?}, subject {subject:?}, attribute `{attribute}`: {what} (an item \
                  is a key, with `{WRAPPED_KEY}` (B), or a tombstone, with `{FORGOTTEN_AT}`)"

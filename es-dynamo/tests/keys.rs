@@ -308,7 +308,12 @@ async fn a_tombstone_wins_over_a_creator() {
 /// The error of opening `sealed` through `vault`, as text.
 async fn open_error(vault: &Vault, sealed: &Sealed) -> String {
     match vault.open::<String>(sealed).await {
-        Err(e) => format!("{e} {:?}", std::error::Error::source(&e)),
+        Err(e) => {
+            if std::env::var_os("ES_SHOW_ERRORS").is_some() {
+                eprintln!("error: {e}");
+            }
+            format!("{e} {:?}", std::error::Error::source(&e))
+        }
         Ok(v) => panic!("expected an error, opened {v:?}"),
     }
 }
