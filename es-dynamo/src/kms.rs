@@ -82,6 +82,11 @@ impl KmsWrap {
         KmsWrap::new(Client::new(&config), key_id)
     }
 
+    /// The KMS client.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
     /// The KMS key it wraps with, as given.
     pub fn key_id(&self) -> &str {
         &self.inner.key_id

@@ -66,44 +66,15 @@ async fn put_raw(client: &Client, table: &str, item: HashMap<String, AttributeVa
 
 // ---- KMS in moto ----------------------------------------------------------
 
-/// A new symmetric KMS key in moto, or `None` (said on stderr) without
-/// moto's endpoint; a failure when `ES_MOTO=1` says it must be there.
 #[cfg(feature = "kms")]
 async fn kms_key() -> Option<(aws_sdk_kms::Client, String)> {
-    let set = std::env::var_os("AWS_ENDPOINT_URL_KMS").is_some_and(|v| !v.is_empty());
-    if !set {
-        if std::env::var("ES_MOTO").is_ok_and(|v| v == "1") {
-            panic!(
-                "ES_MOTO=1 requires moto, but AWS_ENDPOINT_URL_KMS is not set: run \
-                 scripts/test.sh, or wrap the command in `scripts/moto.sh run --`"
-            );
-        }
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped (KMS part): no moto endpoint (AWS_ENDPOINT_URL_KMS); scripts/moto.sh starts one"
-        );
-        return None;
-    }
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let kms = aws_sdk_kms::Client::new(&config);
-    let created = kms
-        .create_key()
-        .description("es-dynamo tests")
-        .send()
-        .await
-        .expect("moto's KMS creates a key");
-    let id = created
-        .key_metadata()
-        .map(|m| m.key_id().to_owned())
-        .expect("a key id");
-    Some((kms, id))
+    let wrap = testing::kms_wrap_on_new_key().await?;
+    Some((wrap.client().clone(), wrap.key_id().to_owned()))
 }
 
 #[cfg(feature = "kms")]
 async fn kms_wrap() -> Option<es_dynamo::KmsWrap> {
-    let (kms, id) = kms_key().await?;
-    Some(es_dynamo::KmsWrap::new(kms, id))
+    testing::kms_wrap_on_new_key().await
 }
 
 #[cfg(not(feature = "kms"))]
