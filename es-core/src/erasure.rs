@@ -261,6 +261,15 @@ pub trait KeyWrap: Send + Sync + 'static {
         subject: &'a str,
         wrapped: &'a [u8],
     ) -> BoxFuture<'a, Result<DataKey, StoreError>>;
+
+    /// What wraps the keys, as a key table records it beside each wrapped
+    /// key (es-dynamo's `wrappedBy`): `"local"` for [`LocalMasterKey`], the
+    /// KMS key's id for KMS. It lets an operator tell which master key a
+    /// table's keys need, and an error say which one a key that does not
+    /// unwrap was made with.
+    fn wrapped_by(&self) -> &str {
+        "unnamed"
+    }
 }
 
 /// A master key held by the process, for development and tests: data keys
@@ -339,6 +348,10 @@ impl KeyWrap for LocalMasterKey {
                 )
             })
         })
+    }
+
+    fn wrapped_by(&self) -> &str {
+        "local"
     }
 }
 

@@ -26,6 +26,11 @@ const TRANSIENT_CODES: &[&str] = &[
     // A global table in strong consistency: another Region is writing the
     // item; nothing was written, and a retry may pass.
     "ReplicatedWriteConflictException",
+    // KMS (`KmsWrap`): its own failures, a custom key store's HSM slow to
+    // answer, or a key briefly unusable.
+    "KMSInternalException",
+    "DependencyTimeoutException",
+    "KeyUnavailableException",
 ];
 
 /// Cancellation reason codes of a transaction that pass by themselves.
@@ -62,7 +67,21 @@ pub(crate) fn store_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    classify(operation, table, err, false)
+    classify(operation, &format!("table {table:?}"), err, false)
+}
+
+/// [`store_error`] for a failure of another AWS service, about `what` (such
+/// as `KMS key "alias/x"`), which names it instead of a table.
+#[cfg_attr(not(feature = "kms"), allow(dead_code))]
+pub(crate) fn service_error<E>(
+    operation: &'static str,
+    what: &str,
+    err: SdkError<E, HttpResponse>,
+) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    classify(operation, what, err, false)
 }
 
 /// [`store_error`] for a write sent with `attempts` watching it: it is also
@@ -77,12 +96,18 @@ pub(crate) fn write_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    classify(operation, table, err, attempts.unanswered())
+    classify(
+        operation,
+        &format!("table {table:?}"),
+        err,
+        attempts.unanswered(),
+    )
 }
 
+/// `what` names what the request was about, such as `table "events"`.
 fn classify<E>(
     operation: &'static str,
-    table: &str,
+    what: &str,
     err: SdkError<E, HttpResponse>,
     earlier_unanswered: bool,
 ) -> StoreError
@@ -125,7 +150,7 @@ where
         ),
         _ => (false, true, source_text(&err)),
     };
-    let message = format!("table {table:?}: {detail}");
+    let message = format!("{what}: {detail}");
     let error = if WRITES.contains(&operation) && (unanswered || earlier_unanswered) {
         let message = if earlier_unanswered && !unanswered {
             format!("{message}, after an earlier attempt got no answer")

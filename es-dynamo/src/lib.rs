@@ -50,6 +50,9 @@ mod cursor;
 mod errors;
 pub mod failures;
 mod item;
+pub mod keys;
+#[cfg(feature = "kms")]
+mod kms;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 mod layout;
@@ -72,6 +75,9 @@ mod trace;
 mod views;
 mod write;
 
+pub use keys::{DynamoKeys, WrapStats};
+#[cfg(feature = "kms")]
+pub use kms::KmsWrap;
 pub use layout::{attributes, Layout};
 pub use records::DynamoCodec;
 pub use regions::{Consistency, Replication};

@@ -194,6 +194,44 @@ async fn new_table(prefix: &str, layout: Layout) -> DynamoStore {
     store
 }
 
+/// A [`KmsWrap`](crate::KmsWrap) on a new symmetric KMS key, made in the
+/// KMS that `AWS_ENDPOINT_URL_KMS` points at (moto's, `scripts/moto.sh`),
+/// for tests and benches of erasure with KMS (features `testing` and
+/// `kms`). `None`, said on stderr, when no endpoint is set.
+///
+/// # Panics
+///
+/// When `ES_MOTO=1` says moto is required and no endpoint is set, or the
+/// key cannot be made: this is for tests.
+#[cfg(feature = "kms")]
+pub async fn kms_wrap_on_new_key() -> Option<crate::KmsWrap> {
+    let set = std::env::var_os("AWS_ENDPOINT_URL_KMS").is_some_and(|v| !v.is_empty());
+    if !set {
+        if std::env::var("ES_MOTO").is_ok_and(|v| v == "1") {
+            panic!(
+                "ES_MOTO=1 requires moto, but AWS_ENDPOINT_URL_KMS is not set: run \
+                 scripts/test.sh, or wrap the command in `scripts/moto.sh run --`"
+            );
+        }
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped (KMS): no KMS endpoint (AWS_ENDPOINT_URL_KMS); scripts/moto.sh starts one"
+        );
+        return None;
+    }
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let kms = aws_sdk_kms::Client::new(&config);
+    let created = match kms.create_key().description("es test key").send().await {
+        Ok(created) => created,
+        Err(e) => panic!("creating a KMS key failed: {e:?}"),
+    };
+    let Some(id) = created.key_metadata().map(|m| m.key_id().to_owned()) else {
+        panic!("KMS made a key without an id");
+    };
+    Some(crate::KmsWrap::new(kms, id))
+}
+
 /// Every item on the store's table, by a consistent Scan that follows every
 /// page: for tests that check exactly what was stored.
 ///

@@ -54,6 +54,10 @@ pub struct ServiceArgs {
     /// The events and view tables.
     #[command(flatten)]
     pub tables: Tables,
+
+    /// The customers' keys (with --dynamodb).
+    #[command(flatten)]
+    pub keys: Keys,
 }
 
 /// The two tables, as both binaries take them.
@@ -79,6 +83,45 @@ impl Tables {
         self.view_table
             .clone()
             .unwrap_or_else(|| format!("{}-views", self.table))
+    }
+}
+
+/// Where the keys of the shop's data subjects are, and what wraps them:
+/// with `--dynamodb`, every store a binary builds seals and opens its
+/// customers' personal data through them (`crate::keys`). The development
+/// master key is read from `ES_MASTER_KEY` alone: a flag would show it to
+/// anyone who lists the machine's processes.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    /// The key table (with --dynamodb), created if missing [default: the
+    /// events table's name with -keys appended].
+    #[arg(long, value_name = "NAME", env = crate::keys::KEYS_TABLE_VAR,
+          value_parser = table_name)]
+    pub keys_table: Option<String>,
+
+    /// The KMS key that wraps the customers' data keys (with --dynamodb): a
+    /// key id, ARN or alias. Without it, ES_MASTER_KEY must hold a local
+    /// master key, for development.
+    #[arg(long, value_name = "KEY", env = crate::keys::KMS_KEY_VAR)]
+    pub kms_key_id: Option<String>,
+}
+
+impl Keys {
+    /// The key table of the events table `table`: `--keys-table` (or
+    /// `SHOP_KEYS_TABLE`), else `{table}-keys`.
+    pub fn keys_table(&self, table: &str) -> String {
+        self.keys_table
+            .clone()
+            .unwrap_or_else(|| crate::keys::default_keys_table(table))
+    }
+
+    /// What wraps the keys: `--kms-key-id` (or `SHOP_KMS_KEY_ID`), else
+    /// `ES_MASTER_KEY`, else why there is nothing to start with.
+    pub fn wrapping(&self) -> Result<crate::keys::Wrapping, String> {
+        crate::keys::Wrapping::choose(
+            self.kms_key_id.as_deref(),
+            std::env::var(crate::keys::MASTER_KEY_VAR).ok().as_deref(),
+        )
     }
 }
 
@@ -172,6 +215,10 @@ pub struct ProjectionArgs {
     /// The events and view tables.
     #[command(flatten)]
     pub tables: Tables,
+
+    /// The customers' keys (with --dynamodb).
+    #[command(flatten)]
+    pub keys: Keys,
 }
 
 impl ProjectionArgs {
@@ -206,4 +253,8 @@ pub struct PublisherArgs {
     /// The events and view tables.
     #[command(flatten)]
     pub tables: Tables,
+
+    /// The customers' keys (with --dynamodb).
+    #[command(flatten)]
+    pub keys: Keys,
 }

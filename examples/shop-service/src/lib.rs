@@ -37,6 +37,7 @@ pub mod deadline;
 pub mod expiry;
 mod hot_routes;
 pub mod idempotency;
+pub mod keys;
 pub mod problem;
 pub mod projection;
 pub mod publisher;

@@ -10,9 +10,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use es::dynamo::{DynamoStore, DynamoViews};
+use es::dynamo::{DynamoKeys, DynamoStore, DynamoViews};
 use shop_service::cli::ServiceArgs;
 use shop_service::deadline::store_timeouts;
+use shop_service::keys::Wrapping;
 use shop_service::projection::VIEW_TABLE_VAR;
 use shop_service::read_side::ReadSide;
 use shop_service::App;
@@ -56,8 +57,15 @@ fn run(
 const CACHED_AGGREGATES: usize = 10_000;
 
 /// The events and view stores on `table` and `view_table`, with timeouts
-/// that leave a request time to answer (`shop_service::deadline`).
-async fn stores(table: String, view_table: String) -> (DynamoStore, DynamoViews) {
+/// that leave a request time to answer (`shop_service::deadline`), and the
+/// key table `keys_table`, wrapped as `wrapping` says, whose vault seals
+/// and opens the events' personal fields.
+async fn stores(
+    table: String,
+    view_table: String,
+    keys_table: String,
+    wrapping: Wrapping,
+) -> (DynamoStore, DynamoViews, DynamoKeys) {
     let (operation, attempt) = store_timeouts();
     let mut store = DynamoStore::from_env(table)
         .await
@@ -71,9 +79,10 @@ async fn stores(table: String, view_table: String) -> (DynamoStore, DynamoViews)
     {
         store = store.with_write_region(region);
     }
-    // The same client, and so the same timeouts, for the views.
+    // The same client, and so the same timeouts, for the views and keys.
     let views = DynamoViews::new(store.client().clone(), view_table);
-    (store, views)
+    let (vault, keys) = shop_service::keys::vault(keys_table, wrapping, Some(&store)).await;
+    (store.with_vault(vault), views, keys)
 }
 
 async fn on_lambda() -> Fallible {
@@ -84,8 +93,10 @@ async fn on_lambda() -> Fallible {
     // No `ensure_table` here: the template owns both tables, and the
     // function's role may only read and write items. Built once per
     // container, so the cache serves every warm invocation: a buy on a
-    // product this container has seen is one conditional PutItem.
-    let (store, views) = stores(table, view_table).await;
+    // product this container has seen is one conditional PutItem. The
+    // vault too: the customers' keys stay cached across warm invocations.
+    let keys_table = shop_service::keys::keys_table_from_env(&table);
+    let (store, views, _) = stores(table, view_table, keys_table, Wrapping::from_env()?).await;
     // Once per container: the table's Regions and consistency mode, which
     // every write is then checked against. A failure fails the init, which
     // Lambda retries, rather than writing to a table it could not check.
@@ -110,11 +121,23 @@ async fn serve(args: ServiceArgs) -> Fallible {
     let hold = std::time::Duration::from_secs(args.hold_seconds);
     let app = if args.dynamodb {
         let (table, view_table) = (args.tables.table.clone(), args.tables.view_table());
-        let (store, views) = stores(table.clone(), view_table.clone()).await;
+        // Before anything is created: without a wrap it cannot start.
+        let wrapping = args.keys.wrapping()?;
+        let keys_table = args.keys.keys_table(&table);
+        let (store, views, keys) = stores(
+            table.clone(),
+            view_table.clone(),
+            keys_table.clone(),
+            wrapping,
+        )
+        .await;
         store
             .ensure_table()
             .await
             .map_err(|e| format!("DynamoDB table {table:?}: {e}"))?;
+        keys.ensure_table()
+            .await
+            .map_err(|e| format!("DynamoDB key table {keys_table:?}: {e}"))?;
         // Created here too, so that the view routes answer (404 until
         // `shop-projection --dynamodb` writes a view) before it first runs.
         views

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 
 use es::dynamo::publish::{self, EventBridge, IntegrationEvent, Publisher, Target};
 use es::dynamo::{DynamoStore, DynamoViews};
+use es::erasure::Vault;
 use es::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -164,15 +165,19 @@ impl<T: ViewTable> ShopEvents<T> {
 /// The shop's publisher: [`ShopEvents`] and the target its events go to.
 pub type ShopPublisher<T, G> = Publisher<ShopEvents<T>, G>;
 
-/// The publisher's projector: over the events table `table`, keeping its
-/// positions and state in the view table `view_table`, sending to
-/// `target`.
+/// The publisher's projector: over the events table `table`, its personal
+/// fields opened through `vault` (`crate::keys`), keeping its positions
+/// and state in the view table `view_table`, sending to `target`.
 pub async fn projector<G: Target>(
     table: impl Into<String>,
     view_table: impl Into<String>,
     target: G,
+    vault: Vault,
 ) -> Projector<DynamoStore, DynamoViews, ShopPublisher<DynamoViews, G>> {
-    let store = DynamoStore::from_env(table).await.with_layout(LAYOUT);
+    let store = DynamoStore::from_env(table)
+        .await
+        .with_layout(LAYOUT)
+        .with_vault(vault);
     let views = DynamoViews::from_env(view_table).await;
     Projector::new(
         store,
@@ -187,6 +192,13 @@ pub async fn bus_projector(
     table: impl Into<String>,
     view_table: impl Into<String>,
     bus: impl Into<String>,
+    vault: Vault,
 ) -> Projector<DynamoStore, DynamoViews, ShopPublisher<DynamoViews, EventBridge>> {
-    projector(table, view_table, EventBridge::from_env(bus, SOURCE).await).await
+    projector(
+        table,
+        view_table,
+        EventBridge::from_env(bus, SOURCE).await,
+        vault,
+    )
+    .await
 }

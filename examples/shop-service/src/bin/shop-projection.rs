@@ -20,7 +20,7 @@ use clap::Parser;
 use es::dynamo::{DynamoStore, DynamoTimers, DynamoViews, StreamRunner};
 use es::projection::{Codec, Projected, Projection, ProjectionError, RawEvent};
 use es::Projector;
-use shop_service::cli::{ProjectionArgs, Tables, TABLE_VAR};
+use shop_service::cli::{Keys, ProjectionArgs, Tables, TABLE_VAR};
 use shop_service::expiry;
 use shop_service::projection::{stream_projector, LAYOUT, VIEW_TABLE_VAR};
 use shop_service::views::ShopViews;
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     // --help and --version print and exit 0; a bad or missing argument
     // prints a usage error and exits 2.
     let args = ProjectionArgs::parse();
-    let tables = args.tables.clone();
+    let tables = (args.tables.clone(), args.keys.clone());
     let main: std::pin::Pin<Box<dyn Future<Output = Fallible>>> = if args.rebuild {
         Box::pin(rebuild(tables))
     } else if let Some(file) = args.reapply_failures.clone() {
@@ -73,7 +73,8 @@ async fn on_lambda() -> Fallible {
         .map_err(|_| format!("{} must name the events table on Lambda", TABLE_VAR))?;
     // No `ensure_table`: the template owns the tables, and the function's
     // role may only use their items.
-    let views = stream_projector(table.clone(), view_table).await;
+    let vault = shop_service::keys::vault_from_env(&table, None).await?;
+    let views = stream_projector(table.clone(), view_table, vault).await;
     // The sweeper writes events (a hold's expiry): the table's Regions and
     // consistency mode first, as the API does (docs/multi-region.md).
     views
@@ -114,15 +115,23 @@ async fn on_lambda() -> Fallible {
     .await
 }
 
-/// The events and view tables `shop-service --dynamodb` uses, created if
-/// missing.
+/// The events, view and key tables `shop-service --dynamodb` uses, created
+/// if missing; the events store seals and opens through the key table.
 async fn tables(
-    tables: Tables,
+    (tables, keys): (Tables, Keys),
 ) -> Result<(DynamoStore, DynamoViews), Box<dyn std::error::Error + Send + Sync>> {
     let table = tables.table.clone();
+    // Before anything is created: without a wrap it cannot start.
+    let wrapping = keys.wrapping()?;
     let store = DynamoStore::from_env(table.clone())
         .await
         .with_layout(LAYOUT);
+    let keys_table = keys.keys_table(&table);
+    let (vault, keys) = shop_service::keys::vault(keys_table.clone(), wrapping, Some(&store)).await;
+    keys.ensure_table()
+        .await
+        .map_err(|e| format!("DynamoDB key table {keys_table:?}: {e}"))?;
+    let store = store.with_vault(vault);
     // Both created if missing, as `shop-service --dynamodb` does, so that
     // either may start first.
     store
@@ -148,7 +157,7 @@ enum Reapply {
 
 /// Reapplies failed batches, or aggregates, to the views and to the holds'
 /// process manager: each aggregate caught up from the events table.
-async fn reapply(tables: Tables, what: Reapply) -> Fallible {
+async fn reapply(tables: (Tables, Keys), what: Reapply) -> Fallible {
     let (store, views) = self::tables(tables).await?;
     let timers = DynamoTimers::new(store.client().clone(), expiry::timers_table(store.table()));
     timers
@@ -195,7 +204,7 @@ async fn reapply(tables: Tables, what: Reapply) -> Fallible {
 
 /// Locally: the whole history into the view table, with its progress shown
 /// and kept as a checkpoint, so that an interrupted rebuild resumes.
-async fn rebuild(tables: Tables) -> Fallible {
+async fn rebuild(tables: (Tables, Keys)) -> Fallible {
     let (store, views) = self::tables(tables).await?;
     eprintln!(
         "shop-projection: rebuilding the views of {:?} into {:?}",
@@ -232,7 +241,7 @@ async fn rebuild(tables: Tables) -> Fallible {
 /// Locally: the stream runner, on the tables `shop-service --dynamodb` uses,
 /// and beside it the holds' process manager (a stream runner of its own)
 /// and their sweeper (every second).
-async fn follow(tables: Tables, catch_up: bool) -> Fallible {
+async fn follow(tables: (Tables, Keys), catch_up: bool) -> Fallible {
     let (store, views) = self::tables(tables).await?;
     let (table, view_table) = (store.table().to_owned(), views.table().to_owned());
     let timers = DynamoTimers::new(store.client().clone(), expiry::timers_table(&table));

@@ -55,10 +55,14 @@ async fn run(args: Option<PublisherArgs>) -> Fallible {
         let table = std::env::var(TABLE_VAR).map_err(|_| format!("{TABLE_VAR} must be set"))?;
         let view_table =
             std::env::var(VIEW_TABLE_VAR).map_err(|_| format!("{VIEW_TABLE_VAR} must be set"))?;
-        return es::dynamo::lambda::run(bus_projector(table, view_table, bus).await).await;
+        let vault = shop_service::keys::vault_from_env(&table, None).await?;
+        return es::dynamo::lambda::run(bus_projector(table, view_table, bus, vault).await).await;
     };
     let (table, view_table) = (args.tables.table.clone(), args.tables.view_table());
-    let runner = StreamRunner::new(bus_projector(table, view_table, bus).await)
+    // The key table is `shop-service --dynamodb`'s, which creates it.
+    let (vault, _) =
+        shop_service::keys::vault(args.keys.keys_table(&table), args.keys.wrapping()?, None).await;
+    let runner = StreamRunner::new(bus_projector(table, view_table, bus, vault).await)
         .await
         .owner("shop-publisher");
     let report = if args.catch_up {

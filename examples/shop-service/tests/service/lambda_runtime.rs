@@ -33,6 +33,15 @@ async fn tables(prefix: &str) -> (DynamoStore, DynamoViews) {
     .ensure_table()
     .await
     .expect("create the timers table");
+    // And the key table: `{table}-keys`, unless SHOP_KEYS_TABLE names another.
+    es::dynamo::DynamoKeys::new(
+        store.client().clone(),
+        shop_service::keys::default_keys_table(store.table()),
+        es::erasure::LocalMasterKey::from_base64(crate::runtime::master_key()).expect("a key"),
+    )
+    .ensure_table()
+    .await
+    .expect("create the key table");
     (store, views)
 }
 

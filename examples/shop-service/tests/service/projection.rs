@@ -227,7 +227,8 @@ async fn lambda_stream_records_update_the_view_the_api_reads() {
     let store = es::dynamo::testing::store_on_new_table("shop-projection").await;
     let view_table = es::dynamo::testing::unique_table_name("shop-views");
     // The projector the binary runs on Lambda.
-    let projector = stream_projector(store.table(), view_table.clone()).await;
+    let vault = es::EventStore::vault(&store).cloned().unwrap_or_default();
+    let projector = stream_projector(store.table(), view_table.clone(), vault).await;
     let projection = projector.projection();
     projection
         .stock
@@ -353,6 +354,10 @@ async fn shop_projection_stops_cleanly_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_shop-projection"))
         .arg("--dynamodb")
         .env("ES_TABLE", store.table())
+        .env(
+            shop_service::keys::MASTER_KEY_VAR,
+            crate::runtime::master_key(),
+        )
         .env("ES_VIEW_TABLE", &view_table)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -455,6 +460,10 @@ async fn shop_projection_reapplies_aggregates_by_id() {
         ])
         .args(["--reapply", "Product#lamp"])
         .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env(
+            shop_service::keys::MASTER_KEY_VAR,
+            crate::runtime::master_key(),
+        )
         .output()
         .expect("run shop-projection");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -211,7 +211,8 @@ async fn checkout_publishes_order_placed() {
         bus.clone(),
         SOURCE,
     );
-    let publisher = projector(store.table(), views.table(), bus_target).await;
+    let vault = es::EventStore::vault(&store).cloned().unwrap_or_default();
+    let publisher = projector(store.table(), views.table(), bus_target, vault).await;
     let runner = StreamRunner::new(publisher).await;
     runner.catch_up().await.expect("published");
     runner.projector().forget_positions();

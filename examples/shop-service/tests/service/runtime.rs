@@ -237,6 +237,9 @@ impl Function {
             .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/shop")
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
             .env("RUST_LOG", "info")
+            // A development master key, as the deployed functions have a
+            // KMS key: without either, they refuse to start.
+            .env(shop_service::keys::MASTER_KEY_VAR, master_key())
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("the log file"))
             .stderr(file);
@@ -259,6 +262,13 @@ impl Drop for Function {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// The development master key every binary a test starts is given, one
+/// per test process, so that functions of one test read each other's keys.
+pub fn master_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| es::erasure::LocalMasterKey::generate_text().expect("a master key"))
 }
 
 /// An API Gateway HTTP API (payload format 2.0) event, in the shape AWS
