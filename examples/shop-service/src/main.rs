@@ -104,7 +104,7 @@ async fn on_lambda() -> Fallible {
         .check_regions()
         .await
         .map_err(|e| format!("checking the events table's Regions: {e}"))?;
-    let views = ReadSide::dynamo(views);
+    let views = ReadSide::dynamo(&store, views);
     // SHOP_HOLD_SECONDS, as locally; 15 minutes when unset.
     let hold = std::env::var("SHOP_HOLD_SECONDS")
         .ok()
@@ -152,7 +152,7 @@ async fn serve(args: ServiceArgs) -> Fallible {
         // Holds expire through `shop-projection --dynamodb`, which runs their
         // process manager and sweeper beside the views.
         App::new(store)
-            .with_views(ReadSide::dynamo(views))
+            .with_views(ReadSide::dynamo(&store, views))
             .with_hold(hold)
             .router()
     } else {

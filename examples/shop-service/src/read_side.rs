@@ -103,11 +103,13 @@ impl ReadSide {
         }))
     }
 
-    /// Views in a DynamoDB view table, which the projection function keeps.
-    pub fn dynamo(table: DynamoViews) -> Self {
+    /// Views in a DynamoDB view table, which the projection function keeps
+    /// from `store`'s events; `store`'s vault opens the orders' sealed
+    /// fields.
+    pub fn dynamo(store: &es::dynamo::DynamoStore, table: DynamoViews) -> Self {
         ReadSide {
             inner: Arc::new(Inner::Dynamo(ShopViews::new(table))),
-            vault: None,
+            vault: es::EventStore::vault(store).cloned(),
         }
     }
 

@@ -236,7 +236,7 @@ async fn lambda_stream_records_update_the_view_the_api_reads() {
         .ensure_table()
         .await
         .expect("the view table");
-    let views = ReadSide::dynamo(DynamoViews::from_env(view_table).await);
+    let views = ReadSide::dynamo(&store, DynamoViews::from_env(view_table).await);
     let server = serve(App::new(store.clone()).with_views(views).router()).await;
     let http = Http::new(&server);
 
