@@ -465,6 +465,92 @@ impl<A: Bucket> Buckets<A> {
         }
     }
 
+    /// Takes `quantity` units inside a command across aggregates
+    /// ([`crate::across`]), so that the reservation commits atomically with
+    /// whatever else the decision appends (a cart's checkout of several
+    /// lines, a cart's hold): `decide(bucket, units)` returns the events that
+    /// take `units` from a bucket, as for [`Reserve::execute`].
+    ///
+    /// It asks for bucket `start` first ([`Buckets::bucket_of`] of a cart
+    /// id, say) and takes everything there when it holds enough. Otherwise
+    /// it asks for every bucket and takes from the fullest ones, several
+    /// when no single one holds enough; the command commits them together,
+    /// each on its version's condition, so what it took was there at one
+    /// instant. When all the buckets together hold less than `quantity`,
+    /// the answer is [`Bucket::sold_out`] with what they hold.
+    ///
+    /// A bucket not loaded yet is asked for, and the error returned must be
+    /// returned by the decision (with `?`): the command loads it and runs
+    /// the decision again, as for [`crate::Decision::state`].
+    ///
+    /// A "sold out" decided here rests on buckets loaded one after another;
+    /// the command checks the ones it kept in its cache against the store,
+    /// but a bucket loaded early may have received stock from a
+    /// [`Buckets::rebalance`] by the time a later one was read. A caller
+    /// that must never say "sold out" falsely confirms it with
+    /// [`Buckets::stock`], which reads every bucket at one instant, and runs
+    /// the command again when they hold enough.
+    ///
+    /// Returns the parts taken: bucket and units.
+    pub fn take_in<S, F, R>(
+        &self,
+        d: &mut crate::Decision<'_, S>,
+        start: u32,
+        quantity: u32,
+        mut decide: F,
+    ) -> Result<Vec<(u32, u32)>, Error<A::Error>>
+    where
+        S: EventStore,
+        F: FnMut(&A, u32) -> Result<R, A::Error>,
+        R: IntoEvents<A>,
+    {
+        self.check_bucket(start)?;
+        let first = self.id(start);
+        if d.state::<A>(&first).map_err(Error::widen)?.available() >= u64::from(quantity) {
+            let events = decide(d.state::<A>(&first).map_err(Error::widen)?, quantity)
+                .map_err(Error::Rejected)?;
+            d.append::<A>(&first, events)?;
+            return Ok(vec![(start, quantity)]);
+        }
+        // Every bucket is asked for before any error is returned, so that
+        // the command loads all the missing ones in one go.
+        let mut held: Vec<(u32, u64)> = Vec::with_capacity(self.count as usize);
+        let mut missing = None;
+        for n in 0..self.count {
+            match d.state::<A>(&self.id(n)) {
+                Ok(bucket) => held.push((n, bucket.available())),
+                Err(e) => missing = Some(e),
+            }
+        }
+        if let Some(e) = missing {
+            return Err(e.widen());
+        }
+        let available = held.iter().map(|&(_, h)| h).fold(0, u64::saturating_add);
+        if available < u64::from(quantity) {
+            return Err(Error::Rejected(A::sold_out(available, quantity)));
+        }
+        // The fullest buckets first: the fewest parts.
+        held.sort_by_key(|&(n, h)| (std::cmp::Reverse(h), n));
+        let mut left = quantity;
+        let mut parts = Vec::new();
+        for (n, has) in held {
+            if left == 0 {
+                break;
+            }
+            let take = u32::try_from(has).unwrap_or(u32::MAX).min(left);
+            if take == 0 {
+                continue;
+            }
+            let id = self.id(n);
+            let events =
+                decide(d.state::<A>(&id).map_err(Error::widen)?, take).map_err(Error::Rejected)?;
+            d.append::<A>(&id, events)?;
+            parts.push((n, take));
+            left -= take;
+        }
+        Ok(parts)
+    }
+
     fn check_bucket(&self, n: u32) -> Result<(), Error<A::Error>> {
         if n < self.count {
             return Ok(());
