@@ -212,6 +212,24 @@ pub async fn hot_product<S: EventStore>(
     Ok(product)
 }
 
+/// Reserves `quantity` of a hot product for `cart_id`, starting at
+/// `home`'s bucket (where this writer last reserved), else at the bucket
+/// the cart picks.
+pub async fn reserve_hot_from<S: EventStore>(
+    store: &S,
+    buckets: &Buckets<ProductBucket>,
+    home: &es::buckets::Home,
+    cart_id: &str,
+    quantity: u32,
+) -> Result<es::buckets::Reservation, es::Error<ProductError>> {
+    buckets
+        .reserve(store, quantity)
+        .home(home)
+        .spread_by(cart_id)
+        .execute(|bucket, units| bucket.reserve(cart_id, units))
+        .await
+}
+
 /// Reserves `quantity` of a hot product for `cart_id`, starting at the
 /// bucket the cart picks.
 pub async fn reserve_hot<S: EventStore>(
