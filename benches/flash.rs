@@ -289,6 +289,58 @@ async fn sale<S: EventStore>(
     run
 }
 
+/// `WRITERS` writers, writer `n` on `stores[n]` buying one unit at a time
+/// of `items[n]` only, until it is sold out or `budget` has passed.
+async fn solo_sale(
+    stores: &[DynamoStore],
+    items: &[Buckets<ProductBucket>],
+    budget: Option<Duration>,
+) -> Run {
+    let before: StatsSnapshot = stores.iter().map(|s| s.stats().snapshot()).sum();
+    let started = Instant::now();
+    let tasks: Vec<_> = stores
+        .iter()
+        .zip(items)
+        .enumerate()
+        .map(|(w, (store, item))| {
+            let (store, item) = (store.clone(), item.clone());
+            tokio::spawn(async move {
+                let mut run = Run::default();
+                for n in 0.. {
+                    if budget.is_some_and(|b| started.elapsed() >= b) {
+                        break;
+                    }
+                    let began = Instant::now();
+                    match reserve_hot(&store, &item, &format!("s{w}-{n}"), 1).await {
+                        Ok(done) => {
+                            run.commits += 1;
+                            run.attempts += u64::from(done.attempts);
+                            run.latencies.push(began.elapsed());
+                        }
+                        Err(es::Error::Rejected(ProductError::SoldOut { .. })) => break,
+                        Err(e) if e.is_retryable() => run.exhausted += 1,
+                        Err(e) => panic!("writer {w}: {e}"),
+                    }
+                }
+                run
+            })
+        })
+        .collect();
+    let mut run = Run::default();
+    for task in tasks {
+        let part = task.await.expect("writer");
+        run.commits += part.commits;
+        run.attempts += part.attempts;
+        run.exhausted += part.exhausted;
+        run.latencies.extend(part.latencies);
+    }
+    run.elapsed = started.elapsed();
+    let after: StatsSnapshot = stores.iter().map(|s| s.stats().snapshot()).sum();
+    run.cost = after - before;
+    run.load = load_average();
+    run
+}
+
 /// The 1-minute load average, from `/proc/loadavg` (Linux), or "?".
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -326,6 +378,15 @@ async fn main() {
         .map(|list| list.split(',').filter_map(|k| k.parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 2, 4, 8, 16]);
     let ks: &[u32] = &ks;
+    // `--max-wait MS`: the ceiling of a reservation's wait after a lost
+    // write (default: `es::buckets::DEFAULT_RETRY`'s).
+    let retry = match flag::<u64>(&args, "--max-wait") {
+        Some(ms) => es::Retry {
+            max_delay: Duration::from_millis(ms),
+            ..es::buckets::DEFAULT_RETRY
+        },
+        None => es::buckets::DEFAULT_RETRY,
+    };
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = Client::new(&config);
     let pid = std::process::id();
@@ -342,7 +403,11 @@ async fn main() {
     } else {
         println!("{WRITERS} independent writers, each with its own store and cache, buying one unit at a time; a purchase starts at the bucket its cart id picks (`--spread cart`: no home buckets).\n");
     }
-    println!("Load average (1 minute) at the start: {}.\n", load_average());
+    println!(
+        "Waits after a lost write: up to {} ms. Load average (1 minute) at the start: {}.\n",
+        retry.max_delay.as_millis(),
+        load_average()
+    );
 
     match budget {
         Some(b) => println!(
@@ -354,7 +419,9 @@ async fn main() {
     header();
     let mut sellouts = Vec::new();
     for &k in ks {
-        let buckets = Buckets::<ProductBucket>::new(format!("sku-{k}-{pid}"), k).expect("buckets");
+        let buckets = Buckets::<ProductBucket>::new(format!("sku-{k}-{pid}"), k)
+            .expect("buckets")
+            .with_retry(retry);
         buckets.restock(&base, stock).await.expect("restock");
         let stores: Vec<DynamoStore> = (0..WRITERS).map(|_| base.as_another_process()).collect();
         let mut run = sale(&stores, &buckets, None, budget, homes).await;
@@ -384,7 +451,9 @@ async fn main() {
         ks
     };
     for &k in capped_ks {
-        let buckets = Buckets::<ProductBucket>::new(format!("cap-{k}-{pid}"), k).expect("buckets");
+        let buckets = Buckets::<ProductBucket>::new(format!("cap-{k}-{pid}"), k)
+            .expect("buckets")
+            .with_retry(retry);
         buckets.restock(&base, stock).await.expect("restock");
         let shared = Ceiling {
             per_second: ceiling,
@@ -412,6 +481,34 @@ async fn main() {
     }
     println!();
 
+    // What this machine serves with no contention at all: the same 64
+    // writers, each buying from an item of its own (one bucket), so that
+    // no write ever loses. Scaling with K cannot pass this rate: once the
+    // buckets stop being the limit, the emulator and the host are.
+    let solo_units = (stock / WRITERS as u32).max(1);
+    println!("## Capacity: {WRITERS} writers, each on an item of its own ({solo_units} units each)\n");
+    header();
+    let solo = {
+        let items: Vec<Buckets<ProductBucket>> = (0..WRITERS)
+            .map(|w| {
+                Buckets::<ProductBucket>::new(format!("solo-{w}-{pid}"), 1)
+                    .expect("buckets")
+                    .with_retry(retry)
+            })
+            .collect();
+        for item in &items {
+            item.restock(&base, solo_units).await.expect("restock");
+        }
+        let stores: Vec<DynamoStore> = (0..WRITERS).map(|_| base.as_another_process()).collect();
+        let mut run = solo_sale(&stores, &items, budget).await;
+        for item in &items {
+            run.left += u64::from(hot_product(&base, item).await.expect("read").on_hand);
+        }
+        run.row(1);
+        run
+    };
+    println!();
+
     let rate = |runs: &[(u32, Run)], k: u32| {
         runs.iter()
             .find(|(n, _)| *n == k)
@@ -434,6 +531,10 @@ async fn main() {
         );
     }
     println!();
+    println!(
+        "Capacity (no contention) over the sell-out at K = 1: {:.2}: no K can scale the sell-out past that here.\n",
+        solo.per_second() / rate(&sellouts, 1)
+    );
     let false_sold_out: usize = sellouts
         .iter()
         .chain(&capped_runs)
@@ -444,7 +545,8 @@ async fn main() {
             "{{\"flash_commits_per_second_k1\":{:.1},\"flash_commits_per_second_k8\":{:.1},",
             "\"flash_attempts_per_commit_k8\":{:.3},\"flash_false_sold_out\":{},",
             "\"flash_capped_commits_per_second_k1\":{:.1},\"flash_capped_commits_per_second_k8\":{:.1},",
-            "\"flash_capped_attempts_per_commit_k8\":{:.3},\"flash_ceiling_wcu_per_key\":{}}}"
+            "\"flash_capped_attempts_per_commit_k8\":{:.3},\"flash_ceiling_wcu_per_key\":{},",
+            "\"flash_capacity_commits_per_second\":{:.1}}}"
         ),
         rate(&sellouts, 1),
         rate(&sellouts, 8),
@@ -454,5 +556,6 @@ async fn main() {
         rate(&capped_runs, 8),
         attempts(&capped_runs, 8),
         ceiling,
+        solo.per_second(),
     );
 }

@@ -10,10 +10,13 @@
 //!
 //! [`Buckets`] is the pattern over any aggregate that implements [`Bucket`]:
 //!
-//! - [`Buckets::reserve`]: a reservation goes to one bucket, picked from a
-//!   key (a buyer id spreads buyers over the buckets) or at random; when that
-//!   bucket is short, or another writer just took it, it moves on to the
-//!   others. When no single bucket can serve the request, it reads every
+//! - [`Buckets::reserve`]: a reservation goes to one bucket: the writer's
+//!   [`Home`] (where its last reservation was made, so that a writer that
+//!   keeps winning a bucket keeps writing it without reading), else one
+//!   picked from a key (a buyer id spreads buyers over the buckets) or at
+//!   random; when that bucket is short, or another writer just took it, it
+//!   waits a little, longer after each loss, and moves on to another at
+//!   random. When no single bucket can serve the request, it reads every
 //!   bucket at one instant and either takes the units from several of them in
 //!   one atomic commit or, when all of them together hold too little, answers
 //!   [`Bucket::sold_out`] with what they hold. So "sold out" is never said
@@ -24,6 +27,9 @@
 //! - [`Buckets::restock`]: spreads new stock over the buckets, in one atomic
 //!   commit.
 //! - [`Buckets::stock`]: every bucket as it was at one instant, and the total.
+//! - [`Buckets::take_in`]: a reservation inside a command across aggregates
+//!   ([`crate::across`]), atomic with the rest of it: a cart's checkout of
+//!   several items, some of them bucketed, say.
 //!
 //! The number of buckets, `K`, is per item and is the caller's to keep (in
 //! configuration, or in an aggregate of its own). Every process must use the
@@ -78,6 +84,22 @@ use crate::store::{Append, CommandRecord, Commit, Committed, EventStore};
 /// holds at most 100 items on DynamoDB (one is kept for an idempotency
 /// record).
 pub const MAX_BUCKETS: u32 = 99;
+
+/// The default retry policy of [`Buckets`]: 16 attempts per bucket (a
+/// reservation's budget is that many writes per bucket of the item), waits
+/// that double from 2 ms, or from a lost write's own duration, up to 2 s.
+///
+/// The ceiling is higher than a command's (250 ms): a writer that lost a
+/// bucket lost it to a writer that is likely to keep writing it, and every
+/// try it makes while that writer does is a write wasted, billed and in
+/// that writer's way. Waiting longer, the writers that are not making
+/// progress stay out of the way of those that are; see the flash-sale
+/// bench in `docs/BENCHMARKS.md`.
+pub const DEFAULT_RETRY: Retry = Retry {
+    max_attempts: 16,
+    base_delay: Duration::from_millis(2),
+    max_delay: Duration::from_secs(2),
+};
 
 /// An aggregate that holds one bucket of an item's stock.
 ///
@@ -237,15 +259,16 @@ impl<A: Bucket> Buckets<A> {
         Ok(Buckets {
             item,
             count,
-            retry: Retry::default(),
+            retry: DEFAULT_RETRY,
             bucket_retry: Retry::attempts(1),
             _bucket: PhantomData,
         })
     }
 
-    /// Sets how often a reservation, a rebalance and a restock go round
-    /// again after losing to other writers (default: [`Retry::default`]).
-    /// A reservation tries up to every bucket in each round.
+    /// Sets how often, and after what waits, a reservation, a rebalance and
+    /// a restock try again after losing to other writers (default:
+    /// [`DEFAULT_RETRY`]). A reservation makes up to `max_attempts` writes
+    /// per bucket of the item.
     pub fn with_retry(mut self, retry: Retry) -> Self {
         self.retry = retry;
         self
