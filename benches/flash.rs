@@ -161,6 +161,10 @@ struct Run {
     elapsed: Duration,
     cost: StatsSnapshot,
     left: u64,
+    /// Whether a writer heard "sold out" (else the time budget ended it).
+    sold_out_reached: bool,
+    /// The load average (1 minute) when the shape ended.
+    load: String,
 }
 
 impl Run {
@@ -176,6 +180,14 @@ impl Run {
         self.cost.requests as f64 / self.commits.max(1) as f64
     }
 
+    /// Write requests per commit, from the stores' own counters: every
+    /// conditional write sent, those of purchases that gave up included
+    /// (which `attempts` cannot count: a purchase that gave up returns no
+    /// reservation).
+    fn writes_per_commit(&self) -> f64 {
+        self.cost.writes as f64 / self.commits.max(1) as f64
+    }
+
     fn false_sold_outs(&self) -> usize {
         let last = self.served_starts.iter().copied().max().unwrap_or(0);
         self.sold_out.iter().filter(|&&(_, end)| end < last).count()
@@ -183,23 +195,26 @@ impl Run {
 
     fn row(&self, k: u32) {
         println!(
-            "| {k} | {} | {:.0} | {:.3} | {:.2} | {} | {} | {} | {} | {} |",
+            "| {k} | {} | {:.1} s | {:.0} | {:.3} | {:.3} | {:.2} | {} | {} | {} | {} | {} | {} |",
             self.commits,
+            self.elapsed.as_secs_f64(),
             self.per_second(),
             self.attempts_per_commit(),
+            self.writes_per_commit(),
             self.requests_per_commit(),
             ms(quantile(&self.latencies, 0.5)),
             ms(quantile(&self.latencies, 0.99)),
             self.exhausted,
             self.false_sold_outs(),
             self.left,
+            self.load,
         );
     }
 }
 
 fn header() {
-    println!("| K | commits | commits/s | attempts/commit | requests/commit | p50 | p99 | exhausted | false sold-outs | units left |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| K | commits | time | commits/s | attempts/commit | writes/commit | requests/commit | p50 | p99 | exhausted | false sold-outs | units left | load average |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 }
 
 /// `WRITERS` writers on `stores[n]`, each buying one unit at a time, up to
@@ -208,6 +223,8 @@ async fn sale<S: EventStore>(
     stores: &[S],
     buckets: &Buckets<ProductBucket>,
     each: Option<usize>,
+    budget: Option<Duration>,
+    homes: bool,
 ) -> Run {
     let before: StatsSnapshot = stores.iter().map(|s| s.stats().snapshot()).sum();
     let clock = Arc::new(AtomicU64::new(0));
@@ -219,11 +236,20 @@ async fn sale<S: EventStore>(
             let (store, buckets, clock) = (store.clone(), buckets.clone(), clock.clone());
             tokio::spawn(async move {
                 let mut run = Run::default();
+                // This writer's own home bucket, as one process keeps one.
+                let home = es::buckets::Home::new();
                 for n in 0..each.unwrap_or(usize::MAX) {
+                    if budget.is_some_and(|b| started.elapsed() >= b) {
+                        break;
+                    }
                     let cart = format!("w{w}-{n}");
                     let start = clock.fetch_add(1, Ordering::SeqCst);
                     let began = Instant::now();
-                    let result = reserve_hot(&store, &buckets, &cart, 1).await;
+                    let result = if homes {
+                        reserve_hot_from(&store, &buckets, &home, &cart, 1).await
+                    } else {
+                        reserve_hot(&store, &buckets, &cart, 1).await
+                    };
                     let end = clock.fetch_add(1, Ordering::SeqCst);
                     match result {
                         Ok(done) => {
@@ -234,6 +260,7 @@ async fn sale<S: EventStore>(
                         }
                         Err(es::Error::Rejected(ProductError::SoldOut { .. })) => {
                             run.sold_out.push((start, end));
+                            run.sold_out_reached = true;
                             break;
                         }
                         Err(e) if e.is_retryable() => run.exhausted += 1,
@@ -250,6 +277,7 @@ async fn sale<S: EventStore>(
         run.commits += part.commits;
         run.attempts += part.attempts;
         run.exhausted += part.exhausted;
+        run.sold_out_reached |= part.sold_out_reached;
         run.sold_out.extend(part.sold_out);
         run.served_starts.extend(part.served_starts);
         run.latencies.extend(part.latencies);
@@ -257,7 +285,76 @@ async fn sale<S: EventStore>(
     run.elapsed = started.elapsed();
     let after: StatsSnapshot = stores.iter().map(|s| s.stats().snapshot()).sum();
     run.cost = after - before;
+    run.load = load_average();
     run
+}
+
+/// `WRITERS` writers, writer `n` on `stores[n]` buying one unit at a time
+/// of `items[n]` only, until it is sold out or `budget` has passed.
+async fn solo_sale(
+    stores: &[DynamoStore],
+    items: &[Buckets<ProductBucket>],
+    budget: Option<Duration>,
+) -> Run {
+    let before: StatsSnapshot = stores.iter().map(|s| s.stats().snapshot()).sum();
+    let started = Instant::now();
+    let tasks: Vec<_> = stores
+        .iter()
+        .zip(items)
+        .enumerate()
+        .map(|(w, (store, item))| {
+            let (store, item) = (store.clone(), item.clone());
+            tokio::spawn(async move {
+                let mut run = Run::default();
+                for n in 0.. {
+                    if budget.is_some_and(|b| started.elapsed() >= b) {
+                        break;
+                    }
+                    let began = Instant::now();
+                    match reserve_hot(&store, &item, &format!("s{w}-{n}"), 1).await {
+                        Ok(done) => {
+                            run.commits += 1;
+                            run.attempts += u64::from(done.attempts);
+                            run.latencies.push(began.elapsed());
+                        }
+                        Err(es::Error::Rejected(ProductError::SoldOut { .. })) => break,
+                        Err(e) if e.is_retryable() => run.exhausted += 1,
+                        Err(e) => panic!("writer {w}: {e}"),
+                    }
+                }
+                run
+            })
+        })
+        .collect();
+    let mut run = Run::default();
+    for task in tasks {
+        let part = task.await.expect("writer");
+        run.commits += part.commits;
+        run.attempts += part.attempts;
+        run.exhausted += part.exhausted;
+        run.latencies.extend(part.latencies);
+    }
+    run.elapsed = started.elapsed();
+    let after: StatsSnapshot = stores.iter().map(|s| s.stats().snapshot()).sum();
+    run.cost = after - before;
+    run.load = load_average();
+    run
+}
+
+/// The 1-minute load average, from `/proc/loadavg` (Linux), or "?".
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+/// The value after `flag` on the command line, parsed.
+fn flag<T: std::str::FromStr>(args: &[String], flag: &str) -> Option<T> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
 }
 
 #[tokio::main]
@@ -268,15 +365,28 @@ async fn main() {
     }
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let ceiling: f64 = args
-        .iter()
-        .position(|a| a == "--ceiling")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(40.0);
-    let stock: u32 = if quick { 1_000 } else { 10_000 };
+    let ceiling: f64 = flag(&args, "--ceiling").unwrap_or(40.0);
+    let stock: u32 = flag(&args, "--stock").unwrap_or(if quick { 1_000 } else { 10_000 });
     let each = if quick { 2 } else { 5 };
-    let ks: &[u32] = &[1, 2, 4, 8, 16];
+    // A time budget per K for the sell-out: writers start no purchase
+    // after it, and the rate is measured over the time the shape took.
+    let budget: Option<Duration> = flag::<f64>(&args, "--seconds").map(Duration::from_secs_f64);
+    // `--spread cart`: no home buckets, each purchase starts at the bucket
+    // its cart id picks (the design before homes), for comparison.
+    let homes = flag::<String>(&args, "--spread").as_deref() != Some("cart");
+    let ks: Vec<u32> = flag::<String>(&args, "--k")
+        .map(|list| list.split(',').filter_map(|k| k.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2, 4, 8, 16]);
+    let ks: &[u32] = &ks;
+    // `--max-wait MS`: the ceiling of a reservation's wait after a lost
+    // write (default: `es::buckets::DEFAULT_RETRY`'s).
+    let retry = match flag::<u64>(&args, "--max-wait") {
+        Some(ms) => es::Retry {
+            max_delay: Duration::from_millis(ms),
+            ..es::buckets::DEFAULT_RETRY
+        },
+        None => es::buckets::DEFAULT_RETRY,
+    };
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = Client::new(&config);
     let pid = std::process::id();
@@ -288,16 +398,33 @@ async fn main() {
     if quick {
         println!("**Quick mode: the timings are not meaningful.**\n");
     }
-    println!("{WRITERS} independent writers, each with its own store and cache, buying one unit at a time; a purchase starts at the bucket its cart id picks.\n");
+    if homes {
+        println!("{WRITERS} independent writers, each with its own store and cache, buying one unit at a time; each writer keeps a home bucket (`es::buckets::Home`): a purchase starts where the writer's last one was made, else at the bucket its cart id picks.\n");
+    } else {
+        println!("{WRITERS} independent writers, each with its own store and cache, buying one unit at a time; a purchase starts at the bucket its cart id picks (`--spread cart`: no home buckets).\n");
+    }
+    println!(
+        "Waits after a lost write: up to {} ms. Load average (1 minute) at the start: {}.\n",
+        retry.max_delay.as_millis(),
+        load_average()
+    );
 
-    println!("## Sell-out: {stock} units, bought until sold out\n");
+    match budget {
+        Some(b) => println!(
+            "## Sell-out: {stock} units, bought until sold out or for {:.0} s per K\n",
+            b.as_secs_f64()
+        ),
+        None => println!("## Sell-out: {stock} units, bought until sold out\n"),
+    }
     header();
     let mut sellouts = Vec::new();
     for &k in ks {
-        let buckets = Buckets::<ProductBucket>::new(format!("sku-{k}-{pid}"), k).expect("buckets");
+        let buckets = Buckets::<ProductBucket>::new(format!("sku-{k}-{pid}"), k)
+            .expect("buckets")
+            .with_retry(retry);
         buckets.restock(&base, stock).await.expect("restock");
         let stores: Vec<DynamoStore> = (0..WRITERS).map(|_| base.as_another_process()).collect();
-        let mut run = sale(&stores, &buckets, None).await;
+        let mut run = sale(&stores, &buckets, None, budget, homes).await;
         run.left = hot_product(&base, &buckets)
             .await
             .expect("read")
@@ -317,8 +444,16 @@ async fn main() {
     println!("Every write waits for a free write unit on each partition key it writes (a bucket is one key); conflicts are billed too.\n");
     header();
     let mut capped_runs = Vec::new();
-    for &k in ks {
-        let buckets = Buckets::<ProductBucket>::new(format!("cap-{k}-{pid}"), k).expect("buckets");
+    // `--no-ceiling`: the sell-out only.
+    let capped_ks: &[u32] = if args.iter().any(|a| a == "--no-ceiling") {
+        &[]
+    } else {
+        ks
+    };
+    for &k in capped_ks {
+        let buckets = Buckets::<ProductBucket>::new(format!("cap-{k}-{pid}"), k)
+            .expect("buckets")
+            .with_retry(retry);
         buckets.restock(&base, stock).await.expect("restock");
         let shared = Ceiling {
             per_second: ceiling,
@@ -330,7 +465,7 @@ async fn main() {
                 ceiling: shared.clone(),
             })
             .collect();
-        let mut run = sale(&stores, &buckets, Some(each)).await;
+        let mut run = sale(&stores, &buckets, Some(each), None, homes).await;
         run.left = hot_product(&base, &buckets)
             .await
             .expect("read")
@@ -344,6 +479,34 @@ async fn main() {
         run.row(k);
         capped_runs.push((k, run));
     }
+    println!();
+
+    // What this machine serves with no contention at all: the same 64
+    // writers, each buying from an item of its own (one bucket), so that
+    // no write ever loses. Scaling with K cannot pass this rate: once the
+    // buckets stop being the limit, the emulator and the host are.
+    let solo_units = (stock / WRITERS as u32).max(1);
+    println!("## Capacity: {WRITERS} writers, each on an item of its own ({solo_units} units each)\n");
+    header();
+    let solo = {
+        let items: Vec<Buckets<ProductBucket>> = (0..WRITERS)
+            .map(|w| {
+                Buckets::<ProductBucket>::new(format!("solo-{w}-{pid}"), 1)
+                    .expect("buckets")
+                    .with_retry(retry)
+            })
+            .collect();
+        for item in &items {
+            item.restock(&base, solo_units).await.expect("restock");
+        }
+        let stores: Vec<DynamoStore> = (0..WRITERS).map(|_| base.as_another_process()).collect();
+        let mut run = solo_sale(&stores, &items, budget).await;
+        for item in &items {
+            run.left += u64::from(hot_product(&base, item).await.expect("read").on_hand);
+        }
+        run.row(1);
+        run
+    };
     println!();
 
     let rate = |runs: &[(u32, Run)], k: u32| {
@@ -368,6 +531,10 @@ async fn main() {
         );
     }
     println!();
+    println!(
+        "Capacity (no contention) over the sell-out at K = 1: {:.2}: no K can scale the sell-out past that here.\n",
+        solo.per_second() / rate(&sellouts, 1)
+    );
     let false_sold_out: usize = sellouts
         .iter()
         .chain(&capped_runs)
@@ -378,7 +545,8 @@ async fn main() {
             "{{\"flash_commits_per_second_k1\":{:.1},\"flash_commits_per_second_k8\":{:.1},",
             "\"flash_attempts_per_commit_k8\":{:.3},\"flash_false_sold_out\":{},",
             "\"flash_capped_commits_per_second_k1\":{:.1},\"flash_capped_commits_per_second_k8\":{:.1},",
-            "\"flash_capped_attempts_per_commit_k8\":{:.3},\"flash_ceiling_wcu_per_key\":{}}}"
+            "\"flash_capped_attempts_per_commit_k8\":{:.3},\"flash_ceiling_wcu_per_key\":{},",
+            "\"flash_capacity_commits_per_second\":{:.1}}}"
         ),
         rate(&sellouts, 1),
         rate(&sellouts, 8),
@@ -388,5 +556,6 @@ async fn main() {
         rate(&capped_runs, 8),
         attempts(&capped_runs, 8),
         ceiling,
+        solo.per_second(),
     );
 }

@@ -57,6 +57,7 @@ impl<S: EventStore, T: TimerStore, V: ViewTable> Shop<S, T, V> {
             self.timers.clone(),
             ShopTimers {
                 store: self.store.clone(),
+                shelves: shop::Products,
             },
             self.clock.clone(),
         )

@@ -3,6 +3,9 @@
 //! have the layout docs/dynamodb.md documents, and every aggregate's versions
 //! must run from 1 with no gaps.
 
+#[path = "../examples/shopping/hot.rs"]
+#[allow(dead_code)]
+mod hot;
 #[path = "../examples/shopping/read_side.rs"]
 mod read_side;
 #[path = "../examples/shopping/shop.rs"]

@@ -10,10 +10,13 @@
 //!
 //! [`Buckets`] is the pattern over any aggregate that implements [`Bucket`]:
 //!
-//! - [`Buckets::reserve`]: a reservation goes to one bucket, picked from a
-//!   key (a buyer id spreads buyers over the buckets) or at random; when that
-//!   bucket is short, or another writer just took it, it moves on to the
-//!   others. When no single bucket can serve the request, it reads every
+//! - [`Buckets::reserve`]: a reservation goes to one bucket: the writer's
+//!   [`Home`] (where its last reservation was made, so that a writer that
+//!   keeps winning a bucket keeps writing it without reading), else one
+//!   picked from a key (a buyer id spreads buyers over the buckets) or at
+//!   random; when that bucket is short, or another writer just took it, it
+//!   waits a little, longer after each loss, and moves on to another at
+//!   random. When no single bucket can serve the request, it reads every
 //!   bucket at one instant and either takes the units from several of them in
 //!   one atomic commit or, when all of them together hold too little, answers
 //!   [`Bucket::sold_out`] with what they hold. So "sold out" is never said
@@ -24,6 +27,9 @@
 //! - [`Buckets::restock`]: spreads new stock over the buckets, in one atomic
 //!   commit.
 //! - [`Buckets::stock`]: every bucket as it was at one instant, and the total.
+//! - [`Buckets::take_in`]: a reservation inside a command across aggregates
+//!   ([`crate::across`]), atomic with the rest of it: a cart's checkout of
+//!   several items, some of them bucketed, say.
 //!
 //! The number of buckets, `K`, is per item and is the caller's to keep (in
 //! configuration, or in an aggregate of its own). Every process must use the
@@ -59,14 +65,17 @@
 //! ```
 
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 
 use crate::aggregate::Aggregate;
-use crate::command::{Command, Retry};
+use crate::command::Retry;
 use crate::error::{Error, StoreError};
 use crate::event::{IntoEvents, Metadata};
-use crate::limits::check_idempotency_key;
+use crate::limits::{check_idempotency_key, stream_key};
 use crate::root::{Root, Staged};
 use crate::store::{Append, CommandRecord, Commit, Committed, EventStore};
 
@@ -75,6 +84,22 @@ use crate::store::{Append, CommandRecord, Commit, Committed, EventStore};
 /// holds at most 100 items on DynamoDB (one is kept for an idempotency
 /// record).
 pub const MAX_BUCKETS: u32 = 99;
+
+/// The default retry policy of [`Buckets`]: 16 attempts per bucket (a
+/// reservation's budget is that many writes per bucket of the item), waits
+/// that double from 2 ms, or from a lost write's own duration, up to 2 s.
+///
+/// The ceiling is higher than a command's (250 ms): a writer that lost a
+/// bucket lost it to a writer that is likely to keep writing it, and every
+/// try it makes while that writer does is a write wasted, billed and in
+/// that writer's way. Waiting longer, the writers that are not making
+/// progress stay out of the way of those that are; see the flash-sale
+/// bench in `docs/BENCHMARKS.md`.
+pub const DEFAULT_RETRY: Retry = Retry {
+    max_attempts: 16,
+    base_delay: Duration::from_millis(2),
+    max_delay: Duration::from_secs(2),
+};
 
 /// An aggregate that holds one bucket of an item's stock.
 ///
@@ -234,23 +259,24 @@ impl<A: Bucket> Buckets<A> {
         Ok(Buckets {
             item,
             count,
-            retry: Retry::default(),
-            bucket_retry: Retry::attempts(2),
+            retry: DEFAULT_RETRY,
+            bucket_retry: Retry::attempts(1),
             _bucket: PhantomData,
         })
     }
 
-    /// Sets how often a reservation, a rebalance and a restock go round
-    /// again after losing to other writers (default: [`Retry::default`]).
-    /// A reservation tries up to every bucket in each round.
+    /// Sets how often, and after what waits, a reservation, a rebalance and
+    /// a restock try again after losing to other writers (default:
+    /// [`DEFAULT_RETRY`]). A reservation makes up to `max_attempts` writes
+    /// per bucket of the item.
     pub fn with_retry(mut self, retry: Retry) -> Self {
         self.retry = retry;
         self
     }
 
-    /// Sets how many attempts a reservation makes on one bucket before it
-    /// moves on to another (default 2: a write, and after a conflict one
-    /// more on the bucket caught up).
+    /// Sets how many writes a reservation makes on one bucket before it
+    /// moves on to another (default 1: after a lost write it moves on,
+    /// since the writer that won the bucket is likely to write it again).
     pub fn with_bucket_retry(mut self, retry: Retry) -> Self {
         self.bucket_retry = retry;
         self
@@ -284,6 +310,7 @@ impl<A: Bucket> Buckets<A> {
             store,
             quantity,
             spread: None,
+            home: None,
             key: None,
             metadata: None,
         }
@@ -475,6 +502,92 @@ impl<A: Bucket> Buckets<A> {
         }
     }
 
+    /// Takes `quantity` units inside a command across aggregates
+    /// ([`crate::across`]), so that the reservation commits atomically with
+    /// whatever else the decision appends (a cart's checkout of several
+    /// lines, a cart's hold): `decide(bucket, units)` returns the events that
+    /// take `units` from a bucket, as for [`Reserve::execute`].
+    ///
+    /// It asks for bucket `start` first ([`Buckets::bucket_of`] of a cart
+    /// id, say) and takes everything there when it holds enough. Otherwise
+    /// it asks for every bucket and takes from the fullest ones, several
+    /// when no single one holds enough; the command commits them together,
+    /// each on its version's condition, so what it took was there at one
+    /// instant. When all the buckets together hold less than `quantity`,
+    /// the answer is [`Bucket::sold_out`] with what they hold.
+    ///
+    /// A bucket not loaded yet is asked for, and the error returned must be
+    /// returned by the decision (with `?`): the command loads it and runs
+    /// the decision again, as for [`crate::Decision::state`].
+    ///
+    /// A "sold out" decided here rests on buckets loaded one after another;
+    /// the command checks the ones it kept in its cache against the store,
+    /// but a bucket loaded early may have received stock from a
+    /// [`Buckets::rebalance`] by the time a later one was read. A caller
+    /// that must never say "sold out" falsely confirms it with
+    /// [`Buckets::stock`], which reads every bucket at one instant, and runs
+    /// the command again when they hold enough.
+    ///
+    /// Returns the parts taken: bucket and units.
+    pub fn take_in<S, F, R>(
+        &self,
+        d: &mut crate::Decision<'_, S>,
+        start: u32,
+        quantity: u32,
+        mut decide: F,
+    ) -> Result<Vec<(u32, u32)>, Error<A::Error>>
+    where
+        S: EventStore,
+        F: FnMut(&A, u32) -> Result<R, A::Error>,
+        R: IntoEvents<A>,
+    {
+        self.check_bucket(start)?;
+        let first = self.id(start);
+        if d.state::<A>(&first).map_err(Error::widen)?.available() >= u64::from(quantity) {
+            let events = decide(d.state::<A>(&first).map_err(Error::widen)?, quantity)
+                .map_err(Error::Rejected)?;
+            d.append::<A>(&first, events)?;
+            return Ok(vec![(start, quantity)]);
+        }
+        // Every bucket is asked for before any error is returned, so that
+        // the command loads all the missing ones in one go.
+        let mut held: Vec<(u32, u64)> = Vec::with_capacity(self.count as usize);
+        let mut missing = None;
+        for n in 0..self.count {
+            match d.state::<A>(&self.id(n)) {
+                Ok(bucket) => held.push((n, bucket.available())),
+                Err(e) => missing = Some(e),
+            }
+        }
+        if let Some(e) = missing {
+            return Err(e.widen());
+        }
+        let available = held.iter().map(|&(_, h)| h).fold(0, u64::saturating_add);
+        if available < u64::from(quantity) {
+            return Err(Error::Rejected(A::sold_out(available, quantity)));
+        }
+        // The fullest buckets first: the fewest parts.
+        held.sort_by_key(|&(n, h)| (std::cmp::Reverse(h), n));
+        let mut left = quantity;
+        let mut parts = Vec::new();
+        for (n, has) in held {
+            if left == 0 {
+                break;
+            }
+            let take = u32::try_from(has).unwrap_or(u32::MAX).min(left);
+            if take == 0 {
+                continue;
+            }
+            let id = self.id(n);
+            let events =
+                decide(d.state::<A>(&id).map_err(Error::widen)?, take).map_err(Error::Rejected)?;
+            d.append::<A>(&id, events)?;
+            parts.push((n, take));
+            left -= take;
+        }
+        Ok(parts)
+    }
+
     fn check_bucket(&self, n: u32) -> Result<(), Error<A::Error>> {
         if n < self.count {
             return Ok(());
@@ -506,6 +619,46 @@ impl<A: Bucket> Buckets<A> {
     }
 }
 
+/// Where one writer last reserved on an item: its next reservation starts
+/// at that bucket.
+///
+/// A writer that has just written a bucket holds its latest state (in its
+/// store's cache), so its next write there succeeds unless another writer
+/// wrote in between; a writer that lost a bucket moves on to another one,
+/// after a wait. Writers that keep a `Home` therefore settle on buckets of
+/// their own while there are enough of them, and crowd one bucket less when
+/// there are not. Keep one per writer and item (per process, say: a Lambda
+/// container), and hand it to each [`Reserve`] with [`Reserve::home`]; it
+/// is cheap to clone, and clones share the bucket.
+#[derive(Clone, Debug)]
+pub struct Home(Arc<AtomicU32>);
+
+impl Default for Home {
+    fn default() -> Self {
+        Home(Arc::new(AtomicU32::new(NO_HOME)))
+    }
+}
+
+/// The value of a [`Home`] that has no bucket yet.
+const NO_HOME: u32 = u32::MAX;
+
+impl Home {
+    /// A home with no bucket yet: the first reservation starts where
+    /// [`Reserve::spread_by`] or chance puts it.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The bucket the next reservation starts at, if any.
+    pub fn bucket(&self) -> Option<u32> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|&n| n != NO_HOME)
+    }
+
+    fn set(&self, n: u32) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+}
+
 /// A reservation on an item's [`Buckets`], built by [`Buckets::reserve`].
 #[must_use = "a reservation does nothing until `execute` is called"]
 pub struct Reserve<'s, A, S> {
@@ -513,6 +666,7 @@ pub struct Reserve<'s, A, S> {
     store: &'s S,
     quantity: u32,
     spread: Option<String>,
+    home: Option<Home>,
     key: Option<String>,
     metadata: Option<Metadata>,
 }
@@ -521,17 +675,28 @@ pub struct Reserve<'s, A, S> {
 enum Try {
     /// Reserved, now or by the key's earlier run.
     Done(Reservation),
-    /// The bucket, read at its latest, holds too little.
+    /// The bucket holds too little, as this process last knew it.
     Short,
-    /// Other writers took the bucket's turn, or the store asked to wait.
-    Lost,
+    /// Another writer wrote the bucket first, or the store asked to wait:
+    /// with how long the failed write took, the unit of the wait before
+    /// the next try.
+    Lost(Duration),
 }
 
 impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
     /// Starts at the bucket `key` picks ([`Buckets::bucket_of`]), a buyer's
-    /// id say, rather than at a random one.
+    /// id say, rather than at a random one. A [`Reserve::home`] with a
+    /// bucket comes first.
     pub fn spread_by(mut self, key: impl Into<String>) -> Self {
         self.spread = Some(key.into());
+        self
+    }
+
+    /// Starts at `home`'s bucket, and leaves `home` at the bucket the
+    /// reservation was made in (the first, when several gave units). See
+    /// [`Home`].
+    pub fn home(mut self, home: &Home) -> Self {
+        self.home = Some(home.clone());
         self
     }
 
@@ -553,15 +718,26 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
     /// from a bucket that holds at least that many, and is run on each bucket
     /// the reservation writes to. A rejection from it is returned at once.
     ///
-    /// First, one bucket at a time: the picked one, then the others in a
-    /// random order, each with [`Buckets::with_bucket_retry`]'s attempts.
-    /// A bucket that holds too little is passed over once its latest state
-    /// says so. When every bucket held too little on its own, the buckets
-    /// are read as they were at one instant ([`Buckets::stock`]): if they
-    /// together hold less than `quantity` the answer is
-    /// [`Bucket::sold_out`] with what they hold; otherwise the units are
-    /// taken from the fullest buckets in one atomic commit. Rounds repeat,
-    /// after a jittered wait, while other writers win.
+    /// One bucket at a time: the [`Reserve::home`]'s, else the one
+    /// [`Reserve::spread_by`] picks, else one at random. Each try is one
+    /// conditional write, from the state this process keeps of the bucket
+    /// (its store's cache) when it has one, so that a writer that wrote
+    /// the bucket last writes again without reading. A write that loses to
+    /// another writer moves the reservation on to another bucket at random,
+    /// after a jittered wait that doubles with each loss in this
+    /// reservation: from up to the lost write's own duration, capped at
+    /// the retry policy's `max_delay`. (With
+    /// [`Buckets::with_bucket_retry`] above 1, it writes that bucket again,
+    /// caught up, before it moves on.) A bucket that holds too little, as
+    /// this process last saw it, is passed over without a request.
+    ///
+    /// When every bucket looks short, the buckets are read as they were at
+    /// one instant ([`Buckets::stock`]): if they together hold less than
+    /// `quantity` the answer is [`Bucket::sold_out`] with what they hold;
+    /// otherwise the units are taken from the fullest buckets in one atomic
+    /// commit. A reservation makes at most the retry policy's
+    /// `max_attempts` writes per bucket of the item before it gives up with
+    /// a retryable error.
     pub async fn execute<F, R>(self, mut decide: F) -> Result<Reservation, Error<A::Error>>
     where
         F: FnMut(&A, u32) -> Result<R, A::Error>,
@@ -572,40 +748,90 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
         }
         let buckets = self.buckets;
         let count = buckets.count;
-        let start = match &self.spread {
-            Some(key) => buckets.bucket_of(key),
-            None => fastrand::u32(0..count),
+        let mut at = match (self.home.as_ref().and_then(Home::bucket), &self.spread) {
+            (Some(n), _) if n < count => n,
+            (_, Some(key)) => buckets.bucket_of(key),
+            _ => fastrand::u32(0..count),
         };
+        let budget = buckets
+            .retry
+            .max_attempts
+            .max(1)
+            .saturating_mul(count);
+        let per_bucket = buckets.bucket_retry.max_attempts.max(1);
+        // Buckets this reservation found short, by number.
+        let mut short = vec![false; count as usize];
         let mut attempts = 0;
-        let rounds = buckets.retry.max_attempts.max(1);
-        for round in 1..=rounds {
-            // The picked bucket first, then the others in an order of this
-            // run's own, so that writers who lost one bucket together do not
-            // all move to the same next one.
-            let mut others: Vec<u32> = (0..count).filter(|&n| n != start).collect();
-            fastrand::shuffle(&mut others);
-            let mut all_short = true;
-            for n in std::iter::once(start).chain(others) {
-                match self.on_bucket(n, &mut decide, &mut attempts).await? {
-                    Try::Done(reservation) => return Ok(reservation),
-                    Try::Short => {}
-                    Try::Lost => all_short = false,
+        let mut losses = 0u32;
+        let mut here = 0;
+        // Every step writes, reads every bucket, or passes one over; the
+        // bound on steps only guards against a store that never settles.
+        for _ in 0..budget.saturating_mul(4).max(16) {
+            if attempts >= budget {
+                break;
+            }
+            let tried = self.on_bucket(at, &mut decide, &mut attempts).await?;
+            match tried {
+                Try::Done(reservation) => {
+                    if let (Some(home), Some(part)) = (&self.home, reservation.parts.first()) {
+                        home.set(part.bucket);
+                    }
+                    return Ok(reservation);
+                }
+                Try::Short => {
+                    short[at as usize] = true;
+                    here = 0;
+                }
+                Try::Lost(took) => {
+                    losses += 1;
+                    here += 1;
+                    let unit = took.max(buckets.retry.base_delay);
+                    let ceiling = unit
+                        .saturating_mul(1u32.checked_shl(losses.min(16)).unwrap_or(u32::MAX))
+                        .min(buckets.retry.max_delay);
+                    tokio::time::sleep(ceiling.mul_f64(fastrand::f64())).await;
+                    if here < per_bucket {
+                        continue;
+                    }
+                    here = 0;
                 }
             }
-            if all_short {
-                match self.gather(&mut decide, &mut attempts).await? {
-                    Some(reservation) => return Ok(reservation),
-                    None => continue,
-                }
+            // Another bucket, at random among those not found short, so
+            // that writers who lost one bucket together do not all move to
+            // the same next one.
+            let open: Vec<u32> = (0..count)
+                .filter(|&n| n != at && !short[n as usize])
+                .collect();
+            if let Some(&next) = (!open.is_empty())
+                .then(|| &open[fastrand::usize(0..open.len())])
+            {
+                at = next;
+                continue;
             }
-            if round < rounds {
-                tokio::time::sleep(buckets.retry.delay(round)).await;
+            if !short[at as usize] {
+                // The only bucket not found short is this one: again.
+                continue;
+            }
+            // Every bucket looked short: read them all at one instant.
+            match self.gather(&mut decide, &mut attempts).await? {
+                Some(reservation) => {
+                    if let (Some(home), Some(part)) = (&self.home, reservation.parts.first()) {
+                        home.set(part.bucket);
+                    }
+                    return Ok(reservation);
+                }
+                // Stock landed in a bucket, or the gathering write lost:
+                // look at every bucket again.
+                None => {
+                    short.iter_mut().for_each(|s| *s = false);
+                    at = fastrand::u32(0..count);
+                }
             }
         }
         Err(StoreError::transient(
             "reserve",
             format!(
-                "{} {:?}: other writers won every bucket in {rounds} rounds ({attempts} attempts); retry",
+                "{} {:?}: other writers won every bucket ({attempts} attempts); retry",
                 A::NAME,
                 buckets.item
             ),
@@ -614,8 +840,8 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
         .into())
     }
 
-    /// One command on bucket `n`: the decision when it holds enough, nothing
-    /// when it does not.
+    /// One conditional write on bucket `n`, from the state this process
+    /// keeps of it when it has one; nothing when that state is short.
     async fn on_bucket<F, R>(
         &self,
         n: u32,
@@ -627,66 +853,116 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
         R: IntoEvents<A>,
     {
         let quantity = self.quantity;
-        let mut short = false;
-        let mut command =
-            Command::<A, S>::new(self.store, self.buckets.id(n)).retry(self.buckets.bucket_retry);
-        if let Some(key) = &self.key {
-            command = command.idempotency_key(key.clone());
+        let id = self.buckets.id(n);
+        let stream = stream_key(A::NAME, &id);
+        // This process's writes on the bucket take turns, each from the
+        // state the one before left.
+        let turn = self.store.writers().turn(&stream).await;
+        let mut read = false;
+        let mut root = match turn.latest::<A>() {
+            Some((version, state)) => {
+                Root::kept(self.store, id.clone(), version, state, Metadata::default())
+            }
+            None => {
+                read = true;
+                Root::load(self.store, id.clone()).await?
+            }
+        };
+        if !read
+            && self
+                .store
+                .writers()
+                .seen(&stream)
+                .is_some_and(|seen| seen > root.version())
+        {
+            read = true;
+            root.hydrate().await?;
         }
         if let Some(metadata) = &self.metadata {
-            command = command.metadata(metadata.clone());
+            root = root.with_metadata(metadata.clone());
         }
-        let done = command
-            .execute(|bucket| {
-                short = bucket.available() < u64::from(quantity);
-                if short {
-                    return Ok(Events::<A>(Vec::new()));
+        let events = loop {
+            if root.available() < u64::from(quantity) {
+                // A kept state's "short" is only a hint: before "sold out",
+                // every bucket is read at one instant.
+                if read {
+                    root.remember();
                 }
-                decide(bucket, quantity).map(|r| Events(r.into_events()))
+                return Ok(Try::Short);
+            }
+            match decide(root.state(), quantity) {
+                Ok(events) => break events.into_events(),
+                // A refusal stands only on the latest state.
+                Err(_) if !read => {
+                    read = true;
+                    root.hydrate().await?;
+                }
+                Err(rejection) => return Err(Error::Rejected(rejection)),
+            }
+        };
+        if events.is_empty() {
+            // The decision took nothing from a bucket that holds enough.
+            return Ok(Try::Done(Reservation {
+                parts: vec![Part {
+                    bucket: n,
+                    units: quantity,
+                    version: root.version(),
+                }],
+                attempts: *attempts,
+                duplicate: false,
+            }));
+        }
+        let Staged { append, next, last } = root.stage(&events)?;
+        let command = self.key.as_ref().map(|key| CommandRecord {
+            key: key.clone(),
+            outcome: vec![(A::NAME.to_owned(), id.clone(), last)],
+            expires_at: crate::time::now_secs().saturating_add(KEPT_FOR_SECS),
+        });
+        *attempts += 1;
+        let began = Instant::now();
+        let written = self
+            .store
+            .commit(Commit {
+                appends: vec![append],
+                command,
+                // The version now is not needed: the next try is elsewhere,
+                // or reads what it missed first. Saves a Query.
+                exact_conflict: false,
             })
             .await;
-        match done {
-            // The key's first run wrote this bucket: its record answers.
-            Ok(done) if done.duplicate => self.earlier(*attempts + done.attempts).await,
-            Ok(done) => {
-                *attempts += done.attempts;
-                if short {
-                    Ok(Try::Short)
-                } else {
-                    Ok(Try::Done(Reservation {
-                        parts: vec![Part {
-                            bucket: n,
-                            units: quantity,
-                            version: done.version,
-                        }],
-                        attempts: *attempts,
-                        duplicate: false,
-                    }))
+        match written {
+            Ok(Committed::Written) => {
+                root.advance(last, next);
+                Ok(Try::Done(Reservation {
+                    parts: vec![Part {
+                        bucket: n,
+                        units: quantity,
+                        version: last,
+                    }],
+                    attempts: *attempts,
+                    duplicate: false,
+                }))
+            }
+            Ok(Committed::Duplicate(record)) => match self.as_duplicate(&record) {
+                Some(mut reservation) => {
+                    reservation.attempts = *attempts;
+                    Ok(Try::Done(reservation))
                 }
-            }
-            // The key already ran, on another bucket of this item, or on
-            // several of them.
-            Err(Error::KeyReused { .. }) => self.earlier(*attempts).await,
-            Err(e) if e.is_retryable() && !e.is_indeterminate() => {
-                *attempts += self.buckets.bucket_retry.max_attempts.max(1);
+                None => Err(self.key_reused(record.key.clone(), Some(&record))),
+            },
+            // Lost to another writer, or the store asked to wait: what this
+            // process kept of the bucket is behind, so the next try on it
+            // reads first. A write that may have landed is tried again only
+            // with a key, whose record then answers.
+            Err(e) if e.is_retryable() && (!e.is_indeterminate() || self.key.is_some()) => {
+                self.store.writers().forget(&stream);
                 tracing::debug!(bucket = n, error = %e, "lost a bucket; moving on");
-                Ok(Try::Lost)
+                Ok(Try::Lost(began.elapsed()))
             }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The earlier run of this reservation's key, when it ran on these
-    /// buckets; [`Error::KeyReused`] when it ran on something else.
-    async fn earlier(&self, attempts: u32) -> Result<Try, Error<A::Error>> {
-        let key = self.key.clone().unwrap_or_default();
-        let record = self.store.command(&key).await.map_err(Error::widen)?;
-        match record.as_ref().and_then(|r| self.as_duplicate(r)) {
-            Some(mut reservation) => {
-                reservation.attempts = attempts;
-                Ok(Try::Done(reservation))
+            Err(e) => {
+                self.store.writers().forget(&stream);
+                Err(e.about(A::NAME, &self.buckets.item).widen())
             }
-            None => Err(self.key_reused(key, record.as_ref())),
         }
     }
 

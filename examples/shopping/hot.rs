@@ -9,17 +9,23 @@
 //! instant. The refusals are the product's own (`ProductError`), so a
 //! client cannot tell a hot product from another.
 //!
+//! [`HotShelves`] puts hot products into the shop's commands across a cart
+//! and products: a buy that holds for a cart, a checkout of all of a cart's
+//! lines and a hold's expiry each reserve from, or give back to, a hot
+//! product's buckets in the same atomic commit as the rest of the command.
+//!
 //! The shop service (`examples/shop-service`), the tests (`tests/buckets.rs`)
 //! and the flash-sale bench (`benches/flash.rs`) share this file; it expects
 //! the shopping domain as `crate::shop`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use es::buckets::{Bucket, Buckets};
 use es::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::shop::ProductError;
+use crate::shop::{ProductError, Products, ShopError, Shelves};
 
 /// Units arrived in the warehouse, into this bucket.
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -206,6 +212,24 @@ pub async fn hot_product<S: EventStore>(
     Ok(product)
 }
 
+/// Reserves `quantity` of a hot product for `cart_id`, starting at
+/// `home`'s bucket (where this writer last reserved), else at the bucket
+/// the cart picks.
+pub async fn reserve_hot_from<S: EventStore>(
+    store: &S,
+    buckets: &Buckets<ProductBucket>,
+    home: &es::buckets::Home,
+    cart_id: &str,
+    quantity: u32,
+) -> Result<es::buckets::Reservation, es::Error<ProductError>> {
+    buckets
+        .reserve(store, quantity)
+        .home(home)
+        .spread_by(cart_id)
+        .execute(|bucket, units| bucket.reserve(cart_id, units))
+        .await
+}
+
 /// Reserves `quantity` of a hot product for `cart_id`, starting at the
 /// bucket the cart picks.
 pub async fn reserve_hot<S: EventStore>(
@@ -219,4 +243,89 @@ pub async fn reserve_hot<S: EventStore>(
         .spread_by(cart_id)
         .execute(|bucket, units| bucket.reserve(cart_id, units))
         .await
+}
+
+/// The shop's shelves with some products hot: a hot product's stock is in
+/// its buckets, any other product's in its `Product` aggregate.
+#[derive(Clone, Debug, Default)]
+pub struct HotShelves {
+    /// Hot products: SKU and number of buckets.
+    pub hot: Arc<BTreeMap<String, u32>>,
+}
+
+impl HotShelves {
+    /// The shelves with `hot` (SKU and number of buckets) hot.
+    pub fn new(hot: impl Into<Arc<BTreeMap<String, u32>>>) -> Self {
+        HotShelves { hot: hot.into() }
+    }
+
+    /// The buckets of `sku` when it is hot.
+    pub fn buckets(&self, sku: &str) -> Result<Option<Buckets<ProductBucket>>, es::Error> {
+        match self.hot.get(sku) {
+            Some(&count) => Ok(Some(Buckets::new(sku, count)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Shelves for HotShelves {
+    fn reserve<S: EventStore>(
+        &self,
+        d: &mut es::Decision<'_, S>,
+        sku: &str,
+        cart_id: &str,
+        quantity: u32,
+    ) -> Result<(), ShopError> {
+        let Some(buckets) = self.buckets(sku)? else {
+            return Products.reserve(d, sku, cart_id, quantity);
+        };
+        // The cart's own bucket first, so that carts spread over them.
+        buckets.take_in(d, buckets.bucket_of(cart_id), quantity, |bucket, units| {
+            bucket.reserve(cart_id, units)
+        })?;
+        Ok(())
+    }
+
+    fn expire<S: EventStore>(
+        &self,
+        d: &mut es::Decision<'_, S>,
+        sku: &str,
+        cart_id: &str,
+        quantity: u32,
+    ) -> Result<(), ShopError> {
+        let Some(buckets) = self.buckets(sku)? else {
+            return Products.expire(d, sku, cart_id, quantity);
+        };
+        // The units may sit in any bucket (a buy falls over when its own
+        // is short): each gives back what it holds for the cart, up to the
+        // hold. Every bucket is asked for before an error is returned, so
+        // that the missing ones are loaded in one go.
+        let mut held = Vec::with_capacity(buckets.count() as usize);
+        let mut missing = None;
+        for n in 0..buckets.count() {
+            match d.state::<ProductBucket>(&buckets.id(n)) {
+                Ok(bucket) => held.push((n, bucket.reserved.get(cart_id).copied().unwrap_or(0))),
+                Err(e) => missing = Some(e),
+            }
+        }
+        if let Some(e) = missing {
+            return Err(e.into());
+        }
+        let mut left = quantity;
+        for (n, has) in held {
+            let give = has.min(left);
+            if give == 0 {
+                continue;
+            }
+            d.append::<ProductBucket>(
+                &buckets.id(n),
+                [BucketReleased {
+                    cart_id: cart_id.to_owned(),
+                    quantity: give,
+                }],
+            )?;
+            left -= give;
+        }
+        Ok(())
+    }
 }

@@ -415,6 +415,84 @@ impl CheckoutError {
 /// an expiry).
 pub type ShopError = CheckoutError;
 
+/// Where the shop keeps a product's stock, for its commands across a cart
+/// and products (a buy, a checkout, a hold's expiry): in the product's own
+/// aggregate ([`Products`]), or, for a hot product, in bucket aggregates
+/// (`hot.rs`, `HotShelves`). Each method appends to the command's decision
+/// what takes or gives back the units, so they commit atomically with the
+/// rest of it.
+pub trait Shelves: Send + Sync {
+    /// Appends what reserves `quantity` of `sku` for `cart_id`; a sold-out
+    /// product refuses with [`ProductError::SoldOut`].
+    fn reserve<S: EventStore>(
+        &self,
+        d: &mut es::Decision<'_, S>,
+        sku: &str,
+        cart_id: &str,
+        quantity: u32,
+    ) -> Result<(), ShopError>;
+
+    /// Appends what gives back to the shelf up to `quantity` units of `sku`
+    /// that `cart_id` holds, because its hold expired; what was given back
+    /// meanwhile is not given back twice.
+    fn expire<S: EventStore>(
+        &self,
+        d: &mut es::Decision<'_, S>,
+        sku: &str,
+        cart_id: &str,
+        quantity: u32,
+    ) -> Result<(), ShopError>;
+}
+
+/// Every product's stock in its own `Product` aggregate.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Products;
+
+impl Shelves for Products {
+    fn reserve<S: EventStore>(
+        &self,
+        d: &mut es::Decision<'_, S>,
+        sku: &str,
+        cart_id: &str,
+        quantity: u32,
+    ) -> Result<(), ShopError> {
+        d.append::<Product>(
+            sku,
+            [ProductReserved {
+                cart_id: cart_id.to_owned(),
+                quantity,
+            }],
+        )?;
+        Ok(())
+    }
+
+    fn expire<S: EventStore>(
+        &self,
+        d: &mut es::Decision<'_, S>,
+        sku: &str,
+        cart_id: &str,
+        quantity: u32,
+    ) -> Result<(), ShopError> {
+        let held = d
+            .state::<Product>(sku)?
+            .reserved
+            .get(cart_id)
+            .copied()
+            .unwrap_or(0);
+        let quantity = quantity.min(held);
+        if quantity > 0 {
+            d.append::<Product>(
+                sku,
+                [ProductHoldExpired {
+                    cart_id: cart_id.to_owned(),
+                    quantity,
+                }],
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Reserves every line of the cart and closes it, all or nothing: one
 /// command across the cart and its products ([`es::across`]). Returns how
 /// many attempts it took.
@@ -479,6 +557,32 @@ pub async fn checkout_as<S: EventStore>(
     idempotency_key: Option<String>,
     now_millis: u64,
 ) -> Result<es::Done, CheckoutError> {
+    checkout_on(
+        store,
+        &Products,
+        cart_id,
+        shipping,
+        retry,
+        metadata,
+        idempotency_key,
+        now_millis,
+    )
+    .await
+}
+
+/// [`checkout_as`], with the stock of each line reserved where `shelves`
+/// keeps it: every line, whichever its shelf, in the one atomic commit.
+#[allow(clippy::too_many_arguments)]
+pub async fn checkout_on<S: EventStore, H: Shelves>(
+    store: &S,
+    shelves: &H,
+    cart_id: &str,
+    shipping: &Shipping,
+    retry: es::Retry,
+    metadata: es::Metadata,
+    idempotency_key: Option<String>,
+    now_millis: u64,
+) -> Result<es::Done, CheckoutError> {
     shipping
         .check()
         .map_err(|e| CheckoutError::Cart(es::Error::Rejected(e)))?;
@@ -520,13 +624,7 @@ pub async fn checkout_as<S: EventStore>(
                 }
             }
             for (sku, &quantity) in &cart.lines {
-                d.append::<Product>(
-                    sku,
-                    [ProductReserved {
-                        cart_id: cart_id.to_owned(),
-                        quantity,
-                    }],
-                )?;
+                shelves.reserve(d, sku, cart_id, quantity)?;
             }
             d.append::<Cart>(
                 cart_id,
@@ -564,6 +662,18 @@ pub async fn buy<S: EventStore>(
     metadata: es::Metadata,
     idempotency_key: Option<String>,
 ) -> Result<es::Done, ShopError> {
+    buy_on(store, &Products, purchase, metadata, idempotency_key).await
+}
+
+/// [`buy`], with the units reserved where `shelves` keeps the product's
+/// stock.
+pub async fn buy_on<S: EventStore, H: Shelves>(
+    store: &S,
+    shelves: &H,
+    purchase: &Purchase<'_>,
+    metadata: es::Metadata,
+    idempotency_key: Option<String>,
+) -> Result<es::Done, ShopError> {
     let Purchase {
         sku,
         cart_id,
@@ -573,20 +683,14 @@ pub async fn buy<S: EventStore>(
     } = *purchase;
     let until_millis =
         now_millis.saturating_add(u64::try_from(hold.as_millis()).unwrap_or(u64::MAX));
-    let mut command = es::across(store)
-        .with::<Cart>(cart_id)
-        .with::<Product>(sku)
-        .metadata(metadata);
+    // The product's aggregates are loaded when the decision first asks.
+    let mut command = es::across(store).with::<Cart>(cart_id).metadata(metadata);
     if let Some(key) = idempotency_key {
         command = command.idempotency_key(key);
     }
     command
         .execute(|d| {
-            let reserved = d
-                .state::<Product>(sku)?
-                .reserve(cart_id, quantity)
-                .map_err(|e| ShopError::Product(es::Error::Rejected(e)))?;
-            d.append::<Product>(sku, [reserved])?;
+            shelves.reserve(d, sku, cart_id, quantity)?;
             d.append::<Cart>(
                 cart_id,
                 [ItemHeld {
@@ -613,9 +717,21 @@ pub async fn expire_hold<S: EventStore>(
     now_millis: u64,
     key: &str,
 ) -> Result<es::Done, ShopError> {
+    expire_hold_on(store, &Products, cart_id, sku, now_millis, key).await
+}
+
+/// [`expire_hold`], giving the units back where `shelves` keeps the
+/// product's stock.
+pub async fn expire_hold_on<S: EventStore, H: Shelves>(
+    store: &S,
+    shelves: &H,
+    cart_id: &str,
+    sku: &str,
+    now_millis: u64,
+    key: &str,
+) -> Result<es::Done, ShopError> {
     es::across(store)
         .with::<Cart>(cart_id)
-        .with::<Product>(sku)
         .idempotency_key(key)
         .execute(|d| {
             let cart = d.state::<Cart>(cart_id)?;
@@ -628,30 +744,14 @@ pub async fn expire_hold<S: EventStore>(
             if now_millis < hold.until_millis {
                 return Ok(());
             }
-            // Units a release gave back meanwhile are not released twice.
-            let held = d
-                .state::<Product>(sku)?
-                .reserved
-                .get(cart_id)
-                .copied()
-                .unwrap_or(0);
             d.append::<Cart>(
                 cart_id,
                 [HoldExpired {
                     sku: sku.to_owned(),
                 }],
             )?;
-            let quantity = hold.quantity.min(held);
-            if quantity > 0 {
-                d.append::<Product>(
-                    sku,
-                    [ProductHoldExpired {
-                        cart_id: cart_id.to_owned(),
-                        quantity,
-                    }],
-                )?;
-            }
-            Ok(())
+            // Units a release gave back meanwhile are not released twice.
+            shelves.expire(d, sku, cart_id, hold.quantity)
         })
         .await
 }
@@ -718,11 +818,13 @@ impl<S: EventStore, T: es::TimerStore> HoldTimers<S, T> {
 
 /// Fires the shop's timers: an expiry timer runs [`expire_hold`] at its due
 /// time, with the timer's id as the idempotency key.
-pub struct ShopTimers<S> {
+pub struct ShopTimers<S, H = Products> {
     pub store: S,
+    /// Where the products' stock is kept, to give it back.
+    pub shelves: H,
 }
 
-impl<S: EventStore> es::FireTimer for ShopTimers<S> {
+impl<S: EventStore, H: Shelves> es::FireTimer for ShopTimers<S, H> {
     type Error = ShopError;
 
     async fn fire(&self, timer: &es::Timer) -> Result<(), ShopError> {
@@ -732,9 +834,16 @@ impl<S: EventStore> es::FireTimer for ShopTimers<S> {
                 // The time the timer stands for: a late firing decides as
                 // at its deadline, and a timer of an older deadline finds
                 // the hold extended.
-                expire_hold(&self.store, &cart_id, &sku, timer.due_millis, &timer.id)
-                    .await
-                    .map(drop)
+                expire_hold_on(
+                    &self.store,
+                    &self.shelves,
+                    &cart_id,
+                    &sku,
+                    timer.due_millis,
+                    &timer.id,
+                )
+                .await
+                .map(drop)
             }
             other => Err(ShopError::Store(
                 es::StoreError::permanent(

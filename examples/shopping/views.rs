@@ -16,7 +16,14 @@ use std::collections::BTreeMap;
 use es::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::hot::{BucketReleased, BucketReserved, BucketRestocked, ProductBucket};
 use crate::shop::*;
+
+/// The product a bucket of a hot product's stock belongs to: bucket
+/// `"{sku}/{n}"` of `hot.rs` is product `sku`, whose views its events feed.
+fn product_of(bucket: &str) -> &str {
+    bucket.rsplit_once('/').map_or(bucket, |(sku, _)| sku)
+}
 
 /// One product's stock, as the read side shows it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -63,22 +70,46 @@ pub struct ShopViews<T> {
 }
 
 impl<T: ViewTable> ShopViews<T> {
-    /// Units a cart held go back on the shelf: a release, or an expiry.
-    async fn give_back(&self, cart_id: &str, quantity: u32, at: &Envelope) -> Result<(), Error> {
+    /// Units a cart held go back on the shelf of product `sku`: a release,
+    /// or an expiry.
+    async fn give_back(
+        &self,
+        sku: &str,
+        cart_id: &str,
+        quantity: u32,
+        at: &Envelope,
+    ) -> Result<(), Error> {
         self.stock
-            .update(&at.id, at, |s| {
+            .update(sku, at, |s| {
                 s.on_hand = s.on_hand.saturating_add(quantity);
                 s.reserved = s.reserved.saturating_sub(quantity);
             })
             .await?;
         self.carts
             .update(cart_id, at, |c| {
-                if let Some(held) = c.reserved.get_mut(&at.id) {
+                if let Some(held) = c.reserved.get_mut(sku) {
                     *held = held.saturating_sub(quantity);
                     if *held == 0 {
-                        c.reserved.remove(&at.id);
+                        c.reserved.remove(sku);
                     }
                 }
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// A cart took units off the shelf of product `sku`.
+    async fn take(&self, sku: &str, cart_id: &str, quantity: u32, at: &Envelope) -> Result<(), Error> {
+        self.stock
+            .update(sku, at, |s| {
+                s.on_hand = s.on_hand.saturating_sub(quantity);
+                s.reserved = s.reserved.saturating_add(quantity);
+            })
+            .await?;
+        self.carts
+            .update(cart_id, at, |c| {
+                let held = c.reserved.entry(sku.to_owned()).or_default();
+                *held = held.saturating_add(quantity);
             })
             .await?;
         Ok(())
@@ -116,24 +147,36 @@ impl<T: ViewTable> ShopViews<T> {
 
     #[on(ProductReserved)]
     async fn reserved(&self, e: &ProductReserved, at: &Envelope) -> Result<(), Error> {
+        self.take(&at.id, &e.cart_id, e.quantity, at).await
+    }
+
+    #[on(ProductHoldExpired)]
+    async fn hold_released(&self, e: &ProductHoldExpired, at: &Envelope) -> Result<(), Error> {
+        self.give_back(&at.id, &e.cart_id, e.quantity, at).await
+    }
+
+    // A hot product's buckets feed the product's views: its stock is their
+    // sum. Quota moved between buckets changes no total, so it has no
+    // handler.
+    #[on(BucketRestocked)]
+    async fn bucket_restocked(&self, e: &BucketRestocked, at: &Envelope) -> Result<(), Error> {
         self.stock
-            .update(&at.id, at, |s| {
-                s.on_hand = s.on_hand.saturating_sub(e.quantity);
-                s.reserved = s.reserved.saturating_add(e.quantity);
-            })
-            .await?;
-        self.carts
-            .update(&e.cart_id, at, |c| {
-                let held = c.reserved.entry(at.id.clone()).or_default();
-                *held = held.saturating_add(e.quantity);
+            .update(product_of(&at.id), at, |s| {
+                s.on_hand = s.on_hand.saturating_add(e.amount)
             })
             .await?;
         Ok(())
     }
 
-    #[on(ProductHoldExpired)]
-    async fn hold_released(&self, e: &ProductHoldExpired, at: &Envelope) -> Result<(), Error> {
-        self.give_back(&e.cart_id, e.quantity, at).await
+    #[on(BucketReserved)]
+    async fn bucket_reserved(&self, e: &BucketReserved, at: &Envelope) -> Result<(), Error> {
+        self.take(product_of(&at.id), &e.cart_id, e.quantity, at).await
+    }
+
+    #[on(BucketReleased)]
+    async fn bucket_released(&self, e: &BucketReleased, at: &Envelope) -> Result<(), Error> {
+        self.give_back(product_of(&at.id), &e.cart_id, e.quantity, at)
+            .await
     }
 
     #[on(ItemHeld)]
@@ -160,7 +203,7 @@ impl<T: ViewTable> ShopViews<T> {
 
     #[on(ProductReleased)]
     async fn released(&self, e: &ProductReleased, at: &Envelope) -> Result<(), Error> {
-        self.give_back(&e.cart_id, e.quantity, at).await
+        self.give_back(&at.id, &e.cart_id, e.quantity, at).await
     }
 
     #[on(ItemAdded)]
@@ -237,6 +280,25 @@ impl Shown {
                     .or_default()
                     .reserved
                     .insert(product.id().to_owned(), *quantity);
+            }
+        }
+        // A hot product's stock: its buckets, added up.
+        let buckets: Vec<Root<ProductBucket, S>> =
+            ProductBucket::find_all(store).try_collect().await?;
+        for bucket in &buckets {
+            let sku = product_of(bucket.id()).to_owned();
+            let stock = shown.stock.entry(sku.clone()).or_default();
+            stock.on_hand = stock.on_hand.saturating_add(bucket.on_hand);
+            for (cart, quantity) in &bucket.reserved {
+                stock.reserved = stock.reserved.saturating_add(*quantity);
+                let held = shown
+                    .carts
+                    .entry(cart.clone())
+                    .or_default()
+                    .reserved
+                    .entry(sku.clone())
+                    .or_default();
+                *held = held.saturating_add(*quantity);
             }
         }
         let carts: Vec<Root<Cart, S>> = Cart::find_all(store).try_collect().await?;

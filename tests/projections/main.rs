@@ -7,6 +7,9 @@
 //! One test binary: each links the AWS SDK. Run one part with a filter, e.g.
 //! `cargo test --test projections dynamo::`.
 
+#[path = "../../examples/shopping/hot.rs"]
+#[allow(dead_code)]
+mod hot;
 #[path = "../../examples/shopping/shop.rs"]
 #[allow(dead_code)]
 mod shop;

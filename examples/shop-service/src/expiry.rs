@@ -18,6 +18,7 @@ use std::time::Duration;
 use es::dynamo::{DynamoStore, DynamoTimers, DynamoViews};
 use es::{Clock, MemoryStore, MemoryTimers, MemoryViews, Projector, Sweeper};
 
+use crate::hot::HotShelves;
 use crate::shop::{HoldTimers, ShopTimers};
 
 /// The environment variable that names the timers table.
@@ -49,16 +50,34 @@ pub fn dynamo_manager(
     )
 }
 
-/// The sweeper of `timers`, firing the shop's timers on `store`.
+/// The sweeper of `timers`, firing the shop's timers on `store`; a hot
+/// product's hold (`SHOP_HOT_PRODUCTS`) goes back to its buckets.
 pub fn sweeper<S: es::EventStore, T: es::TimerStore, C: Clock>(
     store: &S,
     timers: &T,
     clock: C,
-) -> Sweeper<T, ShopTimers<S>, C> {
+) -> Sweeper<T, ShopTimers<S, HotShelves>, C> {
+    sweeper_on(
+        store,
+        timers,
+        clock,
+        HotShelves::new(crate::hot_products_from_env()),
+    )
+}
+
+/// [`sweeper`], with the hot products given rather than read from
+/// `SHOP_HOT_PRODUCTS`: the service's ([`crate::App::shelves`]).
+pub fn sweeper_on<S: es::EventStore, T: es::TimerStore, C: Clock>(
+    store: &S,
+    timers: &T,
+    clock: C,
+    shelves: HotShelves,
+) -> Sweeper<T, ShopTimers<S, HotShelves>, C> {
     Sweeper::new(
         timers.clone(),
         ShopTimers {
             store: store.clone(),
+            shelves,
         },
         clock,
     )

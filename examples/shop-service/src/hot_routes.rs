@@ -11,19 +11,25 @@
 //! the bucket its cart picks, and from the others when that one runs short;
 //! "sold out" is said only when all the buckets together hold too little.
 //!
+//! A buy holds the units for the cart until the deadline, as any buy does,
+//! and the hold's expiry gives them back to the buckets that gave them. A
+//! cart's checkout reserves a hot line from the buckets, in the same atomic
+//! commit as its other lines (`HotShelves` in `hot.rs`). `GET /products`
+//! lists the hot products after the last page of the others; the read
+//! side's `stock` view of a hot product sums its buckets' events.
+//!
 //! A hot product must be hot from its first restock: stock already in its
-//! `Product` aggregate is not moved into buckets. Carts cannot check out a
-//! hot product (the checkout transaction reserves from `Product`
-//! aggregates); buy it with `POST /products/{id}/buy`.
+//! `Product` aggregate is not moved into buckets.
 
 use axum::Json;
 use es::buckets::Buckets;
-use es::EventStore;
+use es::{Aggregate as _, AggregateExt as _, EventStore};
 
 use crate::hot::{hot_product, ProductBucket};
+use crate::idempotency::{key_reused, Fingerprint};
 use crate::problem::Problem;
 use crate::routes::ProductView;
-use crate::shop::ProductError;
+use crate::shop::{self, Cart, ProductError};
 use crate::trace::RequestIds;
 use crate::App;
 
@@ -94,25 +100,68 @@ pub(crate) async fn restock<S: EventStore>(
     answer(view(app, &buckets).await?, duplicate)
 }
 
-/// `POST /products/{id}/buy` of a hot product.
+/// `POST /products/{id}/buy` of a hot product: as any product's buy, one
+/// command across the cart and the product, which reserves the units (in
+/// the bucket the cart picks, or others when it is short) and holds them
+/// for the cart until the deadline; the hold's expiry gives them back to
+/// the buckets that gave them.
 pub(crate) async fn buy<S: EventStore>(
     app: &App<S>,
     ids: &RequestIds,
+    fingerprint: &Fingerprint,
     buckets: &Buckets<ProductBucket>,
     cart_id: &str,
     quantity: u32,
     key: Option<String>,
 ) -> Answer {
-    let buckets = buckets.clone().with_retry(app.retry);
-    let mut reserve = buckets
-        .reserve(&app.store, quantity)
-        .spread_by(cart_id)
-        .metadata(ids.metadata(key.as_deref()));
-    if let Some(key) = key {
-        reserve = reserve.idempotency_key(key);
+    let metadata = fingerprint.stamp(ids.metadata(key.as_deref()));
+    let done = shop::buy_on(
+        &app.store,
+        &app.shelves(),
+        &shop::Purchase {
+            sku: buckets.item(),
+            cart_id,
+            quantity,
+            hold: app.hold,
+            now_millis: app.clock.now_millis(),
+        },
+        metadata,
+        key.clone(),
+    )
+    .await?;
+    let cart = Cart::load(&app.store, cart_id.to_owned()).await?;
+    if done.duplicate {
+        match done.version_of(Cart::NAME, cart_id) {
+            Some(version) => {
+                crate::routes::check_repeat(&cart, version, key.as_deref(), fingerprint).await?
+            }
+            None => {
+                return Err(key_reused(
+                    key.as_deref().unwrap_or_default(),
+                    "ran a command on other aggregates",
+                ))
+            }
+        }
     }
-    let done = reserve
-        .execute(|bucket, units| bucket.reserve(cart_id, units))
-        .await?;
-    answer(view(app, &buckets).await?, done.duplicate)
+    let view = view(app, buckets).await?;
+    Ok(Json(serde_json::json!({
+        "version": view.version,
+        "duplicate": done.duplicate,
+        "product": view,
+        "hold": cart.holds.get(buckets.item()),
+    })))
+}
+
+/// The hot products that have any event, as `GET /products` lists them
+/// after the last page of the others.
+pub(crate) async fn listed<S: EventStore>(app: &App<S>) -> Result<Vec<ProductView>, Problem> {
+    let mut views = Vec::new();
+    for (sku, &count) in app.hot.iter() {
+        let buckets = Buckets::<ProductBucket>::new(sku, count)?;
+        let view = view(app, &buckets).await?;
+        if view.version > 0 {
+            views.push(view);
+        }
+    }
+    Ok(views)
 }

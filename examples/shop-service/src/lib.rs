@@ -139,6 +139,12 @@ impl<S: EventStore> App<S> {
         }
     }
 
+    /// Where the products' stock is kept: the hot products' in their
+    /// buckets, the others' in their `Product` aggregates.
+    pub fn shelves(&self) -> hot::HotShelves {
+        hot::HotShelves::new(self.hot.clone())
+    }
+
     /// Buys hold stock for `hold` (15 minutes by default).
     pub fn with_hold(mut self, hold: std::time::Duration) -> Self {
         self.hold = hold;

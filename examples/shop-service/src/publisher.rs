@@ -23,6 +23,7 @@ use es::erasure::Vault;
 use es::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::hot::{BucketReleased, BucketReserved, BucketRestocked};
 use crate::projection::LAYOUT;
 use crate::shop::*;
 
@@ -147,19 +148,63 @@ impl<T: ViewTable> ShopEvents<T> {
 
     #[on(ProductReserved)]
     async fn reserved(&self, e: &ProductReserved, at: &Envelope) -> Result<(), Error> {
+        self.take(&at.id, e.quantity, at).await
+    }
+
+    // A hot product's buckets (`hot.rs`): its units on the shelf are their
+    // sum, kept under the product's id, so that `StockDepleted` tells when
+    // the last unit of all of them goes, not of one bucket.
+    #[on(BucketRestocked)]
+    async fn bucket_restocked(&self, e: &BucketRestocked, at: &Envelope) -> Result<(), Error> {
+        self.stock
+            .update(hot_product_of(&at.id), at, |units| {
+                *units = units.saturating_add(e.amount)
+            })
+            .await
+    }
+
+    #[on(BucketReleased)]
+    async fn bucket_released(&self, e: &BucketReleased, at: &Envelope) -> Result<(), Error> {
+        self.stock
+            .update(hot_product_of(&at.id), at, |units| {
+                *units = units.saturating_add(e.quantity)
+            })
+            .await
+    }
+
+    #[on(BucketReserved)]
+    async fn bucket_reserved(&self, e: &BucketReserved, at: &Envelope) -> Result<(), Error> {
+        self.take(hot_product_of(&at.id), e.quantity, at).await
+    }
+}
+
+impl<T: ViewTable> ShopEvents<T> {
+    /// A reservation of `quantity` units of `sku`: `StockDepleted` when it
+    /// takes the last.
+    async fn take(&self, sku: &str, quantity: u32, at: &Envelope) -> Result<(), Error> {
         let mut depleted = false;
         self.stock
-            .update(&at.id, at, |units| {
+            .update(sku, at, |units| {
                 let before = *units;
-                *units = units.saturating_sub(e.quantity);
+                *units = units.saturating_sub(quantity);
                 depleted = before > 0 && *units == 0;
             })
             .await?;
         if depleted {
-            publish::publish(at, &StockDepleted { sku: at.id.clone() })?;
+            publish::publish(
+                at,
+                &StockDepleted {
+                    sku: sku.to_owned(),
+                },
+            )?;
         }
         Ok(())
     }
+}
+
+/// The product a bucket `"{sku}/{n}"` of a hot product's stock belongs to.
+fn hot_product_of(bucket: &str) -> &str {
+    bucket.rsplit_once('/').map_or(bucket, |(sku, _)| sku)
 }
 
 /// The shop's publisher: [`ShopEvents`] and the target its events go to.

@@ -208,7 +208,7 @@ impl<V: Serialize> Done<V> {
 
 /// For a repeat (`duplicate`) under `key`: checks the request against the
 /// one that first ran, whose last event is at `version` of `root`.
-async fn check_repeat<A: Aggregate, S: EventStore>(
+pub(crate) async fn check_repeat<A: Aggregate, S: EventStore>(
     root: &Root<A, S>,
     version: u64,
     key: Option<&str>,
@@ -326,10 +326,10 @@ pub async fn buy<S: EventStore>(
     id(Product::NAME, &product_id)?;
     let key = idempotency_key(&headers)?;
     let cart_id = body.cart_id;
-    // A hot product's stock is split over buckets: a buy takes from one
-    // (see hot_routes.rs), and holds nothing for the cart.
+    // A hot product's stock is split over buckets (see hot_routes.rs).
     if let Some(buckets) = app.buckets(&product_id)? {
-        return crate::hot_routes::buy(&app, &ids, &buckets, &cart_id, quantity, key).await;
+        let hot = crate::hot_routes::buy;
+        return hot(&app, &ids, &fingerprint, &buckets, &cart_id, quantity, key).await;
     }
     // One command across the product and the cart: the product reserves
     // the units, the cart holds them until the deadline.
@@ -416,7 +416,15 @@ pub async fn list_products<S: EventStore>(
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
-    let items: Vec<ProductView> = products.iter().map(ProductView::of).collect();
+    let mut items: Vec<ProductView> = products
+        .iter()
+        .filter(|p| !app.hot.contains_key(p.id()))
+        .map(ProductView::of)
+        .collect();
+    // Hot products have no `Product` aggregate: they follow the last page.
+    if page.next.is_none() {
+        items.extend(crate::hot_routes::listed(&app).await?);
+    }
     Ok(Json(serde_json::json!({
         "items": items,
         "next": page.next.map(|c| encode_cursor(c.as_str())),
@@ -686,8 +694,9 @@ pub async fn checkout<S: EventStore>(
     let key = idempotency_key(&headers)?;
     let metadata = fingerprint.stamp(ids.metadata(key.as_deref()));
     let now = app.clock.now_millis();
-    let done = shop::checkout_as(
+    let done = shop::checkout_on(
         &app.store,
+        &app.shelves(),
         &cart_id,
         &shipping,
         app.retry,
