@@ -486,7 +486,9 @@ async fn main() {
     // no write ever loses. Scaling with K cannot pass this rate: once the
     // buckets stop being the limit, the emulator and the host are.
     let solo_units = (stock / WRITERS as u32).max(1);
-    println!("## Capacity: {WRITERS} writers, each on an item of its own ({solo_units} units each)\n");
+    println!(
+        "## Capacity: {WRITERS} writers, each on an item of its own ({solo_units} units each)\n"
+    );
     header();
     let solo = {
         let items: Vec<Buckets<ProductBucket>> = (0..WRITERS)

@@ -95,7 +95,9 @@ async fn flash_sale<S: EventStore>(
                     let quantity = rng.u32(1..=max);
                     let started = clock.fetch_add(1, Ordering::SeqCst);
                     let result = match &home {
-                        Some(home) => reserve_hot_from(&store, &buckets, home, &cart, quantity).await,
+                        Some(home) => {
+                            reserve_hot_from(&store, &buckets, home, &cart, quantity).await
+                        }
                         None => reserve_hot(&store, &buckets, &cart, quantity).await,
                     };
                     let ended = clock.fetch_add(1, Ordering::SeqCst);
@@ -318,29 +320,32 @@ on_both_stores!(rebalance_conserves_stock, |store| {
     assert_eq!(after.on_hand + reserved, 100, "stock conserved");
 });
 
-on_both_stores!(a_home_keeps_a_writer_on_its_bucket_until_it_runs_short, |store| {
-    let buckets = Buckets::<ProductBucket>::new("homed", 4).expect("buckets");
-    buckets.restock(&store, 8).await.expect("restock"); // 2, 2, 2, 2
-    let home = es::buckets::Home::new();
-    assert_eq!(home.bucket(), None);
-    let first = reserve_hot_from(&store, &buckets, &home, "a", 1)
-        .await
-        .expect("served");
-    let at = first.parts[0].bucket;
-    assert_eq!(home.bucket(), Some(at));
-    // Wherever the cart id points, the next purchase is made at home, in
-    // one write.
-    let second = reserve_hot_from(&store, &buckets, &home, "b", 1)
-        .await
-        .expect("served");
-    assert_eq!((second.parts[0].bucket, second.attempts), (at, 1));
-    // Home is empty now: the next purchase moves, and home with it.
-    let third = reserve_hot_from(&store, &buckets, &home, "c", 1)
-        .await
-        .expect("served");
-    assert_ne!(third.parts[0].bucket, at);
-    assert_eq!(home.bucket(), Some(third.parts[0].bucket));
-    let stock = buckets.stock(&store).await.expect("read");
-    assert_eq!(stock.buckets[at as usize].on_hand, 0);
-    assert_eq!(stock.available(), 5);
-});
+on_both_stores!(
+    a_home_keeps_a_writer_on_its_bucket_until_it_runs_short,
+    |store| {
+        let buckets = Buckets::<ProductBucket>::new("homed", 4).expect("buckets");
+        buckets.restock(&store, 8).await.expect("restock"); // 2, 2, 2, 2
+        let home = es::buckets::Home::new();
+        assert_eq!(home.bucket(), None);
+        let first = reserve_hot_from(&store, &buckets, &home, "a", 1)
+            .await
+            .expect("served");
+        let at = first.parts[0].bucket;
+        assert_eq!(home.bucket(), Some(at));
+        // Wherever the cart id points, the next purchase is made at home, in
+        // one write.
+        let second = reserve_hot_from(&store, &buckets, &home, "b", 1)
+            .await
+            .expect("served");
+        assert_eq!((second.parts[0].bucket, second.attempts), (at, 1));
+        // Home is empty now: the next purchase moves, and home with it.
+        let third = reserve_hot_from(&store, &buckets, &home, "c", 1)
+            .await
+            .expect("served");
+        assert_ne!(third.parts[0].bucket, at);
+        assert_eq!(home.bucket(), Some(third.parts[0].bucket));
+        let stock = buckets.stock(&store).await.expect("read");
+        assert_eq!(stock.buckets[at as usize].on_hand, 0);
+        assert_eq!(stock.available(), 5);
+    }
+);

@@ -445,5 +445,8 @@ async fn a_cached_aggregate_does_not_keep_personal_data_past_a_forget() {
     })
     .await
     .expect("a command after the forget");
-    assert_eq!(after.root.plan, "[erased]", "decided on a kept plaintext state");
+    assert_eq!(
+        after.root.plan, "[erased]",
+        "decided on a kept plaintext state"
+    );
 }

@@ -753,11 +753,7 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
             (_, Some(key)) => buckets.bucket_of(key),
             _ => fastrand::u32(0..count),
         };
-        let budget = buckets
-            .retry
-            .max_attempts
-            .max(1)
-            .saturating_mul(count);
+        let budget = buckets.retry.max_attempts.max(1).saturating_mul(count);
         let per_bucket = buckets.bucket_retry.max_attempts.max(1);
         // Buckets this reservation found short, by number.
         let mut short = vec![false; count as usize];
@@ -802,9 +798,7 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
             let open: Vec<u32> = (0..count)
                 .filter(|&n| n != at && !short[n as usize])
                 .collect();
-            if let Some(&next) = (!open.is_empty())
-                .then(|| &open[fastrand::usize(0..open.len())])
-            {
+            if let Some(&next) = (!open.is_empty()).then(|| &open[fastrand::usize(0..open.len())]) {
                 at = next;
                 continue;
             }
@@ -912,7 +906,12 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
                 duplicate: false,
             }));
         }
-        let Staged { append, next, last } = root.stage(&events)?;
+        let Staged {
+            append,
+            next,
+            last,
+            sealing,
+        } = root.stage(&events)?;
         let command = self.key.as_ref().map(|key| CommandRecord {
             key: key.clone(),
             outcome: vec![(A::NAME.to_owned(), id.clone(), last)],
@@ -920,16 +919,18 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
         });
         *attempts += 1;
         let began = Instant::now();
-        let written = self
-            .store
-            .commit(Commit {
+        let written = crate::erasure::commit(
+            self.store,
+            Commit {
                 appends: vec![append],
                 command,
                 // The version now is not needed: the next try is elsewhere,
                 // or reads what it missed first. Saves a Query.
                 exact_conflict: false,
-            })
-            .await;
+            },
+            &[sealing],
+        )
+        .await;
         match written {
             Ok(Committed::Written) => {
                 root.advance(last, next);

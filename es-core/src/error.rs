@@ -180,7 +180,10 @@ pub enum Error<E = Infallible> {
     /// A commit would seal personal data for a subject that was forgotten
     /// ([`Vault::forget`](crate::erasure::Vault::forget)): its key is gone
     /// for good, so nothing new is written for it. Nothing was written.
-    #[error("{}subject {subject:?} was forgotten, so no personal data is written for it", In(aggregate, id))]
+    #[error(
+        "{}subject {subject:?} was forgotten, so no personal data is written for it",
+        In(aggregate, id)
+    )]
     Forgotten {
         /// The aggregate's name; empty outside a commit.
         aggregate: &'static str,

@@ -25,7 +25,7 @@ use es::buckets::{Bucket, Buckets};
 use es::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::shop::{ProductError, Products, ShopError, Shelves};
+use crate::shop::{ProductError, Products, Shelves, ShopError};
 
 /// Units arrived in the warehouse, into this bucket.
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]

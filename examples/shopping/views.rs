@@ -99,7 +99,13 @@ impl<T: ViewTable> ShopViews<T> {
     }
 
     /// A cart took units off the shelf of product `sku`.
-    async fn take(&self, sku: &str, cart_id: &str, quantity: u32, at: &Envelope) -> Result<(), Error> {
+    async fn take(
+        &self,
+        sku: &str,
+        cart_id: &str,
+        quantity: u32,
+        at: &Envelope,
+    ) -> Result<(), Error> {
         self.stock
             .update(sku, at, |s| {
                 s.on_hand = s.on_hand.saturating_sub(quantity);
@@ -170,7 +176,8 @@ impl<T: ViewTable> ShopViews<T> {
 
     #[on(BucketReserved)]
     async fn bucket_reserved(&self, e: &BucketReserved, at: &Envelope) -> Result<(), Error> {
-        self.take(product_of(&at.id), &e.cart_id, e.quantity, at).await
+        self.take(product_of(&at.id), &e.cart_id, e.quantity, at)
+            .await
     }
 
     #[on(BucketReleased)]

@@ -348,7 +348,10 @@ async fn castore_reads_an_encrypted_event_as_opaque(store: DynamoStore) {
     assert_eq!(aggregate["version"], 1, "{answer}");
     assert_eq!(aggregate["plan"], "pro", "{answer}");
     let email = aggregate["email"].as_str().expect("a string");
-    assert!(email.starts_with("es1.") && !email.contains("example"), "{email}");
+    assert!(
+        email.starts_with("es1.") && !email.contains("example"),
+        "{email}"
+    );
     let payload = &answer["events"][0]["payload"];
     assert_eq!(payload["customer"], "cust-1", "{answer}");
     assert_eq!(payload["email"], email, "{answer}");
@@ -361,7 +364,10 @@ async fn castore_reads_an_encrypted_event_as_opaque(store: DynamoStore) {
         .expect("forget");
     assert_eq!(get()["aggregate"]["email"], email, "castore still loads it");
     let customer = Customer::load(&store, "cust-1").await.expect("es loads it");
-    assert_eq!((customer.email.as_str(), customer.plan.as_str()), ("[erased]", "pro"));
+    assert_eq!(
+        (customer.email.as_str(), customer.plan.as_str()),
+        ("[erased]", "pro")
+    );
 }
 
 /// Each check as a test in each layout: `single_table::check` and

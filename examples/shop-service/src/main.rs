@@ -151,10 +151,8 @@ async fn serve(args: ServiceArgs) -> Fallible {
         tracing::info!(table = %table, view_table = %view_table, "store: DynamoDB");
         // Holds expire through `shop-projection --dynamodb`, which runs their
         // process manager and sweeper beside the views.
-        App::new(store)
-            .with_views(ReadSide::dynamo(&store, views))
-            .with_hold(hold)
-            .router()
+        let views = ReadSide::dynamo(&store, views);
+        App::new(store).with_views(views).with_hold(hold).router()
     } else {
         tracing::info!("store: in memory");
         let store = es::MemoryStore::new();

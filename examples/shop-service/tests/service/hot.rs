@@ -93,7 +93,10 @@ async fn hot_lines_check_out_atomically<S: es::EventStore>(store: S) {
     let http = Http::new(&server);
     for (sku, amount) in [("mug", 10), ("tea", 5)] {
         let restocked = http
-            .post(&format!("/products/{sku}/restock"), json!({"amount": amount}))
+            .post(
+                &format!("/products/{sku}/restock"),
+                json!({"amount": amount}),
+            )
             .await;
         assert_eq!(restocked.status, 200, "{restocked:?}");
     }
@@ -125,7 +128,10 @@ async fn hot_lines_check_out_atomically<S: es::EventStore>(store: S) {
     // written, not even the tea.
     for (sku, quantity) in [("mug", 4), ("tea", 1)] {
         let added = http
-            .post("/carts/bob/items", json!({"sku": sku, "quantity": quantity}))
+            .post(
+                "/carts/bob/items",
+                json!({"sku": sku, "quantity": quantity}),
+            )
             .await;
         assert_eq!(added.status, 200, "{added:?}");
     }
@@ -251,8 +257,10 @@ async fn hot_hold_expiry_dynamo() {
     if es::dynamo::testing::skip_without_dynamodb() {
         return;
     }
-    hot_holds_expire_into_their_buckets(es::dynamo::testing::store_on_new_table("shop-hot-hold").await)
-        .await;
+    hot_holds_expire_into_their_buckets(
+        es::dynamo::testing::store_on_new_table("shop-hot-hold").await,
+    )
+    .await;
 }
 
 /// The read side's views of a hot product: its stock view sums its
