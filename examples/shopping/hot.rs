@@ -9,7 +9,7 @@
 //! instant. The refusals are the product's own (`ProductError`), so a
 //! client cannot tell a hot product from another.
 //!
-//! [`HotShelves`] puts hot products into the shop's commands across a cart
+//! `HotShelves` puts hot products into the shop's commands across a cart
 //! and products: a buy that holds for a cart, a checkout of all of a cart's
 //! lines and a hold's expiry each reserve from, or give back to, a hot
 //! product's buckets in the same atomic commit as the rest of the command.
