@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use es::erasure::{Sealed, Vault};
+use es::erasure::Sealed;
 use es::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -300,9 +300,10 @@ async fn forgotten_subject_reads_as_placeholder_everywhere_dynamo() {
     if es_dynamo::testing::skip_without_dynamodb() {
         return;
     }
+    // Keys in a DynamoDB key table, wrapped by moto's KMS when it runs.
     let store = es_dynamo::testing::store_on_new_table("erasure")
         .await
-        .with_vault(Vault::in_memory());
+        .with_vault(es_dynamo::testing::vault_on_new_key_table("erasure").await);
     let views = es_dynamo::testing::views_on_new_table("erasure-positions").await;
     reads_as_placeholder_everywhere(store.clone(), views, || {
         es_dynamo::testing::views_on_new_table("erasure-views")
@@ -338,9 +339,10 @@ async fn personal_fields_are_ciphertext_in_the_table() {
     if es_dynamo::testing::skip_without_dynamodb() {
         return;
     }
+    // Keys in a DynamoDB key table, wrapped by moto's KMS when it runs.
     let store = es_dynamo::testing::store_on_new_table("ciphertext")
         .await
-        .with_vault(Vault::in_memory());
+        .with_vault(es_dynamo::testing::vault_on_new_key_table("ciphertext").await);
     register(&store, "cust-1").await;
     let items = es_dynamo::testing::scan(&store).await;
     assert_eq!(items.len(), 3);

@@ -194,6 +194,40 @@ async fn new_table(prefix: &str, layout: Layout) -> DynamoStore {
     store
 }
 
+/// A vault over a new key table of its own ([`crate::DynamoKeys`], named
+/// like a test table with `-keys` after it), its keys wrapped by KMS when
+/// the feature `kms` is on and `AWS_ENDPOINT_URL_KMS` points at one (moto's,
+/// [`kms_wrap_on_new_key`]), else by a new random [`LocalMasterKey`]: for
+/// tests of erasure through the real key table.
+///
+/// [`LocalMasterKey`]: es_core::erasure::LocalMasterKey
+///
+/// # Panics
+///
+/// When the table or the key cannot be made: this is for tests.
+pub async fn vault_on_new_key_table(prefix: &str) -> es_core::erasure::Vault {
+    let table = format!("{}-keys", unique_table_name(prefix));
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    if let Err(e) = crate::DynamoKeys::create_table(&client, &table).await {
+        panic!(
+            "creating test key table {table:?} failed: {e} ({:?})",
+            std::error::Error::source(&e)
+        );
+    }
+    #[cfg(feature = "kms")]
+    if let Some(wrap) = kms_wrap_on_new_key().await {
+        return es_core::erasure::Vault::new(crate::DynamoKeys::new(client, table, wrap));
+    }
+    let master = es_core::erasure::LocalMasterKey::generate_text()
+        .ok()
+        .and_then(|text| es_core::erasure::LocalMasterKey::from_base64(&text).ok());
+    let Some(master) = master else {
+        panic!("no random master key: the system's random source failed");
+    };
+    es_core::erasure::Vault::new(crate::DynamoKeys::new(client, table, master))
+}
+
 /// A [`KmsWrap`](crate::KmsWrap) on a new symmetric KMS key, made in the
 /// KMS that `AWS_ENDPOINT_URL_KMS` points at (moto's, `scripts/moto.sh`),
 /// for tests and benches of erasure with KMS (features `testing` and

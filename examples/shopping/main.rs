@@ -7,7 +7,12 @@
 //! ```
 //!
 //! With `--dynamodb` it uses the table in `ES_TABLE` (default `es-shopping`),
-//! and the view table `{ES_TABLE}-views`, creating them if they are missing.
+//! the view table `{ES_TABLE}-views` and the key table `{ES_TABLE}-keys`
+//! (the customers' data keys, which seal the email and address a checkout
+//! stores: `docs/erasure.md`), creating them if they are missing. The keys
+//! are wrapped by the master key in `ES_MASTER_KEY`, or, when it is unset,
+//! by this example's development key, which is public: never use it for
+//! real personal data.
 //! Point it at DynamoDB Local with `AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000`.
 //!
 //! The story lives in `story.rs`, the domain in `shop.rs`, the read side (a
@@ -47,7 +52,12 @@ async fn main() -> Fallible {
         }
         ["--dynamodb"] => {
             let table = std::env::var("ES_TABLE").unwrap_or_else(|_| "es-shopping".to_owned());
-            let store = es_dynamo::DynamoStore::from_env(table.clone()).await;
+            let keys =
+                es_dynamo::DynamoKeys::from_env(format!("{table}-keys"), master_key()?).await;
+            keys.ensure_table().await?;
+            let store = es_dynamo::DynamoStore::from_env(table.clone())
+                .await
+                .with_vault(es::erasure::Vault::new(keys));
             store.ensure_table().await?;
             // The read side lives in a table of its own.
             let views = DynamoViews::from_env(format!("{table}-views")).await;
@@ -64,4 +74,19 @@ async fn main() -> Fallible {
         }
     }
     Ok(())
+}
+
+/// The master key that wraps the customers' data keys: `ES_MASTER_KEY`'s,
+/// else a fixed development key, so that every run, and the stream records
+/// of earlier runs, open with the same one.
+fn master_key() -> Result<es::erasure::LocalMasterKey, String> {
+    match std::env::var("ES_MASTER_KEY") {
+        Ok(text) => Ok(es::erasure::LocalMasterKey::from_base64(&text)
+            .map_err(|e| format!("ES_MASTER_KEY: {e}"))?),
+        Err(_) => {
+            println!("Keys: the example's public development key (set ES_MASTER_KEY for your own)");
+            es::erasure::LocalMasterKey::from_bytes(b"es shopping example: not secret!")
+                .ok_or_else(|| "the development key is not 32 bytes".to_owned())
+        }
+    }
 }
