@@ -76,8 +76,11 @@ async fn lambda_event_in_aws_shape_decodes() {
         [
             "Cart c-1 v1 at 2026-12-02T07:00:01.000Z ItemAdded { sku: \"sku-1\", quantity: 2 } \
              (correlation None, causation None)",
-            "Cart c-1 v2 at 2026-12-02T07:00:06.000Z CartCheckedOut \
-             (correlation None, causation None)",
+            // A checkout recorded before it took the shipping: its fields
+            // read as their defaults.
+            "Cart c-1 v2 at 2026-12-02T07:00:06.000Z CartCheckedOut { customer: \"\", \
+             email: \"\", address: Address { line1: \"\", line2: \"\", city: \"\", \
+             postcode: \"\", country: \"\" } } (correlation None, causation None)",
         ]
     );
     assert_eq!(lines.len(), 4);
@@ -224,7 +227,7 @@ async fn a_projection_over_several_aggregates_refuses_a_table_per_aggregate() {
         failure.starts_with(
             "stream record 111000000000000000000001: ShopViews: project failed: \
              a table in the table-per-aggregate layout holds one aggregate type, and ShopViews \
-             listens to Product, Cart"
+             listens to Product, ProductBucket, Cart"
         ),
         "{failure}"
     );

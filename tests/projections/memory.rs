@@ -107,13 +107,14 @@ async fn rebuild_projects_every_aggregate() {
     );
     let progress = progress.into_inner().expect("lock");
     // The store's pages hold at most 5 ids, fewer than the 25 asked for:
-    // a report after each page it gave, 100 / 5 products and 120 / 5 carts
+    // a report after each page it gave, 100 / 5 products, 120 / 5 carts and
+    // one empty page of hot products' buckets, which the view follows too
     // (and maybe more in between, on a slow machine), counts only growing.
     let pages: std::collections::BTreeSet<u64> = progress.iter().map(|(pages, _)| *pages).collect();
-    assert!((1..=44).all(|page| pages.contains(&page)), "{pages:?}");
-    assert!(pages.iter().all(|&page| page <= 44), "{pages:?}");
+    assert!((1..=45).all(|page| pages.contains(&page)), "{pages:?}");
+    assert!(pages.iter().all(|&page| page <= 45), "{pages:?}");
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
-    assert_eq!(progress.last(), Some(&(44, aggregates as u64)));
+    assert_eq!(progress.last(), Some(&(45, aggregates as u64)));
 
     let live = live.projection().read().await.expect("live");
     let rebuilt = rebuilt.projection().read().await.expect("rebuilt");
