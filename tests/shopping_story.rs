@@ -288,7 +288,7 @@ fn check_event(item: &Item) -> u64 {
         ("Product", "ProductReserved" | "ProductReleased") => Some(&["cart_id", "quantity"]),
         ("Cart", "ItemAdded") => Some(&["quantity", "sku"]),
         ("Cart", "ItemRemoved") => Some(&["sku"]),
-        ("Cart", "CartCheckedOut") => None,
+        ("Cart", "CartCheckedOut") => Some(&["address", "customer", "email"]),
         other => panic!("{key:?} v{version}: unexpected aggregate and event {other:?}"),
     };
     match fields {

@@ -4,7 +4,7 @@
 use serde_json::json;
 use shop_service::App;
 
-use crate::client::{serve, Http};
+use crate::client::{serve, shipping, Http};
 
 async fn hot_product_answers_as_any_product<S: es::EventStore>(store: S) {
     let app = App::new(store).with_hot_product("mug", 4);
@@ -112,7 +112,7 @@ async fn hot_lines_check_out_atomically<S: es::EventStore>(store: S) {
             .await;
         assert_eq!(added.status, 200, "{added:?}");
     }
-    let done = http.post("/carts/alice/checkout", json!({})).await;
+    let done = http.post("/carts/alice/checkout", shipping()).await;
     assert_eq!(done.status, 200, "{done:?}");
     assert_eq!(done.body["cart"]["checked_out"], true, "{done:?}");
     let mug = http.get("/products/mug").await;
@@ -135,7 +135,7 @@ async fn hot_lines_check_out_atomically<S: es::EventStore>(store: S) {
             .await;
         assert_eq!(added.status, 200, "{added:?}");
     }
-    let refused = http.post("/carts/bob/checkout", json!({})).await;
+    let refused = http.post("/carts/bob/checkout", shipping()).await;
     refused.assert_problem(409, "sold-out");
     let tea = http.get("/products/tea").await;
     assert_eq!(
@@ -151,7 +151,7 @@ async fn hot_lines_check_out_atomically<S: es::EventStore>(store: S) {
         .post("/carts/carol/items", json!({"sku": "mug", "quantity": 3}))
         .await;
     assert_eq!(carol.status, 200, "{carol:?}");
-    let done = http.post("/carts/carol/checkout", json!({})).await;
+    let done = http.post("/carts/carol/checkout", shipping()).await;
     assert_eq!(done.status, 200, "{done:?}");
     assert_eq!(bucket_stock(&store, "mug", 4).await, vec![0, 0, 0, 0]);
 
@@ -242,7 +242,7 @@ async fn hot_holds_expire_into_their_buckets<S: es::EventStore>(store: S) {
     );
     let cart = http.get("/carts/alice").await;
     assert_eq!(cart.body["lapsed"]["mug"], until, "{cart:?}");
-    http.post("/carts/alice/checkout", json!({}))
+    http.post("/carts/alice/checkout", shipping())
         .await
         .assert_problem(409, "hold-expired");
 }
