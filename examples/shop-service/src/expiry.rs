@@ -51,18 +51,19 @@ pub fn dynamo_manager(
 }
 
 /// The sweeper of `timers`, firing the shop's timers on `store`; a hot
-/// product's hold (`SHOP_HOT_PRODUCTS`) goes back to its buckets.
+/// product's hold (`SHOP_HOT_PRODUCTS`) goes back to its buckets. An error
+/// when `SHOP_HOT_PRODUCTS` does not parse ([`crate::hot_products_from_env`]).
 pub fn sweeper<S: es::EventStore, T: es::TimerStore, C: Clock>(
     store: &S,
     timers: &T,
     clock: C,
-) -> Sweeper<T, ShopTimers<S, HotShelves>, C> {
-    sweeper_on(
+) -> Result<Sweeper<T, ShopTimers<S, HotShelves>, C>, String> {
+    Ok(sweeper_on(
         store,
         timers,
         clock,
-        HotShelves::new(crate::hot_products_from_env()),
-    )
+        HotShelves::new(crate::hot_products_from_env()?),
+    ))
 }
 
 /// [`sweeper`], with the hot products given rather than read from
@@ -84,11 +85,13 @@ pub fn sweeper_on<S: es::EventStore, T: es::TimerStore, C: Clock>(
 }
 
 /// In memory: every `every`, the hold manager catches up on `store`'s
-/// change feed, and the sweeper fires the timers due by `clock`, until
+/// change feed, and the sweeper fires the timers due by `clock` (hot
+/// products' holds going back to their buckets on `shelves`), until
 /// `stop`. A failure is logged and tried again at the next round.
 pub async fn run_in_memory<C: Clock + Clone>(
     store: MemoryStore,
     clock: C,
+    shelves: HotShelves,
     every: Duration,
     stop: impl Future<Output = ()>,
 ) {
@@ -101,7 +104,7 @@ pub async fn run_in_memory<C: Clock + Clone>(
             timers: timers.clone(),
         },
     );
-    let sweeper = sweeper(&store, &timers, clock);
+    let sweeper = sweeper_on(&store, &timers, clock, shelves);
     let mut position = 0;
     let mut stop = std::pin::pin!(stop);
     loop {

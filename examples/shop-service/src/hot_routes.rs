@@ -3,7 +3,7 @@
 //! sale on one SKU is not held to one aggregate's write rate.
 //!
 //! A product is hot when the service is told so ([`crate::App::with_hot_product`],
-//! or `SHOP_HOT_PRODUCTS`, e.g. `mug=8,tee=4`: a SKU and its number of
+//! or `SHOP_HOT_PRODUCTS` through [`crate::hot_products_from_env`], e.g. `mug=8,tee=4`: a SKU and its number of
 //! buckets). Clients see no difference: `restock`, `buy` and `GET` take and
 //! answer the same JSON. `version` is the sum of the buckets' versions,
 //! which grows with every change, as a product's does. Restocking spreads

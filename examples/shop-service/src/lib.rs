@@ -115,8 +115,16 @@ impl<S: EventStore> App<S> {
             views: None,
             hold: shop::DEFAULT_HOLD,
             clock: std::sync::Arc::new(es::SystemClock),
-            hot: std::sync::Arc::new(hot_products_from_env()),
+            hot: Default::default(),
         }
+    }
+
+    /// Makes each product of `hot` (SKU and number of buckets, as
+    /// [`hot_products_from_env`] reads them) a hot product. Every process
+    /// of the service must agree.
+    pub fn with_hot_products(mut self, hot: std::collections::BTreeMap<String, u32>) -> Self {
+        std::sync::Arc::make_mut(&mut self.hot).extend(hot);
+        self
     }
 
     /// Makes `sku` a hot product, its stock split over `buckets` bucket
@@ -208,27 +216,47 @@ impl<S: EventStore> App<S> {
 }
 
 /// The hot products named in `SHOP_HOT_PRODUCTS`: `sku=buckets` pairs,
-/// comma-separated (`mug=8,tee=4`). A pair that does not parse is logged
-/// and left out.
-pub fn hot_products_from_env() -> std::collections::BTreeMap<String, u32> {
-    let spec = std::env::var("SHOP_HOT_PRODUCTS").unwrap_or_default();
-    spec.split(',')
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty())
-        .filter_map(|pair| {
-            let parsed = pair
-                .split_once('=')
-                .and_then(|(sku, n)| Some((sku.trim().to_owned(), n.trim().parse::<u32>().ok()?)))
-                .filter(|(sku, n)| !sku.is_empty() && (1..=es::buckets::MAX_BUCKETS).contains(n));
-            if parsed.is_none() {
-                tracing::warn!(
-                    pair,
-                    "SHOP_HOT_PRODUCTS: not `sku=buckets` with 1 to 99 buckets; left out"
-                );
-            }
-            parsed
-        })
-        .collect()
+/// comma-separated (`mug=8,tee=4`); none when it is unset or empty.
+///
+/// A pair that does not parse, a count outside 1 to 99 or a SKU named twice
+/// is an error that names it, and the binaries refuse to start on it:
+/// leaving a product out would sell it from its `Product` aggregate while
+/// its stock sits in its buckets, and answer "sold out" with stock left.
+pub fn hot_products_from_env() -> Result<std::collections::BTreeMap<String, u32>, String> {
+    let spec = match std::env::var("SHOP_HOT_PRODUCTS") {
+        Ok(spec) => spec,
+        Err(std::env::VarError::NotPresent) => return Ok(Default::default()),
+        Err(e) => return Err(format!("SHOP_HOT_PRODUCTS: {e}")),
+    };
+    parse_hot_products(&spec).map_err(|e| format!("SHOP_HOT_PRODUCTS={spec:?}: {e}"))
+}
+
+/// `mug=8,tee=4` as SKUs and their numbers of buckets.
+fn parse_hot_products(spec: &str) -> Result<std::collections::BTreeMap<String, u32>, String> {
+    let mut hot = std::collections::BTreeMap::new();
+    for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((sku, count)) = pair.split_once('=') else {
+            return Err(format!("{pair:?} is not `sku=buckets`"));
+        };
+        let (sku, count) = (sku.trim(), count.trim());
+        if sku.is_empty() {
+            return Err(format!("{pair:?} names no SKU"));
+        }
+        let count = count
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=es::buckets::MAX_BUCKETS).contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "{pair:?}: {count:?} is not a number of buckets from 1 to {}",
+                    es::buckets::MAX_BUCKETS
+                )
+            })?;
+        if hot.insert(sku.to_owned(), count).is_some() {
+            return Err(format!("{sku:?} is named twice"));
+        }
+    }
+    Ok(hot)
 }
 
 /// The router on `store`, without the view routes: `App::new(store).router()`.
@@ -275,4 +303,33 @@ pub fn init_logging() {
     let _ = tracing_subscriber::registry()
         .with(format.with_filter(filter))
         .try_init();
+}
+
+#[cfg(test)]
+mod hot_products {
+    use super::parse_hot_products;
+
+    #[test]
+    fn pairs_parse_and_mistakes_are_named() {
+        let hot = parse_hot_products(" mug=8, tee = 4 ,").expect("parses");
+        assert_eq!(
+            hot.into_iter().collect::<Vec<_>>(),
+            [("mug".to_owned(), 8), ("tee".to_owned(), 4)]
+        );
+        assert!(parse_hot_products("").expect("empty").is_empty());
+        for (spec, said) in [
+            ("mug", "\"mug\" is not `sku=buckets`"),
+            ("=4", "\"=4\" names no SKU"),
+            (
+                "mug=0",
+                "\"mug=0\": \"0\" is not a number of buckets from 1 to 99",
+            ),
+            ("mug=100", "from 1 to 99"),
+            ("mug=eight", "\"eight\" is not a number"),
+            ("mug=8,mug=4", "\"mug\" is named twice"),
+        ] {
+            let error = parse_hot_products(spec).expect_err(spec);
+            assert!(error.contains(said), "{spec}: {error}");
+        }
+    }
 }

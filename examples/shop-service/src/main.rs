@@ -86,6 +86,8 @@ async fn stores(
 }
 
 async fn on_lambda() -> Fallible {
+    // Before anything else: a malformed list fails the init.
+    let hot = shop_service::hot_products_from_env()?;
     let table =
         std::env::var("ES_TABLE").map_err(|_| "ES_TABLE must name the events table on Lambda")?;
     let view_table = std::env::var(VIEW_TABLE_VAR)
@@ -114,11 +116,19 @@ async fn on_lambda() -> Fallible {
             shop_service::shop::DEFAULT_HOLD,
             std::time::Duration::from_secs,
         );
-    lambda_http::run(App::new(store).with_views(views).with_hold(hold).router()).await
+    lambda_http::run(
+        App::new(store)
+            .with_views(views)
+            .with_hold(hold)
+            .with_hot_products(hot)
+            .router(),
+    )
+    .await
 }
 
 async fn serve(args: ServiceArgs) -> Fallible {
     let hold = std::time::Duration::from_secs(args.hold_seconds);
+    let hot = shop_service::hot_products_from_env()?;
     let app = if args.dynamodb {
         let (table, view_table) = (args.tables.table.clone(), args.tables.view_table());
         // Before anything is created: without a wrap it cannot start.
@@ -152,7 +162,11 @@ async fn serve(args: ServiceArgs) -> Fallible {
         // Holds expire through `shop-projection --dynamodb`, which runs their
         // process manager and sweeper beside the views.
         let views = ReadSide::dynamo(&store, views);
-        App::new(store).with_views(views).with_hold(hold).router()
+        App::new(store)
+            .with_views(views)
+            .with_hold(hold)
+            .with_hot_products(hot)
+            .router()
     } else {
         tracing::info!("store: in memory");
         let store = es::MemoryStore::new();
@@ -162,10 +176,15 @@ async fn serve(args: ServiceArgs) -> Fallible {
         tokio::spawn(shop_service::expiry::run_in_memory(
             store.clone(),
             es::SystemClock,
+            shop_service::hot::HotShelves::new(hot.clone()),
             std::time::Duration::from_secs(1),
             std::future::pending(),
         ));
-        App::new(store).with_views(views).with_hold(hold).router()
+        App::new(store)
+            .with_views(views)
+            .with_hold(hold)
+            .with_hot_products(hot)
+            .router()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -84,7 +84,7 @@ async fn on_lambda() -> Fallible {
         .map_err(|e| format!("checking the events table's Regions: {e}"))?;
     let timers = DynamoTimers::new(views.store().client().clone(), expiry::timers_table(&table));
     let manager = expiry::dynamo_manager(views.store(), views.table(), &timers);
-    let sweeper = expiry::sweeper(views.store(), &timers, es::SystemClock);
+    let sweeper = expiry::sweeper(views.store(), &timers, es::SystemClock)?;
     let (views, manager, sweeper) = (&views, &manager, &sweeper);
     // One binary, two functions: the stream's batches (the views and the
     // holds' process manager), and the sweeper's schedule (EventBridge
@@ -253,7 +253,7 @@ async fn follow(tables: (Tables, Keys), catch_up: bool) -> Fallible {
         .await
         .owner("shop-projection")
         .idle(Duration::from_millis(200));
-    let sweeper = expiry::sweeper(&store, &timers, es::SystemClock);
+    let sweeper = expiry::sweeper(&store, &timers, es::SystemClock)?;
     let projector = Projector::new(store, views.clone(), Logged(ShopViews::new(views)));
     let runner = StreamRunner::new(projector)
         .await

@@ -173,3 +173,21 @@ fn cargo_run_runs_the_api() {
         "Cargo.toml must say `default-run = \"shop-service\"`"
     );
 }
+
+/// A hot-products list that does not parse stops the service before it
+/// serves anything: leaving a product out would sell it from an aggregate
+/// whose stock sits in its buckets.
+#[test]
+fn a_malformed_hot_products_list_stops_the_service_at_start() {
+    let (code, _, err) = run(
+        env!("CARGO_BIN_EXE_shop-service"),
+        &["--listen", "127.0.0.1:0"],
+        &[("SHOP_HOT_PRODUCTS", "mug=8,tee=0")],
+    );
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains(r#"SHOP_HOT_PRODUCTS="mug=8,tee=0": "tee=0": "0" is not a number of buckets from 1 to 99"#)
+            && !err.contains("panicked"),
+        "{err}"
+    );
+}
