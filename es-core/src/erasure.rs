@@ -885,6 +885,17 @@ fn no_vault(what: &str) -> String {
     )
 }
 
+/// One payload or snapshot of a commit to seal: where it is, its decoded
+/// value, what of it is personal, and whose it is.
+struct ToSeal {
+    append: usize,
+    event: usize,
+    is_state: bool,
+    value: Value,
+    personal: &'static Personal,
+    subject: String,
+}
+
 /// Seals the personal fields of every append's events and snapshots, in
 /// place, making keys for new subjects. `sealings[i]` describes
 /// `appends[i]`. Nothing is done, and nothing read, for appends without
@@ -898,9 +909,8 @@ pub(crate) async fn seal<S: EventStore>(
         return Ok(());
     }
     // Decoded once: the subjects are read from them, then they are sealed.
-    let mut decoded: Vec<(usize, usize, bool, Value, &'static Personal)> = Vec::new();
+    let mut decoded: Vec<ToSeal> = Vec::new();
     let mut unsealable = Vec::new();
-    let mut subjects = Vec::new();
     for (a, (append, sealing)) in appends.iter().zip(sealings).enumerate() {
         if !sealing.any {
             continue;
@@ -924,54 +934,62 @@ pub(crate) async fn seal<S: EventStore>(
                 let value: Value = store
                     .decode(std::marker::PhantomData::<Value>, payload.clone())
                     .map_err(|e| encode(format!("cannot read back its payload to seal it: {e}")))?;
-                // A state whose subject is not known yet (an aggregate
-                // whose first events name nobody) has no key to seal it
-                // under: its snapshot is left out, and loads replay.
-                if is_state && subject_of(&value, personal).is_err() {
-                    unsealable.push((a, e));
-                    continue;
-                }
-                let subject = subject_of(&value, personal).map_err(|e| {
-                    encode(format!(
-                        "{} has personal fields, but {e}",
-                        if is_state {
-                            "its state"
-                        } else {
-                            event.name.as_str()
-                        }
-                    ))
-                })?;
-                subjects.push(subject.to_owned());
-                decoded.push((a, e, is_state, value, personal));
+                let subject = match subject_of(&value, personal) {
+                    Ok(subject) => subject.to_owned(),
+                    // A state whose subject is not known yet (an aggregate
+                    // whose first events name nobody) has no key to seal it
+                    // under: its snapshot is left out, and loads replay.
+                    Err(_) if is_state => {
+                        unsealable.push((a, e));
+                        continue;
+                    }
+                    Err(why) => {
+                        return Err(encode(format!(
+                            "{} has personal fields, but {why}",
+                            event.name
+                        )))
+                    }
+                };
+                decoded.push(ToSeal {
+                    append: a,
+                    event: e,
+                    is_state,
+                    value,
+                    personal,
+                    subject,
+                });
             }
         }
     }
     for (a, e) in unsealable {
         appends[a].events[e].snapshot = None;
     }
-    if decoded.is_empty() {
+    let Some(first) = decoded.first() else {
         return Ok(());
-    }
+    };
     let Some(vault) = store.vault() else {
-        let (a, e, _, _, _) = decoded[0];
-        let append = &appends[a];
+        let append = &appends[first.append];
         return Err(Error::Encode {
             aggregate: append.aggregate,
             id: append.id.clone(),
-            version: append.events[e].version,
-            reason: no_vault(&format!("{} has personal fields", append.events[e].name)),
+            version: append.events[first.event].version,
+            reason: no_vault(&format!(
+                "{} has personal fields",
+                append.events[first.event].name
+            )),
         });
     };
-    let ring = vault.ring(subjects, true).await?;
-    for (a, e, is_state, mut value, personal) in decoded {
-        let append = &mut appends[a];
-        let event = &mut append.events[e];
-        let subject = subject_of(&value, personal).unwrap_or_default().to_owned();
-        match seal_value(&mut value, personal, &ring) {
+    let ring = vault
+        .ring(decoded.iter().map(|d| d.subject.clone()), true)
+        .await?;
+    for mut part in decoded {
+        let append = &mut appends[part.append];
+        let event = &mut append.events[part.event];
+        match seal_value(&mut part.value, part.personal, &ring) {
             Ok(()) => {}
             // A snapshot is a cache of the events: one of a forgotten
             // subject's state is left out, and never blocks the commit.
-            Err(SealError::Forgotten) if is_state => {
+            Err(SealError::Forgotten) if part.is_state => {
                 event.snapshot = None;
                 continue;
             }
@@ -979,7 +997,7 @@ pub(crate) async fn seal<S: EventStore>(
                 return Err(Error::Forgotten {
                     aggregate: append.aggregate,
                     id: append.id.clone(),
-                    subject,
+                    subject: part.subject,
                 })
             }
             Err(SealError::Other(reason)) => {
@@ -991,13 +1009,13 @@ pub(crate) async fn seal<S: EventStore>(
                 })
             }
         }
-        let encoded = store.encode(&value).map_err(|e| Error::Encode {
+        let encoded = store.encode(&part.value).map_err(|e| Error::Encode {
             aggregate: append.aggregate,
             id: append.id.clone(),
             version: event.version,
             reason: format!("cannot encode its sealed payload: {e}"),
         })?;
-        if is_state {
+        if part.is_state {
             if let Some(snapshot) = &mut event.snapshot {
                 snapshot.state = encoded;
             }
