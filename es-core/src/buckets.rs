@@ -543,15 +543,15 @@ impl<A: Bucket> Buckets<A> {
     {
         self.check_bucket(start)?;
         let first = self.id(start);
-        if d.state::<A>(&first).map_err(Error::widen)?.available() >= u64::from(quantity) {
-            let events = decide(d.state::<A>(&first).map_err(Error::widen)?, quantity)
-                .map_err(Error::Rejected)?;
+        let bucket = d.state::<A>(&first).map_err(Error::widen)?;
+        if bucket.available() >= u64::from(quantity) {
+            let events = decide(bucket, quantity).map_err(Error::Rejected)?;
             d.append::<A>(&first, events)?;
             return Ok(vec![(start, quantity)]);
         }
         // Every bucket is asked for before any error is returned, so that
         // the command loads all the missing ones in one go.
-        let mut held: Vec<(u32, u64)> = Vec::with_capacity(self.count as usize);
+        let mut held = Vec::with_capacity(self.count as usize);
         let mut missing = None;
         for n in 0..self.count {
             match d.state::<A>(&self.id(n)) {
@@ -562,28 +562,13 @@ impl<A: Bucket> Buckets<A> {
         if let Some(e) = missing {
             return Err(e.widen());
         }
-        let available = held.iter().map(|&(_, h)| h).fold(0, u64::saturating_add);
-        if available < u64::from(quantity) {
-            return Err(Error::Rejected(A::sold_out(available, quantity)));
-        }
-        // The fullest buckets first: the fewest parts.
-        held.sort_by_key(|&(n, h)| (std::cmp::Reverse(h), n));
-        let mut left = quantity;
-        let mut parts = Vec::new();
-        for (n, has) in held {
-            if left == 0 {
-                break;
-            }
-            let take = u32::try_from(has).unwrap_or(u32::MAX).min(left);
-            if take == 0 {
-                continue;
-            }
+        let parts = split(held, quantity)
+            .map_err(|available| Error::Rejected(A::sold_out(available, quantity)))?;
+        for &(n, take) in &parts {
             let id = self.id(n);
             let events =
                 decide(d.state::<A>(&id).map_err(Error::widen)?, take).map_err(Error::Rejected)?;
             d.append::<A>(&id, events)?;
-            parts.push((n, take));
-            left -= take;
         }
         Ok(parts)
     }
@@ -617,6 +602,30 @@ impl<A: Bucket> Buckets<A> {
             .ok()?;
         (n < self.count && self.id(n) == id).then_some(n)
     }
+}
+
+/// How `quantity` units come from buckets holding `held` (bucket number,
+/// units): from the fullest first, so in the fewest parts, as (bucket
+/// number, units). What they hold together when that is too little.
+fn split(mut held: Vec<(u32, u64)>, quantity: u32) -> Result<Vec<(u32, u32)>, u64> {
+    let available = held.iter().map(|&(_, h)| h).fold(0, u64::saturating_add);
+    if available < u64::from(quantity) {
+        return Err(available);
+    }
+    held.sort_by_key(|&(n, h)| (std::cmp::Reverse(h), n));
+    let mut left = quantity;
+    let mut parts = Vec::new();
+    for (n, has) in held {
+        if left == 0 {
+            break;
+        }
+        let take = u32::try_from(has).unwrap_or(u32::MAX).min(left);
+        if take > 0 {
+            parts.push((n, take));
+            left -= take;
+        }
+    }
+    Ok(parts)
 }
 
 /// Where one writer last reserved on an item: its next reservation starts
@@ -768,12 +777,7 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
             }
             let tried = self.on_bucket(at, &mut decide, &mut attempts).await?;
             match tried {
-                Try::Done(reservation) => {
-                    if let (Some(home), Some(part)) = (&self.home, reservation.parts.first()) {
-                        home.set(part.bucket);
-                    }
-                    return Ok(reservation);
-                }
+                Try::Done(reservation) => return Ok(self.made(reservation)),
                 Try::Short => {
                     short[at as usize] = true;
                     here = 0;
@@ -781,11 +785,13 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
                 Try::Lost(took) => {
                     losses += 1;
                     here += 1;
-                    let unit = took.max(buckets.retry.base_delay);
-                    let ceiling = unit
-                        .saturating_mul(1u32.checked_shl(losses.min(16)).unwrap_or(u32::MAX))
-                        .min(buckets.retry.max_delay);
-                    tokio::time::sleep(ceiling.mul_f64(fastrand::f64())).await;
+                    // The retry policy's backoff, from the lost write's
+                    // own duration when that is longer than its base.
+                    let backoff = Retry {
+                        base_delay: took.max(buckets.retry.base_delay),
+                        ..buckets.retry
+                    };
+                    tokio::time::sleep(backoff.delay(losses.saturating_add(1))).await;
                     if here < per_bucket {
                         continue;
                     }
@@ -798,8 +804,8 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
             let open: Vec<u32> = (0..count)
                 .filter(|&n| n != at && !short[n as usize])
                 .collect();
-            if let Some(&next) = (!open.is_empty()).then(|| &open[fastrand::usize(0..open.len())]) {
-                at = next;
+            if !open.is_empty() {
+                at = open[fastrand::usize(..open.len())];
                 continue;
             }
             if !short[at as usize] {
@@ -808,12 +814,7 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
             }
             // Every bucket looked short: read them all at one instant.
             match self.gather(&mut decide, &mut attempts).await? {
-                Some(reservation) => {
-                    if let (Some(home), Some(part)) = (&self.home, reservation.parts.first()) {
-                        home.set(part.bucket);
-                    }
-                    return Ok(reservation);
-                }
+                Some(reservation) => return Ok(self.made(reservation)),
                 // Stock landed in a bucket, or the gathering write lost:
                 // look at every bucket again.
                 None => {
@@ -834,6 +835,15 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
         .into())
     }
 
+    /// `reservation`, once made: the [`Reserve::home`] moves to its
+    /// (first) bucket.
+    fn made(&self, reservation: Reservation) -> Reservation {
+        if let (Some(home), Some(part)) = (&self.home, reservation.parts.first()) {
+            home.set(part.bucket);
+        }
+        reservation
+    }
+
     /// One conditional write on bucket `n`, from the state this process
     /// keeps of it when it has one; nothing when that state is short.
     async fn on_bucket<F, R>(
@@ -852,26 +862,8 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
         // This process's writes on the bucket take turns, each from the
         // state the one before left.
         let turn = self.store.writers().turn(&stream).await;
-        let mut read = false;
-        let mut root = match turn.latest::<A>() {
-            Some((version, state)) => {
-                Root::kept(self.store, id.clone(), version, state, Metadata::default())
-            }
-            None => {
-                read = true;
-                Root::load(self.store, id.clone()).await?
-            }
-        };
-        if !read
-            && self
-                .store
-                .writers()
-                .seen(&stream)
-                .is_some_and(|seen| seen > root.version())
-        {
-            read = true;
-            root.hydrate().await?;
-        }
+        let (mut root, mut read) =
+            Root::<A, S>::for_turn(self.store, id.clone(), None, &turn).await?;
         if let Some(metadata) = &self.metadata {
             root = root.with_metadata(metadata.clone());
         }
@@ -1018,26 +1010,9 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
             return Ok(Some(earlier));
         }
         let mut stock = buckets.stock(self.store).await?;
-        let available = stock.available();
-        if available < u64::from(quantity) {
-            return Err(Error::Rejected(A::sold_out(available, quantity)));
-        }
-        // The fullest buckets first: the fewest parts.
-        let mut order: Vec<usize> = (0..stock.buckets.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(stock.buckets[i].available()));
-        let mut left = quantity;
-        let mut takes: Vec<(usize, u32)> = Vec::new();
-        for i in order {
-            if left == 0 {
-                break;
-            }
-            let has = u32::try_from(stock.buckets[i].available()).unwrap_or(u32::MAX);
-            let take = has.min(left);
-            if take > 0 {
-                takes.push((i, take));
-                left -= take;
-            }
-        }
+        let held = (0..).zip(stock.buckets.iter().map(|b| b.available()));
+        let takes = split(held.collect(), quantity)
+            .map_err(|available| Error::Rejected(A::sold_out(available, quantity)))?;
         if takes.len() == 1 {
             // Stock landed in one bucket since it was passed over: reserve
             // there as usual, in the next round.
@@ -1045,10 +1020,10 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
         }
         let mut appends: Vec<Append<S::Payload>> = Vec::with_capacity(takes.len());
         let mut sealings = Vec::with_capacity(takes.len());
-        let mut advances: Vec<(usize, u64, A)> = Vec::with_capacity(takes.len());
+        let mut advances: Vec<(u32, u64, A)> = Vec::with_capacity(takes.len());
         let mut outcome = Vec::with_capacity(takes.len());
-        for &(i, take) in &takes {
-            let root = &mut stock.buckets[i];
+        for &(n, take) in &takes {
+            let root = &mut stock.buckets[n as usize];
             if let Some(metadata) = &self.metadata {
                 *root = root.clone().with_metadata(metadata.clone());
             }
@@ -1064,7 +1039,7 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
             outcome.push((A::NAME.to_owned(), root.id().to_owned(), last));
             appends.push(append);
             sealings.push(sealing);
-            advances.push((i, last, next));
+            advances.push((n, last, next));
         }
         let command = self.key.as_ref().map(|key| CommandRecord {
             key: key.clone(),
@@ -1087,11 +1062,10 @@ impl<'s, A: Bucket, S: EventStore> Reserve<'s, A, S> {
                 let parts = advances
                     .into_iter()
                     .zip(&takes)
-                    .map(|((i, last, next), &(_, take))| {
-                        let root = &mut stock.buckets[i];
-                        root.advance(last, next);
+                    .map(|((n, last, next), &(_, take))| {
+                        stock.buckets[n as usize].advance(last, next);
                         Part {
-                            bucket: u32::try_from(i).unwrap_or(u32::MAX),
+                            bucket: n,
                             units: take,
                             version: last,
                         }

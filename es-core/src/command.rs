@@ -224,33 +224,9 @@ impl<'s, A: Aggregate, S: EventStore> Command<'s, A, S> {
             // command. One kept in this process, or handed in, may be
             // stale: a write from it is checked by its condition, and a
             // rejection or a no-op is checked by catching up first.
-            let mut read = false;
-            let mut root = match (root, turn.latest::<A>()) {
-                (Some(root), Some((version, state))) if version > root.version() => {
-                    Root::kept(store, id.clone(), version, state, root.into_metadata())
-                }
-                (Some(root), _) => root,
-                (None, Some((version, state))) => {
-                    Root::kept(store, id.clone(), version, state, Default::default())
-                }
-                (None, None) => {
-                    read = true;
-                    Root::load(store, id.clone()).await?
-                }
-            };
+            let (mut root, mut read) = Root::for_turn(store, id.clone(), root, &turn).await?;
             if let Some(metadata) = metadata {
                 root = root.with_metadata(metadata);
-            }
-            // A handle this process has since moved past would only
-            // conflict: catch it up first.
-            if !read
-                && store
-                    .writers()
-                    .seen(&stream)
-                    .is_some_and(|seen| seen > root.version())
-            {
-                read = true;
-                root.hydrate().await?;
             }
             let max_attempts = retry.max_attempts.max(1);
             let mut attempt = 1;

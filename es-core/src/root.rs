@@ -501,10 +501,44 @@ impl<A: Aggregate, S: EventStore> Root<A, S> {
         }
     }
 
-    /// Gives up the handle and keeps its metadata, for a handle that
-    /// replaces it.
-    pub(crate) fn into_metadata(self) -> Metadata {
-        self.metadata
+    /// The handle a writer decides on in its `turn` on the aggregate:
+    /// `given` (a handle the caller holds) or the state this process kept,
+    /// whichever is later, else a load; then caught up when this process
+    /// has since seen a later version than it holds. With whether it was
+    /// read from the store: one that was not may be stale, which its
+    /// commit's condition checks.
+    pub(crate) async fn for_turn(
+        store: &S,
+        id: String,
+        given: Option<Self>,
+        turn: &crate::writers::Turn,
+    ) -> Result<(Self, bool), Error<A::Error>> {
+        let mut read = false;
+        let mut root = match (given, turn.latest::<A>()) {
+            (Some(given), Some((version, state))) if version > given.version => {
+                Root::kept(store, id, version, state, given.metadata)
+            }
+            (Some(given), _) => given,
+            (None, Some((version, state))) => {
+                Root::kept(store, id, version, state, Metadata::default())
+            }
+            (None, None) => {
+                read = true;
+                Root::load(store, id).await?
+            }
+        };
+        // A handle this process has since moved past would only conflict:
+        // catch it up first.
+        if !read
+            && store
+                .writers()
+                .seen(turn.key())
+                .is_some_and(|seen| seen > root.version)
+        {
+            read = true;
+            root.hydrate().await?;
+        }
+        Ok((root, read))
     }
 
     /// Tells the store's [`Writers`](crate::Writers) this handle's state is

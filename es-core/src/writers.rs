@@ -211,6 +211,11 @@ pub(crate) struct Turn {
 }
 
 impl Turn {
+    /// The aggregate's stream key (`stream_key`).
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
     /// The latest state this process knows of the aggregate, from the last
     /// command in the queue or else from the cache, with its version.
     pub(crate) fn latest<A: Clone + 'static>(&self) -> Option<(u64, A)> {
