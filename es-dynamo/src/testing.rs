@@ -336,7 +336,29 @@ pub fn unique_table_name(prefix: &str) -> String {
 
 /// Every record on the table's stream, from the start of every shard, in
 /// stream order, as es's batch code takes them.
+///
+/// # Panics
+///
+/// When the stream cannot be read: this is for tests.
 pub async fn stream_records(store: &crate::DynamoStore) -> Vec<crate::batch::StreamRecord> {
+    raw_stream_records(store)
+        .await
+        .1
+        .into_iter()
+        .map(|record| crate::batch::StreamRecord::try_from(record).expect("a stream record"))
+        .collect()
+}
+
+/// Every record on the table's stream as the DynamoDB Streams API returns
+/// them, from the start of every shard, in stream order, with the stream's
+/// ARN: for tests that need all of a record (its id, its ARN, its keys).
+///
+/// # Panics
+///
+/// When the stream cannot be read: this is for tests.
+pub async fn raw_stream_records(
+    store: &crate::DynamoStore,
+) -> (String, Vec<aws_sdk_dynamodbstreams::types::Record>) {
     let table = store
         .client()
         .describe_table()
@@ -368,6 +390,8 @@ pub async fn stream_records(store: &crate::DynamoStore) -> Vec<crate::batch::Str
             .await
             .expect("GetShardIterator")
             .shard_iterator;
+        // An open shard always hands out a next iterator; an empty page
+        // means it has nothing more for now.
         while let Some(current) = iterator {
             let page = streams
                 .get_records()
@@ -379,14 +403,11 @@ pub async fn stream_records(store: &crate::DynamoStore) -> Vec<crate::batch::Str
             if batch.is_empty() {
                 break;
             }
-            for record in batch {
-                records
-                    .push(crate::batch::StreamRecord::try_from(record).expect("a stream record"));
-            }
+            records.extend(batch);
             iterator = page.next_shard_iterator;
         }
     }
-    records
+    (arn, records)
 }
 
 #[cfg(feature = "lambda")]

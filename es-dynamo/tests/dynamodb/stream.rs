@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use es_core::conformance::model::*;
 use es_core::{AggregateExt, Error, EventSet, Root};
 use es_dynamo::testing::{legacy_store_on_new_table, skip_without_dynamodb, store_on_new_table};
@@ -19,57 +18,12 @@ const T: &str = "2026-01-01T00:00:00.000Z";
 /// The new image of every INSERT record on the table's stream, in stream
 /// order, from the start of every shard.
 async fn inserted_images(store: &DynamoStore) -> Vec<HashMap<String, AttributeValue>> {
-    let arn = describe(store)
+    es_dynamo::testing::stream_records(store)
         .await
-        .latest_stream_arn
-        .expect("create_table turns the stream on");
-    let streams = es_dynamo::runner::streams_client_from_env().await;
-    let stream = streams
-        .describe_stream()
-        .stream_arn(&arn)
-        .send()
-        .await
-        .expect("DescribeStream")
-        .stream_description
-        .expect("a description");
-    let mut images = Vec::new();
-    for shard in stream.shards.unwrap_or_default() {
-        let mut iterator = streams
-            .get_shard_iterator()
-            .stream_arn(&arn)
-            .shard_id(shard.shard_id.expect("a shard id"))
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .expect("GetShardIterator")
-            .shard_iterator;
-        // An open shard always hands out a next iterator; an empty page
-        // means it has nothing more for now.
-        while let Some(current) = iterator {
-            let page = streams
-                .get_records()
-                .shard_iterator(current)
-                .send()
-                .await
-                .expect("GetRecords");
-            let records = page.records.unwrap_or_default();
-            if records.is_empty() {
-                break;
-            }
-            for record in records {
-                if record.event_name.as_ref().map(|e| e.as_str()) != Some("INSERT") {
-                    continue;
-                }
-                let image = record
-                    .dynamodb
-                    .and_then(|d| d.new_image)
-                    .expect("NEW_IMAGE");
-                images.push(serde_dynamo::Item::from(image).into());
-            }
-            iterator = page.next_shard_iterator;
-        }
-    }
-    images
+        .into_iter()
+        .filter(|record| record.event_name == "INSERT")
+        .map(|record| record.new_image)
+        .collect()
 }
 
 async fn decoded<A: es_core::Aggregate>(

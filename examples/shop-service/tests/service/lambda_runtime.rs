@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use es::dynamo::{DynamoStore, DynamoViews};
 use serde_json::{json, Value};
 
@@ -259,85 +258,37 @@ async fn lambda_runtime_projects_stream_events() {
 /// function: DynamoDB JSON images, and only those the template's filter
 /// passes (INSERTs of items with a `type` and a version above 0).
 async fn stream_records(store: &DynamoStore) -> Vec<Value> {
-    let table = store
-        .client()
-        .describe_table()
-        .table_name(store.table())
-        .send()
-        .await
-        .expect("DescribeTable");
-    let arn = table
-        .table()
-        .and_then(|t| t.latest_stream_arn())
-        .expect("the table has a stream")
-        .to_owned();
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let streams = aws_sdk_dynamodbstreams::Client::new(&config);
-    let stream = streams
-        .describe_stream()
-        .stream_arn(&arn)
-        .send()
-        .await
-        .expect("DescribeStream");
+    let (arn, raw) = es::dynamo::testing::raw_stream_records(store).await;
     let mut records = Vec::new();
-    for shard in stream
-        .stream_description()
-        .map(|d| d.shards())
-        .unwrap_or_default()
-    {
-        let mut iterator = streams
-            .get_shard_iterator()
-            .stream_arn(&arn)
-            .shard_id(shard.shard_id().unwrap_or_default())
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .expect("GetShardIterator")
-            .shard_iterator;
-        // An open shard hands out a next iterator for ever: stop at the
-        // first empty page.
-        while let Some(it) = iterator.take() {
-            let page = streams
-                .get_records()
-                .shard_iterator(it)
-                .send()
-                .await
-                .expect("GetRecords");
-            if page.records().is_empty() {
-                break;
-            }
-            for record in page.records() {
-                let change = record.dynamodb().expect("a change");
-                let image: HashMap<_, _> = change.new_image().cloned().unwrap_or_default();
-                let passes = record.event_name().map(|n| n.as_str()) == Some("INSERT")
-                    && image.contains_key("type")
-                    && image
-                        .get("version")
-                        .and_then(|v| v.as_n().ok())
-                        .is_some_and(|v| v != "0");
-                if !passes {
-                    continue;
-                }
-                records.push(json!({
-                    "eventID": record.event_id(),
-                    "eventName": "INSERT",
-                    "eventVersion": record.event_version(),
-                    "eventSource": "aws:dynamodb",
-                    "awsRegion": record.aws_region(),
-                    "dynamodb": {
-                        "ApproximateCreationDateTime":
-                            change.approximate_creation_date_time().map(|t| t.secs()),
-                        "Keys": serde_dynamo::Item::from(change.keys().cloned().unwrap_or_default()),
-                        "NewImage": serde_dynamo::Item::from(image),
-                        "SequenceNumber": change.sequence_number(),
-                        "SizeBytes": change.size_bytes(),
-                        "StreamViewType": "NEW_IMAGE",
-                    },
-                    "eventSourceARN": arn,
-                }));
-            }
-            iterator = page.next_shard_iterator;
+    for record in &raw {
+        let change = record.dynamodb().expect("a change");
+        let image: HashMap<_, _> = change.new_image().cloned().unwrap_or_default();
+        let passes = record.event_name().map(|n| n.as_str()) == Some("INSERT")
+            && image.contains_key("type")
+            && image
+                .get("version")
+                .and_then(|v| v.as_n().ok())
+                .is_some_and(|v| v != "0");
+        if !passes {
+            continue;
         }
+        records.push(json!({
+            "eventID": record.event_id(),
+            "eventName": "INSERT",
+            "eventVersion": record.event_version(),
+            "eventSource": "aws:dynamodb",
+            "awsRegion": record.aws_region(),
+            "dynamodb": {
+                "ApproximateCreationDateTime":
+                    change.approximate_creation_date_time().map(|t| t.secs()),
+                "Keys": serde_dynamo::Item::from(change.keys().cloned().unwrap_or_default()),
+                "NewImage": serde_dynamo::Item::from(image),
+                "SequenceNumber": change.sequence_number(),
+                "SizeBytes": change.size_bytes(),
+                "StreamViewType": "NEW_IMAGE",
+            },
+            "eventSourceARN": arn,
+        }));
     }
     records
 }
