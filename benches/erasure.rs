@@ -265,8 +265,7 @@ async fn main() {
     DynamoKeys::create_table(&client, &keys_table)
         .await
         .expect("the key table");
-    let master = LocalMasterKey::from_base64(&LocalMasterKey::generate_text().expect("random"))
-        .expect("a master key");
+    let master = LocalMasterKey::random().expect("a master key");
 
     // Commands of each kind, unmeasured: the connections, the SDK and
     // DynamoDB Local's JVM warm up (its first few hundred requests are

@@ -301,6 +301,12 @@ impl LocalMasterKey {
         let (_, bytes) = DataKey::generate()?;
         Ok(URL_SAFE_NO_PAD.encode(bytes))
     }
+
+    /// A new random master key, for tests and processes that need one only
+    /// while they run (data sealed under it is unreadable once it is gone).
+    pub fn random() -> Result<Self, StoreError> {
+        DataKey::generate().map(|(key, _)| LocalMasterKey(key))
+    }
 }
 
 impl fmt::Debug for LocalMasterKey {
@@ -1215,8 +1221,7 @@ mod tests {
 
     #[tokio::test]
     async fn local_master_key_wraps_per_subject() {
-        let master =
-            LocalMasterKey::from_base64(&LocalMasterKey::generate_text().unwrap()).unwrap();
+        let master = LocalMasterKey::random().unwrap();
         let (key, wrapped) = master.generate("s").await.unwrap();
         let again = master.unwrap_key("s", &wrapped).await.unwrap();
         let ring = Ring(HashMap::from([("s".to_owned(), Entry::Key(key))]));

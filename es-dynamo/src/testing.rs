@@ -194,6 +194,26 @@ async fn new_table(prefix: &str, layout: Layout) -> DynamoStore {
     store
 }
 
+/// A new, empty key table of its own ([`crate::DynamoKeys::create_table`],
+/// named like a test table with `-keys` after it), with a client from the
+/// environment's AWS config.
+///
+/// # Panics
+///
+/// When the table cannot be made: this is for tests.
+pub async fn new_key_table(prefix: &str) -> (aws_sdk_dynamodb::Client, String) {
+    let table = format!("{}-keys", unique_table_name(prefix));
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    if let Err(e) = crate::DynamoKeys::create_table(&client, &table).await {
+        panic!(
+            "creating test key table {table:?} failed: {e} ({:?})",
+            std::error::Error::source(&e)
+        );
+    }
+    (client, table)
+}
+
 /// A vault over a new key table of its own ([`crate::DynamoKeys`], named
 /// like a test table with `-keys` after it), its keys wrapped by KMS when
 /// the feature `kms` is on and `AWS_ENDPOINT_URL_KMS` points at one (moto's,
@@ -206,24 +226,14 @@ async fn new_table(prefix: &str, layout: Layout) -> DynamoStore {
 ///
 /// When the table or the key cannot be made: this is for tests.
 pub async fn vault_on_new_key_table(prefix: &str) -> es_core::erasure::Vault {
-    let table = format!("{}-keys", unique_table_name(prefix));
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
-    if let Err(e) = crate::DynamoKeys::create_table(&client, &table).await {
-        panic!(
-            "creating test key table {table:?} failed: {e} ({:?})",
-            std::error::Error::source(&e)
-        );
-    }
+    let (client, table) = new_key_table(prefix).await;
     #[cfg(feature = "kms")]
     if let Some(wrap) = kms_wrap_on_new_key().await {
         return es_core::erasure::Vault::new(crate::DynamoKeys::new(client, table, wrap));
     }
-    let master = es_core::erasure::LocalMasterKey::generate_text()
-        .ok()
-        .and_then(|text| es_core::erasure::LocalMasterKey::from_base64(&text).ok());
-    let Some(master) = master else {
-        panic!("no random master key: the system's random source failed");
+    let master = match es_core::erasure::LocalMasterKey::random() {
+        Ok(master) => master,
+        Err(e) => panic!("no random master key: {e}"),
     };
     es_core::erasure::Vault::new(crate::DynamoKeys::new(client, table, master))
 }
@@ -288,8 +298,20 @@ pub async fn scan_table(
     store: &DynamoStore,
     table: &str,
 ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-    let scanned = store
-        .client()
+    scan_items(store.client(), table).await
+}
+
+/// Every item on `table`, through `client`, by a consistent Scan that
+/// follows every page: for a table no store owns, a key table say.
+///
+/// # Panics
+///
+/// When the Scan fails: this is for tests.
+pub async fn scan_items(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let scanned = client
         .scan()
         .table_name(table)
         .consistent_read(true)

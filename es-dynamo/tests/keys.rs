@@ -21,18 +21,8 @@ async fn client() -> Client {
     Client::new(&config)
 }
 
-async fn key_table(prefix: &str) -> (Client, String) {
-    let client = client().await;
-    let table = testing::unique_table_name(prefix);
-    if let Err(e) = DynamoKeys::create_table(&client, &table).await {
-        panic!("creating key table {table:?} failed: {e}");
-    }
-    (client, table)
-}
-
 fn master() -> LocalMasterKey {
-    let text = LocalMasterKey::generate_text().expect("randomness");
-    LocalMasterKey::from_base64(&text).expect("a generated key reads back")
+    LocalMasterKey::random().expect("randomness")
 }
 
 /// A vault that asks the key table every time: what another process, or
@@ -90,7 +80,7 @@ async fn kms_wrap() -> Option<LocalMasterKey> {
 // ---- forgetting -------------------------------------------------------------
 
 async fn never_recreated(wrap: impl KeyWrap + Clone, label: &str) {
-    let (client, table) = key_table(&format!("keys-forget-{label}")).await;
+    let (client, table) = testing::new_key_table(&format!("keys-forget-{label}")).await;
     let keys = DynamoKeys::new(client.clone(), table.clone(), wrap.clone());
     let vault = uncached(keys.clone());
     let sealed = vault.seal("customer-1", "1 Main St").await.expect("seal");
@@ -170,20 +160,7 @@ async fn never_recreated(wrap: impl KeyWrap + Clone, label: &str) {
         elsewhere.seal("customer-9", "x").await,
         Err(es::Error::Forgotten { .. })
     ));
-    assert_eq!(testing_scan(&client, &table).await.len(), 3);
-}
-
-async fn testing_scan(client: &Client, table: &str) -> Vec<HashMap<String, AttributeValue>> {
-    client
-        .scan()
-        .table_name(table)
-        .consistent_read(true)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .expect("Scan")
+    assert_eq!(testing::scan_items(&client, &table).await.len(), 3);
 }
 
 #[tokio::test]
@@ -200,7 +177,7 @@ async fn key_is_never_recreated_after_forget() {
 // ---- racing creators ----------------------------------------------------------
 
 async fn one_key_for_concurrent_creators(wrap: impl KeyWrap + Clone, label: &str) {
-    let (client, table) = key_table(&format!("keys-race-{label}")).await;
+    let (client, table) = testing::new_key_table(&format!("keys-race-{label}")).await;
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let keys = DynamoKeys::new(client.clone(), table.clone(), wrap.clone());
@@ -230,7 +207,7 @@ async fn one_key_for_concurrent_creators(wrap: impl KeyWrap + Clone, label: &str
             Some(format!("value {i}"))
         );
     }
-    assert_eq!(testing_scan(&client, &table).await.len(), 1);
+    assert_eq!(testing::scan_items(&client, &table).await.len(), 1);
     // Each creator wrote at most once; at least one won.
     assert!((1..=16).contains(&writes), "{writes} PutItems");
 }
@@ -251,7 +228,7 @@ async fn a_tombstone_wins_over_a_creator() {
     if testing::skip_without_dynamodb() {
         return;
     }
-    let (client, table) = key_table("keys-tombstone").await;
+    let (client, table) = testing::new_key_table("keys-tombstone").await;
     let wrap = master();
     // The tombstone lands between a creator's read and its write: its
     // conditional PutItem fails, and it reads the tombstone back.
@@ -294,7 +271,7 @@ async fn a_wrong_master_key_or_a_tampered_item_is_a_clear_error() {
     if testing::skip_without_dynamodb() {
         return;
     }
-    let (client, table) = key_table("keys-bad").await;
+    let (client, table) = testing::new_key_table("keys-bad").await;
     let vault = uncached(DynamoKeys::new(client.clone(), table.clone(), master()));
     let sealed = vault.seal("alice", "secret").await.expect("seal");
 
@@ -438,7 +415,7 @@ async fn a_fetch_of_more_than_100_subjects_works() {
     if testing::skip_without_dynamodb() {
         return;
     }
-    let (client, table) = key_table("keys-batch").await;
+    let (client, table) = testing::new_key_table("keys-batch").await;
     let wrap = master();
     let keys = DynamoKeys::new(client.clone(), table.clone(), wrap.clone());
     // 250 subjects, one of them twice.
