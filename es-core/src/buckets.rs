@@ -549,19 +549,7 @@ impl<A: Bucket> Buckets<A> {
             d.append::<A>(&first, events)?;
             return Ok(vec![(start, quantity)]);
         }
-        // Every bucket is asked for before any error is returned, so that
-        // the command loads all the missing ones in one go.
-        let mut held = Vec::with_capacity(self.count as usize);
-        let mut missing = None;
-        for n in 0..self.count {
-            match d.state::<A>(&self.id(n)) {
-                Ok(bucket) => held.push((n, bucket.available())),
-                Err(e) => missing = Some(e),
-            }
-        }
-        if let Some(e) = missing {
-            return Err(e.widen());
-        }
+        let held = self.read_in(d, Bucket::available).map_err(Error::widen)?;
         let parts = split(held, quantity)
             .map_err(|available| Error::Rejected(A::sold_out(available, quantity)))?;
         for &(n, take) in &parts {
@@ -571,6 +559,34 @@ impl<A: Bucket> Buckets<A> {
             d.append::<A>(&id, events)?;
         }
         Ok(parts)
+    }
+
+    /// `read(bucket)` of every bucket, by number, inside a command across
+    /// aggregates ([`crate::across`]): what a decision needs of all of them,
+    /// such as what each holds for a cart. Every bucket is asked for before
+    /// an error is returned, so that the command loads all the missing ones
+    /// in one go; the error must be returned by the decision (with `?`), as
+    /// for [`crate::Decision::state`].
+    pub fn read_in<S, T>(
+        &self,
+        d: &mut crate::Decision<'_, S>,
+        mut read: impl FnMut(&A) -> T,
+    ) -> Result<Vec<(u32, T)>, Error>
+    where
+        S: EventStore,
+    {
+        let mut out = Vec::with_capacity(self.count as usize);
+        let mut missing = None;
+        for n in 0..self.count {
+            match d.state::<A>(&self.id(n)) {
+                Ok(bucket) => out.push((n, read(bucket))),
+                Err(e) => missing = Some(e),
+            }
+        }
+        match missing {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 
     fn check_bucket(&self, n: u32) -> Result<(), Error<A::Error>> {

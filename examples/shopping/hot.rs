@@ -298,19 +298,10 @@ impl Shelves for HotShelves {
         };
         // The units may sit in any bucket (a buy falls over when its own
         // is short): each gives back what it holds for the cart, up to the
-        // hold. Every bucket is asked for before an error is returned, so
-        // that the missing ones are loaded in one go.
-        let mut held = Vec::with_capacity(buckets.count() as usize);
-        let mut missing = None;
-        for n in 0..buckets.count() {
-            match d.state::<ProductBucket>(&buckets.id(n)) {
-                Ok(bucket) => held.push((n, bucket.reserved.get(cart_id).copied().unwrap_or(0))),
-                Err(e) => missing = Some(e),
-            }
-        }
-        if let Some(e) = missing {
-            return Err(e.into());
-        }
+        // hold.
+        let held = buckets.read_in(d, |bucket| {
+            bucket.reserved.get(cart_id).copied().unwrap_or(0)
+        })?;
         let mut left = quantity;
         for (n, has) in held {
             let give = has.min(left);
