@@ -209,16 +209,27 @@ pub struct Shipping {
 /// The longest customer id: it is a key in the key table.
 pub const MAX_CUSTOMER_BYTES: usize = 256;
 
+/// Checks a customer id: 1 to [`MAX_CUSTOMER_BYTES`] bytes, not blank,
+/// with no control characters. Says what is wrong.
+pub fn check_customer(customer: &str) -> Result<(), String> {
+    if customer.trim().is_empty() {
+        return Err("the customer's id is empty".to_owned());
+    }
+    if customer.len() > MAX_CUSTOMER_BYTES || customer.chars().any(char::is_control) {
+        return Err(format!(
+            "a customer id is 1 to {MAX_CUSTOMER_BYTES} bytes with no control characters"
+        ));
+    }
+    Ok(())
+}
+
 impl Shipping {
     /// Checks what a checkout needs: a customer id, an email with an `@`,
     /// and an address with a first line, a city and a country.
     pub fn check(&self) -> Result<(), CartError> {
         let bad = |what: &str| Err(CartError::Shipping(what.to_owned()));
-        if self.customer.trim().is_empty() {
-            return bad("`customer` is empty: the customer's id is required");
-        }
-        if self.customer.len() > MAX_CUSTOMER_BYTES || self.customer.chars().any(char::is_control) {
-            return bad("`customer` is too long or has control characters");
+        if let Err(why) = check_customer(&self.customer) {
+            return bad(&format!("`customer`: {why}"));
         }
         if !self.email.contains('@') || self.email.len() > 254 {
             return bad("`email` is not an email address");

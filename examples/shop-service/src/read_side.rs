@@ -69,13 +69,6 @@ impl ReadSide {
         }
     }
 
-    /// These views with `vault` to open the orders' sealed fields: the
-    /// event store's vault.
-    pub fn with_vault(mut self, vault: es::erasure::Vault) -> Self {
-        self.vault = Some(vault);
-        self
-    }
-
     /// An order as its reader sees it: the customer, and their email and
     /// address opened, or `"[erased]"` and `null` once the customer is
     /// forgotten (`"forgotten": true`).

@@ -328,8 +328,8 @@ pub async fn buy<S: EventStore>(
     let cart_id = body.cart_id;
     // A hot product's stock is split over buckets (see hot_routes.rs).
     if let Some(buckets) = app.buckets(&product_id)? {
-        let hot = crate::hot_routes::buy;
-        return hot(&app, &ids, &fingerprint, &buckets, &cart_id, quantity, key).await;
+        return crate::hot_routes::buy(&app, &ids, &fingerprint, &buckets, &cart_id, quantity, key)
+            .await;
     }
     // One command across the product and the cart: the product reserves
     // the units, the cart holds them until the deadline.
@@ -739,17 +739,10 @@ pub async fn forget_customer<S: EventStore>(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, Problem> {
     let Path(customer) = path?;
-    if customer.trim().is_empty()
-        || customer.len() > shop::MAX_CUSTOMER_BYTES
-        || customer.chars().any(char::is_control)
-    {
+    if let Err(why) = shop::check_customer(&customer) {
         return Err(Problem::bad_request(
             "invalid-id",
-            format!(
-                "customer id {:?}: it must be 1 to {} bytes with no control characters",
-                shorten(&customer),
-                shop::MAX_CUSTOMER_BYTES
-            ),
+            format!("customer id {:?}: {why}", shorten(&customer)),
         ));
     }
     let Some(vault) = app.store.vault() else {
