@@ -23,20 +23,18 @@
 
 use axum::Json;
 use es::buckets::Buckets;
-use es::{Aggregate as _, AggregateExt as _, EventStore};
+use es::EventStore;
 
 use crate::hot::{hot_product, ProductBucket};
-use crate::idempotency::{key_reused, Fingerprint};
 use crate::problem::Problem;
 use crate::routes::ProductView;
-use crate::shop::{self, Cart, ProductError};
-use crate::trace::RequestIds;
+use crate::shop::ProductError;
 use crate::App;
 
 type Answer = Result<Json<serde_json::Value>, Problem>;
 
 /// The product as its buckets add up, in the shape of any product's view.
-async fn view<S: EventStore>(
+pub(crate) async fn view<S: EventStore>(
     app: &App<S>,
     buckets: &Buckets<ProductBucket>,
 ) -> Result<ProductView, Problem> {
@@ -98,58 +96,6 @@ pub(crate) async fn restock<S: EventStore>(
         }
     };
     answer(view(app, &buckets).await?, duplicate)
-}
-
-/// `POST /products/{id}/buy` of a hot product: as any product's buy, one
-/// command across the cart and the product, which reserves the units (in
-/// the bucket the cart picks, or others when it is short) and holds them
-/// for the cart until the deadline; the hold's expiry gives them back to
-/// the buckets that gave them.
-pub(crate) async fn buy<S: EventStore>(
-    app: &App<S>,
-    ids: &RequestIds,
-    fingerprint: &Fingerprint,
-    buckets: &Buckets<ProductBucket>,
-    cart_id: &str,
-    quantity: u32,
-    key: Option<String>,
-) -> Answer {
-    let metadata = fingerprint.stamp(ids.metadata(key.as_deref()));
-    let done = shop::buy_on(
-        &app.store,
-        &app.shelves(),
-        &shop::Purchase {
-            sku: buckets.item(),
-            cart_id,
-            quantity,
-            hold: app.hold,
-            now_millis: app.clock.now_millis(),
-        },
-        metadata,
-        key.clone(),
-    )
-    .await?;
-    let cart = Cart::load(&app.store, cart_id.to_owned()).await?;
-    if done.duplicate {
-        match done.version_of(Cart::NAME, cart_id) {
-            Some(version) => {
-                crate::routes::check_repeat(&cart, version, key.as_deref(), fingerprint).await?
-            }
-            None => {
-                return Err(key_reused(
-                    key.as_deref().unwrap_or_default(),
-                    "ran a command on other aggregates",
-                ))
-            }
-        }
-    }
-    let view = view(app, buckets).await?;
-    Ok(Json(serde_json::json!({
-        "version": view.version,
-        "duplicate": done.duplicate,
-        "product": view,
-        "hold": cart.holds.get(buckets.item()),
-    })))
 }
 
 /// The hot products that have any event, as `GET /products` lists them

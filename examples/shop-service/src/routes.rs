@@ -208,7 +208,7 @@ impl<V: Serialize> Done<V> {
 
 /// For a repeat (`duplicate`) under `key`: checks the request against the
 /// one that first ran, whose last event is at `version` of `root`.
-pub(crate) async fn check_repeat<A: Aggregate, S: EventStore>(
+async fn check_repeat<A: Aggregate, S: EventStore>(
     root: &Root<A, S>,
     version: u64,
     key: Option<&str>,
@@ -231,12 +231,14 @@ where
 /// must have written one of them, and its request must be this one.
 async fn check_repeat_across<S: EventStore>(
     done: &es::Done,
-    product: &Root<Product, S>,
+    product: Option<&Root<Product, S>>,
     cart: &Root<Cart, S>,
     key: Option<&str>,
     fingerprint: &Fingerprint,
 ) -> Result<(), Problem> {
-    if let Some(version) = done.version_of(Product::NAME, product.id()) {
+    if let Some((product, version)) =
+        product.and_then(|p| Some((p, done.version_of(Product::NAME, p.id())?)))
+    {
         return check_repeat(product, version, key, fingerprint).await;
     }
     if let Some(version) = done.version_of(Cart::NAME, cart.id()) {
@@ -326,17 +328,14 @@ pub async fn buy<S: EventStore>(
     id(Product::NAME, &product_id)?;
     let key = idempotency_key(&headers)?;
     let cart_id = body.cart_id;
-    // A hot product's stock is split over buckets (see hot_routes.rs).
-    if let Some(buckets) = app.buckets(&product_id)? {
-        return crate::hot_routes::buy(&app, &ids, &fingerprint, &buckets, &cart_id, quantity, key)
-            .await;
-    }
     // One command across the product and the cart: the product reserves
-    // the units, the cart holds them until the deadline.
+    // the units (a hot product, in its buckets: see hot_routes.rs), the
+    // cart holds them until the deadline.
     let metadata = fingerprint.stamp(ids.metadata(key.as_deref()));
     let now = app.clock.now_millis();
-    let done = shop::buy(
+    let done = shop::buy_on(
         &app.store,
+        &app.shelves(),
         &shop::Purchase {
             sku: &product_id,
             cart_id: &cart_id,
@@ -348,16 +347,27 @@ pub async fn buy<S: EventStore>(
         key.clone(),
     )
     .await?;
-    let product = Product::load(&app.store, product_id.clone()).await?;
     let cart = Cart::load(&app.store, cart_id.clone()).await?;
+    let (product, view) = match app.buckets(&product_id)? {
+        Some(buckets) => (None, crate::hot_routes::view(&app, &buckets).await?),
+        None => {
+            let product = Product::load(&app.store, product_id.clone()).await?;
+            let view = ProductView::of(&product);
+            (Some(product), view)
+        }
+    };
     if done.duplicate {
-        check_repeat_across(&done, &product, &cart, key.as_deref(), &fingerprint).await?;
+        check_repeat_across(&done, product.as_ref(), &cart, key.as_deref(), &fingerprint).await?;
     }
-    let version = done.version_of(Product::NAME, &product_id).unwrap_or(0);
+    // A hot product's version is its buckets' sum, which no one commit has.
+    let version = match product {
+        Some(_) => done.version_of(Product::NAME, &product_id).unwrap_or(0),
+        None => view.version,
+    };
     Ok(Json(serde_json::json!({
         "version": version,
         "duplicate": done.duplicate,
-        "product": ProductView::of(&product),
+        "product": view,
         "hold": cart.holds.get(&product_id),
     })))
 }
