@@ -212,6 +212,13 @@ pub async fn hot_product<S: EventStore>(
     Ok(product)
 }
 
+/// The product a bucket belongs to: bucket `"{sku}/{n}"`
+/// ([`Buckets::id`]) is product `sku`, whose views and integration events
+/// its events feed.
+pub fn product_of(bucket: &str) -> &str {
+    bucket.rsplit_once('/').map_or(bucket, |(sku, _)| sku)
+}
+
 /// Reserves `quantity` of a hot product for `cart_id`, starting at
 /// `home`'s bucket (where this writer last reserved), else at the bucket
 /// the cart picks.

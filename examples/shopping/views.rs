@@ -16,14 +16,8 @@ use std::collections::BTreeMap;
 use es::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::hot::{BucketReleased, BucketReserved, BucketRestocked, ProductBucket};
+use crate::hot::{product_of, BucketReleased, BucketReserved, BucketRestocked, ProductBucket};
 use crate::shop::*;
-
-/// The product a bucket of a hot product's stock belongs to: bucket
-/// `"{sku}/{n}"` of `hot.rs` is product `sku`, whose views its events feed.
-fn product_of(bucket: &str) -> &str {
-    bucket.rsplit_once('/').map_or(bucket, |(sku, _)| sku)
-}
 
 /// One product's stock, as the read side shows it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]

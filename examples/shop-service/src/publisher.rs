@@ -23,7 +23,7 @@ use es::erasure::Vault;
 use es::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::hot::{BucketReleased, BucketReserved, BucketRestocked};
+use crate::hot::{product_of, BucketReleased, BucketReserved, BucketRestocked};
 use crate::projection::LAYOUT;
 use crate::shop::*;
 
@@ -157,7 +157,7 @@ impl<T: ViewTable> ShopEvents<T> {
     #[on(BucketRestocked)]
     async fn bucket_restocked(&self, e: &BucketRestocked, at: &Envelope) -> Result<(), Error> {
         self.stock
-            .update(hot_product_of(&at.id), at, |units| {
+            .update(product_of(&at.id), at, |units| {
                 *units = units.saturating_add(e.amount)
             })
             .await
@@ -166,7 +166,7 @@ impl<T: ViewTable> ShopEvents<T> {
     #[on(BucketReleased)]
     async fn bucket_released(&self, e: &BucketReleased, at: &Envelope) -> Result<(), Error> {
         self.stock
-            .update(hot_product_of(&at.id), at, |units| {
+            .update(product_of(&at.id), at, |units| {
                 *units = units.saturating_add(e.quantity)
             })
             .await
@@ -174,7 +174,7 @@ impl<T: ViewTable> ShopEvents<T> {
 
     #[on(BucketReserved)]
     async fn bucket_reserved(&self, e: &BucketReserved, at: &Envelope) -> Result<(), Error> {
-        self.take(hot_product_of(&at.id), e.quantity, at).await
+        self.take(product_of(&at.id), e.quantity, at).await
     }
 }
 
@@ -200,11 +200,6 @@ impl<T: ViewTable> ShopEvents<T> {
         }
         Ok(())
     }
-}
-
-/// The product a bucket `"{sku}/{n}"` of a hot product's stock belongs to.
-fn hot_product_of(bucket: &str) -> &str {
-    bucket.rsplit_once('/').map_or(bucket, |(sku, _)| sku)
 }
 
 /// The shop's publisher: [`ShopEvents`] and the target its events go to.
