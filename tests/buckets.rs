@@ -333,11 +333,18 @@ on_both_stores!(
         let at = first.parts[0].bucket;
         assert_eq!(home.bucket(), Some(at));
         // Wherever the cart id points, the next purchase is made at home, in
-        // one write.
+        // one write from the state this writer keeps: no read.
+        let before = store.stats().snapshot();
         let second = reserve_hot_from(&store, &buckets, &home, "b", 1)
             .await
             .expect("served");
+        let cost = store.stats().snapshot() - before;
         assert_eq!((second.parts[0].bucket, second.attempts), (at, 1));
+        assert_eq!(
+            (cost.requests, cost.reads, cost.writes),
+            (1, 0, 1),
+            "{cost:?}"
+        );
         // Home is empty now: the next purchase moves, and home with it.
         let third = reserve_hot_from(&store, &buckets, &home, "c", 1)
             .await
