@@ -215,7 +215,12 @@ where
     vault.forget(id).await.expect("forget");
 
     // Load: the snapshot at version 2 and the event after it.
+    let before = store.stats().snapshot();
     let customer = Customer::load(&store, id).await.expect("load after forget");
+    // Through the snapshot: 2 items (the snapshot's event and the one
+    // after it), not the 3 of a replay.
+    let cost = store.stats().snapshot() - before;
+    assert_eq!((cost.reads, cost.items_read), (1, 2), "{cost:?}");
     assert_eq!(customer.state(), &forgotten_state(id));
     assert_eq!(customer.version(), 3);
     // A load as of version 1, from the first event alone.
