@@ -168,6 +168,17 @@ struct Run {
 }
 
 impl Run {
+    /// Adds one writer's part of a shape to the whole.
+    fn absorb(&mut self, part: Run) {
+        self.commits += part.commits;
+        self.attempts += part.attempts;
+        self.exhausted += part.exhausted;
+        self.sold_out_reached |= part.sold_out_reached;
+        self.sold_out.extend(part.sold_out);
+        self.served_starts.extend(part.served_starts);
+        self.latencies.extend(part.latencies);
+    }
+
     fn per_second(&self) -> f64 {
         self.commits as f64 / self.elapsed.as_secs_f64()
     }
@@ -273,14 +284,7 @@ async fn sale<S: EventStore>(
         .collect();
     let mut run = Run::default();
     for task in tasks {
-        let part = task.await.expect("writer");
-        run.commits += part.commits;
-        run.attempts += part.attempts;
-        run.exhausted += part.exhausted;
-        run.sold_out_reached |= part.sold_out_reached;
-        run.sold_out.extend(part.sold_out);
-        run.served_starts.extend(part.served_starts);
-        run.latencies.extend(part.latencies);
+        run.absorb(task.await.expect("writer"));
     }
     run.elapsed = started.elapsed();
     let after: StatsSnapshot = stores.iter().map(|s| s.stats().snapshot()).sum();
@@ -328,11 +332,7 @@ async fn solo_sale(
         .collect();
     let mut run = Run::default();
     for task in tasks {
-        let part = task.await.expect("writer");
-        run.commits += part.commits;
-        run.attempts += part.attempts;
-        run.exhausted += part.exhausted;
-        run.latencies.extend(part.latencies);
+        run.absorb(task.await.expect("writer"));
     }
     run.elapsed = started.elapsed();
     let after: StatsSnapshot = stores.iter().map(|s| s.stats().snapshot()).sum();
