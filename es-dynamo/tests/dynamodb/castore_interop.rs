@@ -326,7 +326,7 @@ mod customer {
 /// ciphertext stays), while es reads the placeholder.
 async fn castore_reads_an_encrypted_event_as_opaque(store: DynamoStore) {
     use customer::*;
-    let store = store.with_vault(es_core::erasure::Vault::in_memory());
+    // Test stores seal with an in-memory vault of their own.
     let mut root = Customer::load(&store, "cust-1").await.expect("load");
     root.commit(Registered {
         customer: "cust-1".into(),
